@@ -1,0 +1,476 @@
+/*
+ * troupe.h - the one public header of troupe, a message-passing actor
+ * framework over ZeroMQ and msgpack.
+ *
+ * An actor is private state plus a behaviour (init / handle / terminate
+ * callbacks) plus a bounded mailbox. Actors share nothing: they talk only by
+ * messages, each a tag (a short string, like an Erlang atom) and one msgpack
+ * payload. Each actor runs on its own OS thread (TR_THREAD); process actors
+ * (TR_PROCESS) come with supervision.
+ *
+ * Conventions (see docs/api.md):
+ *  - Functions return 0 or a negative TR_E* code; tr_strerror() explains it.
+ *  - Objects are opaque and created through out-parameters, which are set
+ *    only on success. Destroy functions take T ** and null the pointer.
+ *  - Functions that send take tr_msg_t ** and take ownership on success
+ *    only (they null the caller's pointer); on failure the caller still owns
+ *    the message. A handler borrows the message it is given.
+ *  - Option structs: zero means "default", NULL means all defaults.
+ *  - Every function may be called from any thread unless it says otherwise.
+ *    A node may be used by many threads at once; sockets are never shared
+ *    between threads (each thread gets its own, cached).
+ */
+#ifndef TROUPE_H
+#define TROUPE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TR_VERSION_MAJOR 0
+#define TR_VERSION_MINOR 1
+#define TR_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ */
+/* Types                                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct tr_node tr_node_t;     /* one runtime: context + registry */
+typedef struct tr_actor tr_actor_t;   /* an actor, as seen by its callbacks */
+typedef struct tr_msg tr_msg_t;       /* tag + msgpack payload */
+typedef struct tr_future tr_future_t; /* the pending answer to an ask */
+
+/* Actor id: unique within a node, never reused. 0 means "none". */
+typedef uint64_t tr_id_t;
+
+/* Timeouts, in milliseconds. */
+#define TR_DEFAULT 0  /* the node's default (for ask: inherit, see tr_ask) */
+#define TR_FOREVER -1 /* no deadline */
+
+/* Longest actor name, behaviour name and tag, in bytes, without the NUL. */
+#define TR_NAME_MAX 63
+#define TR_TAG_MAX 63
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/* One list makes the codes and their texts (like libuv's UV_ERRNO_MAP). */
+#define TR_ERRNO_MAP(XX)                                                    \
+    XX(EINVAL, -1, "invalid argument")                                      \
+    XX(ENOMEM, -2, "out of memory")                                         \
+    XX(ENOENT, -3, "no such actor, name or behaviour")                      \
+    XX(EEXIST, -4, "name already registered")                               \
+    XX(EAGAIN, -5, "mailbox full, try again")                               \
+    XX(ETIMEDOUT, -6, "timed out")                                          \
+    XX(ECLOSED, -7, "node is closed or shutting down")                      \
+    XX(ENAMETOOLONG, -8, "name or tag too long")                            \
+    XX(ETYPE, -9, "payload value has another type")                         \
+    XX(ETRUNC, -10, "payload truncated or no more values")                  \
+    XX(EPROTO, -11, "malformed message")                                    \
+    XX(EVERSION, -12, "unsupported protocol version")                       \
+    XX(EDEAD, -13, "actor died before replying")                            \
+    XX(ECANCELED, -14, "canceled: the waiting actor is stopping")           \
+    XX(EPERM, -15, "not allowed from this thread")                          \
+    XX(ERANGE, -16, "value out of range or buffer too small")               \
+    XX(EUNHANDLED, -17, "message not handled (unknown tag)")                \
+    XX(ESHUTDOWN, -18, "actor was stopped")                                 \
+    XX(ENOTSUP, -19, "not supported")                                       \
+    XX(ESYS, -20, "system or ZeroMQ error (see the log)")                   \
+    XX(EFAILED, -21, "actor failed")
+
+enum {
+    TR_OK = 0,
+#define TR__ERRNO_ENUM(name, value, text) TR_##name = value,
+    TR_ERRNO_MAP(TR__ERRNO_ENUM)
+#undef TR__ERRNO_ENUM
+};
+
+/* The text of a TR_E* code; never NULL ("Unknown error #n" otherwise).
+ * Exit reasons are TR_E* codes too: 0 is a normal exit, TR_ESHUTDOWN a
+ * stop on request. */
+const char *tr_strerror(int rc);
+
+/* ------------------------------------------------------------------ */
+/* Logging                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef enum {
+    TR_LOG_NONE = 0,
+    TR_LOG_ERROR = 1,
+    TR_LOG_WARN = 2, /* the default */
+    TR_LOG_INFO = 3,
+    TR_LOG_DEBUG = 4,
+} tr_log_level_t;
+
+/* A sink receives whole lines (no newline), one call at a time: calls are
+ * serialised, so lines from different threads never interleave. */
+typedef void (*tr_log_fn)(void *arg, int level, const char *line);
+
+/* Replace the sink (NULL restores the default: stderr). Process-wide. */
+void tr_log_set_sink(tr_log_fn fn, void *arg);
+
+/* Set the level (process-wide). The TROUPE_LOG environment variable
+ * (error, warn, info, debug, none), when set, wins over this and over node
+ * options, so logging can be turned up without rebuilding. */
+void tr_log_set_level(int level);
+int tr_log_level(void);
+
+/* Log one line; it names the calling actor (id and name) when there is one.
+ * module: a short word ("app", "runtime", ...). */
+void tr_log(int level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Create an empty message with a tag of 1..TR_TAG_MAX bytes. Tags that
+ * start with '$' are reserved for system messages.
+ * Errors: TR_EINVAL (NULL, empty or '$' tag), TR_ENAMETOOLONG, TR_ENOMEM. */
+int tr_msg_create(tr_msg_t **out, const char *tag);
+
+/* Free a message; *msg is NULL after. NULL or *msg == NULL: no-op. */
+void tr_msg_destroy(tr_msg_t **msg);
+
+/* Copy a message (e.g. to keep one a handler only borrows, or to reply to
+ * it later). The copy can be appended to. Errors: TR_EINVAL, TR_ENOMEM. */
+int tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out);
+
+/* The tag; valid as long as the message. */
+const char *tr_msg_tag(const tr_msg_t *msg);
+
+/* True when the message's tag equals tag. */
+bool tr_msg_is(const tr_msg_t *msg, const char *tag);
+
+/* The sending actor (or thread) id; 0 for a message not received. */
+tr_id_t tr_msg_sender(const tr_msg_t *msg);
+
+/* True when the message is an ask that expects a tr_reply. */
+bool tr_msg_is_request(const tr_msg_t *msg);
+
+/* Milliseconds left before the sender's deadline (0 once passed), or
+ * TR_FOREVER when the message carries no deadline. */
+int64_t tr_msg_deadline_left_ms(const tr_msg_t *msg);
+
+/* The raw msgpack payload (zero or more values back to back). */
+const void *tr_msg_payload(const tr_msg_t *msg, size_t *size);
+
+/* Append one value to the payload. Containers: tr_msg_add_array(m, n) is
+ * followed by n values, tr_msg_add_map(m, n) by n key/value pairs.
+ * Strings are UTF-8 (not checked); tr_msg_add_str takes a NUL-terminated
+ * string, tr_msg_add_strn a length. Errors: TR_EINVAL (NULL, or a received
+ * message: dup it first), TR_ENOMEM. */
+int tr_msg_add_nil(tr_msg_t *msg);
+int tr_msg_add_bool(tr_msg_t *msg, bool v);
+int tr_msg_add_int(tr_msg_t *msg, int64_t v);
+int tr_msg_add_uint(tr_msg_t *msg, uint64_t v);
+int tr_msg_add_double(tr_msg_t *msg, double v);
+int tr_msg_add_str(tr_msg_t *msg, const char *s);
+int tr_msg_add_strn(tr_msg_t *msg, const char *s, size_t len);
+int tr_msg_add_bin(tr_msg_t *msg, const void *data, size_t len);
+int tr_msg_add_array(tr_msg_t *msg, uint32_t n);
+int tr_msg_add_map(tr_msg_t *msg, uint32_t n);
+
+/* Reading a payload: a cursor over the message's values, one call per
+ * value. It never allocates and never reads past the payload.
+ *  - TR_ETYPE: the next value has another type; the cursor does not move,
+ *    so the caller may try another type (tr_read_type tells which).
+ *  - TR_ETRUNC: no value left, or the value is cut short.
+ *  - TR_EPROTO: bytes that are not msgpack.
+ *  - TR_ERANGE: an integer does not fit, or a buffer is too small.
+ * TR_ETRUNC and TR_EPROTO are sticky: every later read returns them too.
+ * The reader points into the message: keep the message alive meanwhile. */
+typedef struct tr_reader {
+    const uint8_t *p; /* private */
+    size_t len;       /* private */
+    size_t pos;       /* private */
+    int err;          /* private */
+} tr_reader_t;
+
+typedef enum {
+    TR_TYPE_END = 0, /* no value left */
+    TR_TYPE_NIL,
+    TR_TYPE_BOOL,
+    TR_TYPE_INT, /* any integer, signed or not */
+    TR_TYPE_DOUBLE,
+    TR_TYPE_STR,
+    TR_TYPE_BIN,
+    TR_TYPE_ARRAY,
+    TR_TYPE_MAP,
+    TR_TYPE_EXT,
+    TR_TYPE_INVALID, /* malformed */
+} tr_type_t;
+
+void tr_reader_init(tr_reader_t *r, const tr_msg_t *msg);
+/* A reader over raw msgpack bytes (not a message). */
+void tr_reader_init_bytes(tr_reader_t *r, const void *data, size_t len);
+
+tr_type_t tr_read_type(const tr_reader_t *r);
+int tr_read_nil(tr_reader_t *r);
+int tr_read_bool(tr_reader_t *r, bool *v);
+int tr_read_int(tr_reader_t *r, int64_t *v);   /* TR_ERANGE past INT64 */
+int tr_read_uint(tr_reader_t *r, uint64_t *v); /* TR_ERANGE if negative */
+int tr_read_double(tr_reader_t *r, double *v); /* float 32 or 64 */
+/* A string in place: *s points into the message, NOT NUL-terminated. */
+int tr_read_str(tr_reader_t *r, const char **s, size_t *len);
+/* A string copied into buf with a NUL; TR_ERANGE (cursor unmoved) if it
+ * does not fit in cap bytes. */
+int tr_read_str_copy(tr_reader_t *r, char *buf, size_t cap);
+int tr_read_bin(tr_reader_t *r, const void **data, size_t *len);
+int tr_read_array(tr_reader_t *r, uint32_t *n);
+int tr_read_map(tr_reader_t *r, uint32_t *n);
+/* Skip one whole value, containers included. */
+int tr_read_skip(tr_reader_t *r);
+/* True when every value has been read. */
+bool tr_read_done(const tr_reader_t *r);
+
+/* ------------------------------------------------------------------ */
+/* Behaviours                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Callbacks run on the actor's own thread, one at a time. state points to
+ * behaviour.state_size zeroed bytes owned by the runtime (NULL if 0).
+ *  - init: optional; args is the spawn's argument message (an empty message
+ *    tagged "$args" when none was given). Non-zero fails the spawn with it.
+ *  - handle: required; msg is borrowed for the call. Return 0 to go on;
+ *    TR_EUNHANDLED to reject a tag it does not know (logged and counted;
+ *    an asker gets TR_EUNHANDLED; the actor goes on); any other negative
+ *    code stops the actor abnormally with that reason.
+ *  - terminate: optional; called once, with the exit reason, before the
+ *    state is freed. It may still send. */
+typedef int (*tr_init_fn)(tr_actor_t *self, void *state, const tr_msg_t *args);
+typedef int (*tr_handle_fn)(tr_actor_t *self, void *state, const tr_msg_t *msg);
+typedef void (*tr_terminate_fn)(tr_actor_t *self, void *state, int reason);
+
+typedef struct tr_behaviour {
+    const char *name; /* 1..TR_NAME_MAX bytes, unique in the program */
+    size_t state_size;
+    tr_init_fn init;
+    tr_handle_fn handle;
+    tr_terminate_fn terminate;
+} tr_behaviour_t;
+
+/* Register a behaviour (process-wide; the struct and name are copied).
+ * Errors: TR_EINVAL (no name or handle), TR_ENAMETOOLONG, TR_EEXIST,
+ * TR_ENOMEM. */
+int tr_behaviour_register(const tr_behaviour_t *b);
+
+/* Define and register a behaviour before main() runs, so that a process
+ * started from this program can find it by name:
+ *     TR_BEHAVIOUR(counter, .state_size = sizeof(struct counter),
+ *                  .handle = counter_handle);
+ * The name is the identifier as a string ("counter"). A duplicate name
+ * aborts the program at start with a message (a build error in spirit). */
+#define TR_BEHAVIOUR(ident, ...)                                            \
+    static const tr_behaviour_t tr__behaviour_##ident = {                   \
+        .name = #ident, __VA_ARGS__};                                       \
+    __attribute__((constructor)) static void tr__register_##ident(void)     \
+    {                                                                       \
+        tr__behaviour_register_static(&tr__behaviour_##ident);              \
+    }
+void tr__behaviour_register_static(const tr_behaviour_t *b);
+
+/* ------------------------------------------------------------------ */
+/* Nodes                                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct tr_node_opts {
+    const char *name;        /* for logs; default "node" */
+    int mailbox_hwm;         /* default 1000 messages per sender, see docs */
+    int send_timeout_ms;     /* tr_tell's wait on a full mailbox; 5000 */
+    int ask_timeout_ms;      /* tr_ask's default deadline; 5000 */
+    int shutdown_timeout_ms; /* tr_node_destroy's deadline; 5000 */
+    int log_level;           /* TR_LOG_*; 0 keeps the current level */
+    int io_threads;          /* ZeroMQ I/O threads; 1 */
+    int max_sockets;         /* ZeroMQ socket limit; 16384 */
+} tr_node_opts_t;
+
+/* Create a node. opts may be NULL. Errors: TR_EINVAL (a negative field; the
+ * log names it), TR_ENOMEM, TR_ESYS. */
+int tr_node_create(tr_node_t **out, const tr_node_opts_t *opts);
+
+/* Stop every actor in reverse start order (each runs terminate with reason
+ * TR_ESHUTDOWN), close every socket and free the node; *node is NULL after.
+ * It returns within shutdown_timeout_ms (plus a short grace): when an actor
+ * does not stop in time, it logs who did not stop, leaves the node's memory
+ * to that thread (so it never touches freed memory) and returns
+ * TR_ETIMEDOUT. Must not be called from an actor of this node (TR_EPERM),
+ * nor while other threads still use the node. NULL or *node == NULL: 0. */
+int tr_node_destroy(tr_node_t **node);
+
+/* The node's name. */
+const char *tr_node_name(const tr_node_t *node);
+
+typedef struct tr_node_stats {
+    uint64_t spawned;      /* actors started */
+    uint64_t alive;        /* actors running now */
+    uint64_t exited;       /* actors ended normally or on request */
+    uint64_t failed;       /* actors ended abnormally */
+    uint64_t dead_letters; /* messages to actors that had ended */
+    uint64_t late_replies; /* replies that came after their ask settled */
+    uint64_t unhandled;    /* messages a handler rejected (TR_EUNHANDLED) */
+    uint64_t expired;      /* requests dropped: their deadline had passed */
+    uint64_t bad_frames;   /* malformed frames received and dropped */
+} tr_node_stats_t;
+
+/* A snapshot of the node's counters. */
+void tr_node_stats(tr_node_t *node, tr_node_stats_t *stats);
+
+/* ------------------------------------------------------------------ */
+/* Actors                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef enum {
+    TR_THREAD = 0,  /* own OS thread in this process */
+    TR_PROCESS = 1, /* own OS process (not yet available: TR_ENOTSUP) */
+} tr_mode_t;
+
+typedef struct tr_spawn_opts {
+    const char *name;  /* register under this name; NULL: anonymous */
+    tr_mode_t mode;    /* TR_THREAD by default */
+    int mailbox_hwm;   /* 0: the node's default */
+    tr_msg_t *args;    /* given to init; taken on success, else still yours */
+} tr_spawn_opts_t;
+
+/* Start an actor of a registered behaviour. Returns once init has run, with
+ * init's error if it failed (then the actor is gone). *id is set on success
+ * (id may be NULL). Errors: TR_EINVAL, TR_ENOENT (no such behaviour),
+ * TR_EEXIST (name taken), TR_ENAMETOOLONG, TR_ENOTSUP, TR_ECLOSED,
+ * TR_ENOMEM, TR_ESYS, or init's code. */
+int tr_spawn(tr_node_t *node, const char *behaviour,
+             const tr_spawn_opts_t *opts, tr_id_t *id);
+
+/* Start n anonymous actors of a behaviour (opts->name must be NULL; args,
+ * if any, is copied to each). ids (may be NULL) receives n ids. On error the
+ * ones already started are stopped again. */
+int tr_spawn_n(tr_node_t *node, const char *behaviour,
+               const tr_spawn_opts_t *opts, int n, tr_id_t *ids);
+
+/* Ask an actor to stop (its terminate gets TR_ESHUTDOWN) and wait up to
+ * timeout_ms (TR_DEFAULT: the node's shutdown timeout) for it to end. The
+ * stop request never waits behind a full mailbox; messages still queued are
+ * dropped as dead letters (asks among them fail with TR_EDEAD).
+ * Errors: TR_ENOENT (not running), TR_ETIMEDOUT, TR_EPERM (an actor
+ * stopping itself: use tr_exit). */
+int tr_stop(tr_node_t *node, tr_id_t id, int timeout_ms);
+
+/* Wait up to timeout_ms (TR_FOREVER allowed) for an actor to end, like
+ * Thread.join(); *reason (may be NULL) gets its exit reason. Works for an
+ * actor that already ended, for the last 1024 ends. Errors: TR_ENOENT
+ * (never existed or ended long ago), TR_ETIMEDOUT, TR_EPERM (itself). */
+int tr_join(tr_node_t *node, tr_id_t id, int timeout_ms, int *reason);
+
+/* Look a registered name up. Errors: TR_ENOENT, TR_EINVAL. */
+int tr_whereis(tr_node_t *node, const char *name, tr_id_t *id);
+
+/* Inside callbacks: who am I. */
+tr_id_t tr_self(const tr_actor_t *self);
+const char *tr_actor_name(const tr_actor_t *self); /* NULL if anonymous */
+tr_node_t *tr_actor_node(const tr_actor_t *self);
+
+/* Stop this actor once the running callback returns, with reason (0 is a
+ * normal exit; a negative TR_E* code is abnormal). Only from the actor's own
+ * callbacks. */
+void tr_exit(tr_actor_t *self, int reason);
+
+/* ------------------------------------------------------------------ */
+/* tell / ask / reply                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Fire-and-forget send, by registered name or by id; takes *msg on success
+ * (nulls it). A full mailbox makes it wait up to the node's send timeout
+ * (or the deadline of the request being handled, if sooner).
+ * Errors: TR_ENOENT (no such actor, or it ended), TR_ETIMEDOUT (mailbox
+ * stayed full), TR_ECANCELED (the calling actor is being stopped),
+ * TR_EINVAL, TR_ECLOSED, TR_ESYS. */
+int tr_tell(tr_node_t *node, const char *name, tr_msg_t **msg);
+int tr_tell_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg);
+
+/* Like tr_tell but never waits: a full mailbox gives TR_EAGAIN. */
+int tr_try_tell(tr_node_t *node, const char *name, tr_msg_t **msg);
+int tr_try_tell_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg);
+
+/* Send a request; *fut settles with the reply, or with TR_ETIMEDOUT at the
+ * deadline, or with TR_EDEAD when the target ends first, or with the code
+ * the replier gave to tr_reply_error. Every ask settles.
+ * timeout_ms: the deadline, carried in the message; TR_DEFAULT inherits
+ * what is left of the deadline of the request being handled (inside a
+ * handler), else the node's ask timeout; TR_FOREVER: no deadline.
+ * The future belongs to the calling thread: wait on it from that thread.
+ * Errors as tr_tell (a full mailbox waits up to the deadline). */
+int tr_ask(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
+           tr_future_t **fut);
+int tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
+              tr_future_t **fut);
+
+/* ask + wait + take the reply (like gen_server:call). *msg is taken once it
+ * was sent, whatever the outcome. Errors: those of tr_ask and
+ * tr_future_get. */
+int tr_call(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
+            tr_msg_t **reply);
+
+/* Answer a request (a message with tr_msg_is_request) now or later (keep a
+ * tr_msg_dup of the request to answer later). Takes *reply on success. If
+ * the asker is gone or gave up, the reply is dropped and counted, and this
+ * still returns 0. Only from an actor callback.
+ * Errors: TR_EINVAL (not a request), TR_EPERM, TR_ESYS. */
+int tr_reply(tr_actor_t *self, const tr_msg_t *request, tr_msg_t **reply);
+
+/* Answer a request with an error code (negative): the asker's future
+ * settles with it. */
+int tr_reply_error(tr_actor_t *self, const tr_msg_t *request, int code);
+
+/* ------------------------------------------------------------------ */
+/* Futures                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Wait up to timeout_ms (0 polls; TR_FOREVER until settled, which an ask
+ * with a deadline always is) for the future to settle. Returns 0 once
+ * settled, whatever the outcome; TR_ETIMEDOUT if still pending;
+ * TR_ECANCELED if the calling actor is being stopped; TR_EPERM from
+ * another thread than the one that asked. */
+int tr_future_wait(tr_future_t *fut, int timeout_ms);
+
+/* True once settled (polls without blocking). */
+bool tr_future_done(tr_future_t *fut);
+
+/* Wait like tr_future_wait, then give the outcome: 0 and *reply (taken by
+ * the caller; reply may be NULL to drop it), or the ask's error
+ * (TR_ETIMEDOUT, TR_EDEAD, a replier's code), or the wait's error. A second
+ * get after the reply was taken gives TR_ENOENT. */
+int tr_future_get(tr_future_t *fut, int timeout_ms, tr_msg_t **reply);
+
+/* When the future settled with TR_EDEAD: the target's exit reason. */
+int tr_future_exit_reason(const tr_future_t *fut);
+
+/* Free a future; a reply that comes later is dropped and counted. From the
+ * thread that asked. NULL or *fut == NULL: no-op. */
+void tr_future_destroy(tr_future_t **fut);
+
+/* ------------------------------------------------------------------ */
+/* Timers                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Deliver *msg to this actor after delay_ms (tr_timer_after) or every
+ * interval_ms (tr_timer_every, > 0). The message comes through handle with
+ * the actor itself as sender. Takes *msg on success. *timer (may be NULL)
+ * identifies it for tr_timer_cancel. Timers die with their actor. Only from
+ * the actor's own callbacks. Errors: TR_EINVAL, TR_EPERM, TR_ENOMEM. */
+int tr_timer_after(tr_actor_t *self, int delay_ms, tr_msg_t **msg,
+                   uint64_t *timer);
+int tr_timer_every(tr_actor_t *self, int interval_ms, tr_msg_t **msg,
+                   uint64_t *timer);
+
+/* Cancel a timer. Errors: TR_ENOENT (fired already, or unknown). */
+int tr_timer_cancel(tr_actor_t *self, uint64_t timer);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TROUPE_H */

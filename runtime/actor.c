@@ -1,0 +1,668 @@
+/* runtime/actor.c - thread actors: spawn, the message loop, timers, and
+ * the way out (terminate, drain, DOWN to monitors).
+ *
+ * The loop reads system messages first, then up to a batch of user
+ * messages without blocking, and only polls when both are dry: a busy actor
+ * never sleeps between messages, and a stop request is seen within one
+ * batch. */
+#include "runtime/actor.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "runtime/behaviour.h"
+#include "runtime/node.h"
+#include "transport/clock.h"
+#include "transport/log.h"
+#include "transport/zsock.h"
+
+/* User messages handled between two looks at the inbox. */
+#define TR__BATCH 64
+
+/* How long an ending actor keeps draining for senders caught mid-send. */
+#define TR__DRAIN_SPIN 100000
+
+/* ------------------------------------------------------------------ */
+/* Timers: a binary min-heap on due time, owned by the actor's thread.  */
+
+static void
+s_heap_swap(tr__timer_t *h, size_t i, size_t j)
+{
+    tr__timer_t t = h[i];
+    h[i] = h[j];
+    h[j] = t;
+}
+
+static void
+s_heap_up(tr__timer_t *h, size_t i)
+{
+    while (i > 0 && h[(i - 1) / 2].due_ns > h[i].due_ns) {
+        s_heap_swap(h, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void
+s_heap_down(tr__timer_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && h[l].due_ns < h[m].due_ns)
+            m = l;
+        if (r < n && h[r].due_ns < h[m].due_ns)
+            m = r;
+        if (m == i)
+            return;
+        s_heap_swap(h, i, m);
+        i = m;
+    }
+}
+
+/* Remove entry i; its message goes to the caller. */
+static tr_msg_t *
+s_heap_remove(tr_actor_t *a, size_t i)
+{
+    tr_msg_t *msg = a->timers[i].msg;
+    a->timers[i] = a->timers[--a->ntimers];
+    if (i < a->ntimers) {
+        s_heap_down(a->timers, a->ntimers, i);
+        s_heap_up(a->timers, i);
+    }
+    return msg;
+}
+
+static int
+s_own_thread(const tr_actor_t *self)
+{
+    if (self == NULL)
+        return TR_EINVAL;
+    return pthread_equal(pthread_self(), self->thread) ? 0 : TR_EPERM;
+}
+
+static int
+s_timer_add(tr_actor_t *self, int ms, bool every, tr_msg_t **msg,
+            uint64_t *timer)
+{
+    int rc = s_own_thread(self);
+    if (rc != 0)
+        return rc;
+    if (msg == NULL || *msg == NULL || ms < 0 || (every && ms == 0))
+        return TR_EINVAL;
+    if ((*msg)->kind != TR__MSG_BUILT)
+        return TR_EINVAL;
+    if (self->ntimers == self->captimers) {
+        size_t ncap = self->captimers ? self->captimers * 2 : 4;
+        tr__timer_t *n = realloc(self->timers, ncap * sizeof *n);
+        if (n == NULL)
+            return TR_ENOMEM;
+        self->timers = n;
+        self->captimers = ncap;
+    }
+    uint64_t interval = (uint64_t)ms * 1000000u;
+    tr__timer_t t = {.id = ++self->next_timer,
+                     .due_ns = tr__now_ns() + interval,
+                     .interval_ns = every ? interval : 0,
+                     .msg = *msg};
+    t.msg->env = (tr__env_t){.sender = self->rec->id,
+                             .target = self->rec->id};
+    self->timers[self->ntimers] = t;
+    s_heap_up(self->timers, self->ntimers++);
+    *msg = NULL;
+    if (timer != NULL)
+        *timer = t.id;
+    return 0;
+}
+
+int
+tr_timer_after(tr_actor_t *self, int delay_ms, tr_msg_t **msg,
+               uint64_t *timer)
+{
+    return s_timer_add(self, delay_ms, false, msg, timer);
+}
+
+int
+tr_timer_every(tr_actor_t *self, int interval_ms, tr_msg_t **msg,
+               uint64_t *timer)
+{
+    return s_timer_add(self, interval_ms, true, msg, timer);
+}
+
+int
+tr_timer_cancel(tr_actor_t *self, uint64_t timer)
+{
+    int rc = s_own_thread(self);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < self->ntimers; i++) {
+        if (self->timers[i].id == timer) {
+            tr_msg_t *msg = s_heap_remove(self, i);
+            tr_msg_destroy(&msg);
+            return 0;
+        }
+    }
+    return TR_ENOENT;
+}
+
+/* ------------------------------------------------------------------ */
+/* Identity                                                            */
+
+tr_id_t
+tr_self(const tr_actor_t *self)
+{
+    return self ? self->rec->id : 0;
+}
+
+const char *
+tr_actor_name(const tr_actor_t *self)
+{
+    return (self && self->rec->name[0]) ? self->rec->name : NULL;
+}
+
+tr_node_t *
+tr_actor_node(const tr_actor_t *self)
+{
+    return self ? self->node : NULL;
+}
+
+void
+tr_exit(tr_actor_t *self, int reason)
+{
+    if (s_own_thread(self) != 0) {
+        TR__LOG(TR_LOG_ERROR, "runtime",
+                "tr_exit called outside the actor's own thread: ignored");
+        return;
+    }
+    if (!self->stopping) {
+        self->stopping = true;
+        self->reason = reason > 0 ? TR_EFAILED : reason;
+    }
+}
+
+void
+tr__actor_on_stop(tr_actor_t *a, int reason)
+{
+    if (!a->stopping) {
+        a->stopping = true;
+        a->reason = reason != 0 ? reason : TR_ESHUTDOWN;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Delivering one message                                               */
+
+static void
+s_fail(tr_actor_t *a, int rc, const tr_msg_t *msg)
+{
+    const char *tag = msg ? tr_msg_tag(msg) : "";
+    pthread_mutex_lock(&a->rec->mu);
+    snprintf(a->rec->last_tag, sizeof a->rec->last_tag, "%s", tag);
+    pthread_mutex_unlock(&a->rec->mu);
+    TR__LOG(TR_LOG_ERROR, "runtime", "actor failed handling '%s': %s", tag,
+            tr_strerror(rc));
+    a->stopping = true;
+    a->reason = rc;
+}
+
+static void
+s_handle(tr_actor_t *a, const tr_msg_t *msg)
+{
+    a->port->cur_deadline = msg->env.deadline_ns;
+    int rc = a->beh->handle(a, a->state, msg);
+    a->port->cur_deadline = 0;
+    if (rc == 0)
+        return;
+    if (rc == TR_EUNHANDLED) {
+        TR__STAT_INC(a->node, unhandled);
+        TR__LOG(TR_LOG_WARN, "runtime", "message '%s' from %llx not handled",
+                tr_msg_tag(msg), (unsigned long long)msg->env.sender);
+        if (tr_msg_is_request(msg))
+            (void)tr_reply_error(a, msg, TR_EUNHANDLED);
+        return;
+    }
+    s_fail(a, rc > 0 ? TR_EFAILED : rc, msg);
+}
+
+/* One frame from the mailbox. */
+static void
+s_deliver(tr_actor_t *a, zmq_msg_t *zm)
+{
+    tr_msg_t view;
+    int rc = tr__msg_view_init(&view, zm);
+    if (rc != 0) {
+        TR__STAT_INC(a->node, bad_frames);
+        TR__LOG(TR_LOG_WARN, "runtime", "malformed frame dropped: %s",
+                tr_strerror(rc));
+        return;
+    }
+    if (view.env.flags & (TR__F_REPLY | TR__F_SYSTEM)) {
+        TR__STAT_INC(a->node, bad_frames);
+        TR__LOG(TR_LOG_WARN, "runtime", "system frame in mailbox dropped");
+    } else if ((view.env.flags & TR__F_REQUEST) && view.env.deadline_ns &&
+               tr__now_ns() >= view.env.deadline_ns) {
+        /* The asker has given up already: the work would be wasted. */
+        TR__STAT_INC(a->node, expired);
+        TR__LOG(TR_LOG_DEBUG, "runtime", "expired request '%s' dropped",
+                tr_msg_tag(&view));
+    } else {
+        s_handle(a, &view);
+    }
+    tr__msg_view_close(&view);
+}
+
+/* Fire due timers; returns how many fired. */
+static int
+s_fire_timers(tr_actor_t *a)
+{
+    int fired = 0;
+    uint64_t now = tr__now_ns();
+    while (a->ntimers > 0 && a->timers[0].due_ns <= now && !a->stopping) {
+        tr__timer_t *t = &a->timers[0];
+        tr_msg_t *msg = t->msg;
+        if (t->interval_ns != 0) {
+            /* Periodic: next slot after now, so a late actor gets one
+             * tick, not a burst of missed ones. */
+            t->due_ns += t->interval_ns;
+            if (t->due_ns <= now)
+                t->due_ns = now + t->interval_ns;
+            s_heap_down(a->timers, a->ntimers, 0);
+            s_handle(a, msg);
+        } else {
+            msg = s_heap_remove(a, 0);
+            s_handle(a, msg);
+            tr_msg_destroy(&msg);
+        }
+        fired++;
+    }
+    return fired;
+}
+
+static int
+s_recv(void *sock, zmq_msg_t *zm)
+{
+    for (;;) {
+        if (zmq_msg_recv(zm, sock, ZMQ_DONTWAIT) >= 0)
+            return 0;
+        if (zmq_errno() != EINTR)
+            return zmq_errno();
+    }
+}
+
+static void
+s_loop(tr_actor_t *a)
+{
+    zmq_pollitem_t items[2] = {{a->port->inbox, 0, ZMQ_POLLIN, 0},
+                               {a->mailbox, 0, ZMQ_POLLIN, 0}};
+    zmq_msg_t zm;
+    zmq_msg_init(&zm);
+    while (!a->stopping) {
+        int rc = tr__port_pump(a->port, 0);
+        if (rc < 0) {
+            s_fail(a, rc, NULL);
+            break;
+        }
+        int busy = s_fire_timers(a);
+        while (busy < TR__BATCH && !a->stopping) {
+            int err = s_recv(a->mailbox, &zm);
+            if (err == EAGAIN)
+                break;
+            if (err != 0) {
+                s_fail(a, tr__zerr(err, "mailbox recv"), NULL);
+                break;
+            }
+            s_deliver(a, &zm);
+            busy++;
+        }
+        if (busy > 0 || a->stopping)
+            continue;
+        long timeout = -1;
+        if (a->ntimers > 0)
+            timeout = (long)tr__ms_left(a->timers[0].due_ns);
+        if (zmq_poll(items, 2, timeout) < 0 && zmq_errno() != EINTR) {
+            s_fail(a, tr__zerr(zmq_errno(), "zmq_poll"), NULL);
+            break;
+        }
+    }
+    zmq_msg_close(&zm);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start and end                                                        */
+
+/* Everything queued when the actor ends is a dead letter. Senders caught
+ * between their liveness check and their send are waited for (inflight),
+ * so what they send is drained and counted too. */
+static void
+s_drain(tr_actor_t *a)
+{
+    zmq_msg_t zm;
+    zmq_msg_init(&zm);
+    for (long spin = 0;; spin++) {
+        while (s_recv(a->mailbox, &zm) == 0) {
+            TR__STAT_INC(a->node, dead_letters);
+            zmq_msg_close(&zm);
+            zmq_msg_init(&zm);
+        }
+        if (atomic_load(&a->rec->inflight) == 0 || spin > TR__DRAIN_SPIN)
+            break;
+        sched_yield();
+    }
+    /* A sender that finished just now: one last look. */
+    while (s_recv(a->mailbox, &zm) == 0) {
+        TR__STAT_INC(a->node, dead_letters);
+        zmq_msg_close(&zm);
+        zmq_msg_init(&zm);
+    }
+    zmq_msg_close(&zm);
+}
+
+static void
+s_down_monitors(tr_actor_t *a, int reason)
+{
+    tr_id_t *ids;
+    size_t n;
+    tr__rec_take_monitors(a->rec, &ids, &n);
+    for (size_t i = 0; i < n; i++)
+        (void)tr__port_send_sys(a->port, ids[i], TR__SYS_DOWN,
+                                (int64_t)a->rec->id, reason);
+    free(ids);
+}
+
+static void
+s_log_exit(int reason, bool init_ok)
+{
+    if (!init_ok)
+        TR__LOG(TR_LOG_WARN, "runtime", "init failed: %s",
+                tr_strerror(reason));
+    else if (reason == 0 || reason == TR_ESHUTDOWN)
+        TR__LOG(TR_LOG_DEBUG, "runtime", "exited: %s", tr_strerror(reason));
+    else
+        TR__LOG(TR_LOG_INFO, "runtime", "exited abnormally: %s",
+                tr_strerror(reason));
+}
+
+static void *
+s_thread_main(void *arg)
+{
+    tr_actor_t *a = arg;
+    tr_node_t *node = a->node;
+    tr__rec_t *rec = a->rec;
+    char ep[64];
+    int rc;
+
+    a->thread = pthread_self(); /* before any callback compares with it */
+    snprintf(a->label, sizeof a->label, "%s#%llx",
+             rec->name[0] ? rec->name : a->beh->name,
+             (unsigned long long)rec->id);
+    tr__log_set_thread_label(a->label);
+
+    if ((rc = tr__port_open_actor(node, rec, a, &a->port)) != 0)
+        goto report;
+    a->mailbox = tr__sock_open(node->zctx, ZMQ_PULL, 0, a->hwm, &rc);
+    if (a->mailbox == NULL)
+        goto report;
+    tr__endpoint(ep, sizeof ep, rec->id, TR__BOX_MAILBOX);
+    if (zmq_bind(a->mailbox, ep) != 0) {
+        rc = tr__zerr(zmq_errno(), "bind mailbox");
+        goto report;
+    }
+    if (a->beh->state_size > 0 &&
+        (a->state = calloc(1, a->beh->state_size)) == NULL) {
+        rc = TR_ENOMEM;
+        goto report;
+    }
+    if (a->beh->init != NULL) {
+        rc = a->beh->init(a, a->state, a->args);
+        if (rc > 0)
+            rc = TR_EFAILED;
+        if (rc == 0 && a->stopping)
+            rc = a->reason ? a->reason : TR_EFAILED; /* tr_exit in init */
+    }
+report:
+    a->args = NULL; /* the spawner's: gone once it wakes */
+    pthread_mutex_lock(&rec->mu);
+    rec->init_done = true;
+    rec->init_rc = rc;
+    pthread_cond_broadcast(&rec->cv);
+    pthread_mutex_unlock(&rec->mu);
+
+    bool init_ok = (rc == 0);
+    int reason = rc;
+    if (init_ok) {
+        TR__LOG(TR_LOG_DEBUG, "runtime", "started (%s)", a->beh->name);
+        s_loop(a);
+        reason = a->reason;
+        if (a->beh->terminate != NULL)
+            a->beh->terminate(a, a->state, reason);
+    }
+    s_log_exit(reason, init_ok);
+
+    /* No new sends from here; then everything still queued is counted. */
+    atomic_store(&rec->dead, 1);
+    if (a->mailbox != NULL)
+        s_drain(a);
+    if (a->port != NULL) {
+        s_down_monitors(a, reason);
+        tr__port_forget(a->port);
+        tr__port_close(a->port);
+        tr__port_unref(&a->port);
+    }
+    tr__sock_close(&a->mailbox);
+    while (a->ntimers > 0) {
+        tr_msg_t *msg = s_heap_remove(a, a->ntimers - 1);
+        tr_msg_destroy(&msg);
+    }
+    free(a->timers);
+    free(a->state);
+    tr__log_set_thread_label(NULL);
+
+    tr__reg_remove(&node->reg, rec, true, reason);
+    if (init_ok) {
+        if (reason == 0 || reason == TR_ESHUTDOWN)
+            TR__STAT_INC(node, exited);
+        else
+            TR__STAT_INC(node, failed);
+    }
+    pthread_t self = pthread_self();
+    free(a);
+    tr__rec_set_ended(rec, reason);
+
+    /* Last touch of the node: after this, destroy may free it. */
+    pthread_mutex_lock(&node->mu);
+    tr__node_list_remove((void **)node->actors, &node->nactors, rec);
+    if (tr__node_add_zombie(node, self) != 0)
+        pthread_detach(self); /* out of memory: nobody will join it */
+    node->threads_live--;
+    pthread_cond_broadcast(&node->cv);
+    pthread_mutex_unlock(&node->mu);
+    tr__rec_unref(&rec); /* the node list's reference */
+    return NULL;
+}
+
+int
+tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
+         tr_id_t *id)
+{
+    static const tr_spawn_opts_t defaults = {0};
+    if (node == NULL || behaviour == NULL)
+        return TR_EINVAL;
+    if (opts == NULL)
+        opts = &defaults;
+    if (opts->mode == TR_PROCESS)
+        return TR_ENOTSUP;
+    if (opts->mode != TR_THREAD || opts->mailbox_hwm < 0) {
+        TR__LOG(TR_LOG_WARN, "runtime", "tr_spawn: bad %s",
+                opts->mode != TR_THREAD ? "mode" : "mailbox_hwm");
+        return TR_EINVAL;
+    }
+    int rc;
+    if (opts->name != NULL && (rc = tr__name_check(opts->name)) != 0)
+        return rc;
+    const tr_behaviour_t *beh = tr__behaviour_find(behaviour);
+    if (beh == NULL) {
+        TR__LOG(TR_LOG_WARN, "runtime", "tr_spawn: no behaviour '%s'",
+                behaviour);
+        return TR_ENOENT;
+    }
+    tr__node_reap(node);
+
+    tr_msg_t *empty_args = NULL;
+    const tr_msg_t *args = opts->args;
+    if (args == NULL) {
+        if ((rc = tr__msg_create_sys(&empty_args, "$args")) != 0)
+            return rc;
+        args = empty_args;
+    }
+    tr_actor_t *a = calloc(1, sizeof *a);
+    tr__rec_t *rec = NULL;
+    if (a == NULL) {
+        rc = TR_ENOMEM;
+        goto fail;
+    }
+    a->node = node;
+    a->beh = beh;
+    a->hwm = opts->mailbox_hwm ? opts->mailbox_hwm : node->opts.mailbox_hwm;
+    a->args = args;
+    if ((rc = tr__rec_new(&rec, tr__node_new_id(node), TR__REC_ACTOR,
+                          opts->name)) != 0)
+        goto fail;
+    snprintf(rec->behaviour, sizeof rec->behaviour, "%s", beh->name);
+    a->rec = rec;
+
+    /* Registered before init (as OTP does): messages sent during init
+     * wait in the mailbox, which inproc accepts before the bind. */
+    pthread_mutex_lock(&node->mu);
+    if (atomic_load(&node->closing)) {
+        pthread_mutex_unlock(&node->mu);
+        rc = TR_ECLOSED;
+        goto fail;
+    }
+    if ((rc = tr__reg_add(&node->reg, rec)) != 0) {
+        pthread_mutex_unlock(&node->mu);
+        goto fail;
+    }
+    if ((rc = tr__node_list_push((void ***)&node->actors, &node->nactors,
+                                 &node->capactors, rec)) != 0) {
+        pthread_mutex_unlock(&node->mu);
+        tr__reg_remove(&node->reg, rec, false, 0);
+        goto fail;
+    }
+    tr__rec_ref(rec); /* the node list's reference, dropped by the thread */
+    node->threads_live++;
+    pthread_t thread; /* the thread records its own id in a->thread */
+    rc = pthread_create(&thread, NULL, s_thread_main, a);
+    if (rc != 0) {
+        node->threads_live--;
+        tr__node_list_remove((void **)node->actors, &node->nactors, rec);
+        pthread_mutex_unlock(&node->mu);
+        tr__reg_remove(&node->reg, rec, false, 0);
+        tr__rec_unref(&rec); /* node list's */
+        TR__LOG(TR_LOG_ERROR, "runtime", "pthread_create: %s",
+                strerror(rc));
+        rc = rc == EAGAIN ? TR_ENOMEM : TR_ESYS;
+        goto fail;
+    }
+    pthread_mutex_unlock(&node->mu);
+
+    /* Like zactor_new: return once the actor is up (or has failed). */
+    pthread_mutex_lock(&rec->mu);
+    while (!rec->init_done)
+        pthread_cond_wait(&rec->cv, &rec->mu);
+    rc = rec->init_rc;
+    pthread_mutex_unlock(&rec->mu);
+    if (rc == 0) {
+        TR__STAT_INC(node, spawned);
+        if (id != NULL)
+            *id = rec->id;
+    }
+    tr__rec_unref(&rec);
+    tr_msg_destroy(&empty_args);
+    return rc;
+fail:
+    tr__rec_unref(&rec);
+    free(a);
+    tr_msg_destroy(&empty_args);
+    return rc;
+}
+
+int
+tr_spawn_n(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
+           int n, tr_id_t *ids)
+{
+    if (n < 0 || (opts != NULL && opts->name != NULL))
+        return TR_EINVAL;
+    tr_id_t *got = calloc((size_t)n + 1, sizeof *got);
+    if (got == NULL)
+        return TR_ENOMEM;
+    int rc = 0, i;
+    for (i = 0; i < n; i++)
+        if ((rc = tr_spawn(node, behaviour, opts, &got[i])) != 0)
+            break;
+    if (rc != 0) {
+        while (i-- > 0)
+            (void)tr_stop(node, got[i], TR_DEFAULT);
+    } else if (ids != NULL) {
+        memcpy(ids, got, (size_t)n * sizeof *ids);
+    }
+    free(got);
+    return rc;
+}
+
+/* The calling thread's actor, when it is one of node's. */
+static tr_actor_t *
+s_current_actor(tr_node_t *node)
+{
+    tr__port_t *port;
+    if (tr__port_get(node, &port) != 0)
+        return NULL;
+    return port->actor;
+}
+
+int
+tr_stop(tr_node_t *node, tr_id_t id, int timeout_ms)
+{
+    if (node == NULL || id == 0 || timeout_ms < TR_FOREVER)
+        return TR_EINVAL;
+    tr_actor_t *me = s_current_actor(node);
+    if (me != NULL && me->rec->id == id)
+        return TR_EPERM;
+    tr__rec_t *rec = tr__reg_get(&node->reg, id);
+    if (rec == NULL || rec->kind != TR__REC_ACTOR) {
+        tr__rec_unref(&rec);
+        return TR_ENOENT;
+    }
+    tr__port_t *port;
+    int rc = tr__port_get(node, &port);
+    if (rc == 0)
+        rc = tr__port_send_sys(port, id, TR__SYS_STOP, TR_ESHUTDOWN, 0);
+    if (rc == TR_ENOENT)
+        rc = 0; /* ending already: wait for it all the same */
+    if (rc == 0) {
+        int ms = timeout_ms == TR_DEFAULT ? node->opts.shutdown_timeout_ms
+                                          : timeout_ms;
+        rc = tr__rec_wait_ended(rec, tr__deadline_after_ms(ms), NULL);
+    }
+    tr__rec_unref(&rec);
+    return rc;
+}
+
+int
+tr_join(tr_node_t *node, tr_id_t id, int timeout_ms, int *reason)
+{
+    if (node == NULL || id == 0 || timeout_ms < TR_FOREVER)
+        return TR_EINVAL;
+    tr_actor_t *me = s_current_actor(node);
+    if (me != NULL && me->rec->id == id)
+        return TR_EPERM;
+    tr__rec_t *rec = tr__reg_get(&node->reg, id);
+    if (rec == NULL)
+        return tr__reg_grave(&node->reg, id, reason);
+    int rc = TR_ENOENT;
+    if (rec->kind == TR__REC_ACTOR)
+        rc = tr__rec_wait_ended(rec, tr__deadline_after_ms(timeout_ms),
+                                reason);
+    tr__rec_unref(&rec);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* runtime/actor.h - a thread actor's insides: its mailbox, state, timers
+ * and lifecycle flags. Only the actor's own thread touches them, except
+ * where marked. */
+#ifndef TR_RUNTIME_ACTOR_H
+#define TR_RUNTIME_ACTOR_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "runtime/port.h"
+#include "runtime/registry.h"
+#include "troupe.h"
+
+typedef struct tr__timer {
+    uint64_t id;
+    uint64_t due_ns;
+    uint64_t interval_ns; /* 0: once */
+    tr_msg_t *msg;
+} tr__timer_t;
+
+struct tr_actor {
+    tr_node_t *node;
+    const tr_behaviour_t *beh;
+    tr__rec_t *rec;   /* reference */
+    tr__port_t *port; /* this thread's port, carrying rec's id */
+    void *mailbox;    /* PULL, bound, bounded by hwm */
+    void *state;
+    int hwm;
+    const tr_msg_t *args; /* the spawner's, borrowed during init only */
+    pthread_t thread;     /* written by the spawner before the start */
+    bool stopping;
+    int reason;
+    char label[TR_NAME_MAX + 24]; /* "name#id" for log lines */
+    tr__timer_t *timers; /* a binary min-heap on due_ns */
+    size_t ntimers, captimers;
+    uint64_t next_timer;
+};
+
+/* A stop request arrived (from the port's inbox). */
+void tr__actor_on_stop(struct tr_actor *a, int reason);
+
+#endif

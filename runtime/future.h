@@ -1,0 +1,35 @@
+/* runtime/future.h - the future behind an ask. A future belongs to the
+ * thread that asked (its port): only that thread reads the inbox where the
+ * reply lands, so settling needs no lock. */
+#ifndef TR_RUNTIME_FUTURE_H
+#define TR_RUNTIME_FUTURE_H
+
+#include <stdbool.h>
+
+#include "runtime/port.h"
+#include "troupe.h"
+
+struct tr_future {
+    tr__port_t *port;     /* owner (reference) */
+    uint64_t corr;        /* key in port->futures while pending */
+    tr_id_t target;
+    uint64_t deadline_ns; /* 0: none */
+    bool settled;
+    int rc;          /* outcome once settled */
+    int exit_reason; /* with TR_EDEAD */
+    tr_msg_t *reply; /* with rc == 0, until taken */
+    bool taken;
+};
+
+/* A pending future on port for an ask to target, registered under a fresh
+ * correlation id. TR_ENOMEM. */
+int tr__future_new(tr__port_t *port, tr_id_t target, uint64_t deadline_ns,
+                   tr_future_t **out);
+
+/* Settle (once): removes it from the port's pending table; takes reply. */
+void tr__future_settle(tr_future_t *f, int rc, tr_msg_t *reply);
+
+/* Free a future that was never handed to the caller. */
+void tr__future_discard(tr_future_t **f);
+
+#endif

@@ -1,0 +1,51 @@
+/* runtime/map.h - small open-addressing hash maps: u64 -> pointer and
+ * string -> pointer. Not thread-safe: each map belongs to one thread or
+ * sits behind its owner's lock. Linear probing with backward-shift deletion
+ * (no tombstones), so lookups stay short after many inserts and removals. */
+#ifndef TR_RUNTIME_MAP_H
+#define TR_RUNTIME_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tr__map_slot {
+    uint64_t key; /* 0 marks an empty slot: key 0 is not allowed */
+    void *val;
+} tr__map_slot_t;
+
+typedef struct tr__map {
+    tr__map_slot_t *slots;
+    size_t cap; /* power of two, or 0 */
+    size_t len;
+} tr__map_t;
+
+void tr__map_init(tr__map_t *m);
+void tr__map_free(tr__map_t *m);
+void *tr__map_get(const tr__map_t *m, uint64_t key);
+/* Insert or replace. TR_ENOMEM (map unchanged), TR_EINVAL for key 0. */
+int tr__map_put(tr__map_t *m, uint64_t key, void *val);
+/* Remove and return the value (NULL if absent). */
+void *tr__map_del(tr__map_t *m, uint64_t key);
+
+/* Visit each entry; the callback must not change the map. */
+#define TR__MAP_EACH(m, slot)                                               \
+    for (tr__map_slot_t *slot = (m)->slots;                                 \
+         (m)->slots && slot < (m)->slots + (m)->cap; slot++)                \
+        if (slot->key != 0)
+
+/* String keys, built on tr__map: the key is the string's 64-bit hash and
+ * the value a short chain of entries, so a hash collision costs a strcmp
+ * and never a wrong answer. The map keeps its own copy of each key. */
+typedef struct tr__smap {
+    tr__map_t by_hash;
+    size_t len;
+} tr__smap_t;
+
+void tr__smap_init(tr__smap_t *m);
+void tr__smap_free(tr__smap_t *m);
+void *tr__smap_get(const tr__smap_t *m, const char *key);
+/* Insert; TR_EEXIST if the key is there (map unchanged), TR_ENOMEM. */
+int tr__smap_add(tr__smap_t *m, const char *key, void *val);
+void *tr__smap_del(tr__smap_t *m, const char *key);
+
+#endif

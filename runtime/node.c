@@ -1,0 +1,367 @@
+/* runtime/node.c - creating and destroying a node. Destroying is the
+ * runtime's job end to end: actors stop in reverse start order within a
+ * deadline, and whoever does not stop is named, never waited on forever. */
+#include "runtime/node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <zmq.h>
+
+#include "runtime/behaviour.h"
+#include "runtime/port.h"
+#include "transport/clock.h"
+#include "transport/log.h"
+
+/* After the deadline, stragglers still get this long once asked again. */
+#define TR__GRACE_MS 100
+
+tr_id_t
+tr__node_new_id(tr_node_t *node)
+{
+    return atomic_fetch_add_explicit(&node->next_id, 1, memory_order_relaxed);
+}
+
+int
+tr__node_list_push(void ***items, size_t *n, size_t *cap, void *item)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        void **ni = realloc(*items, ncap * sizeof *ni);
+        if (ni == NULL)
+            return TR_ENOMEM;
+        *items = ni;
+        *cap = ncap;
+    }
+    (*items)[(*n)++] = item;
+    return 0;
+}
+
+bool
+tr__node_list_remove(void **items, size_t *n, void *item)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (items[i] == item) {
+            /* Keep the order: it is the start order. */
+            memmove(&items[i], &items[i + 1], (*n - i - 1) * sizeof *items);
+            (*n)--;
+            return true;
+        }
+    }
+    return false;
+}
+
+int
+tr__node_add_zombie(tr_node_t *node, pthread_t thread)
+{
+    if (node->nzombies == node->capzombies) {
+        size_t ncap = node->capzombies ? node->capzombies * 2 : 16;
+        pthread_t *nz = realloc(node->zombies, ncap * sizeof *nz);
+        if (nz == NULL)
+            return TR_ENOMEM;
+        node->zombies = nz;
+        node->capzombies = ncap;
+    }
+    node->zombies[node->nzombies++] = thread;
+    return 0;
+}
+
+void
+tr__node_reap(tr_node_t *node)
+{
+    pthread_mutex_lock(&node->mu);
+    size_t n = node->nzombies;
+    pthread_t *z = node->zombies;
+    node->zombies = NULL;
+    node->nzombies = node->capzombies = 0;
+    pthread_mutex_unlock(&node->mu);
+    /* Each has only its last few instructions left to run. */
+    for (size_t i = 0; i < n; i++)
+        pthread_join(z[i], NULL);
+    free(z);
+}
+
+static int
+s_opt(const char *field, int value, int fallback, int *out)
+{
+    if (value < 0) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "tr_node_opts_t.%s = %d: must be "
+                "0 (default) or positive", field, value);
+        return TR_EINVAL;
+    }
+    *out = value ? value : fallback;
+    return 0;
+}
+
+/* 1,000 actors need a few thousand descriptors (ZeroMQ gives each socket
+ * one); Debian's default soft limit is 1024. Raise it to the hard limit,
+ * as Go's runtime does, rather than fail at actor 500. */
+static void
+s_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            TR__LOG(TR_LOG_INFO, "runtime", "cannot raise RLIMIT_NOFILE: %s",
+                    strerror(errno));
+    }
+}
+
+int
+tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
+{
+    static const tr_node_opts_t defaults = {0};
+    if (out == NULL)
+        return TR_EINVAL;
+    if (opts == NULL)
+        opts = &defaults;
+    tr__log_init_env();
+
+    tr_node_opts_t o = *opts;
+    int rc;
+    if ((rc = s_opt("mailbox_hwm", opts->mailbox_hwm, 1000,
+                    &o.mailbox_hwm)) != 0 ||
+        (rc = s_opt("send_timeout_ms", opts->send_timeout_ms, 5000,
+                    &o.send_timeout_ms)) != 0 ||
+        (rc = s_opt("ask_timeout_ms", opts->ask_timeout_ms, 5000,
+                    &o.ask_timeout_ms)) != 0 ||
+        (rc = s_opt("shutdown_timeout_ms", opts->shutdown_timeout_ms, 5000,
+                    &o.shutdown_timeout_ms)) != 0 ||
+        (rc = s_opt("io_threads", opts->io_threads, 1, &o.io_threads)) != 0 ||
+        (rc = s_opt("max_sockets", opts->max_sockets, 16384,
+                    &o.max_sockets)) != 0 ||
+        (rc = s_opt("log_level", opts->log_level, 0, &o.log_level)) != 0)
+        return rc;
+    if (opts->name != NULL && (rc = tr__name_check(opts->name)) != 0)
+        return rc;
+    if (o.log_level != 0)
+        tr_log_set_level(o.log_level);
+
+    tr_node_t *node = calloc(1, sizeof *node);
+    if (node == NULL)
+        return TR_ENOMEM;
+    node->opts = o;
+    snprintf(node->name, sizeof node->name, "%s",
+             opts->name ? opts->name : "node");
+    node->opts.name = node->name;
+    atomic_init(&node->next_id, 1);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&node->mu, NULL);
+    pthread_cond_init(&node->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if ((rc = tr__reg_init(&node->reg)) != 0)
+        goto fail;
+
+    s_raise_fd_limit();
+    node->zctx = zmq_ctx_new();
+    if (node->zctx == NULL) {
+        rc = TR_ESYS;
+        goto fail_reg;
+    }
+    if (zmq_ctx_set(node->zctx, ZMQ_IO_THREADS, o.io_threads) != 0 ||
+        zmq_ctx_set(node->zctx, ZMQ_MAX_SOCKETS, o.max_sockets) != 0) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "zmq_ctx_set: %s",
+                zmq_strerror(zmq_errno()));
+        rc = TR_EINVAL;
+        zmq_ctx_term(node->zctx);
+        goto fail_reg;
+    }
+    TR__LOG(TR_LOG_INFO, "runtime", "node '%s' up", node->name);
+    *out = node;
+    return 0;
+fail_reg:
+    tr__reg_fini(&node->reg);
+fail:
+    pthread_mutex_destroy(&node->mu);
+    pthread_cond_destroy(&node->cv);
+    free(node);
+    return rc;
+}
+
+const char *
+tr_node_name(const tr_node_t *node)
+{
+    return node ? node->name : "";
+}
+
+void
+tr_node_stats(tr_node_t *node, tr_node_stats_t *st)
+{
+    if (node == NULL || st == NULL)
+        return;
+    tr__stats_t *s = &node->stats;
+    st->spawned = atomic_load(&s->spawned);
+    st->exited = atomic_load(&s->exited);
+    st->failed = atomic_load(&s->failed);
+    st->dead_letters = atomic_load(&s->dead_letters);
+    st->late_replies = atomic_load(&s->late_replies);
+    st->unhandled = atomic_load(&s->unhandled);
+    st->expired = atomic_load(&s->expired);
+    st->bad_frames = atomic_load(&s->bad_frames);
+    pthread_mutex_lock(&node->mu);
+    st->alive = node->nactors;
+    pthread_mutex_unlock(&node->mu);
+}
+
+int
+tr_whereis(tr_node_t *node, const char *name, tr_id_t *id)
+{
+    if (node == NULL || name == NULL || id == NULL)
+        return TR_EINVAL;
+    tr__rec_t *rec = tr__reg_lookup(&node->reg, name);
+    if (rec == NULL)
+        return TR_ENOENT;
+    int rc = atomic_load(&rec->dead) ? TR_ENOENT : 0;
+    if (rc == 0)
+        *id = rec->id;
+    tr__rec_unref(&rec);
+    return rc;
+}
+
+/* The running actors, newest first, with references. */
+static tr__rec_t **
+s_snapshot(tr_node_t *node, size_t *n)
+{
+    pthread_mutex_lock(&node->mu);
+    *n = node->nactors;
+    tr__rec_t **recs = *n ? calloc(*n, sizeof *recs) : NULL;
+    if (recs == NULL)
+        *n = 0;
+    for (size_t i = 0; i < *n; i++) {
+        recs[i] = node->actors[*n - 1 - i];
+        tr__rec_ref(recs[i]);
+    }
+    pthread_mutex_unlock(&node->mu);
+    return recs;
+}
+
+static void
+s_release(tr__rec_t **recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        tr__rec_unref(&recs[i]);
+    free(recs);
+}
+
+/* Stop every actor, newest first, each waited for before the next (as a
+ * supervisor stops its children), all within deadline. True if all ended. */
+static bool
+s_stop_all(tr_node_t *node, tr__port_t *port, uint64_t deadline)
+{
+    size_t n;
+    tr__rec_t **recs;
+    /* terminate callbacks cannot spawn (closing), but loop in case an
+     * actor was mid-spawn when closing was set. */
+    while ((recs = s_snapshot(node, &n)) != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            (void)tr__port_send_sys(port, recs[i]->id, TR__SYS_STOP,
+                                    TR_ESHUTDOWN, 0);
+            if (tr__rec_wait_ended(recs[i], deadline, NULL) != 0) {
+                s_release(recs, n);
+                return false;
+            }
+        }
+        s_release(recs, n);
+    }
+    return true;
+}
+
+/* The deadline passed: ask everyone left at once, give them a grace, and
+ * name those that still run. Returns how many did not stop. */
+static size_t
+s_report_stuck(tr_node_t *node, tr__port_t *port)
+{
+    size_t n, stuck = 0;
+    tr__rec_t **recs = s_snapshot(node, &n);
+    for (size_t i = 0; i < n; i++)
+        (void)tr__port_send_sys(port, recs[i]->id, TR__SYS_STOP,
+                                TR_ESHUTDOWN, 0);
+    uint64_t grace = tr__deadline_after_ms(TR__GRACE_MS);
+    for (size_t i = 0; i < n; i++) {
+        if (tr__rec_wait_ended(recs[i], grace, NULL) == 0)
+            continue;
+        stuck++;
+        TR__LOG(TR_LOG_ERROR, "runtime",
+                "node '%s': actor %s#%llx (%s) did not stop within %d ms",
+                node->name, recs[i]->name[0] ? recs[i]->name : "-",
+                (unsigned long long)recs[i]->id, recs[i]->behaviour,
+                node->opts.shutdown_timeout_ms);
+    }
+    s_release(recs, n);
+    return stuck;
+}
+
+/* Wait until every actor thread has let go of the node. */
+static bool
+s_wait_threads(tr_node_t *node, uint64_t deadline)
+{
+    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
+                          .tv_nsec = (long)(deadline % 1000000000u)};
+    bool ok = true;
+    pthread_mutex_lock(&node->mu);
+    while (node->threads_live > 0 && ok)
+        ok = pthread_cond_timedwait(&node->cv, &node->mu, &ts) != ETIMEDOUT ||
+             node->threads_live == 0;
+    pthread_mutex_unlock(&node->mu);
+    return ok;
+}
+
+int
+tr_node_destroy(tr_node_t **nodep)
+{
+    if (nodep == NULL || *nodep == NULL)
+        return 0;
+    tr_node_t *node = *nodep;
+    tr__port_t *port;
+    int rc = tr__port_get(node, &port);
+    if (rc != 0)
+        return rc;
+    if (port->actor != NULL)
+        return TR_EPERM;
+    *nodep = NULL;
+    atomic_store(&node->closing, 1);
+
+    uint64_t deadline = tr__deadline_after_ms(node->opts.shutdown_timeout_ms);
+    bool all = s_stop_all(node, port, deadline);
+    if (!all && s_report_stuck(node, port) > 0) {
+        /* Their threads still hold sockets and pointers into the node:
+         * freeing it or terminating the context would crash or hang. */
+        TR__LOG(TR_LOG_ERROR, "runtime", "node '%s' left running: some "
+                "actors did not stop", node->name);
+        return TR_ETIMEDOUT;
+    }
+    if (!s_wait_threads(node, tr__deadline_after_ms(TR__GRACE_MS))) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "node '%s': actor threads did not "
+                "finish", node->name);
+        return TR_ETIMEDOUT;
+    }
+    tr__node_reap(node);
+
+    /* Close every thread's port, the caller's too. Other threads must be
+     * done with the node by now (documented). */
+    pthread_mutex_lock(&node->mu);
+    tr__port_t **ports = node->ports;
+    size_t nports = node->nports;
+    node->ports = NULL;
+    node->nports = node->capports = 0;
+    pthread_mutex_unlock(&node->mu);
+    for (size_t i = 0; i < nports; i++) {
+        tr__port_close(ports[i]);
+        tr__port_unref(&ports[i]);
+    }
+    free(ports);
+
+    zmq_ctx_term(node->zctx);
+    TR__LOG(TR_LOG_INFO, "runtime", "node '%s' down", node->name);
+    tr__reg_fini(&node->reg);
+    free(node->actors);
+    pthread_mutex_destroy(&node->mu);
+    pthread_cond_destroy(&node->cv);
+    free(node);
+    return 0;
+}

@@ -1,0 +1,56 @@
+/* runtime/node.h - the node's internals, shared by the runtime's files. */
+#ifndef TR_RUNTIME_NODE_H
+#define TR_RUNTIME_NODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "runtime/registry.h"
+#include "troupe.h"
+
+struct tr__port;
+
+typedef struct tr__stats {
+    _Atomic uint64_t spawned, exited, failed, dead_letters, late_replies,
+        unhandled, expired, bad_frames;
+} tr__stats_t;
+
+struct tr_node {
+    void *zctx;
+    tr_node_opts_t opts; /* defaults filled in */
+    char name[TR_NAME_MAX + 1];
+    tr__registry_t reg;
+    _Atomic uint64_t next_id;
+    _Atomic int closing; /* destroy has begun: no new actors */
+    tr__stats_t stats;
+
+    pthread_mutex_t mu; /* guards the lists below */
+    pthread_cond_t cv;  /* signalled when an actor thread lets go */
+    tr__rec_t **actors; /* running actors in start order (references) */
+    size_t nactors, capactors;
+    struct tr__port **ports; /* ports of non-actor threads (references) */
+    size_t nports, capports;
+    pthread_t *zombies; /* ended actor threads, to join */
+    size_t nzombies, capzombies;
+    size_t threads_live; /* actor threads not yet in zombies */
+};
+
+/* A fresh id, never reused within the node. */
+tr_id_t tr__node_new_id(tr_node_t *node);
+
+/* Append to a growable array of pointer-sized items under node->mu. */
+int tr__node_list_push(void ***items, size_t *n, size_t *cap, void *item);
+/* Remove the first occurrence; true if found. */
+bool tr__node_list_remove(void **items, size_t *n, void *item);
+
+/* Remember an ended actor thread for joining (under node->mu). */
+int tr__node_add_zombie(tr_node_t *node, pthread_t thread);
+
+/* Join ended actor threads (called on spawn and at destroy). */
+void tr__node_reap(tr_node_t *node);
+
+#define TR__STAT_INC(node, field)                                           \
+    atomic_fetch_add_explicit(&(node)->stats.field, 1, memory_order_relaxed)
+
+#endif

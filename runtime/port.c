@@ -1,0 +1,602 @@
+/* runtime/port.c - a thread's inbox, its sending sockets and the pumping
+ * of replies and system messages (see port.h). */
+#include "runtime/port.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "runtime/actor.h"
+#include "runtime/future.h"
+#include "transport/clock.h"
+#include "transport/log.h"
+#include "transport/zsock.h"
+
+/* Sending sockets a thread keeps open. Past this, the least recently used
+ * peer's sockets are closed (inproc pipes still deliver what they hold). */
+#define TR__PEERS_MAX 256
+
+/* A blocked send wakes this often to see whether its target ended. */
+#define TR__SEND_SLICE_MS 50
+
+static pthread_key_t s_tls_key;
+static pthread_once_t s_tls_once = PTHREAD_ONCE_INIT;
+static _Thread_local tr__port_t *s_tls_ports;
+
+static void s_tls_destructor(void *head);
+
+static void
+s_tls_key_make(void)
+{
+    pthread_key_create(&s_tls_key, s_tls_destructor);
+}
+
+void
+tr__endpoint(char *buf, size_t cap, tr_id_t id, tr__box_t box)
+{
+    snprintf(buf, cap, "inproc://tr-%c-%llx", box == TR__BOX_INBOX ? 'i' : 'm',
+             (unsigned long long)id);
+}
+
+static void
+s_peer_free(tr__peer_t *pe)
+{
+    tr__sock_close(&pe->sock[0]);
+    tr__sock_close(&pe->sock[1]);
+    tr__rec_unref(&pe->rec);
+    free(pe);
+}
+
+static void
+s_peer_drop(tr__port_t *port, tr_id_t id)
+{
+    tr__peer_t *pe = tr__map_del(&port->peers, id);
+    if (pe != NULL)
+        s_peer_free(pe);
+}
+
+static void
+s_tls_push(tr__port_t *port)
+{
+    pthread_once(&s_tls_once, s_tls_key_make);
+    port->tls_next = s_tls_ports;
+    s_tls_ports = port;
+    pthread_setspecific(s_tls_key, s_tls_ports);
+}
+
+static void
+s_tls_remove(tr__port_t *port)
+{
+    for (tr__port_t **pp = &s_tls_ports; *pp; pp = &(*pp)->tls_next) {
+        if (*pp == port) {
+            *pp = port->tls_next;
+            port->tls_next = NULL;
+            break;
+        }
+    }
+    pthread_setspecific(s_tls_key, s_tls_ports);
+}
+
+static int
+s_port_new(tr_node_t *node, tr__rec_t *rec, tr__port_t **out)
+{
+    int rc;
+    char ep[64];
+    tr__port_t *port = calloc(1, sizeof *port);
+    if (port == NULL)
+        return TR_ENOMEM;
+    atomic_init(&port->refs, 1);
+    atomic_init(&port->node, node);
+    pthread_mutex_init(&port->mu, NULL);
+    port->thread = pthread_self();
+    port->rec = rec;
+    tr__map_init(&port->peers);
+    tr__map_init(&port->futures);
+    tr__map_init(&port->watching);
+    /* Replies and system messages must never wait: no high-water mark. */
+    port->inbox = tr__sock_open(node->zctx, ZMQ_PULL, 0, 0, &rc);
+    if (port->inbox == NULL)
+        goto fail;
+    tr__endpoint(ep, sizeof ep, rec->id, TR__BOX_INBOX);
+    if (zmq_bind(port->inbox, ep) != 0) {
+        rc = tr__zerr(zmq_errno(), "bind inbox");
+        goto fail;
+    }
+    *out = port;
+    return 0;
+fail:
+    tr__sock_close(&port->inbox);
+    pthread_mutex_destroy(&port->mu);
+    free(port);
+    return rc;
+}
+
+int
+tr__port_get(tr_node_t *node, tr__port_t **out)
+{
+    if (node == NULL)
+        return TR_EINVAL;
+    /* Drop ports of nodes destroyed meanwhile: a new node may reuse the
+     * address of an old one, and its port must not be taken for ours. */
+    for (tr__port_t **pp = &s_tls_ports; *pp;) {
+        tr__port_t *p = *pp;
+        tr_node_t *pn = atomic_load_explicit(&p->node, memory_order_acquire);
+        if (pn == node) {
+            *out = p;
+            return 0;
+        }
+        if (pn == NULL) {
+            *pp = p->tls_next;
+            pthread_setspecific(s_tls_key, s_tls_ports);
+            tr__port_unref(&p);
+            continue;
+        }
+        pp = &p->tls_next;
+    }
+    if (atomic_load(&node->closing))
+        return TR_ECLOSED;
+
+    tr__rec_t *rec;
+    tr__port_t *port;
+    int rc = tr__rec_new(&rec, tr__node_new_id(node), TR__REC_PORT, NULL);
+    if (rc != 0)
+        return rc;
+    if ((rc = s_port_new(node, rec, &port)) != 0) {
+        tr__rec_unref(&rec);
+        return rc;
+    }
+    if ((rc = tr__reg_add(&node->reg, rec)) != 0)
+        goto fail;
+    pthread_mutex_lock(&node->mu);
+    rc = tr__node_list_push((void ***)&node->ports, &node->nports,
+                            &node->capports, port);
+    if (rc == 0)
+        atomic_fetch_add(&port->refs, 1); /* the node's reference */
+    pthread_mutex_unlock(&node->mu);
+    if (rc != 0) {
+        tr__reg_remove(&node->reg, rec, false, 0);
+        goto fail;
+    }
+    s_tls_push(port);
+    *out = port;
+    return 0;
+fail:
+    tr__port_close(port);
+    tr__port_unref(&port);
+    return rc;
+}
+
+int
+tr__port_open_actor(tr_node_t *node, tr__rec_t *rec, struct tr_actor *actor,
+                    tr__port_t **out)
+{
+    tr__rec_ref(rec);
+    tr__port_t *port;
+    int rc = s_port_new(node, rec, &port);
+    if (rc != 0) {
+        tr__rec_unref(&rec);
+        return rc;
+    }
+    port->actor = actor;
+    s_tls_push(port);
+    *out = port;
+    return 0;
+}
+
+void
+tr__port_close(tr__port_t *port)
+{
+    pthread_mutex_lock(&port->mu);
+    tr_node_t *node = atomic_load(&port->node);
+    if (port->closed || node == NULL) {
+        pthread_mutex_unlock(&port->mu);
+        return;
+    }
+    port->closed = true;
+
+    /* Pending asks of this thread can no longer be answered. */
+    size_t n = port->futures.len, i = 0;
+    tr_future_t **pending = n ? calloc(n, sizeof *pending) : NULL;
+    TR__MAP_EACH(&port->futures, slot)
+    {
+        if (pending != NULL)
+            pending[i++] = slot->val;
+    }
+    for (size_t k = 0; k < i; k++)
+        tr__future_settle(pending[k], TR_ECANCELED, NULL);
+    free(pending);
+    tr__map_free(&port->futures);
+
+    TR__MAP_EACH(&port->peers, slot)
+    {
+        s_peer_free(slot->val);
+    }
+    tr__map_free(&port->peers);
+    tr__map_free(&port->watching);
+    tr__sock_close(&port->inbox);
+
+    if (port->rec->kind == TR__REC_PORT) {
+        atomic_store(&port->rec->dead, 1);
+        tr__reg_remove(&node->reg, port->rec, false, 0);
+        /* Unlisting may race with node destroy, which steals the list
+         * first; then it is simply not found. */
+        pthread_mutex_lock(&node->mu);
+        bool listed = tr__node_list_remove((void **)node->ports,
+                                           &node->nports, port);
+        pthread_mutex_unlock(&node->mu);
+        if (listed)
+            atomic_fetch_sub(&port->refs, 1); /* cannot be the last */
+    }
+    atomic_store_explicit(&port->node, NULL, memory_order_release);
+    pthread_mutex_unlock(&port->mu);
+}
+
+void
+tr__port_unref(tr__port_t **portp)
+{
+    tr__port_t *port = *portp;
+    if (port == NULL)
+        return;
+    *portp = NULL;
+    if (atomic_fetch_sub_explicit(&port->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    tr__rec_unref(&port->rec);
+    pthread_mutex_destroy(&port->mu);
+    free(port);
+}
+
+/* Thread exit: close the thread's ports (not actor ports: actor threads
+ * close theirs before they return, and leave the list empty). */
+static void
+s_tls_destructor(void *head)
+{
+    for (tr__port_t *p = head, *next; p != NULL; p = next) {
+        next = p->tls_next;
+        tr__port_close(p);
+        tr__port_unref(&p);
+    }
+    s_tls_ports = NULL;
+}
+
+void
+tr__port_forget(tr__port_t *port)
+{
+    s_tls_remove(port);
+}
+
+bool
+tr__port_stopping(const tr__port_t *port)
+{
+    return port->actor != NULL && port->actor->stopping;
+}
+
+/* The cached peer for id, or a new one; TR_ENOENT if id is not (or no
+ * longer) running. */
+static int
+s_peer_get(tr__port_t *port, tr_id_t id, tr__peer_t **out)
+{
+    tr__peer_t *pe = tr__map_get(&port->peers, id);
+    if (pe != NULL) {
+        if (atomic_load_explicit(&pe->rec->dead, memory_order_relaxed)) {
+            s_peer_drop(port, id);
+            return TR_ENOENT;
+        }
+        pe->used = ++port->tick;
+        *out = pe;
+        return 0;
+    }
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    tr__rec_t *rec = tr__reg_get(&node->reg, id);
+    if (rec == NULL)
+        return TR_ENOENT;
+    if (atomic_load(&rec->dead)) {
+        tr__rec_unref(&rec);
+        return TR_ENOENT;
+    }
+    if (port->peers.len >= TR__PEERS_MAX) {
+        tr_id_t oldest = 0;
+        uint64_t best = UINT64_MAX;
+        TR__MAP_EACH(&port->peers, slot)
+        {
+            tr__peer_t *p = slot->val;
+            if (p->used < best) {
+                best = p->used;
+                oldest = slot->key;
+            }
+        }
+        s_peer_drop(port, oldest);
+    }
+    pe = calloc(1, sizeof *pe);
+    if (pe == NULL || tr__map_put(&port->peers, id, pe) != 0) {
+        free(pe);
+        tr__rec_unref(&rec);
+        return TR_ENOMEM;
+    }
+    pe->rec = rec;
+    pe->used = ++port->tick;
+    *out = pe;
+    return 0;
+}
+
+static int
+s_peer_sock(tr__port_t *port, tr__peer_t *pe, tr__box_t box, void **out)
+{
+    if (pe->sock[box] != NULL) {
+        *out = pe->sock[box];
+        return 0;
+    }
+    if (box == TR__BOX_MAILBOX && pe->rec->kind != TR__REC_ACTOR)
+        return TR_ENOENT; /* a plain thread has no mailbox */
+    int rc;
+    char ep[64];
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    /* inproc adds the sender's SNDHWM to the receiver's RCVHWM, and 0
+     * means unbounded: 1 keeps the mailbox's own bound (almost) exact. */
+    void *s = tr__sock_open(node->zctx, ZMQ_PUSH,
+                            box == TR__BOX_MAILBOX ? 1 : 0, 0, &rc);
+    if (s == NULL)
+        return rc;
+    tr__endpoint(ep, sizeof ep, pe->rec->id, box);
+    if (zmq_connect(s, ep) != 0) {
+        rc = tr__zerr(zmq_errno(), "connect");
+        tr__sock_close(&s);
+        return rc;
+    }
+    pe->sock[box] = s;
+    *out = s;
+    return 0;
+}
+
+/* A full mailbox: wait for room until deadline, reading our own inbox
+ * meanwhile (replies keep flowing, a stop request is seen), and giving up
+ * when the target ends. */
+static int
+s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, const void *frame,
+            size_t len, uint64_t deadline_ns)
+{
+    for (;;) {
+        if (atomic_load(&rec->dead))
+            return TR_ENOENT;
+        if (tr__port_stopping(port))
+            return TR_ECANCELED;
+        int64_t left = tr__ms_left(deadline_ns);
+        if (left == 0)
+            return TR_ETIMEDOUT;
+        int slice = (left < 0 || left > TR__SEND_SLICE_MS) ? TR__SEND_SLICE_MS
+                                                           : (int)left;
+        zmq_pollitem_t items[2] = {{sock, 0, ZMQ_POLLOUT, 0},
+                                   {port->inbox, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, slice) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            return tr__zerr(zmq_errno(), "zmq_poll");
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            int rc = tr__port_pump(port, 0);
+            if (rc < 0)
+                return rc;
+        }
+        if (items[0].revents & ZMQ_POLLOUT) {
+            int rc = tr__sock_send(sock, frame, len, true);
+            if (rc != TR_EAGAIN)
+                return rc;
+        }
+    }
+}
+
+int
+tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
+              bool dontwait, uint64_t deadline_ns)
+{
+    if (port->closed)
+        return TR_ECLOSED;
+    tr__peer_t *pe;
+    void *sock = NULL;
+    int rc = s_peer_get(port, to, &pe);
+    if (rc != 0)
+        return rc;
+    if ((rc = s_peer_sock(port, pe, box, &sock)) != 0)
+        return rc;
+
+    tr_msg_t *msg = *msgp;
+    msg->env.sender = port->rec->id;
+    msg->env.target = to;
+    size_t len;
+    const uint8_t *frame = tr__msg_frame(msg, &len);
+
+    tr__rec_t *rec = pe->rec;
+    tr__rec_ref(rec); /* the peer may be dropped while we wait */
+    atomic_fetch_add(&rec->inflight, 1);
+    if (atomic_load(&rec->dead)) {
+        rc = TR_ENOENT;
+    } else {
+        rc = tr__sock_send(sock, frame, len, true);
+        if (rc == TR_EAGAIN && !dontwait)
+            rc = s_send_wait(port, rec, sock, frame, len, deadline_ns);
+    }
+    atomic_fetch_sub(&rec->inflight, 1);
+    tr__rec_unref(&rec);
+    if (rc == TR_ENOENT)
+        s_peer_drop(port, to);
+    if (rc == 0)
+        tr_msg_destroy(msgp);
+    return rc;
+}
+
+int
+tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
+                  int64_t b)
+{
+    tr_msg_t *msg;
+    int rc = tr__msg_create_sys(&msg, kind == TR__SYS_STOP ? "$stop"
+                                                           : "$down");
+    if (rc != 0)
+        return rc;
+    msg->env.flags = TR__F_SYSTEM;
+    msg->env.code = kind;
+    if ((rc = tr_msg_add_int(msg, a)) == 0 &&
+        (rc = tr_msg_add_int(msg, b)) == 0)
+        rc = tr__port_send(port, to, &msg, TR__BOX_INBOX, true, 0);
+    tr_msg_destroy(&msg);
+    return rc;
+}
+
+int
+tr__port_watch(tr__port_t *port, tr__rec_t *target)
+{
+    if (tr__map_get(&port->watching, target->id) != NULL)
+        return 0;
+    int rc = tr__rec_monitor(target, port->rec->id);
+    if (rc == 0 && (rc = tr__map_put(&port->watching, target->id,
+                                     (void *)1)) != 0) {
+        /* The DOWN will still come and find nothing to do. */
+        rc = 0;
+    }
+    return rc;
+}
+
+/* A watched actor ended: fail every ask still waiting on it. */
+static void
+s_on_down(tr__port_t *port, tr_id_t id, int reason)
+{
+    tr__map_del(&port->watching, id);
+    size_t n = 0;
+    tr_future_t *dead[64];
+    do {
+        n = 0;
+        TR__MAP_EACH(&port->futures, slot)
+        {
+            tr_future_t *f = slot->val;
+            if (f->target == id && n < sizeof dead / sizeof dead[0])
+                dead[n++] = f;
+        }
+        for (size_t i = 0; i < n; i++) {
+            dead[i]->exit_reason = reason;
+            tr__future_settle(dead[i], TR_EDEAD, NULL);
+        }
+    } while (n == sizeof dead / sizeof dead[0]);
+}
+
+static void
+s_on_reply(tr__port_t *port, tr_msg_t *view)
+{
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    tr_future_t *f = tr__map_get(&port->futures, view->env.corr);
+    if (f == NULL) {
+        TR__STAT_INC(node, late_replies);
+        TR__LOG(TR_LOG_DEBUG, "runtime", "late reply '%s' from %llx dropped",
+                tr_msg_tag(view), (unsigned long long)view->env.sender);
+        return;
+    }
+    if (view->env.flags & TR__F_ERROR) {
+        tr__future_settle(f, view->env.code < 0 ? view->env.code : TR_EFAILED,
+                          NULL);
+        return;
+    }
+    tr_msg_t *reply;
+    if (tr__msg_adopt(view, &reply) != 0)
+        tr__future_settle(f, TR_ENOMEM, NULL);
+    else
+        tr__future_settle(f, 0, reply);
+}
+
+/* DOWNs wait until the inbox has been read dry, so that a reply sent just
+ * before its sender ended is taken before the DOWN fails the ask. */
+typedef struct s_down {
+    tr_id_t id;
+    int reason;
+} s_down_t;
+
+static void
+s_on_system(tr__port_t *port, tr_msg_t *view, s_down_t *downs, size_t *ndowns,
+            size_t maxdowns)
+{
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    tr_reader_t r;
+    int64_t a = 0, b = 0;
+    tr_reader_init(&r, view);
+    if (tr_read_int(&r, &a) != 0 || tr_read_int(&r, &b) != 0)
+        goto bad;
+    switch (view->env.code) {
+    case TR__SYS_STOP:
+        if (port->actor == NULL)
+            goto bad;
+        tr__actor_on_stop(port->actor, (int)a);
+        return;
+    case TR__SYS_DOWN:
+        if (*ndowns < maxdowns)
+            downs[(*ndowns)++] = (s_down_t){(tr_id_t)a, (int)b};
+        else
+            s_on_down(port, (tr_id_t)a, (int)b);
+        return;
+    default:
+        break;
+    }
+bad:
+    TR__STAT_INC(node, bad_frames);
+    TR__LOG(TR_LOG_WARN, "runtime", "unknown system message %d dropped",
+            (int)view->env.code);
+}
+
+int
+tr__port_pump(tr__port_t *port, int timeout_ms)
+{
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    if (port->closed || node == NULL)
+        return TR_ECLOSED;
+    s_down_t downs[16];
+    size_t ndowns = 0;
+    int handled = 0, rc = 0;
+    for (;;) {
+        zmq_msg_t zm;
+        zmq_msg_init(&zm);
+        if (zmq_msg_recv(&zm, port->inbox, ZMQ_DONTWAIT) < 0) {
+            int err = zmq_errno();
+            zmq_msg_close(&zm);
+            if (err == EINTR)
+                continue;
+            if (err != EAGAIN) {
+                rc = tr__zerr(err, "inbox recv");
+                break;
+            }
+            if (handled > 0 || timeout_ms == 0)
+                break;
+            zmq_pollitem_t item = {port->inbox, 0, ZMQ_POLLIN, 0};
+            int n = zmq_poll(&item, 1, timeout_ms);
+            if (n < 0 && zmq_errno() != EINTR) {
+                rc = tr__zerr(zmq_errno(), "inbox poll");
+                break;
+            }
+            if (n == 0)
+                break;
+            timeout_ms = 0;
+            continue;
+        }
+        tr_msg_t view;
+        int prc = tr__msg_view_init(&view, &zm);
+        zmq_msg_close(&zm);
+        handled++;
+        if (prc != 0) {
+            TR__STAT_INC(node, bad_frames);
+            TR__LOG(TR_LOG_WARN, "runtime", "malformed frame in inbox: %s",
+                    tr_strerror(prc));
+            continue;
+        }
+        if (view.env.flags & TR__F_REPLY)
+            s_on_reply(port, &view);
+        else if (view.env.flags & TR__F_SYSTEM)
+            s_on_system(port, &view, downs, &ndowns,
+                        sizeof downs / sizeof downs[0]);
+        else {
+            TR__STAT_INC(node, bad_frames);
+            TR__LOG(TR_LOG_WARN, "runtime", "user message '%s' in inbox "
+                    "dropped", tr_msg_tag(&view));
+        }
+        tr__msg_view_close(&view);
+    }
+    for (size_t i = 0; i < ndowns; i++)
+        s_on_down(port, downs[i].id, downs[i].reason);
+    return rc < 0 ? rc : handled;
+}

@@ -1,0 +1,100 @@
+/* runtime/port.h - a thread's own place in a node.
+ *
+ * Every thread that talks to a node has a port: an id, an inbox (a PULL
+ * socket with no high-water mark, for replies and system messages, which
+ * must never wait behind a full mailbox) and its own cache of sending
+ * sockets, one per peer it talks to. Sockets are never shared between
+ * threads: the port belongs to its thread. An actor's port is created by the
+ * actor's thread and carries the actor's id; other threads (main, say) get
+ * one on their first call, kept in thread-local storage and closed when the
+ * thread exits or the node is destroyed.
+ *
+ * Futures of asks made by a thread are settled by that thread when it
+ * reads its inbox (while waiting on a future, or in its actor loop). */
+#ifndef TR_RUNTIME_PORT_H
+#define TR_RUNTIME_PORT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "runtime/map.h"
+#include "runtime/node.h"
+#include "runtime/registry.h"
+#include "transport/msg.h"
+#include "troupe.h"
+
+struct tr_actor;
+
+typedef enum {
+    TR__BOX_MAILBOX = 0, /* user messages: bounded */
+    TR__BOX_INBOX = 1,   /* replies and system messages: unbounded */
+} tr__box_t;
+
+typedef struct tr__peer {
+    tr__rec_t *rec;  /* reference */
+    void *sock[2];   /* PUSH to mailbox / inbox, connected lazily */
+    uint64_t used;   /* LRU tick */
+} tr__peer_t;
+
+typedef struct tr__port {
+    _Atomic int refs;
+    _Atomic(tr_node_t *) node; /* NULL once closed */
+    pthread_mutex_t mu;        /* close vs. thread exit vs. node destroy */
+    pthread_t thread;          /* owner */
+    tr__rec_t *rec;            /* own record (id) */
+    void *inbox;               /* PULL, bound */
+    tr__map_t peers;           /* id -> tr__peer_t*, at most TR__PEERS_MAX */
+    tr__map_t futures;         /* correlation id -> tr_future_t* pending */
+    tr__map_t watching;        /* target id -> (void*)1: DOWN will come */
+    uint64_t next_corr;
+    uint64_t tick;
+    struct tr_actor *actor;    /* the actor owning this thread, or NULL */
+    uint64_t cur_deadline;     /* deadline of the request being handled */
+    bool closed;
+    struct tr__port *tls_next; /* the thread's list of ports, one a node */
+} tr__port_t;
+
+/* The calling thread's port for node, created on first use.
+ * Errors: TR_EINVAL (NULL node), TR_ECLOSED, TR_ENOMEM, TR_ESYS. */
+int tr__port_get(tr_node_t *node, tr__port_t **out);
+
+/* An actor thread's port, with the actor's record. */
+int tr__port_open_actor(tr_node_t *node, tr__rec_t *rec,
+                        struct tr_actor *actor, tr__port_t **out);
+
+/* Close the port's sockets and fail its pending futures (TR_ECANCELED).
+ * From the owner thread, or from node destroy once the owner is done. */
+void tr__port_close(tr__port_t *port);
+
+/* Take an actor's port out of its thread's list before the thread ends. */
+void tr__port_forget(tr__port_t *port);
+void tr__port_unref(tr__port_t **port);
+
+/* The inbox endpoint of id / the mailbox endpoint of id. */
+void tr__endpoint(char *buf, size_t cap, tr_id_t id, tr__box_t box);
+
+/* Send *msg to id's mailbox or inbox; takes *msg on success. With
+ * dontwait, a full mailbox is TR_EAGAIN; else it waits until deadline_ns
+ * (0: forever) while reading its own inbox. env fields other than sender
+ * and target must be set by the caller. */
+int tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msg, tr__box_t box,
+                  bool dontwait, uint64_t deadline_ns);
+
+/* Read and handle everything in the inbox; with timeout_ms != 0 and
+ * nothing there, first wait up to timeout_ms (-1: forever) for something.
+ * Returns the number handled or a TR_E* code. */
+int tr__port_pump(tr__port_t *port, int timeout_ms);
+
+/* Send a system message of kind with payload [a, b] to id's inbox. */
+int tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
+                      int64_t b);
+
+/* Make sure a DOWN for target will reach this port. TR_ENOENT if the
+ * target already ended. */
+int tr__port_watch(tr__port_t *port, tr__rec_t *target);
+
+/* True when the calling thread is an actor being stopped. */
+bool tr__port_stopping(const tr__port_t *port);
+
+#endif

@@ -1,0 +1,207 @@
+/* runtime/tell.c - the sending verbs: tell, try_tell, ask, call, reply.
+ * Each resolves the target, fills the envelope and hands the frame to the
+ * calling thread's port. */
+#include <pthread.h>
+
+#include "runtime/actor.h"
+#include "runtime/behaviour.h"
+#include "runtime/future.h"
+#include "runtime/node.h"
+#include "runtime/port.h"
+#include "transport/clock.h"
+#include "transport/log.h"
+
+static int
+s_resolve(tr_node_t *node, const char *name, tr_id_t *id)
+{
+    int rc = tr__name_check(name);
+    if (rc != 0)
+        return rc;
+    return tr_whereis(node, name, id);
+}
+
+static int
+s_check(tr_node_t *node, tr_msg_t **msg, tr__port_t **port)
+{
+    if (node == NULL || msg == NULL || *msg == NULL)
+        return TR_EINVAL;
+    if ((*msg)->kind != TR__MSG_BUILT) /* a borrowed message: dup it */
+        return TR_EINVAL;
+    return tr__port_get(node, port); /* TR_ECLOSED once destroy began */
+}
+
+static int
+s_tell(tr_node_t *node, tr_id_t to, tr_msg_t **msg, bool dontwait)
+{
+    tr__port_t *port;
+    int rc = s_check(node, msg, &port);
+    if (rc != 0)
+        return rc;
+    if (to == 0)
+        return TR_ENOENT;
+    (*msg)->env.flags = 0;
+    (*msg)->env.code = 0;
+    (*msg)->env.corr = 0;
+    (*msg)->env.deadline_ns = 0;
+    uint64_t deadline = tr__deadline_min(
+        tr__deadline_after_ms(node->opts.send_timeout_ms), port->cur_deadline);
+    return tr__port_send(port, to, msg, TR__BOX_MAILBOX, dontwait, deadline);
+}
+
+int
+tr_tell_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg)
+{
+    return s_tell(node, to, msg, false);
+}
+
+int
+tr_try_tell_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg)
+{
+    return s_tell(node, to, msg, true);
+}
+
+int
+tr_tell(tr_node_t *node, const char *name, tr_msg_t **msg)
+{
+    tr_id_t id = 0;
+    int rc = node ? s_resolve(node, name, &id) : TR_EINVAL;
+    return rc ? rc : s_tell(node, id, msg, false);
+}
+
+int
+tr_try_tell(tr_node_t *node, const char *name, tr_msg_t **msg)
+{
+    tr_id_t id = 0;
+    int rc = node ? s_resolve(node, name, &id) : TR_EINVAL;
+    return rc ? rc : s_tell(node, id, msg, true);
+}
+
+int
+tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
+          tr_future_t **fut)
+{
+    tr__port_t *port;
+    if (fut == NULL || timeout_ms < TR_FOREVER)
+        return TR_EINVAL;
+    int rc = s_check(node, msg, &port);
+    if (rc != 0)
+        return rc;
+    tr__rec_t *target = tr__reg_get(&node->reg, to);
+    if (target == NULL || target->kind != TR__REC_ACTOR) {
+        tr__rec_unref(&target);
+        return TR_ENOENT;
+    }
+    /* Like gen_server:call, watch the target: if it ends first, its DOWN
+     * settles the ask at once instead of at the deadline. */
+    rc = tr__port_watch(port, target);
+    tr__rec_unref(&target);
+    if (rc != 0)
+        return rc;
+
+    uint64_t deadline;
+    if (timeout_ms == TR_DEFAULT)
+        deadline = port->cur_deadline
+                       ? port->cur_deadline
+                       : tr__deadline_after_ms(node->opts.ask_timeout_ms);
+    else
+        deadline = tr__deadline_after_ms(timeout_ms); /* FOREVER: 0 */
+    tr_future_t *f;
+    if ((rc = tr__future_new(port, to, deadline, &f)) != 0)
+        return rc;
+    (*msg)->env.flags = TR__F_REQUEST;
+    (*msg)->env.code = 0;
+    (*msg)->env.corr = f->corr;
+    (*msg)->env.deadline_ns = deadline;
+    uint64_t send_until =
+        deadline ? deadline : tr__deadline_after_ms(node->opts.send_timeout_ms);
+    rc = tr__port_send(port, to, msg, TR__BOX_MAILBOX, false, send_until);
+    if (rc != 0) {
+        tr__future_discard(&f);
+        return rc;
+    }
+    *fut = f;
+    return 0;
+}
+
+int
+tr_ask(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
+       tr_future_t **fut)
+{
+    tr_id_t id = 0;
+    int rc = node ? s_resolve(node, name, &id) : TR_EINVAL;
+    return rc ? rc : tr_ask_id(node, id, msg, timeout_ms, fut);
+}
+
+int
+tr_call(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
+        tr_msg_t **reply)
+{
+    tr_future_t *f;
+    int rc = tr_ask(node, name, msg, timeout_ms, &f);
+    if (rc != 0)
+        return rc;
+    rc = tr_future_get(f, TR_FOREVER, reply);
+    tr_future_destroy(&f);
+    return rc;
+}
+
+static int
+s_reply(tr_actor_t *self, const tr_msg_t *req, tr_msg_t **reply)
+{
+    tr__port_t *port = self->port;
+    (*reply)->env.flags |= TR__F_REPLY;
+    (*reply)->env.corr = req->env.corr;
+    (*reply)->env.deadline_ns = 0;
+    int rc = tr__port_send(port, req->env.sender, reply, TR__BOX_INBOX, true,
+                           0);
+    if (rc == TR_ENOENT) {
+        /* The asker is gone: like gen_server:reply, not our failure. */
+        TR__STAT_INC(self->node, dead_letters);
+        tr_msg_destroy(reply);
+        rc = 0;
+    }
+    return rc;
+}
+
+static int
+s_reply_check(tr_actor_t *self, const tr_msg_t *req)
+{
+    if (self == NULL || req == NULL)
+        return TR_EINVAL;
+    if (!pthread_equal(pthread_self(), self->thread))
+        return TR_EPERM;
+    if (!(req->env.flags & TR__F_REQUEST) || req->env.sender == 0)
+        return TR_EINVAL;
+    return 0;
+}
+
+int
+tr_reply(tr_actor_t *self, const tr_msg_t *req, tr_msg_t **reply)
+{
+    int rc = s_reply_check(self, req);
+    if (rc != 0)
+        return rc;
+    if (reply == NULL || *reply == NULL || (*reply)->kind != TR__MSG_BUILT)
+        return TR_EINVAL;
+    (*reply)->env.flags = 0;
+    (*reply)->env.code = 0;
+    return s_reply(self, req, reply);
+}
+
+int
+tr_reply_error(tr_actor_t *self, const tr_msg_t *req, int code)
+{
+    int rc = s_reply_check(self, req);
+    if (rc != 0)
+        return rc;
+    if (code >= 0)
+        return TR_EINVAL;
+    tr_msg_t *msg;
+    if ((rc = tr__msg_create_sys(&msg, "$error")) != 0)
+        return rc;
+    msg->env.flags = TR__F_ERROR;
+    msg->env.code = code;
+    rc = s_reply(self, req, &msg);
+    tr_msg_destroy(&msg);
+    return rc;
+}

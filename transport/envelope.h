@@ -1,0 +1,72 @@
+/* transport/envelope.h - the fixed binary header at the front of every
+ * troupe frame. Knows bytes only: no sockets, no actors.
+ *
+ * One ZeroMQ frame carries one message:
+ *
+ *   offset size  field
+ *   0      1     magic 0x54 ('T')
+ *   1      1     version (1)
+ *   2      1     flags (TR__F_*)
+ *   3      1     tag length n (1..TR_TAG_MAX)
+ *   4      4     code, int32: system kind, or the error of an error reply
+ *   8      8     sender id
+ *   16     8     target id
+ *   24     8     correlation id (0 = none)
+ *   32     8     deadline, CLOCK_MONOTONIC nanoseconds (0 = none)
+ *   40     n     tag bytes (no NUL inside)
+ *   40+n   1     NUL (so the tag can be read in place as a C string)
+ *   41+n   ...   payload: zero or more msgpack values
+ *
+ * All integers little-endian. docs/protocol.md is the reference text; keep
+ * the two in step. Why binary and not msgpack: measured, a msgpack-encoded
+ * header cost a third of inproc throughput, a fixed one nothing visible.
+ */
+#ifndef TR_TRANSPORT_ENVELOPE_H
+#define TR_TRANSPORT_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe.h"
+
+#define TR__ENV_MAGIC 0x54
+#define TR__ENV_VERSION 1
+#define TR__ENV_HDR 40
+/* The smallest valid frame: header, a one-byte tag, its NUL. */
+#define TR__ENV_MIN (TR__ENV_HDR + 2)
+
+enum {
+    TR__F_REQUEST = 1 << 0, /* an ask: the sender waits for a reply */
+    TR__F_REPLY = 1 << 1,   /* a reply: correlation id names the ask */
+    TR__F_ERROR = 1 << 2,   /* with REPLY: the ask failed with code */
+    TR__F_SYSTEM = 1 << 3,  /* a system message: code is its kind */
+};
+#define TR__F_KNOWN 0x0f
+
+/* Kinds of system messages (the code field when TR__F_SYSTEM is set). */
+enum {
+    TR__SYS_STOP = 1, /* stop: payload [reason] */
+    TR__SYS_DOWN = 2, /* a monitored actor ended: payload [id, reason] */
+};
+
+typedef struct tr__env {
+    uint8_t flags;
+    int32_t code;
+    tr_id_t sender;
+    tr_id_t target;
+    uint64_t corr;
+    uint64_t deadline_ns;
+} tr__env_t;
+
+/* Write the 40-byte header for env and a tag of taglen bytes into hdr. */
+void tr__env_write(uint8_t *hdr, const tr__env_t *env, size_t taglen);
+
+/* Parse a whole frame. On 0: *env filled, *tag points at the NUL-terminated
+ * tag inside frame (length *taglen), *payload and *plen at the payload.
+ * Errors: TR_EPROTO (short, bad magic, bad tag, unknown flags), TR_EVERSION.
+ * Never reads outside frame[0..len). */
+int tr__env_parse(const uint8_t *frame, size_t len, tr__env_t *env,
+                  const char **tag, size_t *taglen, const uint8_t **payload,
+                  size_t *plen);
+
+#endif

@@ -1,0 +1,55 @@
+/* transport/msg.h - the message object behind tr_msg_t: a frame buffer
+ * (header, tag, payload) that is built in place, so that sending is one
+ * copy into ZeroMQ and receiving is none (the frame stays in its zmq_msg_t).
+ */
+#ifndef TR_TRANSPORT_MSG_H
+#define TR_TRANSPORT_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "transport/envelope.h"
+#include "troupe.h"
+
+/* Small messages live in the struct itself: no second allocation. */
+#define TR__MSG_INLINE 192
+
+typedef enum {
+    TR__MSG_BUILT = 0, /* buf is inline_buf or malloc'd; can be appended */
+    TR__MSG_RECEIVED,  /* buf is inside zm; read-only */
+} tr__msg_kind_t;
+
+struct tr_msg {
+    tr__env_t env;    /* header fields; written into buf at send time */
+    uint8_t *buf;     /* the frame: header, tag, NUL, payload */
+    size_t len;       /* bytes used in buf */
+    size_t cap;       /* bytes available in buf (BUILT) */
+    size_t taglen;
+    tr__msg_kind_t kind;
+    bool heap;        /* buf was malloc'd (BUILT) */
+    bool on_heap;     /* the struct itself was malloc'd (else a view) */
+    zmq_msg_t zm;     /* RECEIVED: owns the frame */
+    uint8_t inline_buf[TR__MSG_INLINE];
+};
+
+/* Create a message whose tag may be a system one ('$...'). */
+int tr__msg_create_sys(tr_msg_t **out, const char *tag);
+
+/* The frame to send: writes the header from msg->env into buf first. */
+const uint8_t *tr__msg_frame(tr_msg_t *msg, size_t *len);
+
+/* Turn a stack tr_msg_t into a view of a received frame: moves *zm into
+ * view (zm is left empty) and parses it. On error the view holds nothing
+ * (it is closed). Errors: TR_EPROTO, TR_EVERSION. */
+int tr__msg_view_init(tr_msg_t *view, zmq_msg_t *zm);
+
+/* Release what a view holds. */
+void tr__msg_view_close(tr_msg_t *view);
+
+/* A heap message that takes over the view's frame (no copy); the view is
+ * left empty. Errors: TR_ENOMEM (view unchanged). */
+int tr__msg_adopt(tr_msg_t *view, tr_msg_t **out);
+
+#endif

@@ -1,0 +1,69 @@
+/* transport/zsock.c - ZeroMQ socket helpers. */
+#include "transport/zsock.h"
+
+#include <errno.h>
+
+#include "transport/log.h"
+
+int
+tr__zerr(int err, const char *what)
+{
+    switch (err) {
+    case EAGAIN:
+        return TR_EAGAIN;
+    case ETERM:
+        return TR_ECLOSED;
+    case ENOMEM:
+        return TR_ENOMEM;
+    case EHOSTUNREACH:
+        return TR_ENOENT;
+    case EINVAL:
+        return TR_EINVAL;
+    default:
+        TR__LOG(TR_LOG_ERROR, "transport", "%s: %s", what ? what : "zmq",
+                zmq_strerror(err));
+        return TR_ESYS;
+    }
+}
+
+void *
+tr__sock_open(void *ctx, int type, int sndhwm, int rcvhwm, int *rc)
+{
+    void *s = zmq_socket(ctx, type);
+    if (s == NULL) {
+        *rc = tr__zerr(zmq_errno(), "zmq_socket");
+        return NULL;
+    }
+    int linger = (type == ZMQ_PULL) ? 0 : TR__SEND_LINGER_MS;
+    if (zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0) {
+        *rc = tr__zerr(zmq_errno(), "zmq_setsockopt");
+        zmq_close(s);
+        return NULL;
+    }
+    *rc = 0;
+    return s;
+}
+
+void
+tr__sock_close(void **sock)
+{
+    if (sock != NULL && *sock != NULL) {
+        zmq_close(*sock);
+        *sock = NULL;
+    }
+}
+
+int
+tr__sock_send(void *sock, const void *buf, size_t len, bool dontwait)
+{
+    for (;;) {
+        if (zmq_send(sock, buf, len, dontwait ? ZMQ_DONTWAIT : 0) >= 0)
+            return 0;
+        int err = zmq_errno();
+        if (err == EINTR)
+            continue;
+        return tr__zerr(err, "zmq_send");
+    }
+}

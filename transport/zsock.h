@@ -1,0 +1,32 @@
+/* transport/zsock.h - the few ZeroMQ socket operations troupe needs, with
+ * libzmq errno mapped to TR_E* codes (never returned raw). */
+#ifndef TR_TRANSPORT_ZSOCK_H
+#define TR_TRANSPORT_ZSOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <zmq.h>
+
+#include "troupe.h"
+
+/* How long a closed sending socket keeps trying to deliver what it still
+ * holds. inproc pipes deliver what they hold regardless; this bounds ipc and
+ * tcp so that closing a context never hangs. */
+#define TR__SEND_LINGER_MS 1000
+
+/* Map a libzmq errno to a TR_E* code; unexpected ones are logged. */
+int tr__zerr(int err, const char *what);
+
+/* Open a socket of type (ZMQ_PUSH, ZMQ_PULL, ...) with its high-water marks
+ * (0 = unbounded) and linger set. NULL on error (*rc set). */
+void *tr__sock_open(void *ctx, int type, int sndhwm, int rcvhwm, int *rc);
+
+/* Close a socket; NULL is a no-op. */
+void tr__sock_close(void **sock);
+
+/* Send one frame; dontwait: TR_EAGAIN at once when it would block.
+ * Blocking sends honour the socket's ZMQ_SNDTIMEO (TR_EAGAIN when it
+ * expires). */
+int tr__sock_send(void *sock, const void *buf, size_t len, bool dontwait);
+
+#endif
