@@ -45,6 +45,14 @@ const uint8_t *tr__msg_frame(tr_msg_t *msg, size_t *len);
  * (it is closed). Errors: TR_EPROTO, TR_EVERSION. */
 int tr__msg_view_init(tr_msg_t *view, zmq_msg_t *zm);
 
+/* Receiving in a loop: open a stack view once, then each view_recv takes
+ * the next frame from sock without blocking (releasing the previous one)
+ * and parses it. Errors: TR_EAGAIN (nothing there), TR_EPROTO/TR_EVERSION
+ * (a bad frame, dropped: the view is empty), TR_ECLOSED, TR_ESYS. Close the
+ * view when done. */
+void tr__msg_view_open(tr_msg_t *view);
+int tr__msg_view_recv(tr_msg_t *view, void *sock);
+
 /* Release what a view holds. */
 void tr__msg_view_close(tr_msg_t *view);
 

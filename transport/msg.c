@@ -1,0 +1,841 @@
+/* transport/msg.c - messages: a frame built in place (header room, tag,
+ * NUL, payload) so that sending is one copy into ZeroMQ, and a view of a
+ * received frame that stays inside its zmq_msg_t (no copy at all).
+ * Payloads are written with msgpack-c's packer and read with our own pull
+ * decoder, which never allocates (msgpack_unpack needs a zone per message)
+ * and never reads past the payload. Knows no sockets and no actors. */
+#include "transport/msg.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+#include <zmq.h>
+
+#include "transport/clock.h"
+
+/* ------------------------------------------------------------------ */
+/* A per-thread cache of message structs                               */
+/* ------------------------------------------------------------------ */
+
+/* Profiled: in a tell loop, malloc and free of the struct cost as much as
+ * the rest of the send. A sender creates and (on send) frees a message in
+ * the same thread, so a small per-thread stack of free structs turns both
+ * into a few instructions. Freed at thread exit. */
+#define TR__MSG_CACHE 32
+
+typedef struct s_cache {
+    int n;
+    tr_msg_t *items[TR__MSG_CACHE];
+} s_cache_t;
+
+static pthread_key_t s_cache_key;
+static pthread_once_t s_cache_once = PTHREAD_ONCE_INIT;
+/* initial-exec: a plain %fs-relative load, not a __tls_get_addr call per
+ * message (this is a shared library). */
+static _Thread_local s_cache_t *s_cache
+    __attribute__((tls_model("initial-exec")));
+
+static void
+s_cache_free(void *arg)
+{
+    s_cache_t *c = arg;
+    for (int i = 0; i < c->n; i++)
+        free(c->items[i]);
+    free(c);
+    s_cache = NULL;
+}
+
+static void
+s_cache_key_make(void)
+{
+    pthread_key_create(&s_cache_key, s_cache_free);
+}
+
+static tr_msg_t *
+s_alloc(void)
+{
+    if (s_cache != NULL && s_cache->n > 0)
+        return s_cache->items[--s_cache->n];
+    return malloc(sizeof(tr_msg_t));
+}
+
+static void
+s_release(tr_msg_t *m)
+{
+    if (s_cache == NULL) {
+        pthread_once(&s_cache_once, s_cache_key_make);
+        if ((s_cache = calloc(1, sizeof *s_cache)) == NULL ||
+            pthread_setspecific(s_cache_key, s_cache) != 0) {
+            free(s_cache);
+            s_cache = NULL;
+            free(m);
+            return;
+        }
+    }
+    if (s_cache->n < TR__MSG_CACHE)
+        s_cache->items[s_cache->n++] = m;
+    else
+        free(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Building                                                            */
+/* ------------------------------------------------------------------ */
+
+static int
+s_create(tr_msg_t **out, const char *tag, bool sys)
+{
+    if (out == NULL || tag == NULL || tag[0] == '\0' ||
+        (!sys && tag[0] == '$'))
+        return TR_EINVAL;
+    size_t n = strnlen(tag, TR_TAG_MAX + 1);
+    if (n > TR_TAG_MAX)
+        return TR_ENAMETOOLONG;
+
+    tr_msg_t *m = s_alloc();
+    if (m == NULL)
+        return TR_ENOMEM;
+    m->env = (tr__env_t){0};
+    m->buf = m->inline_buf;
+    m->len = TR__ENV_HDR + n + 1;
+    m->cap = TR__MSG_INLINE;
+    m->taglen = n;
+    m->kind = TR__MSG_BUILT;
+    m->heap = false;
+    m->on_heap = true;
+    /* The header bytes are written by tr__msg_frame at send time; nothing
+     * reads them before (a dup copies them as they are). */
+    memcpy(m->buf + TR__ENV_HDR, tag, n + 1);
+    *out = m;
+    return 0;
+}
+
+int
+tr_msg_create(tr_msg_t **out, const char *tag)
+{
+    return s_create(out, tag, false);
+}
+
+int
+tr__msg_create_sys(tr_msg_t **out, const char *tag)
+{
+    return s_create(out, tag, true);
+}
+
+void
+tr_msg_destroy(tr_msg_t **msg)
+{
+    if (msg == NULL || *msg == NULL)
+        return;
+    tr_msg_t *m = *msg;
+    assert(m->on_heap); /* a view belongs to its caller's stack */
+    if (m->kind == TR__MSG_RECEIVED)
+        zmq_msg_close(&m->zm);
+    else if (m->heap)
+        free(m->buf);
+    s_release(m);
+    *msg = NULL;
+}
+
+int
+tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
+{
+    if (msg == NULL || out == NULL || msg->buf == NULL)
+        return TR_EINVAL;
+    tr_msg_t *m = s_alloc();
+    if (m == NULL)
+        return TR_ENOMEM;
+    m->buf = m->inline_buf;
+    m->cap = TR__MSG_INLINE;
+    m->heap = msg->len > TR__MSG_INLINE;
+    if (m->heap) {
+        if ((m->buf = malloc(msg->len)) == NULL)
+            goto fail;
+        m->cap = msg->len;
+    }
+    memcpy(m->buf, msg->buf, msg->len);
+    m->env = msg->env;
+    m->len = msg->len;
+    m->taglen = msg->taglen;
+    m->kind = TR__MSG_BUILT;
+    m->on_heap = true;
+    *out = m;
+    return 0;
+fail:
+    s_release(m);
+    return TR_ENOMEM;
+}
+
+const char *
+tr_msg_tag(const tr_msg_t *msg)
+{
+    return (const char *)msg->buf + TR__ENV_HDR;
+}
+
+bool
+tr_msg_is(const tr_msg_t *msg, const char *tag)
+{
+    return tag != NULL && strcmp(tr_msg_tag(msg), tag) == 0;
+}
+
+tr_id_t
+tr_msg_sender(const tr_msg_t *msg)
+{
+    return msg->env.sender;
+}
+
+bool
+tr_msg_is_request(const tr_msg_t *msg)
+{
+    return (msg->env.flags & TR__F_REQUEST) != 0;
+}
+
+int64_t
+tr_msg_deadline_left_ms(const tr_msg_t *msg)
+{
+    if (msg->env.deadline_ns == 0)
+        return TR_FOREVER;
+    return tr__ms_left(msg->env.deadline_ns);
+}
+
+const void *
+tr_msg_payload(const tr_msg_t *msg, size_t *size)
+{
+    size_t off = TR__ENV_HDR + msg->taglen + 1;
+    if (size != NULL)
+        *size = msg->len - off;
+    return msg->buf + off;
+}
+
+/* The packer's sink: append to the frame, doubling the buffer as needed.
+ * Returning -1 makes msgpack-c abandon the value; the caller restores len. */
+static int
+s_write(void *data, const char *buf, size_t len)
+{
+    tr_msg_t *m = data;
+    if (len == 0)
+        return 0; /* str/bin bodies of 0 bytes may come with buf NULL */
+    if (len > SIZE_MAX / 2 - m->len)
+        return -1;
+    if (m->len + len > m->cap) {
+        size_t cap = m->cap * 2;
+        while (cap < m->len + len)
+            cap *= 2;
+        uint8_t *nb = m->heap ? realloc(m->buf, cap) : malloc(cap);
+        if (nb == NULL)
+            return -1;
+        if (!m->heap)
+            memcpy(nb, m->buf, m->len);
+        m->buf = nb;
+        m->cap = cap;
+        m->heap = true;
+    }
+    memcpy(m->buf + m->len, buf, len);
+    m->len += len;
+    return 0;
+}
+
+/* Each add packs one value between s_begin and s_end, so a failed
+ * allocation leaves no half-written value behind. */
+static bool
+s_begin(tr_msg_t *msg, msgpack_packer *pk, size_t *mark)
+{
+    if (msg == NULL || msg->kind != TR__MSG_BUILT)
+        return false;
+    msgpack_packer_init(pk, msg, s_write);
+    *mark = msg->len;
+    return true;
+}
+
+static int
+s_end(tr_msg_t *msg, size_t mark, int failed)
+{
+    if (!failed)
+        return 0;
+    msg->len = mark;
+    return TR_ENOMEM;
+}
+
+int
+tr_msg_add_nil(tr_msg_t *msg)
+{
+    msgpack_packer pk;
+    size_t mark;
+    if (!s_begin(msg, &pk, &mark))
+        return TR_EINVAL;
+    return s_end(msg, mark, msgpack_pack_nil(&pk));
+}
+
+int
+tr_msg_add_bool(tr_msg_t *msg, bool v)
+{
+    msgpack_packer pk;
+    size_t mark;
+    if (!s_begin(msg, &pk, &mark))
+        return TR_EINVAL;
+    return s_end(msg, mark,
+                 v ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+}
+
+int
+tr_msg_add_int(tr_msg_t *msg, int64_t v)
+{
+    msgpack_packer pk;
+    size_t mark;
+    if (!s_begin(msg, &pk, &mark))
+        return TR_EINVAL;
+    return s_end(msg, mark, msgpack_pack_int64(&pk, v));
+}
+
+int
+tr_msg_add_uint(tr_msg_t *msg, uint64_t v)
+{
+    msgpack_packer pk;
+    size_t mark;
+    if (!s_begin(msg, &pk, &mark))
+        return TR_EINVAL;
+    return s_end(msg, mark, msgpack_pack_uint64(&pk, v));
+}
+
+int
+tr_msg_add_double(tr_msg_t *msg, double v)
+{
+    msgpack_packer pk;
+    size_t mark;
+    if (!s_begin(msg, &pk, &mark))
+        return TR_EINVAL;
+    return s_end(msg, mark, msgpack_pack_double(&pk, v));
+}
+
+int
+tr_msg_add_str(tr_msg_t *msg, const char *s)
+{
+    if (s == NULL)
+        return TR_EINVAL;
+    return tr_msg_add_strn(msg, s, strlen(s));
+}
+
+int
+tr_msg_add_strn(tr_msg_t *msg, const char *s, size_t len)
+{
+    msgpack_packer pk;
+    size_t mark;
+    /* msgpack lengths are 32-bit: msgpack-c would truncate silently. */
+    if ((s == NULL && len > 0) || len > UINT32_MAX ||
+        !s_begin(msg, &pk, &mark))
+        return TR_EINVAL;
+    return s_end(msg, mark,
+                 msgpack_pack_str(&pk, len) ||
+                     msgpack_pack_str_body(&pk, s, len));
+}
+
+int
+tr_msg_add_bin(tr_msg_t *msg, const void *data, size_t len)
+{
+    msgpack_packer pk;
+    size_t mark;
+    if ((data == NULL && len > 0) || len > UINT32_MAX ||
+        !s_begin(msg, &pk, &mark))
+        return TR_EINVAL;
+    return s_end(msg, mark,
+                 msgpack_pack_bin(&pk, len) ||
+                     msgpack_pack_bin_body(&pk, data, len));
+}
+
+int
+tr_msg_add_array(tr_msg_t *msg, uint32_t n)
+{
+    msgpack_packer pk;
+    size_t mark;
+    if (!s_begin(msg, &pk, &mark))
+        return TR_EINVAL;
+    return s_end(msg, mark, msgpack_pack_array(&pk, n));
+}
+
+int
+tr_msg_add_map(tr_msg_t *msg, uint32_t n)
+{
+    msgpack_packer pk;
+    size_t mark;
+    if (!s_begin(msg, &pk, &mark))
+        return TR_EINVAL;
+    return s_end(msg, mark, msgpack_pack_map(&pk, n));
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                             */
+/* ------------------------------------------------------------------ */
+
+void
+tr_reader_init(tr_reader_t *r, const tr_msg_t *msg)
+{
+    size_t len = 0;
+    const void *p = msg != NULL ? tr_msg_payload(msg, &len) : NULL;
+    tr_reader_init_bytes(r, p, len);
+}
+
+void
+tr_reader_init_bytes(tr_reader_t *r, const void *data, size_t len)
+{
+    *r = (tr_reader_t){.p = data, .len = data != NULL ? len : 0};
+}
+
+/* One decoded value head: everything but the elements of a container. */
+struct s_head {
+    tr_type_t type;
+    size_t size;  /* bytes of the value (containers: of the head only) */
+    uint64_t n;   /* int >= 0: value; str/bin/ext: body bytes;
+                     array/map: count; bool: 0 or 1 */
+    int64_t i;    /* int < 0: value */
+    bool is_neg;
+    double d;
+    const uint8_t *body; /* str/bin/ext: the body */
+};
+
+static uint64_t
+s_be(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Two's complement of an n-byte integer, without an implementation-defined
+ * unsigned to signed conversion. */
+static int64_t
+s_signed(uint64_t x, size_t n)
+{
+    uint64_t sign = (uint64_t)1 << (8 * n - 1);
+    if ((x & sign) == 0)
+        return (int64_t)x;
+    return -1 - (int64_t)(~x & (sign - 1));
+}
+
+/* Decode the head of the value at p (left bytes there), checking that the
+ * whole value fits: its body, or for a container one byte per element (two
+ * per map entry), so a forged count cannot make a caller loop for long.
+ * Errors: TR_ETRUNC, TR_EPROTO. The one place that knows msgpack markers. */
+static int
+s_head(const uint8_t *p, size_t left, struct s_head *h)
+{
+    if (left == 0)
+        return TR_ETRUNC;
+    uint8_t b = p[0];
+    size_t lenb = 0; /* bytes of the big-endian length/count/value field */
+    size_t extra = 0; /* bytes between that field and the body (ext type) */
+    *h = (struct s_head){.size = 1};
+
+    if (b <= 0x7f || b >= 0xe0) {
+        h->type = TR_TYPE_INT;
+        h->is_neg = b >= 0xe0;
+        h->i = s_signed(b, 1);
+        h->n = b;
+        return 0;
+    }
+    if (b <= 0x8f) {
+        h->type = TR_TYPE_MAP;
+        h->n = b & 0x0f;
+    } else if (b <= 0x9f) {
+        h->type = TR_TYPE_ARRAY;
+        h->n = b & 0x0f;
+    } else if (b <= 0xbf) {
+        h->type = TR_TYPE_STR;
+        h->n = b & 0x1f;
+    } else {
+        switch (b) {
+        case 0xc0:
+            h->type = TR_TYPE_NIL;
+            return 0;
+        case 0xc2:
+        case 0xc3:
+            h->type = TR_TYPE_BOOL;
+            h->n = b & 1;
+            return 0;
+        case 0xc4: case 0xc5: case 0xc6:
+            h->type = TR_TYPE_BIN;
+            lenb = (size_t)1 << (b - 0xc4);
+            break;
+        case 0xc7: case 0xc8: case 0xc9:
+            h->type = TR_TYPE_EXT;
+            lenb = (size_t)1 << (b - 0xc7);
+            extra = 1;
+            break;
+        case 0xca: case 0xcb:
+            h->type = TR_TYPE_DOUBLE;
+            lenb = b == 0xca ? 4 : 8;
+            break;
+        case 0xcc: case 0xcd: case 0xce: case 0xcf:
+        case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+            h->type = TR_TYPE_INT;
+            lenb = (size_t)1 << (b & 3);
+            break;
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+            h->type = TR_TYPE_EXT;
+            h->n = (uint64_t)1 << (b - 0xd4);
+            extra = 1;
+            break;
+        case 0xd9: case 0xda: case 0xdb:
+            h->type = TR_TYPE_STR;
+            lenb = (size_t)1 << (b - 0xd9);
+            break;
+        case 0xdc: case 0xdd:
+            h->type = TR_TYPE_ARRAY;
+            lenb = b == 0xdc ? 2 : 4;
+            break;
+        case 0xde: case 0xdf:
+            h->type = TR_TYPE_MAP;
+            lenb = b == 0xde ? 2 : 4;
+            break;
+        default: /* 0xc1: never used */
+            return TR_EPROTO;
+        }
+    }
+
+    h->size = 1 + lenb + extra;
+    if (h->size > left)
+        return TR_ETRUNC;
+    left -= h->size;
+    if (lenb > 0) {
+        uint64_t v = s_be(p + 1, lenb);
+        if (h->type == TR_TYPE_DOUBLE) {
+            if (lenb == 4) {
+                float f;
+                uint32_t u = (uint32_t)v;
+                memcpy(&f, &u, sizeof f);
+                h->d = f;
+            } else {
+                memcpy(&h->d, &v, sizeof h->d);
+            }
+            return 0;
+        }
+        if (h->type == TR_TYPE_INT) {
+            h->n = v;
+            if (b >= 0xd0) { /* int 8..64: signed */
+                h->i = s_signed(v, lenb);
+                h->is_neg = h->i < 0;
+                h->n = (uint64_t)h->i; /* read only when not negative */
+            }
+            return 0;
+        }
+        h->n = v;
+    }
+    switch (h->type) {
+    case TR_TYPE_ARRAY:
+        return h->n > left ? TR_ETRUNC : 0;
+    case TR_TYPE_MAP:
+        return h->n > left / 2 ? TR_ETRUNC : 0;
+    default: /* str, bin, ext */
+        if (h->n > left)
+            return TR_ETRUNC;
+        h->body = p + h->size;
+        h->size += (size_t)h->n;
+        return 0;
+    }
+}
+
+/* The next value's head if it has type want. TR_ETYPE leaves no trace; a
+ * malformed value sets the sticky error. */
+static int
+s_next(tr_reader_t *r, tr_type_t want, struct s_head *h)
+{
+    if (r->err != 0)
+        return r->err;
+    int rc = s_head(r->p + r->pos, r->len - r->pos, h);
+    if (rc != 0)
+        return r->err = rc;
+    return h->type == want ? 0 : TR_ETYPE;
+}
+
+tr_type_t
+tr_read_type(const tr_reader_t *r)
+{
+    struct s_head h;
+    if (r->err != 0)
+        return TR_TYPE_INVALID;
+    if (r->pos == r->len)
+        return TR_TYPE_END;
+    if (s_head(r->p + r->pos, r->len - r->pos, &h) != 0)
+        return TR_TYPE_INVALID;
+    return h.type;
+}
+
+int
+tr_read_nil(tr_reader_t *r)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_NIL, &h);
+    if (rc == 0)
+        r->pos += h.size;
+    return rc;
+}
+
+int
+tr_read_bool(tr_reader_t *r, bool *v)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_BOOL, &h);
+    if (rc != 0)
+        return rc;
+    *v = h.n != 0;
+    r->pos += h.size;
+    return 0;
+}
+
+int
+tr_read_int(tr_reader_t *r, int64_t *v)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_INT, &h);
+    if (rc != 0)
+        return rc;
+    if (!h.is_neg && h.n > INT64_MAX)
+        return TR_ERANGE;
+    *v = h.is_neg ? h.i : (int64_t)h.n;
+    r->pos += h.size;
+    return 0;
+}
+
+int
+tr_read_uint(tr_reader_t *r, uint64_t *v)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_INT, &h);
+    if (rc != 0)
+        return rc;
+    if (h.is_neg)
+        return TR_ERANGE;
+    *v = h.n;
+    r->pos += h.size;
+    return 0;
+}
+
+int
+tr_read_double(tr_reader_t *r, double *v)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_DOUBLE, &h);
+    if (rc != 0)
+        return rc;
+    *v = h.d;
+    r->pos += h.size;
+    return 0;
+}
+
+int
+tr_read_str(tr_reader_t *r, const char **s, size_t *len)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_STR, &h);
+    if (rc != 0)
+        return rc;
+    *s = (const char *)h.body;
+    *len = (size_t)h.n;
+    r->pos += h.size;
+    return 0;
+}
+
+int
+tr_read_str_copy(tr_reader_t *r, char *buf, size_t cap)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_STR, &h);
+    if (rc != 0)
+        return rc;
+    if (buf == NULL || h.n >= cap)
+        return TR_ERANGE;
+    memcpy(buf, h.body, (size_t)h.n);
+    buf[h.n] = '\0';
+    r->pos += h.size;
+    return 0;
+}
+
+int
+tr_read_bin(tr_reader_t *r, const void **data, size_t *len)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_BIN, &h);
+    if (rc != 0)
+        return rc;
+    *data = h.body;
+    *len = (size_t)h.n;
+    r->pos += h.size;
+    return 0;
+}
+
+int
+tr_read_array(tr_reader_t *r, uint32_t *n)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_ARRAY, &h);
+    if (rc != 0)
+        return rc;
+    *n = (uint32_t)h.n;
+    r->pos += h.size;
+    return 0;
+}
+
+int
+tr_read_map(tr_reader_t *r, uint32_t *n)
+{
+    struct s_head h;
+    int rc = s_next(r, TR_TYPE_MAP, &h);
+    if (rc != 0)
+        return rc;
+    *n = (uint32_t)h.n;
+    r->pos += h.size;
+    return 0;
+}
+
+int
+tr_read_skip(tr_reader_t *r)
+{
+    /* A count of values still to skip instead of recursion: a payload of
+     * 100,000 nested arrays must not overflow the stack. s_head bounds each
+     * count by the bytes left, so todo stays below 2 * len. */
+    if (r->err != 0)
+        return r->err;
+    uint64_t todo = 1;
+    size_t pos = r->pos;
+    while (todo > 0) {
+        struct s_head h;
+        int rc = s_head(r->p + pos, r->len - pos, &h);
+        if (rc != 0)
+            return r->err = rc;
+        todo--;
+        if (h.type == TR_TYPE_ARRAY)
+            todo += h.n;
+        else if (h.type == TR_TYPE_MAP)
+            todo += 2 * h.n;
+        pos += h.size;
+    }
+    r->pos = pos;
+    return 0;
+}
+
+bool
+tr_read_done(const tr_reader_t *r)
+{
+    return r->pos >= r->len;
+}
+
+/* ------------------------------------------------------------------ */
+/* Frames and views                                                    */
+/* ------------------------------------------------------------------ */
+
+const uint8_t *
+tr__msg_frame(tr_msg_t *msg, size_t *len)
+{
+    tr__env_write(msg->buf, &msg->env, msg->taglen);
+    *len = msg->len;
+    return msg->buf;
+}
+
+/* A view that holds nothing but an empty zmq_msg_t, so that closing it
+ * again is harmless. */
+static void
+s_view_empty(tr_msg_t *view)
+{
+    zmq_msg_init(&view->zm);
+    view->buf = NULL;
+    view->len = 0;
+    view->taglen = 0;
+}
+
+/* Parse the frame view->zm holds. On error the view is left empty. */
+static int
+s_view_parse(tr_msg_t *view)
+{
+    const char *tag;
+    const uint8_t *payload;
+    size_t plen;
+
+    view->kind = TR__MSG_RECEIVED;
+    view->heap = false;
+    view->on_heap = false;
+    view->cap = 0;
+    /* The frame is ours alone (never zmq_msg_copy'd), so buf may point at
+     * it without const: tr__msg_frame can rewrite the header to forward. */
+    view->buf = zmq_msg_data(&view->zm);
+    view->len = zmq_msg_size(&view->zm);
+    int rc = tr__env_parse(view->buf, view->len, &view->env, &tag,
+                           &view->taglen, &payload, &plen);
+    if (rc != 0) {
+        zmq_msg_close(&view->zm);
+        s_view_empty(view);
+    }
+    return rc;
+}
+
+int
+tr__msg_view_init(tr_msg_t *view, zmq_msg_t *zm)
+{
+    zmq_msg_init(&view->zm);
+    zmq_msg_move(&view->zm, zm);
+    return s_view_parse(view);
+}
+
+void
+tr__msg_view_open(tr_msg_t *view)
+{
+    view->kind = TR__MSG_RECEIVED;
+    view->on_heap = false;
+    s_view_empty(view);
+}
+
+int
+tr__msg_view_recv(tr_msg_t *view, void *sock)
+{
+    /* zmq_msg_recv releases the frame the view held before: a loop over
+     * one view pays no init, move or close per message. */
+    for (;;) {
+        if (zmq_msg_recv(&view->zm, sock, ZMQ_DONTWAIT) >= 0)
+            return s_view_parse(view);
+        switch (zmq_errno()) {
+        case EINTR:
+            continue;
+        case EAGAIN:
+            return TR_EAGAIN;
+        case ETERM:
+            return TR_ECLOSED;
+        default:
+            return TR_ESYS;
+        }
+    }
+}
+
+void
+tr__msg_view_close(tr_msg_t *view)
+{
+    if (view->kind != TR__MSG_RECEIVED)
+        return;
+    zmq_msg_close(&view->zm);
+    s_view_empty(view);
+}
+
+int
+tr__msg_adopt(tr_msg_t *view, tr_msg_t **out)
+{
+    assert(view->kind == TR__MSG_RECEIVED && view->buf != NULL);
+    tr_msg_t *m = s_alloc();
+    if (m == NULL)
+        return TR_ENOMEM;
+    m->env = view->env;
+    m->len = view->len;
+    m->cap = 0;
+    m->taglen = view->taglen;
+    m->kind = TR__MSG_RECEIVED;
+    m->heap = false;
+    m->on_heap = true;
+    zmq_msg_init(&m->zm);
+    zmq_msg_move(&m->zm, &view->zm);
+    /* Small frames live inside the zmq_msg_t itself, so the data moved. */
+    m->buf = zmq_msg_data(&m->zm);
+    s_view_empty(view);
+    *out = m;
+    return 0;
+}
