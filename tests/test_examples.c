@@ -1,0 +1,247 @@
+/* tests/test_examples.c - run each program of examples/ and check what it
+ * prints, so that the examples (read first by newcomers) cannot rot.
+ *
+ * Each example is its own executable; tests/meson.build gives its path in
+ * TR_EXAMPLE_<NAME>. A test spawns it with stdout on a pipe, waits for it
+ * to exit (killing it after S_DEADLINE_S), and checks exit status 0 and the
+ * key lines. This process never creates a ZeroMQ context: the runtime runs
+ * only in the children. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Every example finishes in well under 5 s; 30 s leaves room for a loaded
+ * machine and sanitizers. Check's own timeout is only the backstop. */
+#define S_DEADLINE_S 30
+#define S_OUT_MAX 65536
+
+typedef struct {
+    int status;              /* from waitpid */
+    size_t len;              /* bytes in out, after the leading '\n' */
+    char out[S_OUT_MAX + 2]; /* "\n" + stdout + NUL: every line is \n-led */
+} s_run_t;
+
+static double
+s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Read what the child wrote so far; true at end of file. Past S_OUT_MAX
+ * the rest is read and dropped, so that the child never blocks on us. */
+static bool
+s_drain(int fd, s_run_t *run)
+{
+    char scratch[4096];
+    for (;;) {
+        size_t room = S_OUT_MAX - run->len;
+        char *dst = room > 0 ? run->out + 1 + run->len : scratch;
+        size_t cap = room > 0 ? room : sizeof scratch;
+        ssize_t n = read(fd, dst, cap);
+        if (n > 0) {
+            if (room > 0)
+                run->len += (size_t)n;
+            continue;
+        }
+        if (n == 0)
+            return true;
+        if (errno == EINTR)
+            continue;
+        ck_assert_msg(errno == EAGAIN, "read: %s", strerror(errno));
+        return false;
+    }
+}
+
+/* Run examples/<name> with one optional argument; fills *run. */
+static void
+s_run(const char *name, const char *arg, s_run_t *run)
+{
+    char var[64];
+    snprintf(var, sizeof var, "TR_EXAMPLE_%s", name);
+    for (char *p = var; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    const char *path = getenv(var);
+    ck_assert_msg(path != NULL, "%s is not set: run via meson test", var);
+
+    int fds[2];
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+    /* dup2 clears close-on-exec on the child's stdout only. */
+    ck_assert_int_eq(posix_spawn_file_actions_adddup2(&fa, fds[1], 1), 0);
+    char *argv[] = {(char *)path, (char *)arg, NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    ck_assert_msg(rc == 0, "spawn %s: %s", path, strerror(rc));
+    ck_assert_int_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+
+    /* Polling waitpid is fine here: we wait for a process to exit, not
+     * for another thread of ours. */
+    memset(run, 0, sizeof *run);
+    run->out[0] = '\n';
+    double deadline = s_now() + S_DEADLINE_S;
+    bool eof = false;
+    for (;;) {
+        eof = eof || s_drain(fds[0], run);
+        pid_t w = waitpid(pid, &run->status, WNOHANG);
+        ck_assert_msg(w >= 0 || errno == EINTR, "waitpid: %s",
+                      strerror(errno));
+        if (w == pid)
+            break;
+        if (s_now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &run->status, 0);
+            close(fds[0]);
+            run->out[1 + run->len] = '\0';
+            ck_abort_msg("%s did not exit in %d s; output so far:%s", name,
+                         S_DEADLINE_S, run->out);
+        }
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    /* The child is gone, so its write end is closed: read to the end. */
+    ck_assert_int_eq(fcntl(fds[0], F_SETFL, 0), 0);
+    while (!eof)
+        eof = s_drain(fds[0], run);
+    close(fds[0]);
+    run->out[1 + run->len] = '\0';
+    ck_assert_msg(WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0,
+                  "%s: exit status 0x%x; output:%s", name, run->status,
+                  run->out);
+}
+
+/* True when the output holds this whole line. */
+static bool
+s_has_line(const s_run_t *run, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = run->out; (p = strstr(p, line)) != NULL; p++)
+        if (p[-1] == '\n' && p[n] == '\n')
+            return true;
+    return false;
+}
+
+/* How many lines start with prefix. */
+static int
+s_count_lines(const s_run_t *run, const char *prefix)
+{
+    int count = 0;
+    for (const char *p = run->out; (p = strchr(p, '\n')) != NULL; p++)
+        count += strncmp(p + 1, prefix, strlen(prefix)) == 0;
+    return count;
+}
+
+/* True when line is the last line (the one a reader looks at). */
+static bool
+s_last_line_is(const s_run_t *run, const char *line)
+{
+    size_t n = strlen(line);
+    if (run->len <= n)
+        return false;
+    /* stdout is out[1..len] and ends with '\n'; out[0] is a '\n' too. */
+    const char *start = run->out + run->len - n;
+    return start[-1] == '\n' && strncmp(start, line, n) == 0 &&
+           strcmp(start + n, "\n") == 0;
+}
+
+#define S_ASSERT_LINE(run, line)                                            \
+    ck_assert_msg(s_has_line(run, line), "no line '%s' in:%s", line,        \
+                  (run)->out)
+#define S_ASSERT_LAST(run, line)                                            \
+    ck_assert_msg(s_last_line_is(run, line), "last line is not '%s' in:%s", \
+                  line, (run)->out)
+
+static s_run_t s_out; /* large: static rather than on the stack */
+
+START_TEST(hello_pinger_and_ponger_play_n_rounds)
+{
+    s_run("hello", "3", &s_out);
+    ck_assert_int_eq(s_count_lines(&s_out, "ponger: got ping "), 3);
+    S_ASSERT_LINE(&s_out, "pinger: got pong 3, all 3 rounds done, exiting");
+    ck_assert_ptr_nonnull(strstr(s_out.out, "exit reason 0 (success)"));
+    S_ASSERT_LINE(&s_out, "ponger: stopping: actor was stopped");
+    S_ASSERT_LAST(&s_out, "hello: 3 round trips, done");
+}
+END_TEST
+
+START_TEST(counter_total_is_exact)
+{
+    s_run("counter", NULL, &s_out);
+    ck_assert_int_eq(s_count_lines(&s_out, "worker "), 8);
+    S_ASSERT_LINE(&s_out, "main: all 8 workers joined");
+    S_ASSERT_LAST(&s_out, "total = 800000 (expected 800000)");
+}
+END_TEST
+
+START_TEST(producer_consumer_loses_nothing_under_back_pressure)
+{
+    s_run("producer_consumer", NULL, &s_out);
+    S_ASSERT_LINE(&s_out, "consumer: consumed 100 items, in order: yes");
+    S_ASSERT_LINE(&s_out, "checksum 5050, expected 5050: match");
+    S_ASSERT_LAST(&s_out, "produced 100, consumed 100, lost 0, "
+                          "held back yes");
+}
+END_TEST
+
+START_TEST(event_set_starts_every_waiter)
+{
+    s_run("event", NULL, &s_out);
+    ck_assert_int_eq(s_count_lines(&s_out, "waiter "), 10);
+    S_ASSERT_LINE(&s_out, "starter: set, starting 4 waiters");
+    S_ASSERT_LINE(&s_out, "main: 4 of 4 waiters started");
+    S_ASSERT_LAST(&s_out, "main: a late waiter started at once "
+                          "(the event stays set)");
+}
+END_TEST
+
+START_TEST(futures_late_reply_is_dropped_and_counted)
+{
+    s_run("futures", NULL, &s_out);
+    S_ASSERT_LINE(&s_out, "main: answer 'done' 20");
+    S_ASSERT_LINE(&s_out, "main: no answer: timed out");
+    S_ASSERT_LINE(&s_out, "main: answer 'done' 350");
+    S_ASSERT_LINE(&s_out, "main: late_replies = 1 "
+                          "(the one that came after 100 ms)");
+    S_ASSERT_LAST(&s_out, "futures: ok");
+}
+END_TEST
+
+static Suite *
+s_suite(void)
+{
+    Suite *s = suite_create("examples");
+    TCase *tc = tcase_create("run");
+    tcase_set_timeout(tc, S_DEADLINE_S + 10); /* backstop only */
+    tcase_add_test(tc, hello_pinger_and_ponger_play_n_rounds);
+    tcase_add_test(tc, counter_total_is_exact);
+    tcase_add_test(tc, producer_consumer_loses_nothing_under_back_pressure);
+    tcase_add_test(tc, event_set_starts_every_waiter);
+    tcase_add_test(tc, futures_late_reply_is_dropped_and_counted);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(s_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
