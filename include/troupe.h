@@ -335,7 +335,7 @@ typedef struct tr_spawn_opts {
     const char *name;  /* register under this name; NULL: anonymous */
     tr_mode_t mode;    /* TR_THREAD by default */
     int mailbox_hwm;   /* 0: the node's default */
-    tr_msg_t *args;    /* given to init; taken on success, else still yours */
+    const tr_msg_t *args; /* given to init; borrowed: still yours after */
 } tr_spawn_opts_t;
 
 /* Start an actor of a registered behaviour. Returns once init has run, with
@@ -346,8 +346,8 @@ typedef struct tr_spawn_opts {
 int tr_spawn(tr_node_t *node, const char *behaviour,
              const tr_spawn_opts_t *opts, tr_id_t *id);
 
-/* Start n anonymous actors of a behaviour (opts->name must be NULL; args,
- * if any, is copied to each). ids (may be NULL) receives n ids. On error the
+/* Start n anonymous actors of a behaviour (opts->name must be NULL; each
+ * init sees the same args). ids (may be NULL) receives n ids. On error the
  * ones already started are stopped again. */
 int tr_spawn_n(tr_node_t *node, const char *behaviour,
                const tr_spawn_opts_t *opts, int n, tr_id_t *ids);

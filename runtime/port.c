@@ -23,7 +23,8 @@
 
 static pthread_key_t s_tls_key;
 static pthread_once_t s_tls_once = PTHREAD_ONCE_INIT;
-static _Thread_local tr__port_t *s_tls_ports;
+static _Thread_local tr__port_t *s_tls_ports
+    __attribute__((tls_model("initial-exec"))); /* no __tls_get_addr */
 
 static void s_tls_destructor(void *head);
 
@@ -388,7 +389,7 @@ s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, const void *frame,
 
 int
 tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
-              bool dontwait, uint64_t deadline_ns)
+              const tr__wait_t *wait)
 {
     if (port->closed)
         return TR_ECLOSED;
@@ -406,18 +407,21 @@ tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     size_t len;
     const uint8_t *frame = tr__msg_frame(msg, &len);
 
+    /* The peer (and its record) stays cached while we wait: only this
+     * thread drops peers, and waiting does not. */
     tr__rec_t *rec = pe->rec;
-    tr__rec_ref(rec); /* the peer may be dropped while we wait */
     atomic_fetch_add(&rec->inflight, 1);
     if (atomic_load(&rec->dead)) {
         rc = TR_ENOENT;
     } else {
         rc = tr__sock_send(sock, frame, len, true);
-        if (rc == TR_EAGAIN && !dontwait)
-            rc = s_send_wait(port, rec, sock, frame, len, deadline_ns);
+        if (rc == TR_EAGAIN && wait != TR__NOWAIT) {
+            uint64_t until = tr__deadline_min(
+                tr__deadline_after_ms(wait->timeout_ms), wait->cap_ns);
+            rc = s_send_wait(port, rec, sock, frame, len, until);
+        }
     }
     atomic_fetch_sub(&rec->inflight, 1);
-    tr__rec_unref(&rec);
     if (rc == TR_ENOENT)
         s_peer_drop(port, to);
     if (rc == 0)
@@ -438,7 +442,7 @@ tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
     msg->env.code = kind;
     if ((rc = tr_msg_add_int(msg, a)) == 0 &&
         (rc = tr_msg_add_int(msg, b)) == 0)
-        rc = tr__port_send(port, to, &msg, TR__BOX_INBOX, true, 0);
+        rc = tr__port_send(port, to, &msg, TR__BOX_INBOX, TR__NOWAIT);
     tr_msg_destroy(&msg);
     return rc;
 }
@@ -549,18 +553,11 @@ tr__port_pump(tr__port_t *port, int timeout_ms)
     s_down_t downs[16];
     size_t ndowns = 0;
     int handled = 0, rc = 0;
+    tr_msg_t view;
+    tr__msg_view_open(&view);
     for (;;) {
-        zmq_msg_t zm;
-        zmq_msg_init(&zm);
-        if (zmq_msg_recv(&zm, port->inbox, ZMQ_DONTWAIT) < 0) {
-            int err = zmq_errno();
-            zmq_msg_close(&zm);
-            if (err == EINTR)
-                continue;
-            if (err != EAGAIN) {
-                rc = tr__zerr(err, "inbox recv");
-                break;
-            }
+        int vrc = tr__msg_view_recv(&view, port->inbox);
+        if (vrc == TR_EAGAIN) {
             if (handled > 0 || timeout_ms == 0)
                 break;
             zmq_pollitem_t item = {port->inbox, 0, ZMQ_POLLIN, 0};
@@ -574,28 +571,27 @@ tr__port_pump(tr__port_t *port, int timeout_ms)
             timeout_ms = 0;
             continue;
         }
-        tr_msg_t view;
-        int prc = tr__msg_view_init(&view, &zm);
-        zmq_msg_close(&zm);
+        if (vrc != 0 && vrc != TR_EPROTO && vrc != TR_EVERSION) {
+            rc = vrc;
+            break;
+        }
         handled++;
-        if (prc != 0) {
+        if (vrc != 0) {
             TR__STAT_INC(node, bad_frames);
             TR__LOG(TR_LOG_WARN, "runtime", "malformed frame in inbox: %s",
-                    tr_strerror(prc));
-            continue;
-        }
-        if (view.env.flags & TR__F_REPLY)
+                    tr_strerror(vrc));
+        } else if (view.env.flags & TR__F_REPLY) {
             s_on_reply(port, &view);
-        else if (view.env.flags & TR__F_SYSTEM)
+        } else if (view.env.flags & TR__F_SYSTEM) {
             s_on_system(port, &view, downs, &ndowns,
                         sizeof downs / sizeof downs[0]);
-        else {
+        } else {
             TR__STAT_INC(node, bad_frames);
             TR__LOG(TR_LOG_WARN, "runtime", "user message '%s' in inbox "
                     "dropped", tr_msg_tag(&view));
         }
-        tr__msg_view_close(&view);
     }
+    tr__msg_view_close(&view);
     for (size_t i = 0; i < ndowns; i++)
         s_on_down(port, downs[i].id, downs[i].reason);
     return rc < 0 ? rc : handled;

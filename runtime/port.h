@@ -74,12 +74,22 @@ void tr__port_unref(tr__port_t **port);
 /* The inbox endpoint of id / the mailbox endpoint of id. */
 void tr__endpoint(char *buf, size_t cap, tr_id_t id, tr__box_t box);
 
-/* Send *msg to id's mailbox or inbox; takes *msg on success. With
- * dontwait, a full mailbox is TR_EAGAIN; else it waits until deadline_ns
- * (0: forever) while reading its own inbox. env fields other than sender
- * and target must be set by the caller. */
+/* How long a send may wait for room in a full mailbox: timeout_ms from
+ * the first attempt (-1: none), but never past cap_ns (0: none). The clock
+ * is read only when a send has to wait. */
+typedef struct tr__wait {
+    int64_t timeout_ms;
+    uint64_t cap_ns;
+} tr__wait_t;
+
+#define TR__NOWAIT ((const tr__wait_t *)NULL)
+
+/* Send *msg to id's mailbox or inbox; takes *msg on success. With wait
+ * TR__NOWAIT, a full mailbox is TR_EAGAIN; else it waits as *wait says
+ * while reading its own inbox. env fields other than sender and target
+ * must be set by the caller. */
 int tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msg, tr__box_t box,
-                  bool dontwait, uint64_t deadline_ns);
+                  const tr__wait_t *wait);
 
 /* Read and handle everything in the inbox; with timeout_ms != 0 and
  * nothing there, first wait up to timeout_ms (-1: forever) for something.

@@ -43,9 +43,9 @@ s_tell(tr_node_t *node, tr_id_t to, tr_msg_t **msg, bool dontwait)
     (*msg)->env.code = 0;
     (*msg)->env.corr = 0;
     (*msg)->env.deadline_ns = 0;
-    uint64_t deadline = tr__deadline_min(
-        tr__deadline_after_ms(node->opts.send_timeout_ms), port->cur_deadline);
-    return tr__port_send(port, to, msg, TR__BOX_MAILBOX, dontwait, deadline);
+    tr__wait_t wait = {node->opts.send_timeout_ms, port->cur_deadline};
+    return tr__port_send(port, to, msg, TR__BOX_MAILBOX,
+                         dontwait ? TR__NOWAIT : &wait);
 }
 
 int
@@ -112,9 +112,9 @@ tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
     (*msg)->env.code = 0;
     (*msg)->env.corr = f->corr;
     (*msg)->env.deadline_ns = deadline;
-    uint64_t send_until =
-        deadline ? deadline : tr__deadline_after_ms(node->opts.send_timeout_ms);
-    rc = tr__port_send(port, to, msg, TR__BOX_MAILBOX, false, send_until);
+    /* A full mailbox waits up to the ask's own deadline. */
+    tr__wait_t wait = {deadline ? -1 : node->opts.send_timeout_ms, deadline};
+    rc = tr__port_send(port, to, msg, TR__BOX_MAILBOX, &wait);
     if (rc != 0) {
         tr__future_discard(&f);
         return rc;
@@ -152,8 +152,8 @@ s_reply(tr_actor_t *self, const tr_msg_t *req, tr_msg_t **reply)
     (*reply)->env.flags |= TR__F_REPLY;
     (*reply)->env.corr = req->env.corr;
     (*reply)->env.deadline_ns = 0;
-    int rc = tr__port_send(port, req->env.sender, reply, TR__BOX_INBOX, true,
-                           0);
+    int rc = tr__port_send(port, req->env.sender, reply, TR__BOX_INBOX,
+                           TR__NOWAIT);
     if (rc == TR_ENOENT) {
         /* The asker is gone: like gen_server:reply, not our failure. */
         TR__STAT_INC(self->node, dead_letters);

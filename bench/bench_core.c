@@ -1,0 +1,438 @@
+/* bench/bench_core.c - troupe's cost on top of raw ZeroMQ, in one run.
+ *
+ * Each comparison runs the raw libzmq baseline and troupe on the same work,
+ * alternating rounds so that both see the same machine, and prints the
+ * median of each:
+ *   BENCH <name> troupe=<v><unit> baseline=<v><unit> ratio=<troupe/baseline>
+ *
+ *  tell_throughput  one-way tell of 64-byte payloads between two thread
+ *                   actors vs PUSH->PULL over inproc between two threads
+ *  ask_rtt          ask + reply between a thread and an actor vs a raw
+ *                   ping-pong over inproc (lower is better)
+ *  actor_memory     RSS per idle thread actor (1,000 of them) vs per idle
+ *                   bare thread
+ *
+ * Usage: bench_core [--quick] [name...]
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "troupe.h"
+
+#define PAYLOAD 64
+
+static long s_msgs = 2000000; /* per throughput round */
+static long s_rtts = 50000;   /* per round-trip round */
+static int s_rounds = 5;
+
+static double
+s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double
+s_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, s_cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void
+s_check(int rc, const char *what)
+{
+    if (rc != 0) {
+        fprintf(stderr, "bench_core: %s: %s\n", what, tr_strerror(rc));
+        exit(1);
+    }
+}
+
+static void
+s_zcheck(bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "bench_core: %s: %s\n", what, zmq_strerror(errno));
+        exit(1);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Raw ZeroMQ baselines                                                 */
+
+typedef struct {
+    void *ctx;
+    long n;
+} raw_arg_t;
+
+static void *
+s_raw_sink(void *arg)
+{
+    raw_arg_t *a = arg;
+    void *pull = zmq_socket(a->ctx, ZMQ_PULL);
+    s_zcheck(zmq_connect(pull, "inproc://raw-tput") == 0, "connect");
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    for (long i = 0; i < a->n; i++)
+        s_zcheck(zmq_msg_recv(&m, pull, 0) >= 0, "recv");
+    zmq_msg_close(&m);
+    zmq_close(pull);
+    return NULL;
+}
+
+/* msgs/s, sender and receiver on two threads, default HWM (1000). */
+static double
+s_raw_throughput(void *ctx)
+{
+    char buf[PAYLOAD] = {0};
+    void *push = zmq_socket(ctx, ZMQ_PUSH);
+    s_zcheck(zmq_bind(push, "inproc://raw-tput") == 0, "bind");
+    raw_arg_t a = {ctx, s_msgs};
+    pthread_t t;
+    pthread_create(&t, NULL, s_raw_sink, &a);
+    double t0 = s_now();
+    for (long i = 0; i < s_msgs; i++)
+        s_zcheck(zmq_send(push, buf, sizeof buf, 0) == PAYLOAD, "send");
+    pthread_join(t, NULL);
+    double dt = s_now() - t0;
+    zmq_close(push);
+    return (double)s_msgs / dt;
+}
+
+static void *
+s_raw_echo(void *arg)
+{
+    raw_arg_t *a = arg;
+    void *s = zmq_socket(a->ctx, ZMQ_PAIR);
+    s_zcheck(zmq_connect(s, "inproc://raw-rtt") == 0, "connect");
+    char buf[256];
+    for (long i = 0; i < a->n; i++) {
+        int n = zmq_recv(s, buf, sizeof buf, 0);
+        s_zcheck(n >= 0 && zmq_send(s, buf, (size_t)n, 0) == n, "echo");
+    }
+    zmq_close(s);
+    return NULL;
+}
+
+/* Microseconds per round trip. */
+static double
+s_raw_rtt(void *ctx)
+{
+    char buf[PAYLOAD] = {0}, in[256];
+    void *s = zmq_socket(ctx, ZMQ_PAIR);
+    s_zcheck(zmq_bind(s, "inproc://raw-rtt") == 0, "bind");
+    raw_arg_t a = {ctx, s_rtts};
+    pthread_t t;
+    pthread_create(&t, NULL, s_raw_echo, &a);
+    double t0 = s_now();
+    for (long i = 0; i < s_rtts; i++) {
+        s_zcheck(zmq_send(s, buf, sizeof buf, 0) == PAYLOAD, "send");
+        s_zcheck(zmq_recv(s, in, sizeof in, 0) == PAYLOAD, "recv");
+    }
+    double dt = s_now() - t0;
+    pthread_join(t, NULL);
+    zmq_close(s);
+    return dt / (double)s_rtts * 1e6;
+}
+
+/* ------------------------------------------------------------------ */
+/* troupe                                                               */
+
+/* sink: counts "data" messages; answers a kept "await" request once it
+ * has seen the expected count. */
+typedef struct {
+    long seen, want;
+    tr_msg_t *waiter;
+} sink_t;
+
+static int
+s_sink_reply(tr_actor_t *self, sink_t *s)
+{
+    tr_msg_t *r;
+    int rc = tr_msg_create(&r, "done");
+    if (rc == 0 && (rc = tr_reply(self, s->waiter, &r)) != 0)
+        tr_msg_destroy(&r);
+    tr_msg_destroy(&s->waiter);
+    return rc;
+}
+
+static int
+s_sink_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    sink_t *s = state;
+    if (tr_msg_is(msg, "data")) {
+        if (++s->seen == s->want && s->waiter)
+            return s_sink_reply(self, s);
+        return 0;
+    }
+    if (tr_msg_is(msg, "await")) {
+        tr_reader_t r;
+        tr_reader_init(&r, msg);
+        int64_t want;
+        int rc = tr_read_int(&r, &want);
+        if (rc != 0 || (rc = tr_msg_dup(msg, &s->waiter)) != 0)
+            return rc;
+        s->want = s->seen + want;
+        return s->seen == s->want ? s_sink_reply(self, s) : 0;
+    }
+    return TR_EUNHANDLED;
+}
+
+static void
+s_sink_terminate(tr_actor_t *self, void *state, int reason)
+{
+    (void)self, (void)reason;
+    tr_msg_destroy(&((sink_t *)state)->waiter);
+}
+
+TR_BEHAVIOUR(bench_sink, .state_size = sizeof(sink_t),
+             .handle = s_sink_handle, .terminate = s_sink_terminate);
+
+/* source: on "go" [sink id, n], tells n 64-byte "data" messages. */
+static int
+s_source_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)state;
+    if (!tr_msg_is(msg, "go"))
+        return TR_EUNHANDLED;
+    tr_reader_t r;
+    int64_t to, n;
+    tr_reader_init(&r, msg);
+    int rc = tr_read_int(&r, &to);
+    if (rc == 0)
+        rc = tr_read_int(&r, &n);
+    if (rc != 0)
+        return rc;
+    static const char payload[PAYLOAD - 2]; /* bin8 header: 2 bytes */
+    tr_node_t *node = tr_actor_node(self);
+    for (int64_t i = 0; i < n; i++) {
+        tr_msg_t *m;
+        if ((rc = tr_msg_create(&m, "data")) != 0 ||
+            (rc = tr_msg_add_bin(m, payload, sizeof payload)) != 0 ||
+            (rc = tr_tell_id(node, (tr_id_t)to, &m)) != 0) {
+            tr_msg_destroy(&m);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+TR_BEHAVIOUR(bench_source, .handle = s_source_handle);
+
+static double
+s_troupe_throughput(tr_node_t *node)
+{
+    tr_id_t sink, source;
+    s_check(tr_spawn(node, "bench_sink", NULL, &sink), "spawn sink");
+    s_check(tr_spawn(node, "bench_source", NULL, &source), "spawn source");
+    tr_msg_t *m;
+    tr_future_t *f;
+    s_check(tr_msg_create(&m, "await"), "msg");
+    s_check(tr_msg_add_int(m, s_msgs), "msg");
+    s_check(tr_ask_id(node, sink, &m, TR_FOREVER, &f), "ask await");
+    s_check(tr_msg_create(&m, "go"), "msg");
+    s_check(tr_msg_add_int(m, (int64_t)sink), "msg");
+    s_check(tr_msg_add_int(m, s_msgs), "msg");
+    double t0 = s_now();
+    s_check(tr_tell_id(node, source, &m), "tell go");
+    s_check(tr_future_get(f, TR_FOREVER, NULL), "await");
+    double dt = s_now() - t0;
+    tr_future_destroy(&f);
+    s_check(tr_stop(node, source, TR_DEFAULT), "stop");
+    s_check(tr_stop(node, sink, TR_DEFAULT), "stop");
+    return (double)s_msgs / dt;
+}
+
+static int
+s_echo_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)state;
+    size_t len;
+    const void *p = tr_msg_payload(msg, &len);
+    tr_reader_t r;
+    const void *data;
+    size_t dlen;
+    tr_reader_init_bytes(&r, p, len);
+    tr_msg_t *reply;
+    int rc = tr_read_bin(&r, &data, &dlen);
+    if (rc == 0 && (rc = tr_msg_create(&reply, "echo")) == 0) {
+        if ((rc = tr_msg_add_bin(reply, data, dlen)) != 0 ||
+            (rc = tr_reply(self, msg, &reply)) != 0)
+            tr_msg_destroy(&reply);
+    }
+    return rc;
+}
+
+TR_BEHAVIOUR(bench_echo, .handle = s_echo_handle);
+
+static double
+s_troupe_rtt(tr_node_t *node)
+{
+    static const char payload[PAYLOAD - 2];
+    tr_id_t echo;
+    s_check(tr_spawn(node, "bench_echo", NULL, &echo), "spawn echo");
+    double t0 = s_now();
+    for (long i = 0; i < s_rtts; i++) {
+        tr_msg_t *m, *reply = NULL;
+        tr_future_t *f;
+        s_check(tr_msg_create(&m, "ping"), "msg");
+        s_check(tr_msg_add_bin(m, payload, sizeof payload), "msg");
+        s_check(tr_ask_id(node, echo, &m, TR_DEFAULT, &f), "ask");
+        s_check(tr_future_get(f, TR_FOREVER, &reply), "reply");
+        tr_msg_destroy(&reply);
+        tr_future_destroy(&f);
+    }
+    double dt = s_now() - t0;
+    s_check(tr_stop(node, echo, TR_DEFAULT), "stop");
+    return dt / (double)s_rtts * 1e6;
+}
+
+/* ------------------------------------------------------------------ */
+/* Memory per idle actor                                                */
+
+static long
+s_rss_kib(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+        rss = 0;
+    fclose(f);
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static int
+s_idle_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)self, (void)state, (void)msg;
+    return TR_EUNHANDLED;
+}
+
+TR_BEHAVIOUR(bench_idle, .handle = s_idle_handle);
+
+static pthread_mutex_t s_idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_idle_cv = PTHREAD_COND_INITIALIZER;
+static bool s_idle_release;
+
+static void *
+s_idle_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&s_idle_mu);
+    while (!s_idle_release)
+        pthread_cond_wait(&s_idle_cv, &s_idle_mu);
+    pthread_mutex_unlock(&s_idle_mu);
+    return NULL;
+}
+
+static void
+s_memory(int n)
+{
+    long before = s_rss_kib();
+    pthread_t *t = calloc((size_t)n, sizeof *t);
+    for (int i = 0; i < n; i++)
+        if (pthread_create(&t[i], NULL, s_idle_thread, NULL) != 0) {
+            fprintf(stderr, "bench_core: pthread_create failed\n");
+            exit(1);
+        }
+    double bare = (double)(s_rss_kib() - before) / n;
+    pthread_mutex_lock(&s_idle_mu);
+    s_idle_release = true;
+    pthread_cond_broadcast(&s_idle_cv);
+    pthread_mutex_unlock(&s_idle_mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+
+    tr_node_t *node;
+    s_check(tr_node_create(&node, NULL), "node");
+    tr_id_t one;
+    s_check(tr_spawn(node, "bench_idle", NULL, &one), "spawn");
+    before = s_rss_kib();
+    s_check(tr_spawn_n(node, "bench_idle", NULL, n, NULL), "spawn_n");
+    double actor = (double)(s_rss_kib() - before) / n;
+    s_check(tr_node_destroy(&node), "destroy");
+    printf("BENCH actor_memory troupe=%.1fKiB baseline=%.1fKiB ratio=%.2f\n",
+           actor, bare, bare > 0 ? actor / bare : 0.0);
+}
+
+/* ------------------------------------------------------------------ */
+
+static bool
+s_wanted(int argc, char **argv, const char *name)
+{
+    bool any = false;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-')
+            continue;
+        any = true;
+        if (strcmp(argv[i], name) == 0)
+            return true;
+    }
+    return !any;
+}
+
+int
+main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            s_msgs = 200000;
+            s_rtts = 5000;
+            s_rounds = 3;
+        }
+    }
+    double tr[16], raw[16];
+
+    if (s_wanted(argc, argv, "tell_throughput")) {
+        void *ctx = zmq_ctx_new();
+        tr_node_t *node;
+        tr_node_opts_t o = {.mailbox_hwm = getenv("HWM") ? atoi(getenv("HWM")) : 0};
+        s_check(tr_node_create(&node, &o), "node");
+        for (int r = 0; r < s_rounds; r++) {
+            raw[r] = s_raw_throughput(ctx);
+            tr[r] = s_troupe_throughput(node);
+        }
+        s_check(tr_node_destroy(&node), "destroy");
+        zmq_ctx_term(ctx);
+        double t = s_median(tr, s_rounds), b = s_median(raw, s_rounds);
+        printf("BENCH tell_throughput troupe=%.0fmsg/s baseline=%.0fmsg/s "
+               "ratio=%.2f\n", t, b, t / b);
+        fflush(stdout);
+    }
+    if (s_wanted(argc, argv, "ask_rtt")) {
+        void *ctx = zmq_ctx_new();
+        tr_node_t *node;
+        s_check(tr_node_create(&node, NULL), "node");
+        for (int r = 0; r < s_rounds; r++) {
+            raw[r] = s_raw_rtt(ctx);
+            tr[r] = s_troupe_rtt(node);
+        }
+        s_check(tr_node_destroy(&node), "destroy");
+        zmq_ctx_term(ctx);
+        double t = s_median(tr, s_rounds), b = s_median(raw, s_rounds);
+        printf("BENCH ask_rtt troupe=%.2fus baseline=%.2fus ratio=%.2f\n", t,
+               b, t / b);
+        fflush(stdout);
+    }
+    if (s_wanted(argc, argv, "actor_memory"))
+        s_memory(1000);
+    return 0;
+}
