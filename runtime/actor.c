@@ -280,16 +280,21 @@ s_bad_frame(int rc)
     return rc == TR_EPROTO || rc == TR_EVERSION;
 }
 
+/* The loop. Both sockets are read until EAGAIN before sleeping, so their
+ * ZMQ_FDs can be polled directly; and the inbox is read only when its fd
+ * woke us (or once a batch while busy), so an idle-then-busy actor pays
+ * one failed recv per wake-up, as a blocking zmq_recv does. */
 static void
 s_loop(tr_actor_t *a)
 {
-    zmq_pollitem_t items[2] = {{a->port->inbox, 0, ZMQ_POLLIN, 0},
-                               {a->mailbox, 0, ZMQ_POLLIN, 0}};
+    struct pollfd fds[2] = {{.fd = a->port->inbox_fd},
+                            {.fd = a->mailbox_fd}};
     tr_msg_t view;
     tr__msg_view_open(&view);
+    bool inbox_ready = true;
     while (!a->stopping) {
-        int rc = tr__port_pump(a->port, 0);
-        if (rc < 0) {
+        int rc;
+        if (inbox_ready && (rc = tr__port_pump(a->port, 0)) < 0) {
             s_fail(a, rc, NULL);
             break;
         }
@@ -305,15 +310,20 @@ s_loop(tr_actor_t *a)
             s_deliver(a, &view, rc);
             busy++;
         }
-        if (busy > 0 || a->stopping)
+        if (busy >= TR__BATCH) {
+            inbox_ready = true; /* still busy: look at the inbox anyway */
             continue;
+        }
+        if (a->stopping)
+            break;
         long timeout = -1;
         if (a->ntimers > 0)
             timeout = (long)tr__ms_left(a->timers[0].due_ns);
-        if (zmq_poll(items, 2, timeout) < 0 && zmq_errno() != EINTR) {
-            s_fail(a, tr__zerr(zmq_errno(), "zmq_poll"), NULL);
+        if ((rc = tr__wait_fds(fds, 2, timeout)) < 0) {
+            s_fail(a, rc, NULL);
             break;
         }
+        inbox_ready = (fds[0].revents != 0);
     }
     tr__msg_view_close(&view);
 }
@@ -407,6 +417,8 @@ s_thread_main(void *arg)
         rc = tr__zerr(zmq_errno(), "bind mailbox");
         goto report;
     }
+    if ((rc = tr__sock_fd(a->mailbox, &a->mailbox_fd)) != 0)
+        goto report;
     if (a->beh->state_size > 0 &&
         (a->state = calloc(1, a->beh->state_size)) == NULL) {
         rc = TR_ENOMEM;

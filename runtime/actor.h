@@ -24,6 +24,7 @@ struct tr_actor {
     tr__rec_t *rec;   /* reference */
     tr__port_t *port; /* this thread's port, carrying rec's id */
     void *mailbox;    /* PULL, bound, bounded by hwm */
+    int mailbox_fd;   /* its ZMQ_FD, see tr__sock_fd */
     void *state;
     int hwm;
     const tr_msg_t *args; /* the spawner's, borrowed during init only */

@@ -71,10 +71,11 @@ tr_future_wait(tr_future_t *f, int timeout_ms)
         return 0;
     }
     uint64_t until = tr__deadline_after_ms(timeout_ms);
-    for (int round = 0;; round++) {
-        /* First look without blocking: a reply may already be there. */
+    for (;;) {
+        /* pump looks before it sleeps: a reply already there costs no
+         * wait, and timeout 0 never sleeps. */
         uint64_t wake = tr__deadline_min(f->deadline_ns, until);
-        int ms = round == 0 ? 0 : (int)tr__ms_left(wake);
+        int ms = timeout_ms == 0 ? 0 : (int)tr__ms_left(wake);
         int rc = tr__port_pump(port, ms);
         if (f->settled)
             return 0;

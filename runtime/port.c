@@ -105,6 +105,8 @@ s_port_new(tr_node_t *node, tr__rec_t *rec, tr__port_t **out)
         rc = tr__zerr(zmq_errno(), "bind inbox");
         goto fail;
     }
+    if ((rc = tr__sock_fd(port->inbox, &port->inbox_fd)) != 0)
+        goto fail;
     *out = port;
     return 0;
 fail:
@@ -321,6 +323,16 @@ s_peer_get(tr__port_t *port, tr_id_t id, tr__peer_t **out)
     return 0;
 }
 
+int
+tr__port_peer(tr__port_t *port, tr_id_t id, tr__rec_t **rec)
+{
+    tr__peer_t *pe;
+    int rc = s_peer_get(port, id, &pe);
+    if (rc == 0)
+        *rec = pe->rec;
+    return rc;
+}
+
 static int
 s_peer_sock(tr__port_t *port, tr__peer_t *pe, tr__box_t box, void **out)
 {
@@ -352,10 +364,10 @@ s_peer_sock(tr__port_t *port, tr__peer_t *pe, tr__box_t box, void **out)
 
 /* A full mailbox: wait for room until deadline, reading our own inbox
  * meanwhile (replies keep flowing, a stop request is seen), and giving up
- * when the target ends. */
+ * when the target ends. Rare, so zmq_poll's cost does not matter here. */
 static int
-s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, const void *frame,
-            size_t len, uint64_t deadline_ns)
+s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, zmq_msg_t *zm,
+            uint64_t deadline_ns)
 {
     for (;;) {
         if (atomic_load(&rec->dead))
@@ -380,7 +392,7 @@ s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, const void *frame,
                 return rc;
         }
         if (items[0].revents & ZMQ_POLLOUT) {
-            int rc = tr__sock_send(sock, frame, len, true);
+            int rc = tr__zmsg_send(zm, sock, true);
             if (rc != TR_EAGAIN)
                 return rc;
         }
@@ -404,8 +416,9 @@ tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     tr_msg_t *msg = *msgp;
     msg->env.sender = port->rec->id;
     msg->env.target = to;
-    size_t len;
-    const uint8_t *frame = tr__msg_frame(msg, &len);
+    zmq_msg_t zm;
+    if ((rc = tr__msg_zmq_lend(msg, &zm)) != 0)
+        return rc;
 
     /* The peer (and its record) stays cached while we wait: only this
      * thread drops peers, and waiting does not. */
@@ -414,18 +427,21 @@ tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     if (atomic_load(&rec->dead)) {
         rc = TR_ENOENT;
     } else {
-        rc = tr__sock_send(sock, frame, len, true);
+        rc = tr__zmsg_send(&zm, sock, true);
         if (rc == TR_EAGAIN && wait != TR__NOWAIT) {
             uint64_t until = tr__deadline_min(
                 tr__deadline_after_ms(wait->timeout_ms), wait->cap_ns);
-            rc = s_send_wait(port, rec, sock, frame, len, until);
+            rc = s_send_wait(port, rec, sock, &zm, until);
         }
     }
     atomic_fetch_sub(&rec->inflight, 1);
+    if (rc == 0) {
+        *msgp = NULL; /* ZeroMQ has it now, and gives it back when done */
+        return 0;
+    }
+    tr__msg_zmq_abandon(msg, &zm);
     if (rc == TR_ENOENT)
         s_peer_drop(port, to);
-    if (rc == 0)
-        tr_msg_destroy(msgp);
     return rc;
 }
 
@@ -560,10 +576,11 @@ tr__port_pump(tr__port_t *port, int timeout_ms)
         if (vrc == TR_EAGAIN) {
             if (handled > 0 || timeout_ms == 0)
                 break;
-            zmq_pollitem_t item = {port->inbox, 0, ZMQ_POLLIN, 0};
-            int n = zmq_poll(&item, 1, timeout_ms);
-            if (n < 0 && zmq_errno() != EINTR) {
-                rc = tr__zerr(zmq_errno(), "inbox poll");
+            /* The failed recv just now reset the fd: poll it directly. */
+            struct pollfd pfd = {.fd = port->inbox_fd};
+            int n = tr__wait_fds(&pfd, 1, timeout_ms);
+            if (n < 0) {
+                rc = n;
                 break;
             }
             if (n == 0)

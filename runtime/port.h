@@ -44,6 +44,7 @@ typedef struct tr__port {
     pthread_t thread;          /* owner */
     tr__rec_t *rec;            /* own record (id) */
     void *inbox;               /* PULL, bound */
+    int inbox_fd;              /* its ZMQ_FD, see tr__sock_fd */
     tr__map_t peers;           /* id -> tr__peer_t*, at most TR__PEERS_MAX */
     tr__map_t futures;         /* correlation id -> tr_future_t* pending */
     tr__map_t watching;        /* target id -> (void*)1: DOWN will come */
@@ -99,6 +100,10 @@ int tr__port_pump(tr__port_t *port, int timeout_ms);
 /* Send a system message of kind with payload [a, b] to id's inbox. */
 int tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
                       int64_t b);
+
+/* The record of a running peer, from this thread's cache (borrowed: valid
+ * until this thread's next send). TR_ENOENT if id is not running. */
+int tr__port_peer(tr__port_t *port, tr_id_t id, tr__rec_t **rec);
 
 /* Make sure a DOWN for target will reach this port. TR_ENOENT if the
  * target already ended. */

@@ -86,16 +86,14 @@ tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
     int rc = s_check(node, msg, &port);
     if (rc != 0)
         return rc;
-    tr__rec_t *target = tr__reg_get(&node->reg, to);
-    if (target == NULL || target->kind != TR__REC_ACTOR) {
-        tr__rec_unref(&target);
+    tr__rec_t *target;
+    if ((rc = tr__port_peer(port, to, &target)) != 0)
+        return rc;
+    if (target->kind != TR__REC_ACTOR)
         return TR_ENOENT;
-    }
     /* Like gen_server:call, watch the target: if it ends first, its DOWN
      * settles the ask at once instead of at the deadline. */
-    rc = tr__port_watch(port, target);
-    tr__rec_unref(&target);
-    if (rc != 0)
+    if ((rc = tr__port_watch(port, target)) != 0)
         return rc;
 
     uint64_t deadline;

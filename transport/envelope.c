@@ -69,9 +69,10 @@ tr__env_parse(const uint8_t *frame, size_t len, tr__env_t *env,
 
     size_t n = frame[3];
     const uint8_t *t = frame + TR__ENV_HDR;
-    /* n + 1 for the NUL; len >= TR__ENV_HDR was checked above. */
+    /* n + 1 for the NUL; len >= TR__ENV_HDR was checked above. One strnlen
+     * both finds a NUL inside the tag and checks the one after it. */
     if (n == 0 || n > TR_TAG_MAX || n + 1 > len - TR__ENV_HDR ||
-        memchr(t, 0, n) != NULL || t[n] != 0)
+        strnlen((const char *)t, n + 1) != n)
         return TR_EPROTO;
 
     uint32_t code = s_get32(frame + 4);

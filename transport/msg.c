@@ -16,70 +16,24 @@
 #include <zmq.h>
 
 #include "transport/clock.h"
+#include "transport/pool.h"
 
-/* ------------------------------------------------------------------ */
-/* A per-thread cache of message structs                               */
-/* ------------------------------------------------------------------ */
-
-/* Profiled: in a tell loop, malloc and free of the struct cost as much as
- * the rest of the send. A sender creates and (on send) frees a message in
- * the same thread, so a small per-thread stack of free structs turns both
- * into a few instructions. Freed at thread exit. */
-#define TR__MSG_CACHE 32
-
-typedef struct s_cache {
-    int n;
-    tr_msg_t *items[TR__MSG_CACHE];
-} s_cache_t;
-
-static pthread_key_t s_cache_key;
-static pthread_once_t s_cache_once = PTHREAD_ONCE_INIT;
-/* initial-exec: a plain %fs-relative load, not a __tls_get_addr call per
- * message (this is a shared library). */
-static _Thread_local s_cache_t *s_cache
-    __attribute__((tls_model("initial-exec")));
-
-static void
-s_cache_free(void *arg)
-{
-    s_cache_t *c = arg;
-    for (int i = 0; i < c->n; i++)
-        free(c->items[i]);
-    free(c);
-    s_cache = NULL;
-}
-
-static void
-s_cache_key_make(void)
-{
-    pthread_key_create(&s_cache_key, s_cache_free);
-}
-
+/* Structs come from the calling thread's pool (transport/pool.h). */
 static tr_msg_t *
 s_alloc(void)
 {
-    if (s_cache != NULL && s_cache->n > 0)
-        return s_cache->items[--s_cache->n];
-    return malloc(sizeof(tr_msg_t));
+    return tr__pool_get();
 }
 
+/* Free what a struct holds and give it back to its pool. */
 static void
 s_release(tr_msg_t *m)
 {
-    if (s_cache == NULL) {
-        pthread_once(&s_cache_once, s_cache_key_make);
-        if ((s_cache = calloc(1, sizeof *s_cache)) == NULL ||
-            pthread_setspecific(s_cache_key, s_cache) != 0) {
-            free(s_cache);
-            s_cache = NULL;
-            free(m);
-            return;
-        }
-    }
-    if (s_cache->n < TR__MSG_CACHE)
-        s_cache->items[s_cache->n++] = m;
-    else
-        free(m);
+    if (m->kind == TR__MSG_RECEIVED)
+        zmq_msg_close(&m->zm);
+    else if (m->heap)
+        free(m->buf);
+    tr__pool_put(m);
 }
 
 /* ------------------------------------------------------------------ */
@@ -107,6 +61,7 @@ s_create(tr_msg_t **out, const char *tag, bool sys)
     m->kind = TR__MSG_BUILT;
     m->heap = false;
     m->on_heap = true;
+    m->abandoning = false;
     /* The header bytes are written by tr__msg_frame at send time; nothing
      * reads them before (a dup copies them as they are). */
     memcpy(m->buf + TR__ENV_HDR, tag, n + 1);
@@ -133,10 +88,6 @@ tr_msg_destroy(tr_msg_t **msg)
         return;
     tr_msg_t *m = *msg;
     assert(m->on_heap); /* a view belongs to its caller's stack */
-    if (m->kind == TR__MSG_RECEIVED)
-        zmq_msg_close(&m->zm);
-    else if (m->heap)
-        free(m->buf);
     s_release(m);
     *msg = NULL;
 }
@@ -163,10 +114,11 @@ tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
     m->taglen = msg->taglen;
     m->kind = TR__MSG_BUILT;
     m->on_heap = true;
+    m->abandoning = false;
     *out = m;
     return 0;
 fail:
-    s_release(m);
+    tr__pool_put(m);
     return TR_ENOMEM;
 }
 
@@ -727,6 +679,37 @@ tr_read_done(const tr_reader_t *r)
 /* Frames and views                                                    */
 /* ------------------------------------------------------------------ */
 
+/* ZeroMQ calls this when the last holder of a lent frame closes it: the
+ * receiving thread, an I/O thread, or our own abandon. */
+static void
+s_zmq_free(void *data, void *hint)
+{
+    (void)data;
+    tr_msg_t *m = hint;
+    if (m->abandoning) { /* abandoned: the caller keeps the message */
+        m->abandoning = false;
+        return;
+    }
+    s_release(m);
+}
+
+int
+tr__msg_zmq_lend(tr_msg_t *msg, zmq_msg_t *zm)
+{
+    assert(msg->kind == TR__MSG_BUILT && msg->on_heap);
+    tr__env_write(msg->buf, &msg->env, msg->taglen);
+    if (zmq_msg_init_data(zm, msg->buf, msg->len, s_zmq_free, msg) != 0)
+        return TR_ENOMEM;
+    return 0;
+}
+
+void
+tr__msg_zmq_abandon(tr_msg_t *msg, zmq_msg_t *zm)
+{
+    msg->abandoning = true;
+    zmq_msg_close(zm); /* runs s_zmq_free, which sees abandoning */
+}
+
 const uint8_t *
 tr__msg_frame(tr_msg_t *msg, size_t *len)
 {
@@ -831,6 +814,7 @@ tr__msg_adopt(tr_msg_t *view, tr_msg_t **out)
     m->kind = TR__MSG_RECEIVED;
     m->heap = false;
     m->on_heap = true;
+    m->abandoning = false;
     zmq_msg_init(&m->zm);
     zmq_msg_move(&m->zm, &view->zm);
     /* Small frames live inside the zmq_msg_t itself, so the data moved. */

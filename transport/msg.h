@@ -29,7 +29,10 @@ struct tr_msg {
     size_t taglen;
     tr__msg_kind_t kind;
     bool heap;        /* buf was malloc'd (BUILT) */
-    bool on_heap;     /* the struct itself was malloc'd (else a view) */
+    bool on_heap;     /* the struct came from a pool (else a view) */
+    bool abandoning;  /* its zmq_msg_t is being closed after a failed send */
+    struct tr__pool *pool;      /* the pool it belongs to */
+    struct tr_msg *pool_next;   /* in the pool's free lists */
     zmq_msg_t zm;     /* RECEIVED: owns the frame */
     uint8_t inline_buf[TR__MSG_INLINE];
 };
@@ -39,6 +42,15 @@ int tr__msg_create_sys(tr_msg_t **out, const char *tag);
 
 /* The frame to send: writes the header from msg->env into buf first. */
 const uint8_t *tr__msg_frame(tr_msg_t *msg, size_t *len);
+
+/* Sending without a copy: zm is made to point at msg's frame (header
+ * written first). After a successful zmq_msg_send the message belongs to
+ * ZeroMQ, which gives it back to its pool when the receiver is done: the
+ * caller forgets it (no tr_msg_destroy). A message whose sends all failed
+ * is taken back with tr__msg_zmq_abandon and is the caller's again.
+ * Errors: TR_ENOMEM. */
+int tr__msg_zmq_lend(tr_msg_t *msg, zmq_msg_t *zm);
+void tr__msg_zmq_abandon(tr_msg_t *msg, zmq_msg_t *zm);
 
 /* Turn a stack tr_msg_t into a view of a received frame: moves *zm into
  * view (zm is left empty) and parses it. On error the view holds nothing

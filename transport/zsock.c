@@ -2,7 +2,10 @@
 #include "transport/zsock.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
 
+#include "transport/clock.h"
 #include "transport/log.h"
 
 int
@@ -65,5 +68,47 @@ tr__sock_send(void *sock, const void *buf, size_t len, bool dontwait)
         if (err == EINTR)
             continue;
         return tr__zerr(err, "zmq_send");
+    }
+}
+
+int
+tr__zmsg_send(zmq_msg_t *zm, void *sock, bool dontwait)
+{
+    for (;;) {
+        if (zmq_msg_send(zm, sock, dontwait ? ZMQ_DONTWAIT : 0) >= 0)
+            return 0;
+        int err = zmq_errno();
+        if (err == EINTR)
+            continue;
+        return tr__zerr(err, "zmq_msg_send");
+    }
+}
+
+int
+tr__sock_fd(void *sock, int *fd)
+{
+    size_t len = sizeof *fd;
+    if (zmq_getsockopt(sock, ZMQ_FD, fd, &len) != 0)
+        return tr__zerr(zmq_errno(), "ZMQ_FD");
+    return 0;
+}
+
+int
+tr__wait_fds(struct pollfd *fds, int n, long timeout_ms)
+{
+    uint64_t until = timeout_ms < 0 ? 0 : tr__deadline_after_ms(timeout_ms);
+    for (;;) {
+        for (int i = 0; i < n; i++)
+            fds[i].events = POLLIN, fds[i].revents = 0;
+        int ms = timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms;
+        int r = poll(fds, (nfds_t)n, ms);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR) {
+            TR__LOG(TR_LOG_ERROR, "transport", "poll: %s", strerror(errno));
+            return TR_ESYS;
+        }
+        if (until != 0)
+            timeout_ms = (long)tr__ms_left(until);
     }
 }

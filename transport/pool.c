@@ -1,0 +1,157 @@
+/* transport/pool.c - per-thread pools of message structs with remote
+ * frees (see pool.h).
+ *
+ * Lifetime: a pool holds one reference for its thread and one for every
+ * struct it has handed out and not yet freed. When the thread exits the
+ * pool is orphaned: its free structs are freed, and a struct coming back
+ * later is freed by whoever brings it. The last reference frees the pool.
+ */
+#include "transport/pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "transport/msg.h"
+
+/* Free structs a pool keeps; past this they go back to malloc. */
+#define TR__POOL_KEEP 1024
+
+typedef struct tr__pool {
+    _Atomic(tr_msg_t *) remote; /* pushed by other threads */
+    tr_msg_t *local;            /* owner thread only */
+    int nlocal;
+    _Atomic long refs;
+    _Atomic bool orphan;
+} tr__pool_t;
+
+static pthread_key_t s_key;
+static pthread_once_t s_once = PTHREAD_ONCE_INIT;
+/* initial-exec: a plain %fs-relative load, not a __tls_get_addr call per
+ * message (this is a shared library). */
+static _Thread_local tr__pool_t *s_mine
+    __attribute__((tls_model("initial-exec")));
+
+static void
+s_unref(tr__pool_t *p, long n)
+{
+    if (n > 0 && atomic_fetch_sub(&p->refs, n) == n)
+        free(p);
+}
+
+/* Free a list of structs; returns how many. */
+static long
+s_free_list(tr_msg_t *m)
+{
+    long n = 0;
+    for (tr_msg_t *next; m != NULL; m = next, n++) {
+        next = m->pool_next;
+        free(m);
+    }
+    return n;
+}
+
+static void
+s_thread_exit(void *arg)
+{
+    tr__pool_t *p = arg;
+    s_mine = NULL;
+    atomic_store(&p->orphan, true);
+    long n = s_free_list(p->local);
+    p->local = NULL;
+    n += s_free_list(atomic_exchange(&p->remote, NULL));
+    s_unref(p, n + 1);
+}
+
+static void
+s_make_key(void)
+{
+    pthread_key_create(&s_key, s_thread_exit);
+}
+
+static tr__pool_t *
+s_pool(void)
+{
+    if (s_mine != NULL)
+        return s_mine;
+    pthread_once(&s_once, s_make_key);
+    tr__pool_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    atomic_init(&p->refs, 1);
+    if (pthread_setspecific(s_key, p) != 0) {
+        free(p);
+        return NULL;
+    }
+    s_mine = p;
+    return p;
+}
+
+tr_msg_t *
+tr__pool_get(void)
+{
+    tr__pool_t *p = s_pool();
+    if (p == NULL)
+        return NULL;
+    if (p->local == NULL && atomic_load_explicit(&p->remote,
+                                                 memory_order_relaxed)) {
+        /* Take back everything receivers returned, in one exchange. */
+        p->local = atomic_exchange(&p->remote, NULL);
+        p->nlocal = 0;
+        tr_msg_t *last = NULL;
+        for (tr_msg_t *m = p->local; m && p->nlocal < TR__POOL_KEEP;
+             m = m->pool_next) {
+            p->nlocal++;
+            last = m;
+        }
+        if (last != NULL) { /* a burst came back: keep a bounded few */
+            /* The thread's own reference keeps p alive: no free here. */
+            atomic_fetch_sub(&p->refs, s_free_list(last->pool_next));
+            last->pool_next = NULL;
+        }
+    }
+    tr_msg_t *m = p->local;
+    if (m != NULL) {
+        p->local = m->pool_next;
+        p->nlocal--;
+        return m;
+    }
+    if ((m = malloc(sizeof *m)) == NULL)
+        return NULL;
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    m->pool = p;
+    return m;
+}
+
+void
+tr__pool_put(tr_msg_t *m)
+{
+    tr__pool_t *p = m->pool;
+    if (p == s_mine) {
+        if (p->nlocal < TR__POOL_KEEP) {
+            m->pool_next = p->local;
+            p->local = m;
+            p->nlocal++;
+        } else {
+            free(m);
+            s_unref(p, 1);
+        }
+        return;
+    }
+    if (atomic_load(&p->orphan)) {
+        free(m);
+        s_unref(p, 1);
+        return;
+    }
+    tr_msg_t *head = atomic_load_explicit(&p->remote, memory_order_relaxed);
+    do {
+        m->pool_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &p->remote, &head, m, memory_order_release, memory_order_relaxed));
+    /* The owner may have left between the check and the push: then nobody
+     * else will ever take this list, so take it now. The struct's own
+     * reference keeps the pool alive until here. */
+    if (atomic_load(&p->orphan))
+        s_unref(p, s_free_list(atomic_exchange(&p->remote, NULL)));
+}
