@@ -404,8 +404,7 @@ main(int argc, char **argv)
     if (s_wanted(argc, argv, "tell_throughput")) {
         void *ctx = zmq_ctx_new();
         tr_node_t *node;
-        tr_node_opts_t o = {.mailbox_hwm = getenv("HWM") ? atoi(getenv("HWM")) : 0};
-        s_check(tr_node_create(&node, &o), "node");
+        s_check(tr_node_create(&node, NULL), "node");
         for (int r = 0; r < s_rounds; r++) {
             raw[r] = s_raw_throughput(ctx);
             tr[r] = s_troupe_throughput(node);
