@@ -280,10 +280,11 @@ s_bad_frame(int rc)
     return rc == TR_EPROTO || rc == TR_EVERSION;
 }
 
-/* The loop. Both sockets are read until EAGAIN before sleeping, so their
- * ZMQ_FDs can be polled directly; and the inbox is read only when its fd
- * woke us (or once a batch while busy), so an idle-then-busy actor pays
- * one failed recv per wake-up, as a blocking zmq_recv does. */
+/* The loop. A socket is polled only after a recv on it gave EAGAIN (so
+ * its ZMQ_FD can be polled directly), and read again only when its fd woke
+ * us (or once a batch while busy): a failed recv costs a poll(2) inside
+ * libzmq, and this way an actor pays one per wake-up, as a blocking
+ * zmq_recv does. */
 static void
 s_loop(tr_actor_t *a)
 {
@@ -291,18 +292,21 @@ s_loop(tr_actor_t *a)
                             {.fd = a->mailbox_fd}};
     tr_msg_t view;
     tr__msg_view_open(&view);
-    bool inbox_ready = true;
+    bool mailbox_drained = false;
     while (!a->stopping) {
         int rc;
-        if (inbox_ready && (rc = tr__port_pump(a->port, 0)) < 0) {
+        if (!a->port->inbox_drained &&
+            (rc = tr__port_pump(a->port, 0, NULL)) < 0) {
             s_fail(a, rc, NULL);
             break;
         }
         int busy = s_fire_timers(a);
-        while (busy < TR__BATCH && !a->stopping) {
+        while (busy < TR__BATCH && !a->stopping && !mailbox_drained) {
             rc = tr__msg_view_recv(&view, a->mailbox);
-            if (rc == TR_EAGAIN)
+            if (rc == TR_EAGAIN) {
+                mailbox_drained = true;
                 break;
+            }
             if (rc != 0 && !s_bad_frame(rc)) {
                 s_fail(a, rc, NULL);
                 break;
@@ -311,11 +315,13 @@ s_loop(tr_actor_t *a)
             busy++;
         }
         if (busy >= TR__BATCH) {
-            inbox_ready = true; /* still busy: look at the inbox anyway */
+            /* Still busy: look at the inbox between batches anyway. */
+            a->port->inbox_drained = false;
             continue;
         }
-        if (a->stopping)
-            break;
+        if (a->stopping || !a->port->inbox_drained || !mailbox_drained)
+            continue;
+        /* Both read dry: their fds may be polled. */
         long timeout = -1;
         if (a->ntimers > 0)
             timeout = (long)tr__ms_left(a->timers[0].due_ns);
@@ -323,7 +329,10 @@ s_loop(tr_actor_t *a)
             s_fail(a, rc, NULL);
             break;
         }
-        inbox_ready = (fds[0].revents != 0);
+        if (fds[0].revents != 0)
+            a->port->inbox_drained = false;
+        if (fds[1].revents != 0)
+            mailbox_drained = false;
     }
     tr__msg_view_close(&view);
 }

@@ -76,7 +76,7 @@ tr_future_wait(tr_future_t *f, int timeout_ms)
          * wait, and timeout 0 never sleeps. */
         uint64_t wake = tr__deadline_min(f->deadline_ns, until);
         int ms = timeout_ms == 0 ? 0 : (int)tr__ms_left(wake);
-        int rc = tr__port_pump(port, ms);
+        int rc = tr__port_pump(port, ms, f);
         if (f->settled)
             return 0;
         if (rc < 0)

@@ -387,7 +387,8 @@ s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, zmq_msg_t *zm,
             return tr__zerr(zmq_errno(), "zmq_poll");
         }
         if (items[1].revents & ZMQ_POLLIN) {
-            int rc = tr__port_pump(port, 0);
+            port->inbox_drained = false; /* zmq_poll saw something */
+            int rc = tr__port_pump(port, 0, NULL);
             if (rc < 0)
                 return rc;
         }
@@ -561,7 +562,7 @@ bad:
 }
 
 int
-tr__port_pump(tr__port_t *port, int timeout_ms)
+tr__port_pump(tr__port_t *port, int timeout_ms, struct tr_future *want)
 {
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
     if (port->closed || node == NULL)
@@ -571,21 +572,26 @@ tr__port_pump(tr__port_t *port, int timeout_ms)
     int handled = 0, rc = 0;
     tr_msg_t view;
     tr__msg_view_open(&view);
-    for (;;) {
-        int vrc = tr__msg_view_recv(&view, port->inbox);
-        if (vrc == TR_EAGAIN) {
+    /* A failed recv costs a poll(2) inside libzmq: read until the wanted
+     * reply, not until EAGAIN, and when the inbox is known to be dry, go
+     * straight to poll(2) on its fd. */
+    while (want == NULL || !want->settled) {
+        if (port->inbox_drained) {
             if (handled > 0 || timeout_ms == 0)
                 break;
-            /* The failed recv just now reset the fd: poll it directly. */
             struct pollfd pfd = {.fd = port->inbox_fd};
             int n = tr__wait_fds(&pfd, 1, timeout_ms);
-            if (n < 0) {
+            if (n <= 0) {
                 rc = n;
                 break;
             }
-            if (n == 0)
-                break;
-            timeout_ms = 0;
+            port->inbox_drained = false;
+            timeout_ms = 0; /* woken: read what came, then return */
+            continue;
+        }
+        int vrc = tr__msg_view_recv(&view, port->inbox);
+        if (vrc == TR_EAGAIN) {
+            port->inbox_drained = true;
             continue;
         }
         if (vrc != 0 && vrc != TR_EPROTO && vrc != TR_EVERSION) {

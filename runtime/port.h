@@ -45,6 +45,7 @@ typedef struct tr__port {
     tr__rec_t *rec;            /* own record (id) */
     void *inbox;               /* PULL, bound */
     int inbox_fd;              /* its ZMQ_FD, see tr__sock_fd */
+    bool inbox_drained;        /* last recv gave EAGAIN: fd may be polled */
     tr__map_t peers;           /* id -> tr__peer_t*, at most TR__PEERS_MAX */
     tr__map_t futures;         /* correlation id -> tr_future_t* pending */
     tr__map_t watching;        /* target id -> (void*)1: DOWN will come */
@@ -92,10 +93,11 @@ typedef struct tr__wait {
 int tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msg, tr__box_t box,
                   const tr__wait_t *wait);
 
-/* Read and handle everything in the inbox; with timeout_ms != 0 and
- * nothing there, first wait up to timeout_ms (-1: forever) for something.
- * Returns the number handled or a TR_E* code. */
-int tr__port_pump(tr__port_t *port, int timeout_ms);
+/* Read and handle what is in the inbox; with timeout_ms != 0 and nothing
+ * there, first wait up to timeout_ms (-1: forever) for something. With
+ * want, stop as soon as that future has settled (the rest waits for the
+ * next pump). Returns the number handled or a TR_E* code. */
+int tr__port_pump(tr__port_t *port, int timeout_ms, struct tr_future *want);
 
 /* Send a system message of kind with payload [a, b] to id's inbox. */
 int tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
