@@ -8,7 +8,10 @@
  *  tell_throughput  one-way tell of 64-byte payloads between two thread
  *                   actors vs PUSH->PULL over inproc between two threads
  *  ask_rtt          ask + reply between a thread and an actor vs a raw
- *                   ping-pong over inproc (lower is better)
+ *                   ping-pong over inproc (lower is better), where the
+ *                   scheduler puts the threads; then pinned:
+ *  ask_rtt_one_cpu  both threads on one CPU: the CPU cost of a round trip
+ *  ask_rtt_two_cpus on two CPUs: dominated by waking the other core
  *  actor_memory     RSS per idle thread actor (1,000 of them) vs per idle
  *                   bare thread
  *
@@ -16,6 +19,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +33,7 @@
 #define PAYLOAD 64
 
 static long s_msgs = 2000000; /* per throughput round */
+static int s_echo_cpu_then = -1; /* where the asker runs once echo started */
 static long s_rtts = 50000;   /* per round-trip round */
 static int s_rounds = 5;
 
@@ -71,6 +76,8 @@ s_zcheck(bool ok, const char *what)
         exit(1);
     }
 }
+
+static void s_pin(int cpu);
 
 /* ------------------------------------------------------------------ */
 /* Raw ZeroMQ baselines                                                 */
@@ -139,6 +146,7 @@ s_raw_rtt(void *ctx)
     raw_arg_t a = {ctx, s_rtts};
     pthread_t t;
     pthread_create(&t, NULL, s_raw_echo, &a);
+    s_pin(s_echo_cpu_then);
     double t0 = s_now();
     for (long i = 0; i < s_rtts; i++) {
         s_zcheck(zmq_send(s, buf, sizeof buf, 0) == PAYLOAD, "send");
@@ -281,11 +289,13 @@ s_echo_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 TR_BEHAVIOUR(bench_echo, .handle = s_echo_handle);
 
 static double
-s_troupe_rtt(tr_node_t *node)
+s_troupe_rtt(void *arg)
 {
     static const char payload[PAYLOAD - 2];
+    tr_node_t *node = arg;
     tr_id_t echo;
     s_check(tr_spawn(node, "bench_echo", NULL, &echo), "spawn echo");
+    s_pin(s_echo_cpu_then);
     double t0 = s_now();
     for (long i = 0; i < s_rtts; i++) {
         tr_msg_t *m, *reply = NULL;
@@ -300,6 +310,39 @@ s_troupe_rtt(tr_node_t *node)
     double dt = s_now() - t0;
     s_check(tr_stop(node, echo, TR_DEFAULT), "stop");
     return dt / (double)s_rtts * 1e6;
+}
+
+/* ------------------------------------------------------------------ */
+/* Placement                                                            */
+
+/* Pin the calling thread to one CPU, or let it run anywhere (cpu < 0).
+ * Threads inherit their creator's mask: a thread (or actor) started while
+ * the caller is pinned to a CPU stays there. */
+static void
+s_pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long i = 0; i < n && i < CPU_SETSIZE; i++)
+        if (cpu < 0 || i == cpu)
+            CPU_SET((int)i, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        perror("bench_core: sched_setaffinity");
+}
+
+typedef double (*rtt_fn)(void *arg);
+
+/* Round trips with the echo side started on echo_cpu and the asking side
+ * then run on ask_cpu (-1 and -1: unpinned). */
+static double
+s_rtt_placed(rtt_fn fn, void *arg, int echo_cpu, int ask_cpu)
+{
+    s_pin(echo_cpu);
+    s_echo_cpu_then = ask_cpu;
+    double us = fn(arg);
+    s_pin(-1);
+    return us;
 }
 
 /* ------------------------------------------------------------------ */
@@ -416,19 +459,31 @@ main(int argc, char **argv)
                "ratio=%.2f\n", t, b, t / b);
         fflush(stdout);
     }
-    if (s_wanted(argc, argv, "ask_rtt")) {
+    static const struct {
+        const char *name;
+        int echo_cpu, ask_cpu;
+    } placements[] = {{"ask_rtt", -1, -1},
+                      {"ask_rtt_one_cpu", 0, 0},
+                      {"ask_rtt_two_cpus", 1, 0}};
+    for (size_t p = 0; p < sizeof placements / sizeof placements[0]; p++) {
+        if (!s_wanted(argc, argv, placements[p].name))
+            continue;
+        if (placements[p].echo_cpu >= sysconf(_SC_NPROCESSORS_ONLN))
+            continue;
         void *ctx = zmq_ctx_new();
         tr_node_t *node;
         s_check(tr_node_create(&node, NULL), "node");
         for (int r = 0; r < s_rounds; r++) {
-            raw[r] = s_raw_rtt(ctx);
-            tr[r] = s_troupe_rtt(node);
+            raw[r] = s_rtt_placed(s_raw_rtt, ctx, placements[p].echo_cpu,
+                                  placements[p].ask_cpu);
+            tr[r] = s_rtt_placed(s_troupe_rtt, node, placements[p].echo_cpu,
+                                 placements[p].ask_cpu);
         }
         s_check(tr_node_destroy(&node), "destroy");
         zmq_ctx_term(ctx);
         double t = s_median(tr, s_rounds), b = s_median(raw, s_rounds);
-        printf("BENCH ask_rtt troupe=%.2fus baseline=%.2fus ratio=%.2f\n", t,
-               b, t / b);
+        printf("BENCH %s troupe=%.2fus baseline=%.2fus ratio=%.2f\n",
+               placements[p].name, t, b, t / b);
         fflush(stdout);
     }
     if (s_wanted(argc, argv, "actor_memory"))

@@ -302,7 +302,7 @@ s_loop(tr_actor_t *a)
         }
         int busy = s_fire_timers(a);
         while (busy < TR__BATCH && !a->stopping && !mailbox_drained) {
-            rc = tr__msg_view_recv(&view, a->mailbox);
+            rc = tr__msg_view_recv(&view, a->mailbox, false);
             if (rc == TR_EAGAIN) {
                 mailbox_drained = true;
                 break;
@@ -347,7 +347,7 @@ static int
 s_drain_once(tr_actor_t *a, tr_msg_t *view)
 {
     int n = 0, rc;
-    while ((rc = tr__msg_view_recv(view, a->mailbox)) == 0 || s_bad_frame(rc))
+    while ((rc = tr__msg_view_recv(view, a->mailbox, false)) == 0 || s_bad_frame(rc))
         n++;
     atomic_fetch_add(&a->node->stats.dead_letters, (uint64_t)n);
     return n;
@@ -358,15 +358,19 @@ s_drain(tr_actor_t *a)
 {
     tr_msg_t view;
     tr__msg_view_open(&view);
+    long n = 0;
     for (long spin = 0;; spin++) {
-        s_drain_once(a, &view);
+        n += s_drain_once(a, &view);
         if (atomic_load(&a->rec->inflight) == 0 || spin > TR__DRAIN_SPIN)
             break;
         sched_yield();
     }
     /* A sender that finished just now: one last look. */
-    s_drain_once(a, &view);
+    n += s_drain_once(a, &view);
     tr__msg_view_close(&view);
+    if (n > 0)
+        TR__LOG(TR_LOG_INFO, "runtime", "%ld queued message%s dropped as "
+                "dead letters", n, n == 1 ? "" : "s");
 }
 
 static void

@@ -19,7 +19,11 @@ struct tr_future {
     int exit_reason; /* with TR_EDEAD */
     tr_msg_t *reply; /* with rc == 0, until taken */
     bool taken;
+    struct tr_future *next_free; /* in port->free_futures */
 };
+
+/* Freed futures a port keeps for reuse. */
+#define TR__FREE_FUTURES 16
 
 /* A pending future on port for an ask to target, registered under a fresh
  * correlation id. TR_ENOMEM. */

@@ -97,6 +97,7 @@ s_port_new(tr_node_t *node, tr__rec_t *rec, tr__port_t **out)
     tr__map_init(&port->futures);
     tr__map_init(&port->watching);
     /* Replies and system messages must never wait: no high-water mark. */
+    port->inbox_rcvtimeo = -1; /* ZeroMQ's default */
     port->inbox = tr__sock_open(node->zctx, ZMQ_PULL, 0, 0, &rc);
     if (port->inbox == NULL)
         goto fail;
@@ -245,6 +246,10 @@ tr__port_unref(tr__port_t **portp)
     *portp = NULL;
     if (atomic_fetch_sub_explicit(&port->refs, 1, memory_order_acq_rel) != 1)
         return;
+    for (tr_future_t *f = port->free_futures, *next; f; f = next) {
+        next = f->next_free;
+        free(f);
+    }
     tr__rec_unref(&port->rec);
     pthread_mutex_destroy(&port->mu);
     free(port);
@@ -561,6 +566,17 @@ bad:
             (int)view->env.code);
 }
 
+static int
+s_set_rcvtimeo(tr__port_t *port, int ms)
+{
+    if (ms == port->inbox_rcvtimeo)
+        return 0;
+    if (zmq_setsockopt(port->inbox, ZMQ_RCVTIMEO, &ms, sizeof ms) != 0)
+        return tr__zerr(zmq_errno(), "ZMQ_RCVTIMEO");
+    port->inbox_rcvtimeo = ms;
+    return 0;
+}
+
 int
 tr__port_pump(tr__port_t *port, int timeout_ms, struct tr_future *want)
 {
@@ -572,28 +588,22 @@ tr__port_pump(tr__port_t *port, int timeout_ms, struct tr_future *want)
     int handled = 0, rc = 0;
     tr_msg_t view;
     tr__msg_view_open(&view);
-    /* A failed recv costs a poll(2) inside libzmq: read until the wanted
-     * reply, not until EAGAIN, and when the inbox is known to be dry, go
-     * straight to poll(2) on its fd. */
+    /* A failed non-blocking recv costs a poll(2) inside libzmq. So: read
+     * until the wanted reply, not until EAGAIN; and to wait, make one
+     * blocking recv with a timeout, which is libzmq's own wait (one poll)
+     * instead of a failed recv and then a poll of ours. */
     while (want == NULL || !want->settled) {
-        if (port->inbox_drained) {
-            if (handled > 0 || timeout_ms == 0)
-                break;
-            struct pollfd pfd = {.fd = port->inbox_fd};
-            int n = tr__wait_fds(&pfd, 1, timeout_ms);
-            if (n <= 0) {
-                rc = n;
-                break;
-            }
-            port->inbox_drained = false;
-            timeout_ms = 0; /* woken: read what came, then return */
-            continue;
+        int vrc;
+        if (timeout_ms != 0 && handled == 0) {
+            if ((vrc = s_set_rcvtimeo(port, timeout_ms)) == 0)
+                vrc = tr__msg_view_recv(&view, port->inbox, true);
+            timeout_ms = 0; /* one wait, then only what is there */
+        } else {
+            vrc = tr__msg_view_recv(&view, port->inbox, false);
         }
-        int vrc = tr__msg_view_recv(&view, port->inbox);
-        if (vrc == TR_EAGAIN) {
-            port->inbox_drained = true;
-            continue;
-        }
+        port->inbox_drained = (vrc == TR_EAGAIN);
+        if (vrc == TR_EAGAIN)
+            break;
         if (vrc != 0 && vrc != TR_EPROTO && vrc != TR_EVERSION) {
             rc = vrc;
             break;

@@ -46,10 +46,13 @@ typedef struct tr__port {
     void *inbox;               /* PULL, bound */
     int inbox_fd;              /* its ZMQ_FD, see tr__sock_fd */
     bool inbox_drained;        /* last recv gave EAGAIN: fd may be polled */
+    int inbox_rcvtimeo;        /* ZMQ_RCVTIMEO as last set */
     tr__map_t peers;           /* id -> tr__peer_t*, at most TR__PEERS_MAX */
     tr__map_t futures;         /* correlation id -> tr_future_t* pending */
     tr__map_t watching;        /* target id -> (void*)1: DOWN will come */
     uint64_t next_corr;
+    struct tr_future *free_futures; /* for reuse, owner thread only */
+    int nfree_futures;
     uint64_t tick;
     struct tr_actor *actor;    /* the actor owning this thread, or NULL */
     uint64_t cur_deadline;     /* deadline of the request being handled */

@@ -155,6 +155,8 @@ s_reply(tr_actor_t *self, const tr_msg_t *req, tr_msg_t **reply)
     if (rc == TR_ENOENT) {
         /* The asker is gone: like gen_server:reply, not our failure. */
         TR__STAT_INC(self->node, dead_letters);
+        TR__LOG(TR_LOG_DEBUG, "runtime", "reply to %llx dropped: asker gone",
+                (unsigned long long)req->env.sender);
         tr_msg_destroy(reply);
         rc = 0;
     }

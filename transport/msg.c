@@ -771,12 +771,12 @@ tr__msg_view_open(tr_msg_t *view)
 }
 
 int
-tr__msg_view_recv(tr_msg_t *view, void *sock)
+tr__msg_view_recv(tr_msg_t *view, void *sock, bool block)
 {
     /* zmq_msg_recv releases the frame the view held before: a loop over
      * one view pays no init, move or close per message. */
     for (;;) {
-        if (zmq_msg_recv(&view->zm, sock, ZMQ_DONTWAIT) >= 0)
+        if (zmq_msg_recv(&view->zm, sock, block ? 0 : ZMQ_DONTWAIT) >= 0)
             return s_view_parse(view);
         switch (zmq_errno()) {
         case EINTR:

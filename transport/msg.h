@@ -58,12 +58,13 @@ void tr__msg_zmq_abandon(tr_msg_t *msg, zmq_msg_t *zm);
 int tr__msg_view_init(tr_msg_t *view, zmq_msg_t *zm);
 
 /* Receiving in a loop: open a stack view once, then each view_recv takes
- * the next frame from sock without blocking (releasing the previous one)
- * and parses it. Errors: TR_EAGAIN (nothing there), TR_EPROTO/TR_EVERSION
- * (a bad frame, dropped: the view is empty), TR_ECLOSED, TR_ESYS. Close the
- * view when done. */
+ * the next frame from sock (releasing the previous one) and parses it;
+ * without block it never waits, with block it waits up to the socket's
+ * ZMQ_RCVTIMEO. Errors: TR_EAGAIN (nothing there / timed out),
+ * TR_EPROTO/TR_EVERSION (a bad frame, dropped: the view is empty),
+ * TR_ECLOSED, TR_ESYS. Close the view when done. */
 void tr__msg_view_open(tr_msg_t *view);
-int tr__msg_view_recv(tr_msg_t *view, void *sock);
+int tr__msg_view_recv(tr_msg_t *view, void *sock, bool block);
 
 /* Release what a view holds. */
 void tr__msg_view_close(tr_msg_t *view);
