@@ -139,7 +139,10 @@ tr_timer_cancel(tr_actor_t *self, uint64_t timer)
     for (size_t i = 0; i < self->ntimers; i++) {
         if (self->timers[i].id == timer) {
             tr_msg_t *msg = s_heap_remove(self, i);
-            tr_msg_destroy(&msg);
+            if (timer == self->firing_timer)
+                self->firing_cancelled = true; /* its tick frees msg */
+            else
+                tr_msg_destroy(&msg);
             return 0;
         }
     }
@@ -196,6 +199,15 @@ tr__actor_on_stop(tr_actor_t *a, int reason)
 static void
 s_fail(tr_actor_t *a, int rc, const tr_msg_t *msg)
 {
+    if (a->stopping)
+        return; /* the first reason stands: a stop cut the handler short */
+    if (rc == TR_ECLOSED) {
+        /* The context is shutting down under us (the last resort of
+         * tr_node_destroy): a stop, not a failure. */
+        a->stopping = true;
+        a->reason = TR_ESHUTDOWN;
+        return;
+    }
     const char *tag = msg ? tr_msg_tag(msg) : "";
     pthread_mutex_lock(&a->rec->mu);
     snprintf(a->rec->last_tag, sizeof a->rec->last_tag, "%s", tag);
@@ -225,17 +237,42 @@ s_handle(tr_actor_t *a, const tr_msg_t *msg)
     s_fail(a, rc > 0 ? TR_EFAILED : rc, msg);
 }
 
+/* A SYNC in the mailbox: everything its sender sent before it has been
+ * read, so tell the sender (see TR__SYS_SYNC). */
+static void
+s_on_sync(tr_actor_t *a, const tr_msg_t *view)
+{
+    tr_reader_t r;
+    int64_t token = 0;
+    tr_reader_init(&r, view);
+    if (tr_read_int(&r, &token) != 0) {
+        TR__STAT_INC(a->node, bad_frames);
+        return;
+    }
+    (void)tr__port_send_sys(a->port, view->env.sender, TR__SYS_SYNCED,
+                            (int64_t)a->rec->id, token);
+}
+
 /* A frame from the mailbox, parsed (rc from tr__msg_view_recv). */
 static void
 s_deliver(tr_actor_t *a, const tr_msg_t *view, int rc)
 {
-    if (rc != 0) {
+    if (rc == 0 && view->env.flags == TR__F_SYSTEM &&
+        view->env.code == TR__SYS_SYNC && view->env.sender != 0) {
+        s_on_sync(a, view);
+    } else if (rc != 0) {
         TR__STAT_INC(a->node, bad_frames);
         TR__LOG(TR_LOG_WARN, "runtime", "malformed frame dropped: %s",
                 tr_strerror(rc));
-    } else if (view->env.flags & (TR__F_REPLY | TR__F_SYSTEM)) {
+    } else if ((view->env.flags & (TR__F_REPLY | TR__F_SYSTEM)) ||
+               ((view->env.flags & TR__F_REQUEST) &&
+                (view->env.sender == 0 || view->env.corr == 0))) {
+        /* An ask must say where the answer goes. (A tell may come from
+         * no one: sender 0.) */
         TR__STAT_INC(a->node, bad_frames);
-        TR__LOG(TR_LOG_WARN, "runtime", "system frame in mailbox dropped");
+        TR__LOG(TR_LOG_WARN, "runtime", "forged or misrouted frame '%s' "
+                "from %llx dropped", tr_msg_tag(view),
+                (unsigned long long)view->env.sender);
     } else if ((view->env.flags & TR__F_REQUEST) && view->env.deadline_ns &&
                tr__now_ns() >= view->env.deadline_ns) {
         /* The asker has given up already: the work would be wasted. */
@@ -258,12 +295,18 @@ s_fire_timers(tr_actor_t *a)
         tr_msg_t *msg = t->msg;
         if (t->interval_ns != 0) {
             /* Periodic: next slot after now, so a late actor gets one
-             * tick, not a burst of missed ones. */
+             * tick, not a burst of missed ones. The handler may cancel
+             * it: then the message is freed here, after the call. */
             t->due_ns += t->interval_ns;
             if (t->due_ns <= now)
                 t->due_ns = now + t->interval_ns;
+            a->firing_timer = t->id;
+            a->firing_cancelled = false;
             s_heap_down(a->timers, a->ntimers, 0);
             s_handle(a, msg);
+            a->firing_timer = 0;
+            if (a->firing_cancelled)
+                tr_msg_destroy(&msg);
         } else {
             msg = s_heap_remove(a, 0);
             s_handle(a, msg);
@@ -347,8 +390,10 @@ static int
 s_drain_once(tr_actor_t *a, tr_msg_t *view)
 {
     int n = 0, rc;
-    while ((rc = tr__msg_view_recv(view, a->mailbox, false)) == 0 || s_bad_frame(rc))
-        n++;
+    while ((rc = tr__msg_view_recv(view, a->mailbox, false)) == 0 ||
+           s_bad_frame(rc))
+        if (rc != 0 || !(view->env.flags & TR__F_SYSTEM)) /* not a SYNC */
+            n++;
     atomic_fetch_add(&a->node->stats.dead_letters, (uint64_t)n);
     return n;
 }
@@ -396,6 +441,49 @@ s_log_exit(int reason, bool init_ok)
     else
         TR__LOG(TR_LOG_INFO, "runtime", "exited abnormally: %s",
                 tr_strerror(reason));
+}
+
+static void
+s_report_init(tr__rec_t *rec, int rc)
+{
+    pthread_mutex_lock(&rec->mu);
+    rec->init_done = true;
+    rec->init_rc = rc;
+    pthread_cond_broadcast(&rec->cv);
+    pthread_mutex_unlock(&rec->mu);
+}
+
+/* Everything between the last callback and "ended": no new sends, queued
+ * messages counted, DOWN to watchers, sockets closed, unregistered and
+ * off the node's list of running actors. */
+static void
+s_wind_down(tr_actor_t *a, int reason)
+{
+    tr_node_t *node = a->node;
+    tr__rec_t *rec = a->rec;
+    atomic_store(&rec->dead, 1);
+    if (a->mailbox != NULL)
+        s_drain(a);
+    if (a->port != NULL) {
+        s_down_monitors(a, reason);
+        tr__port_forget(a->port);
+        tr__port_close(a->port);
+        tr__port_unref(&a->port);
+    }
+    tr__sock_close(&a->mailbox);
+    while (a->ntimers > 0) {
+        tr_msg_t *msg = s_heap_remove(a, a->ntimers - 1);
+        tr_msg_destroy(&msg);
+    }
+    free(a->timers);
+    free(a->state);
+    tr__log_set_thread_label(NULL);
+
+    tr__reg_remove(&node->reg, rec, true, reason);
+    pthread_mutex_lock(&node->mu);
+    if (tr__node_list_remove((void **)node->actors, &node->nactors, rec))
+        tr__rec_unref(&rec); /* the list's; the thread still holds one */
+    pthread_mutex_unlock(&node->mu);
 }
 
 static void *
@@ -446,62 +534,42 @@ s_thread_main(void *arg)
     }
 report:
     a->args = NULL; /* the spawner's: gone once it wakes */
-    pthread_mutex_lock(&rec->mu);
-    rec->init_done = true;
-    rec->init_rc = rc;
-    pthread_cond_broadcast(&rec->cv);
-    pthread_mutex_unlock(&rec->mu);
-
     bool init_ok = (rc == 0);
     int reason = rc;
     if (init_ok) {
+        s_report_init(rec, 0);
         TR__LOG(TR_LOG_DEBUG, "runtime", "started (%s)", a->beh->name);
         s_loop(a);
         reason = a->reason;
-        if (a->beh->terminate != NULL)
+        if (a->beh->terminate != NULL) {
+            a->in_terminate = true; /* it may still call and wait */
             a->beh->terminate(a, a->state, reason);
+        }
     }
     s_log_exit(reason, init_ok);
-
-    /* No new sends from here; then everything still queued is counted. */
-    atomic_store(&rec->dead, 1);
-    if (a->mailbox != NULL)
-        s_drain(a);
-    if (a->port != NULL) {
-        s_down_monitors(a, reason);
-        tr__port_forget(a->port);
-        tr__port_close(a->port);
-        tr__port_unref(&a->port);
-    }
-    tr__sock_close(&a->mailbox);
-    while (a->ntimers > 0) {
-        tr_msg_t *msg = s_heap_remove(a, a->ntimers - 1);
-        tr_msg_destroy(&msg);
-    }
-    free(a->timers);
-    free(a->state);
-    tr__log_set_thread_label(NULL);
-
-    tr__reg_remove(&node->reg, rec, true, reason);
+    s_wind_down(a, reason);
     if (init_ok) {
         if (reason == 0 || reason == TR_ESHUTDOWN)
             TR__STAT_INC(node, exited);
         else
             TR__STAT_INC(node, failed);
+    } else {
+        /* Only now: when tr_spawn returns the failure, the name is free
+         * again and the actor no longer counts as alive. */
+        s_report_init(rec, rc);
     }
-    pthread_t self = pthread_self();
     free(a);
     tr__rec_set_ended(rec, reason);
 
     /* Last touch of the node: after this, destroy may free it. */
+    pthread_t self = pthread_self();
     pthread_mutex_lock(&node->mu);
-    tr__node_list_remove((void **)node->actors, &node->nactors, rec);
     if (tr__node_add_zombie(node, self) != 0)
         pthread_detach(self); /* out of memory: nobody will join it */
     node->threads_live--;
     pthread_cond_broadcast(&node->cv);
     pthread_mutex_unlock(&node->mu);
-    tr__rec_unref(&rec); /* the node list's reference */
+    tr__rec_unref(&rec); /* the thread's reference */
     return NULL;
 }
 
@@ -573,7 +641,10 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
         tr__reg_remove(&node->reg, rec, false, 0);
         goto fail;
     }
-    tr__rec_ref(rec); /* the node list's reference, dropped by the thread */
+    /* One reference for the node's list (dropped when the actor leaves
+     * it), one for the thread (a->rec, dropped when it ends). */
+    tr__rec_ref(rec);
+    tr__rec_ref(rec);
     node->threads_live++;
     pthread_t thread; /* the thread records its own id in a->thread */
     rc = pthread_create(&thread, NULL, s_thread_main, a);
@@ -582,7 +653,10 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
         tr__node_list_remove((void **)node->actors, &node->nactors, rec);
         pthread_mutex_unlock(&node->mu);
         tr__reg_remove(&node->reg, rec, false, 0);
-        tr__rec_unref(&rec); /* node list's */
+        for (int i = 0; i < 2; i++) {
+            tr__rec_t *r = rec;
+            tr__rec_unref(&r); /* the list's and the thread's */
+        }
         TR__LOG(TR_LOG_ERROR, "runtime", "pthread_create: %s",
                 strerror(rc));
         rc = rc == EAGAIN ? TR_ENOMEM : TR_ESYS;

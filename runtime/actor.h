@@ -30,7 +30,10 @@ struct tr_actor {
     const tr_msg_t *args; /* the spawner's, borrowed during init only */
     pthread_t thread;     /* written by the spawner before the start */
     bool stopping;
+    bool in_terminate; /* terminate runs: waits are no longer cut short */
     int reason;
+    uint64_t firing_timer; /* the timer whose message is being handled */
+    bool firing_cancelled; /* ... and it was cancelled meanwhile */
     char label[TR_NAME_MAX + 24]; /* "name#id" for log lines */
     tr__timer_t *timers; /* a binary min-heap on due_ns */
     size_t ntimers, captimers;

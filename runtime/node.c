@@ -211,12 +211,15 @@ tr_node_stats(tr_node_t *node, tr_node_stats_t *st)
 int
 tr_whereis(tr_node_t *node, const char *name, tr_id_t *id)
 {
-    if (node == NULL || name == NULL || id == NULL)
+    if (node == NULL || id == NULL)
         return TR_EINVAL;
+    int rc = tr__name_check(name);
+    if (rc != 0)
+        return rc;
     tr__rec_t *rec = tr__reg_lookup(&node->reg, name);
     if (rec == NULL)
         return TR_ENOENT;
-    int rc = atomic_load(&rec->dead) ? TR_ENOENT : 0;
+    rc = atomic_load(&rec->dead) ? TR_ENOENT : 0;
     if (rc == 0)
         *id = rec->id;
     tr__rec_unref(&rec);
@@ -248,8 +251,25 @@ s_release(tr__rec_t **recs, size_t n)
     free(recs);
 }
 
+/* Ask one actor to stop. When that cannot be sent (no port: out of
+ * sockets or descriptors), shut the ZeroMQ context down instead: every
+ * actor's next socket call then fails and its loop ends as a stop. */
+static void
+s_send_stop(tr_node_t *node, tr__port_t *port, tr_id_t id)
+{
+    int rc = port ? tr__port_send_sys(port, id, TR__SYS_STOP, TR_ESHUTDOWN, 0)
+                  : TR_ESYS;
+    if (rc == 0 || rc == TR_ENOENT || node->ctx_shut)
+        return;
+    TR__LOG(TR_LOG_WARN, "runtime", "node '%s': cannot send stop (%s); "
+            "shutting the context down", node->name, tr_strerror(rc));
+    node->ctx_shut = true;
+    zmq_ctx_shutdown(node->zctx);
+}
+
 /* Stop every actor, newest first, each waited for before the next (as a
- * supervisor stops its children), all within deadline. True if all ended. */
+ * supervisor stops its children), all within deadline. True if all ended.
+ * An actor leaves the list before it is marked ended, so the loop ends. */
 static bool
 s_stop_all(tr_node_t *node, tr__port_t *port, uint64_t deadline)
 {
@@ -259,8 +279,7 @@ s_stop_all(tr_node_t *node, tr__port_t *port, uint64_t deadline)
      * actor was mid-spawn when closing was set. */
     while ((recs = s_snapshot(node, &n)) != NULL) {
         for (size_t i = 0; i < n; i++) {
-            (void)tr__port_send_sys(port, recs[i]->id, TR__SYS_STOP,
-                                    TR_ESHUTDOWN, 0);
+            s_send_stop(node, port, recs[i]->id);
             if (tr__rec_wait_ended(recs[i], deadline, NULL) != 0) {
                 s_release(recs, n);
                 return false;
@@ -279,8 +298,7 @@ s_report_stuck(tr_node_t *node, tr__port_t *port)
     size_t n, stuck = 0;
     tr__rec_t **recs = s_snapshot(node, &n);
     for (size_t i = 0; i < n; i++)
-        (void)tr__port_send_sys(port, recs[i]->id, TR__SYS_STOP,
-                                TR_ESHUTDOWN, 0);
+        s_send_stop(node, port, recs[i]->id);
     uint64_t grace = tr__deadline_after_ms(TR__GRACE_MS);
     for (size_t i = 0; i < n; i++) {
         if (tr__rec_wait_ended(recs[i], grace, NULL) == 0)
@@ -317,11 +335,10 @@ tr_node_destroy(tr_node_t **nodep)
     if (nodep == NULL || *nodep == NULL)
         return 0;
     tr_node_t *node = *nodep;
-    tr__port_t *port;
-    int rc = tr__port_get(node, &port);
-    if (rc != 0)
-        return rc;
-    if (port->actor != NULL)
+    tr__port_t *port = NULL;
+    if (tr__port_get(node, &port) != 0)
+        port = NULL; /* s_send_stop copes: actor threads always have one */
+    else if (port->actor != NULL)
         return TR_EPERM;
     *nodep = NULL;
     atomic_store(&node->closing, 1);

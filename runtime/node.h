@@ -23,6 +23,7 @@ struct tr_node {
     tr__registry_t reg;
     _Atomic uint64_t next_id;
     _Atomic int closing; /* destroy has begun: no new actors */
+    bool ctx_shut;       /* destroy had to zmq_ctx_shutdown (its thread) */
     tr__stats_t stats;
 
     pthread_mutex_t mu; /* guards the lists below */

@@ -15,7 +15,9 @@
 #include "transport/zsock.h"
 
 /* Sending sockets a thread keeps open. Past this, the least recently used
- * peer's sockets are closed (inproc pipes still deliver what they hold). */
+ * peer is retired: a SYNC goes down its mailbox connection, which is closed
+ * only when the SYNCED comes back. Closing at once would let messages sent
+ * on a new connection overtake those still queued on the old one. */
 #define TR__PEERS_MAX 256
 
 /* A blocked send wakes this often to see whether its target ended. */
@@ -94,6 +96,7 @@ s_port_new(tr_node_t *node, tr__rec_t *rec, tr__port_t **out)
     port->thread = pthread_self();
     port->rec = rec;
     tr__map_init(&port->peers);
+    tr__map_init(&port->retiring);
     tr__map_init(&port->futures);
     tr__map_init(&port->watching);
     /* Replies and system messages must never wait: no high-water mark. */
@@ -218,6 +221,11 @@ tr__port_close(tr__port_t *port)
         s_peer_free(slot->val);
     }
     tr__map_free(&port->peers);
+    TR__MAP_EACH(&port->retiring, slot)
+    {
+        s_peer_free(slot->val);
+    }
+    tr__map_free(&port->retiring);
     tr__map_free(&port->watching);
     tr__sock_close(&port->inbox);
 
@@ -277,7 +285,62 @@ tr__port_forget(tr__port_t *port)
 bool
 tr__port_stopping(const tr__port_t *port)
 {
-    return port->actor != NULL && port->actor->stopping;
+    return port->actor != NULL && port->actor->stopping &&
+           !port->actor->in_terminate;
+}
+
+/* Retiring peers whose actor ended will never answer SYNC: let go. */
+static void
+s_retiring_reap(tr__port_t *port)
+{
+    tr_id_t dead[16];
+    size_t n = 0;
+    TR__MAP_EACH(&port->retiring, slot)
+    {
+        tr__peer_t *p = slot->val;
+        if (n < 16 && atomic_load(&p->rec->dead))
+            dead[n++] = slot->key;
+    }
+    for (size_t i = 0; i < n; i++)
+        s_peer_free(tr__map_del(&port->retiring, dead[i]));
+}
+
+/* Make room in the cache: retire the least recently used peer. A peer
+ * whose mailbox is full cannot take the SYNC now: it stays, and the cache
+ * is over its size until the next try. */
+static void
+s_peer_evict(tr__port_t *port)
+{
+    s_retiring_reap(port);
+    tr_id_t oldest = 0;
+    uint64_t best = UINT64_MAX;
+    TR__MAP_EACH(&port->peers, slot)
+    {
+        tr__peer_t *p = slot->val;
+        if (p->used < best) {
+            best = p->used;
+            oldest = slot->key;
+        }
+    }
+    tr__peer_t *pe = tr__map_get(&port->peers, oldest);
+    if (pe == NULL)
+        return;
+    if (pe->sock[TR__BOX_MAILBOX] == NULL) { /* nothing to keep in order */
+        s_peer_drop(port, oldest);
+        return;
+    }
+    uint64_t token = ++port->next_token;
+    int rc = tr__port_send_sys(port, oldest, TR__SYS_SYNC, (int64_t)token, 0);
+    if (rc == TR_EAGAIN)
+        return;
+    pe = tr__map_del(&port->peers, oldest);
+    if (pe == NULL)
+        return; /* the send found it dead and dropped it */
+    if (rc != 0 || tr__map_put(&port->retiring, oldest, pe) != 0) {
+        s_peer_free(pe);
+        return;
+    }
+    pe->token = token;
 }
 
 /* The cached peer for id, or a new one; TR_ENOENT if id is not (or no
@@ -286,6 +349,16 @@ static int
 s_peer_get(tr__port_t *port, tr_id_t id, tr__peer_t **out)
 {
     tr__peer_t *pe = tr__map_get(&port->peers, id);
+    if (pe == NULL && port->retiring.len > 0 &&
+        (pe = tr__map_del(&port->retiring, id)) != NULL) {
+        /* Needed again before its SYNCED came: keep the connection (and
+         * so the order); the SYNCED's token will no longer match. */
+        pe->token = 0;
+        if (tr__map_put(&port->peers, id, pe) != 0) {
+            s_peer_free(pe);
+            return TR_ENOMEM;
+        }
+    }
     if (pe != NULL) {
         if (atomic_load_explicit(&pe->rec->dead, memory_order_relaxed)) {
             s_peer_drop(port, id);
@@ -303,19 +376,8 @@ s_peer_get(tr__port_t *port, tr_id_t id, tr__peer_t **out)
         tr__rec_unref(&rec);
         return TR_ENOENT;
     }
-    if (port->peers.len >= TR__PEERS_MAX) {
-        tr_id_t oldest = 0;
-        uint64_t best = UINT64_MAX;
-        TR__MAP_EACH(&port->peers, slot)
-        {
-            tr__peer_t *p = slot->val;
-            if (p->used < best) {
-                best = p->used;
-                oldest = slot->key;
-            }
-        }
-        s_peer_drop(port, oldest);
-    }
+    if (port->peers.len >= TR__PEERS_MAX)
+        s_peer_evict(port);
     pe = calloc(1, sizeof *pe);
     if (pe == NULL || tr__map_put(&port->peers, id, pe) != 0) {
         free(pe);
@@ -455,16 +517,21 @@ int
 tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
                   int64_t b)
 {
+    static const char *const tags[] = {"$sys", "$stop", "$down", "$sync",
+                                       "$synced"};
     tr_msg_t *msg;
-    int rc = tr__msg_create_sys(&msg, kind == TR__SYS_STOP ? "$stop"
-                                                           : "$down");
+    int rc = tr__msg_create_sys(
+        &msg, kind > 0 && kind <= TR__SYS_SYNCED ? tags[kind] : tags[0]);
     if (rc != 0)
         return rc;
     msg->env.flags = TR__F_SYSTEM;
     msg->env.code = kind;
     if ((rc = tr_msg_add_int(msg, a)) == 0 &&
         (rc = tr_msg_add_int(msg, b)) == 0)
-        rc = tr__port_send(port, to, &msg, TR__BOX_INBOX, TR__NOWAIT);
+        rc = tr__port_send(port, to, &msg,
+                           kind == TR__SYS_SYNC ? TR__BOX_MAILBOX
+                                                : TR__BOX_INBOX,
+                           TR__NOWAIT);
     tr_msg_destroy(&msg);
     return rc;
 }
@@ -557,13 +624,20 @@ s_on_system(tr__port_t *port, tr_msg_t *view, s_down_t *downs, size_t *ndowns,
         else
             s_on_down(port, (tr_id_t)a, (int)b);
         return;
+    case TR__SYS_SYNCED: {
+        /* Everything we sent down the old connection has been read. */
+        tr__peer_t *pe = tr__map_get(&port->retiring, (tr_id_t)a);
+        if (pe != NULL && pe->token == (uint64_t)b)
+            s_peer_free(tr__map_del(&port->retiring, (tr_id_t)a));
+        return;
+    }
     default:
         break;
     }
 bad:
     TR__STAT_INC(node, bad_frames);
-    TR__LOG(TR_LOG_WARN, "runtime", "unknown system message %d dropped",
-            (int)view->env.code);
+    TR__LOG(TR_LOG_WARN, "runtime", "malformed or unknown system message "
+            "'%s' (kind %d) dropped", tr_msg_tag(view), (int)view->env.code);
 }
 
 static int

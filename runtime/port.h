@@ -35,6 +35,7 @@ typedef struct tr__peer {
     tr__rec_t *rec;  /* reference */
     void *sock[2];   /* PUSH to mailbox / inbox, connected lazily */
     uint64_t used;   /* LRU tick */
+    uint64_t token;  /* while retiring: the SYNC token awaited */
 } tr__peer_t;
 
 typedef struct tr__port {
@@ -48,6 +49,8 @@ typedef struct tr__port {
     bool inbox_drained;        /* last recv gave EAGAIN: fd may be polled */
     int inbox_rcvtimeo;        /* ZMQ_RCVTIMEO as last set */
     tr__map_t peers;           /* id -> tr__peer_t*, at most TR__PEERS_MAX */
+    tr__map_t retiring;        /* id -> tr__peer_t* evicted, awaiting SYNCED */
+    uint64_t next_token;
     tr__map_t futures;         /* correlation id -> tr_future_t* pending */
     tr__map_t watching;        /* target id -> (void*)1: DOWN will come */
     uint64_t next_corr;
@@ -102,7 +105,8 @@ int tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msg, tr__box_t box,
  * next pump). Returns the number handled or a TR_E* code. */
 int tr__port_pump(tr__port_t *port, int timeout_ms, struct tr_future *want);
 
-/* Send a system message of kind with payload [a, b] to id's inbox. */
+/* Send a system message of kind with payload a, b to id's inbox (or, for
+ * SYNC, its mailbox; never waiting). */
 int tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
                       int64_t b);
 

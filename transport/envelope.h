@@ -43,10 +43,17 @@ enum {
 };
 #define TR__F_KNOWN 0x0f
 
-/* Kinds of system messages (the code field when TR__F_SYSTEM is set). */
+/* Kinds of system messages (the code field when TR__F_SYSTEM is set).
+ * Each carries two msgpack integers back to back, a and b. */
 enum {
-    TR__SYS_STOP = 1, /* stop: payload [reason] */
-    TR__SYS_DOWN = 2, /* a monitored actor ended: payload [id, reason] */
+    TR__SYS_STOP = 1,   /* to an inbox: stop; a = reason, b = 0 */
+    TR__SYS_DOWN = 2,   /* to an inbox: a watched actor ended; a = its id,
+                         * b = its exit reason */
+    TR__SYS_SYNC = 3,   /* to a MAILBOX: answer with SYNCED once read;
+                         * a = token, b = 0 */
+    TR__SYS_SYNCED = 4, /* to an inbox: every message sent to the mailbox
+                         * before the SYNC was read; a = the mailbox owner's
+                         * id, b = the token */
 };
 
 typedef struct tr__env {

@@ -38,6 +38,8 @@ tr__log_level_parse(const char *s)
     return -1;
 }
 
+static const char *s_env_bad; /* an unusable TROUPE_LOG, to report */
+
 static void
 s_read_env(void)
 {
@@ -46,8 +48,7 @@ s_read_env(void)
         return;
     int level = tr__log_level_parse(v);
     if (level < 0) {
-        fprintf(stderr, "troupe: TROUPE_LOG=%s is not one of none, error, "
-                        "warn, info, debug; ignored\n", v);
+        s_env_bad = v;
         return;
     }
     atomic_store(&tr__log_level_now, level);
@@ -57,7 +58,13 @@ s_read_env(void)
 void
 tr__log_init_env(void)
 {
+    static _Atomic int reported;
     pthread_once(&s_env_once, s_read_env);
+    /* Reported through the sink, once, outside the once-routine (which
+     * tr_log itself enters). */
+    if (s_env_bad != NULL && !atomic_exchange(&reported, 1))
+        tr_log(TR_LOG_WARN, "log", "TROUPE_LOG=%s is not one of none, "
+               "error, warn, info, debug; ignored", s_env_bad);
 }
 
 void
