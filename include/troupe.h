@@ -243,7 +243,8 @@ bool tr_read_done(const tr_reader_t *r);
  *    an asker gets TR_EUNHANDLED; the actor goes on); any other negative
  *    code stops the actor abnormally with that reason.
  *  - terminate: optional; called once, with the exit reason, before the
- *    state is freed. It may still send. */
+ *    state is freed. It may still send and wait on asks.
+ * tr_exit inside init fails the spawn with its reason (TR_EFAILED for 0). */
 typedef int (*tr_init_fn)(tr_actor_t *self, void *state, const tr_msg_t *args);
 typedef int (*tr_handle_fn)(tr_actor_t *self, void *state, const tr_msg_t *msg);
 typedef void (*tr_terminate_fn)(tr_actor_t *self, void *state, int reason);
@@ -282,7 +283,9 @@ void tr__behaviour_register_static(const tr_behaviour_t *b);
 
 typedef struct tr_node_opts {
     const char *name;        /* for logs; default "node" */
-    int mailbox_hwm;         /* default 1000 messages per sender, see docs */
+    int mailbox_hwm;         /* 1000: messages each sender may have queued
+                              * toward one actor (ZeroMQ queues per
+                              * connection; docs/design.md) */
     int send_timeout_ms;     /* tr_tell's wait on a full mailbox; 5000 */
     int ask_timeout_ms;      /* tr_ask's default deadline; 5000 */
     int shutdown_timeout_ms; /* tr_node_destroy's deadline; 5000 */
@@ -313,7 +316,10 @@ typedef struct tr_node_stats {
     uint64_t exited;       /* actors ended normally or on request */
     uint64_t failed;       /* actors ended abnormally */
     uint64_t dead_letters; /* messages to actors that had ended */
-    uint64_t late_replies; /* replies that came after their ask settled */
+    uint64_t late_replies; /* replies that came after their ask settled,
+                            * counted when the asking thread next reads
+                            * its inbox (waits on a future, or its actor
+                            * loop runs) */
     uint64_t unhandled;    /* messages a handler rejected (TR_EUNHANDLED) */
     uint64_t expired;      /* requests dropped: their deadline had passed */
     uint64_t bad_frames;   /* malformed frames received and dropped */
@@ -392,7 +398,9 @@ void tr_exit(tr_actor_t *self, int reason);
 int tr_tell(tr_node_t *node, const char *name, tr_msg_t **msg);
 int tr_tell_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg);
 
-/* Like tr_tell but never waits: a full mailbox gives TR_EAGAIN. */
+/* Like tr_tell but never waits: a full mailbox gives TR_EAGAIN. A sender
+ * held back this way gets room again in bursts (ZeroMQ signals it once the
+ * actor has read about half of what that sender queued). */
 int tr_try_tell(tr_node_t *node, const char *name, tr_msg_t **msg);
 int tr_try_tell_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg);
 
@@ -409,9 +417,9 @@ int tr_ask(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
 int tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
               tr_future_t **fut);
 
-/* ask + wait + take the reply (like gen_server:call). *msg is taken once it
- * was sent, whatever the outcome. Errors: those of tr_ask and
- * tr_future_get. */
+/* ask + wait + take the reply (like gen_server:call); reply may be NULL to
+ * drop it. *msg is taken once it was sent, whatever the outcome. Errors:
+ * those of tr_ask and tr_future_get. */
 int tr_call(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
             tr_msg_t **reply);
 

@@ -12,9 +12,11 @@ int
 tr__rec_new(tr__rec_t **out, tr_id_t id, tr__rec_kind_t kind,
             const char *name)
 {
-    tr__rec_t *rec = calloc(1, sizeof *rec);
+    /* aligned_alloc: the struct has a cache-line-aligned member. */
+    tr__rec_t *rec = aligned_alloc(_Alignof(tr__rec_t), sizeof *rec);
     if (rec == NULL)
         return TR_ENOMEM;
+    memset(rec, 0, sizeof *rec);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -33,8 +33,9 @@ typedef struct tr__rec {
      * then read dead; the ending actor sets dead, then drains until
      * inflight is 0: either the sender sees dead and fails with TR_ENOENT,
      * or its message is drained and counted. Nothing vanishes unseen. */
-    _Atomic int dead;
+    _Alignas(64) _Atomic int dead; /* own line: senders hammer inflight */
     _Atomic int inflight;
+    char pad_[64 - 2 * sizeof(int)];
 
     pthread_mutex_t mu; /* guards the fields below */
     pthread_cond_t cv;  /* signalled on init_done and on ended */
