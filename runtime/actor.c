@@ -384,8 +384,8 @@ s_loop(tr_actor_t *a)
 /* Start and end                                                        */
 
 /* Everything queued when the actor ends is a dead letter. Senders caught
- * between their liveness check and their send are waited for (inflight),
- * so what they send is drained and counted too. */
+ * between their liveness check and their send are waited for (see
+ * s_announce in port.c), so what they send is drained and counted too. */
 static int
 s_drain_once(tr_actor_t *a, tr_msg_t *view)
 {
@@ -404,9 +404,11 @@ s_drain(tr_actor_t *a)
     tr_msg_t view;
     tr__msg_view_open(&view);
     long n = 0;
+    if (a->node->fast_fence)
+        tr__node_barrier(); /* pairs with every sender's announce */
     for (long spin = 0;; spin++) {
         n += s_drain_once(a, &view);
-        if (atomic_load(&a->rec->inflight) == 0 || spin > TR__DRAIN_SPIN)
+        if (!tr__ports_sending_to(a->node, a->rec) || spin > TR__DRAIN_SPIN)
             break;
         sched_yield();
     }

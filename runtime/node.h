@@ -24,6 +24,7 @@ struct tr_node {
     _Atomic uint64_t next_id;
     _Atomic int closing; /* destroy has begun: no new actors */
     bool ctx_shut;       /* destroy had to zmq_ctx_shutdown (its thread) */
+    bool fast_fence;     /* membarrier(2) registered: see s_announce */
     tr__stats_t stats;
 
     pthread_mutex_t mu; /* guards the lists below */
@@ -36,6 +37,10 @@ struct tr_node {
     size_t nzombies, capzombies;
     size_t threads_live; /* actor threads not yet in zombies */
 };
+
+/* A full memory barrier on every thread of the process (membarrier(2));
+ * only when node->fast_fence. */
+void tr__node_barrier(void);
 
 /* A fresh id, never reused within the node. */
 tr_id_t tr__node_new_id(tr_node_t *node);

@@ -120,6 +120,20 @@ fail:
     return rc;
 }
 
+/* Every port of a node is on its list: node destroy closes them, and an
+ * ending actor looks for senders caught mid-send (tr__ports_sending_to). */
+static int
+s_port_list(tr_node_t *node, tr__port_t *port)
+{
+    pthread_mutex_lock(&node->mu);
+    int rc = tr__node_list_push((void ***)&node->ports, &node->nports,
+                                &node->capports, port);
+    if (rc == 0)
+        atomic_fetch_add(&port->refs, 1); /* the node's reference */
+    pthread_mutex_unlock(&node->mu);
+    return rc;
+}
+
 int
 tr__port_get(tr_node_t *node, tr__port_t **out)
 {
@@ -156,13 +170,7 @@ tr__port_get(tr_node_t *node, tr__port_t **out)
     }
     if ((rc = tr__reg_add(&node->reg, rec)) != 0)
         goto fail;
-    pthread_mutex_lock(&node->mu);
-    rc = tr__node_list_push((void ***)&node->ports, &node->nports,
-                            &node->capports, port);
-    if (rc == 0)
-        atomic_fetch_add(&port->refs, 1); /* the node's reference */
-    pthread_mutex_unlock(&node->mu);
-    if (rc != 0) {
+    if ((rc = s_port_list(node, port)) != 0) {
         tr__reg_remove(&node->reg, rec, false, 0);
         goto fail;
     }
@@ -187,6 +195,11 @@ tr__port_open_actor(tr_node_t *node, tr__rec_t *rec, struct tr_actor *actor,
         return rc;
     }
     port->actor = actor;
+    if ((rc = s_port_list(node, port)) != 0) {
+        tr__port_close(port);
+        tr__port_unref(&port);
+        return rc;
+    }
     s_tls_push(port);
     *out = port;
     return 0;
@@ -232,15 +245,15 @@ tr__port_close(tr__port_t *port)
     if (port->rec->kind == TR__REC_PORT) {
         atomic_store(&port->rec->dead, 1);
         tr__reg_remove(&node->reg, port->rec, false, 0);
-        /* Unlisting may race with node destroy, which steals the list
-         * first; then it is simply not found. */
-        pthread_mutex_lock(&node->mu);
-        bool listed = tr__node_list_remove((void **)node->ports,
-                                           &node->nports, port);
-        pthread_mutex_unlock(&node->mu);
-        if (listed)
-            atomic_fetch_sub(&port->refs, 1); /* cannot be the last */
     }
+    /* Unlisting may race with node destroy, which steals the list first;
+     * then it is simply not found. */
+    pthread_mutex_lock(&node->mu);
+    bool listed = tr__node_list_remove((void **)node->ports, &node->nports,
+                                       port);
+    pthread_mutex_unlock(&node->mu);
+    if (listed)
+        atomic_fetch_sub(&port->refs, 1); /* cannot be the last */
     atomic_store_explicit(&port->node, NULL, memory_order_release);
     pthread_mutex_unlock(&port->mu);
 }
@@ -467,6 +480,48 @@ s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, zmq_msg_t *zm,
     }
 }
 
+/* "No message vanishes" (docs/design.md): a sender announces a send,
+ * then checks that the target is alive; an ending actor marks itself dead,
+ * then waits for announced sends to finish while it drains. With
+ * membarrier(2) the sender's side is plain stores and loads, and the
+ * ending actor (rare) pays the barrier for everyone; without it, an atomic
+ * counter on the target does the same at two locked instructions a send.
+ * Returns true when the target is dead. */
+static inline bool
+s_announce(tr_node_t *node, tr__port_t *port, tr__rec_t *rec, tr_id_t to)
+{
+    if (node->fast_fence) {
+        atomic_store_explicit(&port->sending_to, to, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst); /* the compiler's part */
+        return atomic_load_explicit(&rec->dead, memory_order_relaxed);
+    }
+    atomic_fetch_add(&rec->inflight, 1);
+    return atomic_load(&rec->dead);
+}
+
+static inline void
+s_retract(tr_node_t *node, tr__port_t *port, tr__rec_t *rec)
+{
+    if (node->fast_fence)
+        atomic_store_explicit(&port->sending_to, 0, memory_order_release);
+    else
+        atomic_fetch_sub(&rec->inflight, 1);
+}
+
+bool
+tr__ports_sending_to(tr_node_t *node, tr__rec_t *rec)
+{
+    if (!node->fast_fence)
+        return atomic_load(&rec->inflight) != 0;
+    bool any = false;
+    pthread_mutex_lock(&node->mu);
+    for (size_t i = 0; i < node->nports && !any; i++)
+        any = atomic_load_explicit(&node->ports[i]->sending_to,
+                                   memory_order_acquire) == rec->id;
+    pthread_mutex_unlock(&node->mu);
+    return any;
+}
+
 int
 tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
               const tr__wait_t *wait)
@@ -491,8 +546,8 @@ tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     /* The peer (and its record) stays cached while we wait: only this
      * thread drops peers, and waiting does not. */
     tr__rec_t *rec = pe->rec;
-    atomic_fetch_add(&rec->inflight, 1);
-    if (atomic_load(&rec->dead)) {
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    if (s_announce(node, port, rec, to)) {
         rc = TR_ENOENT;
     } else {
         rc = tr__zmsg_send(&zm, sock, true);
@@ -502,7 +557,7 @@ tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
             rc = s_send_wait(port, rec, sock, &zm, until);
         }
     }
-    atomic_fetch_sub(&rec->inflight, 1);
+    s_retract(node, port, rec);
     if (rc == 0) {
         *msgp = NULL; /* ZeroMQ has it now, and gives it back when done */
         return 0;

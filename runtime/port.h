@@ -61,6 +61,7 @@ typedef struct tr__port {
     uint64_t cur_deadline;     /* deadline of the request being handled */
     bool closed;
     struct tr__port *tls_next; /* the thread's list of ports, one a node */
+    _Atomic tr_id_t sending_to; /* mid-send to this id (see s_announce) */
 } tr__port_t;
 
 /* The calling thread's port for node, created on first use.
@@ -117,6 +118,10 @@ int tr__port_peer(tr__port_t *port, tr_id_t id, tr__rec_t **rec);
 /* Make sure a DOWN for target will reach this port. TR_ENOENT if the
  * target already ended. */
 int tr__port_watch(tr__port_t *port, tr__rec_t *target);
+
+/* After rec was marked dead (and, with membarrier, the barrier issued):
+ * is some sender still between its liveness check and its send? */
+bool tr__ports_sending_to(tr_node_t *node, tr__rec_t *rec);
 
 /* True when the calling thread is an actor being stopped. */
 bool tr__port_stopping(const tr__port_t *port);

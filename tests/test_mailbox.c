@@ -832,6 +832,103 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* No message vanishes when its target ends mid-send                   */
+/* ------------------------------------------------------------------ */
+
+/* The counter counts what it handled; its terminate publishes the total
+ * (test-side shared memory, only to observe). */
+static _Atomic long s_counted = -1;
+
+static int
+s_count_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)self;
+    if (!tr_msg_is(msg, "n"))
+        return TR_EUNHANDLED;
+    ++*(long *)state;
+    return 0;
+}
+
+static void
+s_count_terminate(tr_actor_t *self, void *state, int reason)
+{
+    (void)self, (void)reason;
+    atomic_store(&s_counted, *(long *)state);
+}
+
+TR_BEHAVIOUR(mbx_counter, .state_size = sizeof(long),
+             .handle = s_count_handle, .terminate = s_count_terminate);
+
+typedef struct {
+    tr_node_t *node;
+    tr_id_t to;
+    long sent;       /* tells that returned 0 */
+    int last;        /* the code that ended the loop */
+    s_flag_t *going; /* set once this thread has sent 1,000 */
+} s_blaster_t;
+
+static void *
+s_blaster(void *arg)
+{
+    s_blaster_t *b = arg;
+    for (;;) {
+        tr_msg_t *m = s_msg0("n");
+        int rc = tr_tell_id(b->node, b->to, &m);
+        if (rc != 0) {
+            tr_msg_destroy(&m);
+            b->last = rc;
+            s_flag_set(b->going); /* never leave the test waiting */
+            return NULL;
+        }
+        if (++b->sent == 1000)
+            s_flag_set(b->going);
+    }
+}
+
+/* Four threads tell as fast as they can while the target is stopped: every
+ * tell that returned 0 was either handled or counted as a dead letter,
+ * and each thread ends with TR_ENOENT, never a hang. Run with both
+ * liveness protocols (TROUPE_FENCE=atomic in tests/meson.build). */
+START_TEST(no_message_vanishes_when_the_target_stops_mid_send)
+{
+    for (int round = 0; round < 20; round++) {
+        atomic_store(&s_counted, -1);
+        tr_node_t *node = s_node(&(tr_node_opts_t){.mailbox_hwm = 64});
+        tr_id_t to = 0;
+        ck_assert_int_eq(tr_spawn(node, "mbx_counter", NULL, &to), 0);
+        s_blaster_t b[4];
+        pthread_t t[4];
+        s_flag_t going[4];
+        for (int i = 0; i < 4; i++) {
+            going[i] = (s_flag_t)S_FLAG_INIT;
+            b[i] = (s_blaster_t){.node = node, .to = to, .going = &going[i]};
+            ck_assert_int_eq(pthread_create(&t[i], NULL, s_blaster, &b[i]),
+                             0);
+        }
+        /* Stop it while all four are in full flow. */
+        for (int i = 0; i < 4; i++)
+            ck_assert(s_flag_wait(&going[i]));
+        tr_node_stats_t st;
+        ck_assert_int_eq(tr_stop(node, to, S_CALL_MS), 0);
+        long sent = 0;
+        for (int i = 0; i < 4; i++) {
+            pthread_join(t[i], NULL);
+            ck_assert_int_eq(b[i].last, TR_ENOENT);
+            sent += b[i].sent;
+        }
+        s_stats(node, &st);
+        long counted = atomic_load(&s_counted);
+        ck_assert_int_ge(counted, 0);
+        ck_assert_msg(counted + (long)st.dead_letters == sent,
+                      "round %d: sent %ld, handled %ld + dead letters %llu",
+                      round, sent, counted,
+                      (unsigned long long)st.dead_letters);
+        s_destroy(&node);
+    }
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -854,6 +951,7 @@ s_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, each_sender_order_is_kept_with_several_senders);
     tcase_add_test(tc, eight_threads_to_one_actor_lose_nothing);
+    tcase_add_test(tc, no_message_vanishes_when_the_target_stops_mid_send);
     suite_add_tcase(s, tc);
 
     /* Regressions: each of these once failed against the runtime. */
