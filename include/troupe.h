@@ -8,7 +8,7 @@
  * payload. Each actor runs on its own OS thread (TR_THREAD); process actors
  * (TR_PROCESS) come with supervision.
  *
- * Conventions (see docs/api.md):
+ * Conventions (docs/design.md explains the why):
  *  - Functions return 0 or a negative TR_E* code; tr_strerror() explains it.
  *  - Objects are opaque and created through out-parameters, which are set
  *    only on success. Destroy functions take T ** and null the pointer.

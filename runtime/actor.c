@@ -93,14 +93,9 @@ s_timer_add(tr_actor_t *self, int ms, bool every, tr_msg_t **msg,
         return TR_EINVAL;
     if ((*msg)->kind != TR__MSG_BUILT)
         return TR_EINVAL;
-    if (self->ntimers == self->captimers) {
-        size_t ncap = self->captimers ? self->captimers * 2 : 4;
-        tr__timer_t *n = realloc(self->timers, ncap * sizeof *n);
-        if (n == NULL)
-            return TR_ENOMEM;
-        self->timers = n;
-        self->captimers = ncap;
-    }
+    if (tr__grow((void **)&self->timers, self->ntimers, &self->captimers,
+                 sizeof *self->timers, 4) != 0)
+        return TR_ENOMEM;
     uint64_t interval = (uint64_t)ms * 1000000u;
     tr__timer_t t = {.id = ++self->next_timer,
                      .due_ns = tr__now_ns() + interval,
@@ -720,21 +715,33 @@ s_current_actor(tr_node_t *node)
     return port->actor;
 }
 
-int
-tr_stop(tr_node_t *node, tr_id_t id, int timeout_ms)
+/* The checks tr_stop and tr_join share: not oneself, and the record of
+ * id if it is registered (*rec NULL otherwise). */
+static int
+s_other(tr_node_t *node, tr_id_t id, int timeout_ms, tr__rec_t **rec)
 {
     if (node == NULL || id == 0 || timeout_ms < TR_FOREVER)
         return TR_EINVAL;
     tr_actor_t *me = s_current_actor(node);
     if (me != NULL && me->rec->id == id)
         return TR_EPERM;
-    tr__rec_t *rec = tr__reg_get(&node->reg, id);
+    *rec = tr__reg_get(&node->reg, id);
+    return 0;
+}
+
+int
+tr_stop(tr_node_t *node, tr_id_t id, int timeout_ms)
+{
+    tr__rec_t *rec = NULL;
+    int rc = s_other(node, id, timeout_ms, &rec);
+    if (rc != 0)
+        return rc;
     if (rec == NULL || rec->kind != TR__REC_ACTOR) {
         tr__rec_unref(&rec);
         return TR_ENOENT;
     }
     tr__port_t *port;
-    int rc = tr__port_get(node, &port);
+    rc = tr__port_get(node, &port);
     if (rc == 0)
         rc = tr__port_send_sys(port, id, TR__SYS_STOP, TR_ESHUTDOWN, 0);
     if (rc == TR_ENOENT)
@@ -751,15 +758,13 @@ tr_stop(tr_node_t *node, tr_id_t id, int timeout_ms)
 int
 tr_join(tr_node_t *node, tr_id_t id, int timeout_ms, int *reason)
 {
-    if (node == NULL || id == 0 || timeout_ms < TR_FOREVER)
-        return TR_EINVAL;
-    tr_actor_t *me = s_current_actor(node);
-    if (me != NULL && me->rec->id == id)
-        return TR_EPERM;
-    tr__rec_t *rec = tr__reg_get(&node->reg, id);
+    tr__rec_t *rec = NULL;
+    int rc = s_other(node, id, timeout_ms, &rec);
+    if (rc != 0)
+        return rc;
     if (rec == NULL)
         return tr__reg_grave(&node->reg, id, reason);
-    int rc = TR_ENOENT;
+    rc = TR_ENOENT;
     if (rec->kind == TR__REC_ACTOR)
         rc = tr__rec_wait_ended(rec, tr__deadline_after_ms(timeout_ms),
                                 reason);

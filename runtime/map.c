@@ -202,3 +202,17 @@ tr__smap_del(tr__smap_t *m, const char *key)
     }
     return NULL;
 }
+
+int
+tr__grow(void **items, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : first;
+    void *ni = realloc(*items, ncap * elem);
+    if (ni == NULL)
+        return TR_ENOMEM;
+    *items = ni;
+    *cap = ncap;
+    return 0;
+}

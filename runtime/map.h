@@ -48,4 +48,8 @@ void *tr__smap_get(const tr__smap_t *m, const char *key);
 int tr__smap_add(tr__smap_t *m, const char *key, void *val);
 void *tr__smap_del(tr__smap_t *m, const char *key);
 
+/* Make room for one more item in a growable array of items of elem bytes
+ * (*cap doubles, from first). TR_ENOMEM leaves the array as it was. */
+int tr__grow(void **items, size_t n, size_t *cap, size_t elem, size_t first);
+
 #endif

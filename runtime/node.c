@@ -30,14 +30,8 @@ tr__node_new_id(tr_node_t *node)
 int
 tr__node_list_push(void ***items, size_t *n, size_t *cap, void *item)
 {
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        void **ni = realloc(*items, ncap * sizeof *ni);
-        if (ni == NULL)
-            return TR_ENOMEM;
-        *items = ni;
-        *cap = ncap;
-    }
+    if (tr__grow((void **)items, *n, cap, sizeof **items, 16) != 0)
+        return TR_ENOMEM;
     (*items)[(*n)++] = item;
     return 0;
 }
@@ -59,14 +53,9 @@ tr__node_list_remove(void **items, size_t *n, void *item)
 int
 tr__node_add_zombie(tr_node_t *node, pthread_t thread)
 {
-    if (node->nzombies == node->capzombies) {
-        size_t ncap = node->capzombies ? node->capzombies * 2 : 16;
-        pthread_t *nz = realloc(node->zombies, ncap * sizeof *nz);
-        if (nz == NULL)
-            return TR_ENOMEM;
-        node->zombies = nz;
-        node->capzombies = ncap;
-    }
+    if (tr__grow((void **)&node->zombies, node->nzombies, &node->capzombies,
+                 sizeof *node->zombies, 16) != 0)
+        return TR_ENOMEM;
     node->zombies[node->nzombies++] = thread;
     return 0;
 }

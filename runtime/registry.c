@@ -61,19 +61,11 @@ tr__rec_monitor(tr__rec_t *rec, tr_id_t watcher)
     if (rec->monitors_closed) {
         rc = TR_ENOENT;
     } else {
-        if (rec->nmonitors == rec->capmonitors) {
-            size_t ncap = rec->capmonitors ? rec->capmonitors * 2 : 4;
-            tr_id_t *n = realloc(rec->monitors, ncap * sizeof *n);
-            if (n == NULL) {
-                rc = TR_ENOMEM;
-                goto out;
-            }
-            rec->monitors = n;
-            rec->capmonitors = ncap;
-        }
-        rec->monitors[rec->nmonitors++] = watcher;
+        rc = tr__grow((void **)&rec->monitors, rec->nmonitors,
+                      &rec->capmonitors, sizeof *rec->monitors, 4);
+        if (rc == 0)
+            rec->monitors[rec->nmonitors++] = watcher;
     }
-out:
     pthread_mutex_unlock(&rec->mu);
     return rc;
 }
