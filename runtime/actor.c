@@ -576,7 +576,8 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
 {
     static const tr_spawn_opts_t defaults = {0};
     if (node == NULL || behaviour == NULL)
-        return TR_EINVAL;
+        return tr__refuse(TR_EINVAL, "tr_spawn: NULL %s",
+                          node == NULL ? "node" : "behaviour");
     if (opts == NULL)
         opts = &defaults;
     if (opts->mode == TR_PROCESS)
@@ -625,7 +626,8 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
     pthread_mutex_lock(&node->mu);
     if (atomic_load(&node->closing)) {
         pthread_mutex_unlock(&node->mu);
-        rc = TR_ECLOSED;
+        rc = tr__refuse(TR_ECLOSED, "tr_spawn: node '%s' is being destroyed",
+                        node->name);
         goto fail;
     }
     if ((rc = tr__reg_add(&node->reg, rec)) != 0) {

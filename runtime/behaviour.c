@@ -23,9 +23,10 @@ int
 tr__name_check(const char *name)
 {
     if (name == NULL || name[0] == '\0')
-        return TR_EINVAL;
+        return tr__refuse(TR_EINVAL, "a name is NULL or empty");
     if (strnlen(name, TR_NAME_MAX + 1) > TR_NAME_MAX)
-        return TR_ENAMETOOLONG;
+        return tr__refuse(TR_ENAMETOOLONG, "name '%.24s...' is longer "
+                          "than %d bytes", name, TR_NAME_MAX);
     return 0;
 }
 

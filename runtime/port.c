@@ -138,7 +138,7 @@ int
 tr__port_get(tr_node_t *node, tr__port_t **out)
 {
     if (node == NULL)
-        return TR_EINVAL;
+        return tr__refuse(TR_EINVAL, "NULL node");
     /* Drop ports of nodes destroyed meanwhile: a new node may reuse the
      * address of an old one, and its port must not be taken for ours. */
     for (tr__port_t **pp = &s_tls_ports; *pp;) {
@@ -157,7 +157,8 @@ tr__port_get(tr_node_t *node, tr__port_t **out)
         pp = &p->tls_next;
     }
     if (atomic_load(&node->closing))
-        return TR_ECLOSED;
+        return tr__refuse(TR_ECLOSED, "node '%s' is being destroyed",
+                          node->name);
 
     tr__rec_t *rec;
     tr__port_t *port;

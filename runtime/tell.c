@@ -24,9 +24,11 @@ static int
 s_check(tr_node_t *node, tr_msg_t **msg, tr__port_t **port)
 {
     if (node == NULL || msg == NULL || *msg == NULL)
-        return TR_EINVAL;
+        return tr__refuse(TR_EINVAL, "send: NULL %s",
+                          node == NULL ? "node" : "message");
     if ((*msg)->kind != TR__MSG_BUILT) /* a borrowed message: dup it */
-        return TR_EINVAL;
+        return tr__refuse(TR_EINVAL, "send: message '%s' was received, "
+                          "not built (tr_msg_dup it)", tr_msg_tag(*msg));
     return tr__port_get(node, port); /* TR_ECLOSED once destroy began */
 }
 

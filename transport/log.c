@@ -145,3 +145,18 @@ tr_log(int level, const char *module, const char *fmt, ...)
     }
     pthread_mutex_unlock(&s_sink_mu);
 }
+
+int
+tr__refuse(int rc, const char *fmt, ...)
+{
+    if (TR_LOG_WARN > atomic_load_explicit(&tr__log_level_now,
+                                           memory_order_relaxed))
+        return rc;
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    tr_log(TR_LOG_WARN, "api", "%s: %s", text, tr_strerror(rc));
+    return rc;
+}

@@ -18,6 +18,11 @@ extern _Atomic int tr__log_level_now;
             tr_log((level), (module), __VA_ARGS__);                         \
     } while (0)
 
+/* Log a refused call (WARN) and return rc: bad input always gets both a
+ * code and a line that says what was wrong. */
+int tr__refuse(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Label of the calling thread in log lines; NULL clears it. Copied. */
 void tr__log_set_thread_label(const char *label);
 

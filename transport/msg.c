@@ -16,6 +16,7 @@
 #include <zmq.h>
 
 #include "transport/clock.h"
+#include "transport/log.h"
 #include "transport/pool.h"
 
 /* Structs come from the calling thread's pool (transport/pool.h). */
@@ -43,12 +44,17 @@ s_release(tr_msg_t *m)
 static int
 s_create(tr_msg_t **out, const char *tag, bool sys)
 {
-    if (out == NULL || tag == NULL || tag[0] == '\0' ||
-        (!sys && tag[0] == '$'))
-        return TR_EINVAL;
+    if (out == NULL || tag == NULL || tag[0] == '\0')
+        return tr__refuse(TR_EINVAL, "tr_msg_create: NULL %s",
+                          out == NULL ? "out" : "or empty tag");
+    if (!sys && tag[0] == '$')
+        return tr__refuse(TR_EINVAL, "tr_msg_create: tag '%.24s' starts "
+                          "with '$' (reserved)", tag);
     size_t n = strnlen(tag, TR_TAG_MAX + 1);
     if (n > TR_TAG_MAX)
-        return TR_ENAMETOOLONG;
+        return tr__refuse(TR_ENAMETOOLONG, "tr_msg_create: tag "
+                          "'%.24s...' is longer than %d bytes", tag,
+                          TR_TAG_MAX);
 
     tr_msg_t *m = s_alloc();
     if (m == NULL)
