@@ -15,28 +15,15 @@
 #include "transport/clock.h"
 #include "transport/envelope.h"
 #include "transport/msg.h"
+#include "support.h"
 #include "troupe.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-/* For hot loops: ck_assert records a mark point (a write to the runner)
- * per call, which costs seconds over a million iterations. */
-#define S_CHECK(expr)                                                       \
-    do {                                                                    \
-        if (!(expr))                                                        \
-            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #expr);           \
-    } while (0)
-
-static tr_msg_t *
-s_new(const char *tag)
-{
-    tr_msg_t *m = NULL;
-    ck_assert_int_eq(tr_msg_create(&m, tag), 0);
-    ck_assert_ptr_nonnull(m);
-    return m;
-}
+/* Hot loops check with TS_CHECK (tests/support.h): ck_assert costs a
+ * write to the runner per call. */
 
 /* A reader over a malloc'd copy of exactly len bytes, so that ASan and
  * valgrind see any read past the end. Free *copy after. */
@@ -317,7 +304,7 @@ START_TEST(create_accepts_63_byte_tag_and_rejects_64)
     char tag[TR_TAG_MAX + 2];
     memset(tag, 'a', sizeof tag);
     tag[TR_TAG_MAX] = '\0';
-    tr_msg_t *m = s_new(tag);
+    tr_msg_t *m = ts_msg(tag);
     ck_assert_str_eq(tr_msg_tag(m), tag);
     tr_msg_destroy(&m);
 
@@ -354,7 +341,7 @@ END_TEST
 
 START_TEST(new_message_is_empty_unsent_and_without_deadline)
 {
-    tr_msg_t *m = s_new("ping");
+    tr_msg_t *m = ts_msg("ping");
     size_t size = 99;
     const uint8_t *p = tr_msg_payload(m, &size);
     ck_assert_uint_eq(size, 0);
@@ -374,7 +361,7 @@ END_TEST
 
 START_TEST(deadline_left_counts_down_to_zero)
 {
-    tr_msg_t *m = s_new("ping");
+    tr_msg_t *m = ts_msg("ping");
     m->env.deadline_ns = tr__now_ns() + 10 * 1000000000ull;
     int64_t left = tr_msg_deadline_left_ms(m);
     ck_assert_int_gt(left, 9000);
@@ -398,7 +385,7 @@ END_TEST
 
 START_TEST(add_rejects_null_arguments)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     ck_assert_int_eq(tr_msg_add_nil(NULL), TR_EINVAL);
     ck_assert_int_eq(tr_msg_add_int(NULL, 1), TR_EINVAL);
     ck_assert_int_eq(tr_msg_add_str(m, NULL), TR_EINVAL);
@@ -423,7 +410,7 @@ START_TEST(add_rejects_strings_too_long_for_msgpack_unchanged)
 {
     if (sizeof(size_t) <= 4)
         return;
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     ck_assert_int_eq(tr_msg_add_int(m, 5), 0);
     /* Never read: the length is refused first. */
     size_t big = (size_t)UINT32_MAX + 1;
@@ -438,7 +425,7 @@ END_TEST
 
 START_TEST(dup_is_appendable_and_independent)
 {
-    tr_msg_t *m = s_new("orig");
+    tr_msg_t *m = ts_msg("orig");
     m->env.sender = 42;
     m->env.flags = TR__F_REQUEST;
     m->env.corr = 9;
@@ -478,10 +465,10 @@ END_TEST
 
 START_TEST(message_grown_past_inline_buffer_reads_back_intact)
 {
-    tr_msg_t *m = s_new("big");
+    tr_msg_t *m = ts_msg("big");
     ck_assert_int_eq(tr_msg_add_array(m, 10000), 0);
     for (int64_t i = 0; i < 10000; i++)
-        S_CHECK(tr_msg_add_int(m, i * 1000003 - 5000000000) == 0);
+        TS_CHECK(tr_msg_add_int(m, i * 1000003 - 5000000000) == 0);
     ck_assert(m->heap);
     ck_assert_str_eq(tr_msg_tag(m), "big");
 
@@ -499,8 +486,8 @@ START_TEST(message_grown_past_inline_buffer_reads_back_intact)
         ck_assert_uint_eq(n, 10000);
         for (int64_t i = 0; i < 10000; i++) {
             int64_t v = 0;
-            S_CHECK(tr_read_int(&r, &v) == 0);
-            S_CHECK(v == i * 1000003 - 5000000000);
+            TS_CHECK(tr_read_int(&r, &v) == 0);
+            TS_CHECK(v == i * 1000003 - 5000000000);
         }
         if (k == 1)
             ck_assert_int_eq(tr_read_nil(&r), 0);
@@ -513,7 +500,7 @@ END_TEST
 
 START_TEST(frame_carries_env_tag_and_payload)
 {
-    tr_msg_t *m = s_new("work");
+    tr_msg_t *m = ts_msg("work");
     m->env = (tr__env_t){TR__F_REPLY | TR__F_ERROR, TR_EDEAD, 3, 4, 5, 6};
     ck_assert_int_eq(tr_msg_add_str(m, "payload"), 0);
     size_t len;
@@ -553,7 +540,7 @@ s_zmsg_of(zmq_msg_t *zm, const void *data, size_t len)
 
 START_TEST(view_reads_a_real_zmq_frame_and_adopt_takes_it)
 {
-    tr_msg_t *m = s_new("hello");
+    tr_msg_t *m = ts_msg("hello");
     m->env.sender = 77;
     m->env.flags = TR__F_REQUEST;
     ck_assert_int_eq(tr_msg_add_int(m, -5), 0);
@@ -665,7 +652,7 @@ END_TEST
 
 START_TEST(nil_and_bool_round_trip)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     ck_assert_int_eq(tr_msg_add_nil(m), 0);
     ck_assert_int_eq(tr_msg_add_bool(m, true), 0);
     ck_assert_int_eq(tr_msg_add_bool(m, false), 0);
@@ -703,7 +690,7 @@ START_TEST(int_round_trips_at_every_encoding_boundary)
     static const size_t sz[] = {9, 9, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1,
                                 2, 2, 3, 3, 5, 5, 5, 9, 9};
     size_t nv = sizeof v / sizeof v[0];
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     for (size_t i = 0; i < nv; i++) {
         size_t before, after;
         tr_msg_payload(m, &before);
@@ -733,7 +720,7 @@ START_TEST(uint_round_trips_up_to_uint64_max)
         UINT64_MAX,
     };
     size_t nv = sizeof v / sizeof v[0];
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     for (size_t i = 0; i < nv; i++)
         ck_assert_int_eq(tr_msg_add_uint(m, v[i]), 0);
     tr_reader_t r;
@@ -750,7 +737,7 @@ END_TEST
 
 START_TEST(read_int_gives_erange_above_int64_max_without_moving)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     ck_assert_int_eq(tr_msg_add_uint(m, (uint64_t)INT64_MAX + 1), 0);
     tr_reader_t r;
     int64_t i = 5;
@@ -769,7 +756,7 @@ END_TEST
 START_TEST(read_uint_gives_erange_for_negative_without_moving)
 {
     static const int64_t v[] = {-1, -32, -33, -200, -40000, INT64_MIN};
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     for (size_t i = 0; i < 6; i++)
         ck_assert_int_eq(tr_msg_add_int(m, v[i]), 0);
     tr_reader_t r;
@@ -830,7 +817,7 @@ START_TEST(double_round_trips_and_float32_reads)
     static const double v[] = {0.0, -0.0, 1.5, -2.25, DBL_MAX, DBL_MIN,
                                -DBL_MAX, 1e-310, INFINITY, -INFINITY};
     size_t nv = sizeof v / sizeof v[0];
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     for (size_t i = 0; i < nv; i++)
         ck_assert_int_eq(tr_msg_add_double(m, v[i]), 0);
     ck_assert_int_eq(tr_msg_add_double(m, NAN), 0);
@@ -872,7 +859,7 @@ START_TEST(str_and_bin_round_trip_at_length_boundaries)
 
     for (size_t k = 0; k < 8; k++) {
         size_t n = lens[k];
-        tr_msg_t *m = s_new("t");
+        tr_msg_t *m = ts_msg("t");
         ck_assert_int_eq(tr_msg_add_strn(m, data, n), 0);
         size_t size;
         const uint8_t *p = tr_msg_payload(m, &size);
@@ -903,7 +890,7 @@ END_TEST
 
 START_TEST(add_str_takes_a_c_string)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     ck_assert_int_eq(tr_msg_add_str(m, "héllo"), 0);
     ck_assert_int_eq(tr_msg_add_str(m, ""), 0);
     tr_reader_t r;
@@ -920,7 +907,7 @@ END_TEST
 START_TEST(nested_arrays_and_maps_round_trip)
 {
     /* {"a": [1, [2, {}], nil], "b": {"c": true}} then 7 */
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     ck_assert_int_eq(tr_msg_add_map(m, 2), 0);
     ck_assert_int_eq(tr_msg_add_str(m, "a"), 0);
     ck_assert_int_eq(tr_msg_add_array(m, 3), 0);
@@ -986,12 +973,12 @@ START_TEST(array_and_map_headers_at_count_boundaries)
     static const uint8_t map_hdr[] = {0x80, 0x8f, 0xde, 0xde, 0xdf};
     for (size_t k = 0; k < 5; k++) {
         for (int is_map = 0; is_map < 2; is_map++) {
-            tr_msg_t *m = s_new("t");
+            tr_msg_t *m = ts_msg("t");
             uint32_t c = counts[k];
             ck_assert_int_eq(is_map ? tr_msg_add_map(m, c)
                                     : tr_msg_add_array(m, c), 0);
             for (uint32_t i = 0; i < (is_map ? 2 * c : c); i++)
-                S_CHECK(tr_msg_add_nil(m) == 0);
+                TS_CHECK(tr_msg_add_nil(m) == 0);
             size_t size;
             const uint8_t *p = tr_msg_payload(m, &size);
             ck_assert_uint_eq(p[0], is_map ? map_hdr[k] : arr_hdr[k]);
@@ -1018,7 +1005,7 @@ END_TEST
 
 START_TEST(read_int_rejects_string_without_moving)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     ck_assert_int_eq(tr_msg_add_str(m, "x"), 0);
     tr_reader_t r;
     int64_t i = 3;
@@ -1072,7 +1059,7 @@ START_TEST(every_reader_rejects_every_other_type_without_moving)
                                       TR_TYPE_INT, TR_TYPE_DOUBLE,
                                       TR_TYPE_STR, TR_TYPE_BIN,
                                       TR_TYPE_ARRAY, TR_TYPE_MAP};
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     tr_msg_add_nil(m);
     tr_msg_add_bool(m, true);
     tr_msg_add_int(m, 1);
@@ -1108,7 +1095,7 @@ END_TEST
 
 START_TEST(reading_past_the_end_is_etrunc_and_sticky)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     tr_msg_add_int(m, 1);
     tr_reader_t r;
     int64_t i;
@@ -1233,7 +1220,7 @@ END_TEST
 
 START_TEST(str_copy_too_small_is_erange_and_cursor_unmoved)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     tr_msg_add_str(m, "hello");
     tr_reader_t r;
     char buf[6] = "zzzzz";
@@ -1251,7 +1238,7 @@ END_TEST
 
 START_TEST(read_type_peeks_without_moving)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     tr_msg_add_int(m, 300);
     tr_reader_t r;
     tr_reader_init(&r, m);
@@ -1382,7 +1369,7 @@ s_read_sample(tr_reader_t *r)
 
 START_TEST(truncation_at_every_byte_is_etrunc_and_never_overreads)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     s_sample(m);
     size_t size;
     const uint8_t *p = tr_msg_payload(m, &size);
@@ -1421,7 +1408,7 @@ END_TEST
 
 START_TEST(msgpack_c_unpacks_what_we_encode)
 {
-    tr_msg_t *m = s_new("t");
+    tr_msg_t *m = ts_msg("t");
     s_sample(m);
     size_t size;
     const char *p = tr_msg_payload(m, &size);
@@ -1560,37 +1547,29 @@ END_TEST
 /* Random input                                                        */
 /* ------------------------------------------------------------------ */
 
+/* The seed of ts_rand: the same sequence on every run. */
 static uint64_t s_rng = 0x9e3779b97f4a7c15u;
-
-static uint64_t
-s_rand(void)
-{
-    s_rng ^= s_rng << 13;
-    s_rng ^= s_rng >> 7;
-    s_rng ^= s_rng << 17;
-    return s_rng;
-}
 
 START_TEST(random_frames_never_crash_the_parser_or_reader)
 {
     size_t parsed = 0;
     for (int k = 0; k < 100000; k++) {
-        size_t len = s_rand() % 201;
+        size_t len = ts_rand(&s_rng) % 201;
         uint8_t *f = malloc(len ? len : 1);
-        S_CHECK(f != NULL);
+        TS_CHECK(f != NULL);
         for (size_t i = 0; i < len; i++)
-            f[i] = (uint8_t)s_rand();
+            f[i] = (uint8_t)ts_rand(&s_rng);
         /* Most frames get a plausible header, so the checks past magic
          * and version run too. */
-        if (len >= TR__ENV_MIN && s_rand() % 4 != 0) {
-            size_t n = 1 + s_rand() % 70;
+        if (len >= TR__ENV_MIN && ts_rand(&s_rng) % 4 != 0) {
+            size_t n = 1 + ts_rand(&s_rng) % 70;
             f[0] = TR__ENV_MAGIC;
             f[1] = TR__ENV_VERSION;
-            f[2] &= s_rand() % 2 ? 0x0f : 0xff;
+            f[2] &= ts_rand(&s_rng) % 2 ? 0x0f : 0xff;
             f[3] = (uint8_t)n;
             for (size_t i = 0; i < n && TR__ENV_HDR + i < len; i++)
                 f[TR__ENV_HDR + i] |= 1;
-            if (TR__ENV_HDR + n < len && s_rand() % 2)
+            if (TR__ENV_HDR + n < len && ts_rand(&s_rng) % 2)
                 f[TR__ENV_HDR + n] = 0;
         }
 
@@ -1600,11 +1579,11 @@ START_TEST(random_frames_never_crash_the_parser_or_reader)
         const uint8_t *payload;
         int rc = tr__env_parse(f, len, &env, &tag, &taglen, &payload,
                                &plen);
-        S_CHECK(rc == 0 || rc == TR_EPROTO || rc == TR_EVERSION);
+        TS_CHECK(rc == 0 || rc == TR_EPROTO || rc == TR_EVERSION);
         if (rc == 0) {
             parsed++;
-            S_CHECK(strlen(tag) == taglen);
-            S_CHECK(payload + plen == f + len);
+            TS_CHECK(strlen(tag) == taglen);
+            TS_CHECK(payload + plen == f + len);
         }
 
         /* The whole frame as a payload, then the parsed payload. */
@@ -1612,10 +1591,10 @@ START_TEST(random_frames_never_crash_the_parser_or_reader)
         tr_reader_init_bytes(&r, f, len);
         while (!tr_read_done(&r) && (rc = tr_read_skip(&r)) == 0)
             ;
-        S_CHECK(rc == 0 || rc == TR_ETRUNC || rc == TR_EPROTO);
+        TS_CHECK(rc == 0 || rc == TR_ETRUNC || rc == TR_EPROTO);
         tr_reader_init_bytes(&r, f, len);
         rc = s_drain(&r);
-        S_CHECK(rc == 0 || rc == TR_ETRUNC || rc == TR_EPROTO);
+        TS_CHECK(rc == 0 || rc == TR_ETRUNC || rc == TR_EPROTO);
         free(f);
     }
     ck_assert_uint_gt(parsed, 1000);
@@ -1708,9 +1687,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s_suite());
 }

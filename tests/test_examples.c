@@ -9,15 +9,19 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "support.h"
 
 extern char **environ;
 
@@ -31,14 +35,6 @@ typedef struct {
     size_t len;              /* bytes in out, after the leading '\n' */
     char out[S_OUT_MAX + 2]; /* "\n" + stdout + NUL: every line is \n-led */
 } s_run_t;
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Read what the child wrote so far; true at end of file. Past S_OUT_MAX
  * the rest is read and dropped, so that the child never blocks on us. */
@@ -91,29 +87,36 @@ s_run(const char *name, const char *arg, s_run_t *run)
     ck_assert_msg(rc == 0, "spawn %s: %s", path, strerror(rc));
     ck_assert_int_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
 
-    /* Polling waitpid is fine here: we wait for a process to exit, not
-     * for another thread of ours. */
+    /* Wait on the child's output and on its pidfd (readable when it
+     * exits) together, up to the deadline: no polling. */
     memset(run, 0, sizeof *run);
     run->out[0] = '\n';
-    double deadline = s_now() + S_DEADLINE_S;
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    ck_assert_msg(pidfd >= 0, "pidfd_open: %s", strerror(errno));
+    int64_t deadline = ts_now_ms() + S_DEADLINE_S * 1000;
     bool eof = false;
     for (;;) {
-        eof = eof || s_drain(fds[0], run);
-        pid_t w = waitpid(pid, &run->status, WNOHANG);
-        ck_assert_msg(w >= 0 || errno == EINTR, "waitpid: %s",
-                      strerror(errno));
-        if (w == pid)
-            break;
-        if (s_now() > deadline) {
+        int64_t left = deadline - ts_now_ms();
+        if (left <= 0) {
             kill(pid, SIGKILL);
             waitpid(pid, &run->status, 0);
             close(fds[0]);
+            close(pidfd);
             run->out[1 + run->len] = '\0';
             ck_abort_msg("%s did not exit in %d s; output so far:%s", name,
                          S_DEADLINE_S, run->out);
         }
-        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN},
+                              {.fd = eof ? -1 : fds[0], .events = POLLIN}};
+        int n = poll(p, 2, (int)left);
+        ck_assert_msg(n >= 0 || errno == EINTR, "poll: %s", strerror(errno));
+        if (n > 0 && p[1].revents)
+            eof = s_drain(fds[0], run);
+        if (n > 0 && p[0].revents)
+            break;
     }
+    close(pidfd);
+    ck_assert_int_eq(waitpid(pid, &run->status, 0), pid);
     /* The child is gone, so its write end is closed: read to the end. */
     ck_assert_int_eq(fcntl(fds[0], F_SETFL, 0), 0);
     while (!eof)
@@ -239,9 +242,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s_suite());
 }

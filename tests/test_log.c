@@ -19,62 +19,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "support.h"
 #include "troupe.h"
 
-#define S_CALL_MS 20000
-
 /* ------------------------------------------------------------------ */
-/* A capturing sink                                                    */
+/* Capture                                                             */
 /* ------------------------------------------------------------------ */
 
-#define S_LINES 512
-static struct {
-    pthread_mutex_t mu;
-    int n;
-    int level[S_LINES];
-    char line[S_LINES][1100];
-} s_cap = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-static void
-s_sink(void *arg, int level, const char *line)
-{
-    ck_assert_ptr_eq(arg, &s_cap);
-    pthread_mutex_lock(&s_cap.mu);
-    if (s_cap.n < S_LINES) {
-        s_cap.level[s_cap.n] = level;
-        snprintf(s_cap.line[s_cap.n], sizeof s_cap.line[0], "%s", line);
-    }
-    s_cap.n++;
-    pthread_mutex_unlock(&s_cap.mu);
-}
-
-static void
-s_capture(void)
-{
-    tr_log_set_sink(s_sink, &s_cap);
-}
-
-static int
-s_lines(void)
-{
-    pthread_mutex_lock(&s_cap.mu);
-    int n = s_cap.n;
-    pthread_mutex_unlock(&s_cap.mu);
-    return n;
-}
-
-/* Index of the first caught line containing a, or -1. */
-static int
-s_find(const char *a)
-{
-    int at = -1;
-    pthread_mutex_lock(&s_cap.mu);
-    for (int i = 0; i < s_cap.n && i < S_LINES && at < 0; i++)
-        if (strstr(s_cap.line[i], a) != NULL)
-            at = i;
-    pthread_mutex_unlock(&s_cap.mu);
-    return at;
-}
+/* A sink that keeps each line and its level is ts_log_capture
+ * (tests/support.c); it also checks that it gets its argument back. */
 
 /* stderr into a temporary file, and back. */
 typedef struct {
@@ -144,15 +97,9 @@ TR_BEHAVIOUR(scribe, .handle = s_scribe_handle);
 static void
 s_ask_log(tr_node_t *node, tr_id_t id, int level, const char *text)
 {
-    tr_msg_t *m = NULL, *reply = NULL;
-    tr_future_t *f = NULL;
-    ck_assert_int_eq(tr_msg_create(&m, "log"), 0);
-    ck_assert_int_eq(tr_msg_add_int(m, level), 0);
+    tr_msg_t *m = ts_msg_i("log", level);
     ck_assert_int_eq(tr_msg_add_str(m, text), 0);
-    ck_assert_int_eq(tr_ask_id(node, id, &m, S_CALL_MS, &f), 0);
-    ck_assert_int_eq(tr_future_get(f, TR_FOREVER, &reply), 0);
-    tr_msg_destroy(&reply);
-    tr_future_destroy(&f);
+    ck_assert_int_eq(ts_ask_id(node, id, m, NULL), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -163,16 +110,16 @@ START_TEST(default_level_is_warn_and_info_is_not_emitted)
 {
     unsetenv("TROUPE_LOG"); /* before the first use */
     ck_assert_int_eq(tr_log_level(), TR_LOG_WARN);
-    s_capture();
+    ts_log_capture();
     tr_log(TR_LOG_DEBUG, "test", "debug line");
     tr_log(TR_LOG_INFO, "test", "info line");
-    ck_assert_int_eq(s_lines(), 0);
+    ck_assert_int_eq(ts_log_lines(), 0);
     tr_log(TR_LOG_WARN, "test", "warn line");
     tr_log(TR_LOG_ERROR, "test", "error line");
-    ck_assert_int_eq(s_lines(), 2);
-    ck_assert_int_ge(s_find("warn line"), 0);
-    ck_assert_int_eq(s_cap.level[s_find("warn line")], TR_LOG_WARN);
-    ck_assert_int_eq(s_cap.level[s_find("error line")], TR_LOG_ERROR);
+    ck_assert_int_eq(ts_log_lines(), 2);
+    ck_assert_int_ge(ts_log_find("warn line"), 0);
+    ck_assert_int_eq(ts_log_level(ts_log_find("warn line")), TR_LOG_WARN);
+    ck_assert_int_eq(ts_log_level(ts_log_find("error line")), TR_LOG_ERROR);
     tr_log_set_sink(NULL, NULL);
 }
 END_TEST
@@ -180,27 +127,27 @@ END_TEST
 START_TEST(set_level_changes_the_level_and_clamps_it)
 {
     unsetenv("TROUPE_LOG");
-    s_capture();
+    ts_log_capture();
     tr_log_set_level(TR_LOG_INFO);
     ck_assert_int_eq(tr_log_level(), TR_LOG_INFO);
     tr_log(TR_LOG_INFO, "test", "now shown");
     tr_log(TR_LOG_DEBUG, "test", "still hidden");
-    ck_assert_int_eq(s_lines(), 1);
-    ck_assert_int_eq(s_cap.level[0], TR_LOG_INFO);
+    ck_assert_int_eq(ts_log_lines(), 1);
+    ck_assert_int_eq(ts_log_level(0), TR_LOG_INFO);
 
     tr_log_set_level(TR_LOG_NONE);
     tr_log(TR_LOG_ERROR, "test", "not even errors");
-    ck_assert_int_eq(s_lines(), 1);
+    ck_assert_int_eq(ts_log_lines(), 1);
 
     tr_log_set_level(99);
     ck_assert_int_eq(tr_log_level(), TR_LOG_DEBUG);
     tr_log(TR_LOG_DEBUG, "test", "debug shown");
-    ck_assert_int_eq(s_lines(), 2);
+    ck_assert_int_eq(ts_log_lines(), 2);
     /* Levels outside the table are never emitted (nor crash). */
     tr_log(TR_LOG_NONE, "test", "level none");
     tr_log(99, "test", "level 99");
     tr_log(-1, "test", "level -1");
-    ck_assert_int_eq(s_lines(), 2);
+    ck_assert_int_eq(ts_log_lines(), 2);
 
     tr_log_set_level(-3);
     ck_assert_int_eq(tr_log_level(), TR_LOG_NONE);
@@ -211,16 +158,13 @@ END_TEST
 START_TEST(node_log_level_option_sets_the_level)
 {
     unsetenv("TROUPE_LOG");
-    s_capture();
-    tr_node_t *node = NULL;
-    ck_assert_int_eq(tr_node_create(&node, &(tr_node_opts_t){
-                                               .name = "loud",
-                                               .log_level = TR_LOG_INFO}),
-                     0);
+    ts_log_capture();
+    tr_node_t *node = ts_node(
+        &(tr_node_opts_t){.name = "loud", .log_level = TR_LOG_INFO});
     ck_assert_int_eq(tr_log_level(), TR_LOG_INFO);
-    ck_assert_int_ge(s_find("node 'loud' up"), 0);
-    ck_assert_int_eq(tr_node_destroy(&node), 0);
-    ck_assert_int_ge(s_find("node 'loud' down"), 0);
+    ck_assert_int_ge(ts_log_find("node 'loud' up"), 0);
+    ts_destroy(&node);
+    ck_assert_int_ge(ts_log_find("node 'loud' down"), 0);
     tr_log_set_sink(NULL, NULL);
 }
 END_TEST
@@ -228,26 +172,23 @@ END_TEST
 START_TEST(troupe_log_overrides_set_level_and_node_options)
 {
     ck_assert_int_eq(setenv("TROUPE_LOG", "DEBUG", 1), 0); /* any case */
-    s_capture();
+    ts_log_capture();
     ck_assert_int_eq(tr_log_level(), TR_LOG_DEBUG);
     tr_log_set_level(TR_LOG_ERROR);
     ck_assert_int_eq(tr_log_level(), TR_LOG_DEBUG);
-    tr_node_t *node = NULL;
-    ck_assert_int_eq(
-        tr_node_create(&node, &(tr_node_opts_t){.log_level = TR_LOG_ERROR}),
-        0);
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.log_level = TR_LOG_ERROR});
     ck_assert_int_eq(tr_log_level(), TR_LOG_DEBUG);
     tr_log(TR_LOG_DEBUG, "test", "debug shown");
-    ck_assert_int_ge(s_find("debug shown"), 0);
+    ck_assert_int_ge(ts_log_find("debug shown"), 0);
     /* The runtime's own debug lines come through too ("started" is
      * logged by the actor's thread before it reads its first message, so
      * it is there once a request was answered). */
     tr_id_t id = 0;
     ck_assert_int_eq(tr_spawn(node, "scribe", NULL, &id), 0);
     s_ask_log(node, id, TR_LOG_DEBUG, "asked");
-    ck_assert_int_ge(s_find("asked"), 0);
-    ck_assert_int_ge(s_find("started (scribe)"), 0);
-    ck_assert_int_eq(tr_node_destroy(&node), 0);
+    ck_assert_int_ge(ts_log_find("asked"), 0);
+    ck_assert_int_ge(ts_log_find("started (scribe)"), 0);
+    ts_destroy(&node);
     tr_log_set_sink(NULL, NULL);
 }
 END_TEST
@@ -286,9 +227,8 @@ END_TEST
 START_TEST(lines_name_the_module_and_the_actor)
 {
     unsetenv("TROUPE_LOG");
-    s_capture();
-    tr_node_t *node = NULL;
-    ck_assert_int_eq(tr_node_create(&node, NULL), 0);
+    ts_log_capture();
+    tr_node_t *node = ts_node(NULL);
     tr_id_t named = 0, anon = 0;
     ck_assert_int_eq(
         tr_spawn(node, "scribe", &(tr_spawn_opts_t){.name = "quill"}, &named),
@@ -302,19 +242,19 @@ START_TEST(lines_name_the_module_and_the_actor)
     char want[128];
     snprintf(want, sizeof want, " app quill#%llx: hello 42",
              (unsigned long long)named);
-    int i = s_find(want);
+    int i = ts_log_find(want);
     ck_assert_msg(i >= 0, "no line with '%s'", want);
-    ck_assert_int_eq(s_cap.level[i], TR_LOG_WARN);
-    ck_assert_ptr_null(strchr(s_cap.line[i], '\n')); /* no newline */
-    ck_assert(strncmp(s_cap.line[i], "troupe ", 7) == 0);
+    ck_assert_int_eq(ts_log_level(i), TR_LOG_WARN);
+    ck_assert_ptr_null(strchr(ts_log_line(i), '\n')); /* no newline */
+    ck_assert(strncmp(ts_log_line(i), "troupe ", 7) == 0);
     /* An anonymous actor is named by its behaviour. */
     snprintf(want, sizeof want, " app scribe#%llx: from nobody",
              (unsigned long long)anon);
-    ck_assert_msg(s_find(want) >= 0, "no line with '%s'", want);
+    ck_assert_msg(ts_log_find(want) >= 0, "no line with '%s'", want);
     /* Outside an actor: module only. */
-    ck_assert_int_ge(s_find(" main: outside"), 0);
-    ck_assert_int_ge(s_find(" -: no module"), 0);
-    ck_assert_int_eq(tr_node_destroy(&node), 0);
+    ck_assert_int_ge(ts_log_find(" main: outside"), 0);
+    ck_assert_int_ge(ts_log_find(" -: no module"), 0);
+    ts_destroy(&node);
     tr_log_set_sink(NULL, NULL);
 }
 END_TEST
@@ -322,7 +262,7 @@ END_TEST
 START_TEST(each_sink_call_is_one_whole_line_even_when_too_long)
 {
     unsetenv("TROUPE_LOG");
-    s_capture();
+    ts_log_capture();
     char *big = malloc(5001);
     ck_assert_ptr_nonnull(big);
     memset(big, 'q', 5000);
@@ -330,11 +270,11 @@ START_TEST(each_sink_call_is_one_whole_line_even_when_too_long)
     tr_log(TR_LOG_ERROR, "test", "%s", big);
     tr_log(TR_LOG_ERROR, "test", "two\nparts");
     free(big);
-    ck_assert_int_eq(s_lines(), 2);
-    size_t len = strlen(s_cap.line[0]);
+    ck_assert_int_eq(ts_log_lines(), 2);
+    size_t len = strlen(ts_log_line(0));
     ck_assert_uint_gt(len, 900); /* cut, not dropped */
     ck_assert_uint_lt(len, 1024);
-    ck_assert_ptr_null(strchr(s_cap.line[0], '\n'));
+    ck_assert_ptr_null(strchr(ts_log_line(0), '\n'));
     tr_log_set_sink(NULL, NULL);
 }
 END_TEST
@@ -391,16 +331,23 @@ s_race_main(void *arg)
     return NULL;
 }
 
-START_TEST(eight_threads_logging_at_once_never_interleave)
+/* Run S_THREADS loggers (s_race_main) at once, and join them. */
+static void
+s_race_run(void)
 {
-    unsetenv("TROUPE_LOG");
-    tr_log_set_sink(s_race_sink, NULL);
     pthread_t t[S_THREADS];
     for (int k = 0; k < S_THREADS; k++)
         ck_assert_int_eq(
             pthread_create(&t[k], NULL, s_race_main, (void *)(intptr_t)k), 0);
     for (int k = 0; k < S_THREADS; k++)
         ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+}
+
+START_TEST(eight_threads_logging_at_once_never_interleave)
+{
+    unsetenv("TROUPE_LOG");
+    tr_log_set_sink(s_race_sink, NULL);
+    s_race_run();
     tr_log_set_sink(NULL, NULL);
     ck_assert_int_eq(atomic_load(&s_race.overlaps), 0);
     ck_assert_int_eq(atomic_load(&s_race.bad), 0);
@@ -413,19 +360,14 @@ END_TEST
 START_TEST(default_sink_writes_whole_lines_to_stderr)
 {
     unsetenv("TROUPE_LOG");
-    s_capture();
+    ts_log_capture();
     tr_log(TR_LOG_WARN, "test", "to the sink");
     tr_log_set_sink(NULL, NULL); /* back to stderr */
     s_stderr_t e;
     s_stderr_grab(&e);
-    pthread_t t[S_THREADS];
-    for (int k = 0; k < S_THREADS; k++)
-        ck_assert_int_eq(
-            pthread_create(&t[k], NULL, s_race_main, (void *)(intptr_t)k), 0);
-    for (int k = 0; k < S_THREADS; k++)
-        ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+    s_race_run();
     char *out = s_stderr_release(&e);
-    ck_assert_int_eq(s_lines(), 1); /* the custom sink got nothing more */
+    ck_assert_int_eq(ts_log_lines(), 1); /* the custom sink got nothing more */
 
     /* Every line: "troupe ... test: t<k> n<seq> <pad>" and a newline. */
     long lines = 0, next[S_THREADS] = {0};
@@ -478,9 +420,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s_suite());
 }

@@ -5,10 +5,11 @@
  * never wait behind a full mailbox.
  *
  * How a mailbox is filled without sleeping: the worker's "block" handler
- * does a tr_call to a "gate" actor, which keeps the request (a deferred
- * reply) until the test tells it "open". The test learns that the worker is
- * blocked by asking the gate "watch" [n], answered once n requests are held.
- * Meanwhile nothing reads the worker's mailbox, so it fills.
+ * does a tr_call to a "gate" actor (ts_gate, tests/support.c), which
+ * keeps the request (a deferred reply) until the test tells it "open".
+ * The test learns that the worker is blocked by asking the gate "watch"
+ * [n], answered once n requests are held. Meanwhile nothing reads the
+ * worker's mailbox, so it fills.
  *
  * Check forks per test: every node is created inside the test. */
 #include <check.h>
@@ -19,233 +20,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "support.h"
 #include "troupe.h"
 
-/* Deadline of calls that must succeed: reached only when something hangs. */
-#define S_CALL_MS 20000
 /* Senders told apart by the worker (index carried in each message). */
 #define S_SENDERS_MAX 16
 /* Stop filling after this many accepted messages: the mailbox is unbounded. */
 #define S_FILL_MAX 100000
 
-/* ------------------------------------------------------------------ */
-/* Helpers                                                             */
-/* ------------------------------------------------------------------ */
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static tr_node_t *
-s_node(const tr_node_opts_t *opts)
-{
-    tr_node_t *node = NULL;
-    ck_assert_int_eq(tr_node_create(&node, opts), 0);
-    ck_assert_ptr_nonnull(node);
-    return node;
-}
-
-static void
-s_destroy(tr_node_t **node)
-{
-    ck_assert_int_eq(tr_node_destroy(node), 0);
-    ck_assert_ptr_null(*node);
-}
-
-/* tag [ints...]; aborts the test on error. */
+/* "data" [sender, seq], what the worker checks the order of. */
 static tr_msg_t *
-s_msg(const char *tag, int n, const int64_t *v)
+s_data(int64_t sender, int64_t seq)
 {
-    tr_msg_t *m = NULL;
-    ck_assert_int_eq(tr_msg_create(&m, tag), 0);
-    for (int i = 0; i < n; i++)
-        ck_assert_int_eq(tr_msg_add_int(m, v[i]), 0);
-    return m;
-}
-
-static tr_msg_t *
-s_msg0(const char *tag)
-{
-    return s_msg(tag, 0, NULL);
-}
-
-static tr_msg_t *
-s_msg2(const char *tag, int64_t a, int64_t b)
-{
-    int64_t v[2] = {a, b};
-    return s_msg(tag, 2, v);
-}
-
-/* Read n ints from a message. */
-static void
-s_ints(const tr_msg_t *m, int n, int64_t *v)
-{
-    tr_reader_t r;
-    tr_reader_init(&r, m);
-    for (int i = 0; i < n; i++)
-        ck_assert_int_eq(tr_read_int(&r, &v[i]), 0);
-}
-
-/* Call name with *m (taken), the reply's first n ints in out. */
-static int
-s_call(tr_node_t *node, const char *name, tr_msg_t *m, int n, int64_t *out)
-{
-    tr_msg_t *reply = NULL;
-    int rc = tr_call(node, name, &m, S_CALL_MS, &reply);
-    ck_assert_ptr_null(m); /* tr_call takes it once sent, whatever happens */
-    if (rc == 0) {
-        s_ints(reply, n, out);
-        tr_msg_destroy(&reply);
-    }
-    return rc;
-}
-
-static void
-s_tell(tr_node_t *node, const char *name, tr_msg_t *m)
-{
-    ck_assert_int_eq(tr_tell(node, name, &m), 0);
-    ck_assert_ptr_null(m);
-}
-
-/* Inside a handler: reply with n ints; a failed reply is the handler's
- * error. */
-static int
-s_reply_ints(tr_actor_t *self, const tr_msg_t *req, int n, const int64_t *v)
-{
-    tr_msg_t *r = NULL;
-    int rc = tr_msg_create(&r, "ok");
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = tr_msg_add_int(r, v[i]);
-    if (rc == 0)
-        rc = tr_reply(self, req, &r);
-    tr_msg_destroy(&r);
-    return rc;
-}
-
-static void
-s_stats(tr_node_t *node, tr_node_stats_t *st)
-{
-    memset(st, 0xff, sizeof *st);
-    tr_node_stats(node, st);
-}
-
-/* A one-shot event between test threads (test-side shared memory). */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool set;
-} s_flag_t;
-
-#define S_FLAG_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0}
-
-static void
-s_flag_set(s_flag_t *f)
-{
-    pthread_mutex_lock(&f->mu);
-    f->set = true;
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-}
-
-/* Wait for the flag (CLOCK_REALTIME deadline of S_CALL_MS); true if set. */
-static bool
-s_flag_wait(s_flag_t *f)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += S_CALL_MS / 1000;
-    pthread_mutex_lock(&f->mu);
-    int rc = 0;
-    while (!f->set && rc == 0)
-        rc = pthread_cond_timedwait(&f->cv, &f->mu, &ts);
-    bool set = f->set;
-    pthread_mutex_unlock(&f->mu);
-    return set;
+    int64_t v[2] = {sender, seq};
+    return ts_msg_ints("data", 2, v);
 }
 
 /* ------------------------------------------------------------------ */
 /* Behaviours                                                          */
 /* ------------------------------------------------------------------ */
-
-/* gate: "hold" requests are kept until "open"; "watch" [n] is answered
- * once n requests are held (or at once when open). */
-#define S_HELD_MAX 8
-
-typedef struct {
-    tr_msg_t *held[S_HELD_MAX];
-    int nheld;
-    tr_msg_t *watch;
-    int64_t want;
-    bool open;
-} gate_t;
-
-static int
-s_gate_check(tr_actor_t *self, gate_t *g)
-{
-    if (g->watch == NULL || (g->nheld < g->want && !g->open))
-        return 0;
-    int64_t n = g->nheld;
-    int rc = s_reply_ints(self, g->watch, 1, &n);
-    tr_msg_destroy(&g->watch);
-    return rc;
-}
-
-static int
-s_gate_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    gate_t *g = state;
-    int rc;
-    if (tr_msg_is(msg, "hold")) {
-        if (g->open)
-            return s_reply_ints(self, msg, 0, NULL);
-        if (g->nheld == S_HELD_MAX)
-            return tr_reply_error(self, msg, TR_ERANGE);
-        if ((rc = tr_msg_dup(msg, &g->held[g->nheld])) != 0)
-            return rc;
-        g->nheld++;
-        return s_gate_check(self, g);
-    }
-    if (tr_msg_is(msg, "watch")) {
-        tr_reader_t r;
-        tr_reader_init(&r, msg);
-        if ((rc = tr_read_int(&r, &g->want)) != 0)
-            return rc;
-        tr_msg_destroy(&g->watch);
-        if ((rc = tr_msg_dup(msg, &g->watch)) != 0)
-            return rc;
-        return s_gate_check(self, g);
-    }
-    if (tr_msg_is(msg, "open")) {
-        g->open = true;
-        for (int i = 0; i < g->nheld; i++) {
-            if ((rc = s_reply_ints(self, g->held[i], 0, NULL)) != 0)
-                return rc;
-            tr_msg_destroy(&g->held[i]);
-        }
-        g->nheld = 0;
-        return s_gate_check(self, g);
-    }
-    return TR_EUNHANDLED;
-}
-
-static void
-s_gate_terminate(tr_actor_t *self, void *state, int reason)
-{
-    (void)self, (void)reason;
-    gate_t *g = state;
-    for (int i = 0; i < g->nheld; i++)
-        tr_msg_destroy(&g->held[i]);
-    tr_msg_destroy(&g->watch);
-}
-
-TR_BEHAVIOUR(gate, .state_size = sizeof(gate_t), .handle = s_gate_handle,
-             .terminate = s_gate_terminate);
 
 /* worker: "block" waits in a tr_call to the gate; "data" [sender, seq]
  * checks that each sender's sequence goes 0, 1, 2, ...; "report" replies
@@ -265,7 +59,7 @@ s_worker_answer(tr_actor_t *self, worker_t *w)
     if (w->waiter == NULL || w->count < w->want)
         return 0;
     int64_t v[4] = {w->count, w->bad, w->first_want, w->first_got};
-    int rc = s_reply_ints(self, w->waiter, 4, v);
+    int rc = ts_reply_ints(self, w->waiter, 4, v);
     tr_msg_destroy(&w->waiter);
     return rc;
 }
@@ -276,10 +70,8 @@ s_worker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
     worker_t *w = state;
     if (tr_msg_is(msg, "data")) {
         int64_t v[2];
-        tr_reader_t r;
-        tr_reader_init(&r, msg);
-        if (tr_read_int(&r, &v[0]) != 0 || tr_read_int(&r, &v[1]) != 0 ||
-            v[0] < 0 || v[0] >= S_SENDERS_MAX) {
+        if (ts_read_ints(msg, 2, v) != 0 || v[0] < 0 ||
+            v[0] >= S_SENDERS_MAX) {
             w->bad++;
         } else if (v[1] != w->next[v[0]]) {
             if (w->bad++ == 0) {
@@ -298,7 +90,7 @@ s_worker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         tr_msg_t *hold = NULL, *reply = NULL;
         int rc = tr_msg_create(&hold, "hold");
         if (rc == 0)
-            rc = tr_call(tr_actor_node(self), "gate", &hold, S_CALL_MS,
+            rc = tr_call(tr_actor_node(self), "gate", &hold, TS_CALL_MS,
                          &reply);
         tr_msg_destroy(&hold);
         tr_msg_destroy(&reply);
@@ -309,12 +101,10 @@ s_worker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
     }
     if (tr_msg_is(msg, "report")) {
         int64_t v[3] = {w->count, w->bad, w->block_rc};
-        return s_reply_ints(self, msg, 3, v);
+        return ts_reply_ints(self, msg, 3, v);
     }
     if (tr_msg_is(msg, "await")) {
-        tr_reader_t r;
-        tr_reader_init(&r, msg);
-        int rc = tr_read_int(&r, &w->want);
+        int rc = ts_read_ints(msg, 1, &w->want);
         if (rc != 0)
             return rc;
         tr_msg_destroy(&w->waiter);
@@ -359,16 +149,10 @@ static tr_id_t
 s_blocked_worker(tr_node_t *node, const char *name, int hwm)
 {
     tr_id_t id = 0;
-    ck_assert_int_eq(tr_spawn(node, "gate", &(tr_spawn_opts_t){.name = "gate"},
-                              NULL),
-                     0);
+    ts_spawn(node, "ts_gate", "gate");
     tr_spawn_opts_t o = {.name = name, .mailbox_hwm = hwm};
     ck_assert_int_eq(tr_spawn(node, "worker", &o, &id), 0);
-    s_tell(node, name, s_msg0("block"));
-    int64_t held = 0, want = 1;
-    ck_assert_int_eq(s_call(node, "gate", s_msg("watch", 1, &want), 1, &held),
-                     0);
-    ck_assert_int_eq(held, 1);
+    ts_gate_block(node, name);
     return id;
 }
 
@@ -379,7 +163,7 @@ s_fill(tr_node_t *node, const char *name, int64_t sender, int64_t first)
 {
     int64_t seq = first;
     for (;;) {
-        tr_msg_t *m = s_msg2("data", sender, seq);
+        tr_msg_t *m = s_data(sender, seq);
         int rc = tr_try_tell(node, name, &m);
         if (rc == TR_EAGAIN) {
             ck_assert_ptr_nonnull(m); /* still ours */
@@ -394,19 +178,13 @@ s_fill(tr_node_t *node, const char *name, int64_t sender, int64_t first)
     }
 }
 
-static void
-s_open(tr_node_t *node)
-{
-    s_tell(node, "gate", s_msg0("open"));
-}
-
 /* ------------------------------------------------------------------ */
 /* Full mailbox                                                        */
 /* ------------------------------------------------------------------ */
 
 START_TEST(try_tell_returns_eagain_when_mailbox_is_full)
 {
-    tr_node_t *node = s_node(&(tr_node_opts_t){.mailbox_hwm = 50});
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.mailbox_hwm = 50});
     tr_id_t w = s_blocked_worker(node, "w", 0);
     int64_t accepted = s_fill(node, "w", 0, 0);
     /* The bound is the mailbox's high-water mark; ZeroMQ's inproc pipe
@@ -416,143 +194,144 @@ START_TEST(try_tell_returns_eagain_when_mailbox_is_full)
 
     /* Still full, by id too; the message stays the caller's each time. */
     for (int i = 0; i < 3; i++) {
-        tr_msg_t *m = s_msg2("data", 0, accepted);
+        tr_msg_t *m = s_data(0, accepted);
         ck_assert_int_eq(tr_try_tell_id(node, w, &m), TR_EAGAIN);
         ck_assert_ptr_nonnull(m);
         ck_assert_int_eq(tr_try_tell(node, "w", &m), TR_EAGAIN);
         ck_assert_ptr_nonnull(m);
         tr_msg_destroy(&m);
     }
-    s_open(node);
-    int64_t v[4], want = accepted;
-    ck_assert_int_eq(s_call(node, "w", s_msg("await", 1, &want), 4, v), 0);
+    ts_gate_open(node);
+    int64_t v[4];
+    ck_assert_int_eq(
+        ts_call_ints(node, "w", ts_msg_i("await", accepted), 4, v), 0);
     ck_assert_int_eq(v[0], accepted);
     ck_assert_int_eq(v[1], 0);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(spawn_mailbox_hwm_overrides_the_node_default)
 {
-    tr_node_t *node = s_node(NULL); /* default 1000 */
+    tr_node_t *node = ts_node(NULL); /* default 1000 */
     s_blocked_worker(node, "w", 5);
     int64_t accepted = s_fill(node, "w", 0, 0);
     ck_assert_int_ge(accepted, 5);
     ck_assert_int_le(accepted, 7);
-    s_open(node);
-    s_destroy(&node);
+    ts_gate_open(node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(tell_times_out_when_mailbox_stays_full)
 {
     tr_node_t *node =
-        s_node(&(tr_node_opts_t){.mailbox_hwm = 10, .send_timeout_ms = 150});
+        ts_node(&(tr_node_opts_t){.mailbox_hwm = 10, .send_timeout_ms = 150});
     tr_id_t w = s_blocked_worker(node, "w", 0);
     int64_t accepted = s_fill(node, "w", 0, 0);
 
-    tr_msg_t *m = s_msg2("data", 0, accepted);
-    int64_t t0 = s_now_ms();
+    tr_msg_t *m = s_data(0, accepted);
+    int64_t t0 = ts_now_ms();
     ck_assert_int_eq(tr_tell(node, "w", &m), TR_ETIMEDOUT);
-    ck_assert_int_ge(s_now_ms() - t0, 150);
+    ck_assert_int_ge(ts_now_ms() - t0, 150);
     ck_assert_ptr_nonnull(m); /* still ours */
-    t0 = s_now_ms();
+    t0 = ts_now_ms();
     ck_assert_int_eq(tr_tell_id(node, w, &m), TR_ETIMEDOUT);
-    ck_assert_int_ge(s_now_ms() - t0, 150);
+    ck_assert_int_ge(ts_now_ms() - t0, 150);
     ck_assert_ptr_nonnull(m);
     tr_msg_destroy(&m);
 
     /* Nothing refused was delivered: the worker sees exactly accepted. */
-    s_open(node);
+    ts_gate_open(node);
     int64_t v[3];
-    ck_assert_int_eq(s_call(node, "w", s_msg0("report"), 3, v), 0);
+    ck_assert_int_eq(ts_call_ints(node, "w", ts_msg("report"), 3, v), 0);
     ck_assert_int_eq(v[0], accepted);
     ck_assert_int_eq(v[1], 0);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(ask_to_a_full_mailbox_fails_at_its_own_deadline)
 {
     /* send_timeout is long: the ask's own deadline must bound the wait. */
-    tr_node_t *node = s_node(
+    tr_node_t *node = ts_node(
         &(tr_node_opts_t){.mailbox_hwm = 10, .send_timeout_ms = 20000});
     s_blocked_worker(node, "w", 0);
     s_fill(node, "w", 0, 0);
 
-    tr_msg_t *m = s_msg0("report");
+    tr_msg_t *m = ts_msg("report");
     tr_future_t *f = NULL;
-    int64_t t0 = s_now_ms();
+    int64_t t0 = ts_now_ms();
     ck_assert_int_eq(tr_ask(node, "w", &m, 200, &f), TR_ETIMEDOUT);
-    int64_t dt = s_now_ms() - t0;
+    int64_t dt = ts_now_ms() - t0;
     ck_assert_int_ge(dt, 200);
     ck_assert_int_lt(dt, 10000);
     ck_assert_ptr_null(f); /* out-parameter set on success only */
     ck_assert_ptr_nonnull(m);
     tr_msg_destroy(&m);
-    s_open(node);
-    s_destroy(&node);
+    ts_gate_open(node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(accepted_messages_all_arrive_in_send_order)
 {
     tr_node_t *node =
-        s_node(&(tr_node_opts_t){.mailbox_hwm = 100, .send_timeout_ms = 50});
+        ts_node(&(tr_node_opts_t){.mailbox_hwm = 100, .send_timeout_ms = 50});
     s_blocked_worker(node, "w", 0);
     int64_t sent = s_fill(node, "w", 0, 0);
     /* A few refused blocking tells in between must not leave gaps. */
     for (int i = 0; i < 2; i++) {
-        tr_msg_t *m = s_msg2("data", 0, sent);
+        tr_msg_t *m = s_data(0, sent);
         ck_assert_int_eq(tr_tell(node, "w", &m), TR_ETIMEDOUT);
         tr_msg_destroy(&m);
     }
-    s_open(node);
+    ts_gate_open(node);
     /* Then many more through blocking tells, which wait for room. */
     for (int i = 0; i < 5000; i++, sent++)
-        s_tell(node, "w", s_msg2("data", 0, sent));
+        ts_tell(node, "w", s_data(0, sent));
     int64_t v[3];
-    ck_assert_int_eq(s_call(node, "w", s_msg0("report"), 3, v), 0);
+    ck_assert_int_eq(ts_call_ints(node, "w", ts_msg("report"), 3, v), 0);
     ck_assert_int_eq(v[0], sent); /* none lost */
     ck_assert_int_eq(v[1], 0);    /* none out of order or duplicated */
     ck_assert_int_eq(v[2], 0);    /* the block's call got its reply */
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(stop_is_not_blocked_by_a_full_mailbox_and_counts_dead_letters)
 {
-    tr_node_t *node = s_node(&(tr_node_opts_t){.mailbox_hwm = 20});
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.mailbox_hwm = 20});
     tr_id_t w = s_blocked_worker(node, "w", 0);
 
     /* An ask queued in the mailbox: it must settle with TR_EDEAD. */
-    tr_msg_t *m = s_msg0("report");
+    tr_msg_t *m = ts_msg("report");
     tr_future_t *f = NULL;
-    ck_assert_int_eq(tr_ask(node, "w", &m, S_CALL_MS, &f), 0);
+    ck_assert_int_eq(tr_ask(node, "w", &m, TS_CALL_MS, &f), 0);
     int64_t accepted = s_fill(node, "w", 0, 0) + 1;
 
     tr_node_stats_t before, after;
-    s_stats(node, &before);
-    int64_t t0 = s_now_ms();
+    ts_stats(node, &before);
+    int64_t t0 = ts_now_ms();
     ck_assert_int_eq(tr_stop(node, w, 5000), 0);
-    ck_assert_int_lt(s_now_ms() - t0, 2000); /* promptly, not at 5 s */
+    ck_assert_int_lt(ts_now_ms() - t0, 2000); /* promptly, not at 5 s */
     ck_assert_int_eq(s_worker_reason, TR_ESHUTDOWN);
-    s_stats(node, &after);
+    ts_stats(node, &after);
     ck_assert_uint_eq(after.dead_letters - before.dead_letters,
                       (uint64_t)accepted);
 
-    ck_assert_int_eq(tr_future_get(f, S_CALL_MS, NULL), TR_EDEAD);
+    ck_assert_int_eq(tr_future_get(f, TS_CALL_MS, NULL), TR_EDEAD);
     ck_assert_int_eq(tr_future_exit_reason(f), TR_ESHUTDOWN);
     tr_future_destroy(&f);
 
     /* The name is free and sends fail as for any ended actor. */
     tr_id_t id;
     ck_assert_int_eq(tr_whereis(node, "w", &id), TR_ENOENT);
-    m = s_msg2("data", 0, 0);
+    m = s_data(0, 0);
     ck_assert_int_eq(tr_try_tell_id(node, w, &m), TR_ENOENT);
     ck_assert_ptr_nonnull(m);
     tr_msg_destroy(&m);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -563,7 +342,7 @@ END_TEST
  * unseen (runtime/registry.h, "dead" and "inflight"). */
 typedef struct {
     tr_node_t *node;
-    s_flag_t full;
+    ts_flag_t full;
     int rc;
     bool msg_kept;
     int64_t accepted, waited_ms;
@@ -574,11 +353,11 @@ s_waiting_sender(void *arg)
 {
     s_waiter_t *wt = arg;
     wt->accepted = s_fill(wt->node, "w", 1, 0);
-    s_flag_set(&wt->full);
-    tr_msg_t *m = s_msg2("data", 1, wt->accepted);
-    int64_t t0 = s_now_ms();
+    ts_flag_set(&wt->full);
+    tr_msg_t *m = s_data(1, wt->accepted);
+    int64_t t0 = ts_now_ms();
     wt->rc = tr_tell(wt->node, "w", &m);
-    wt->waited_ms = s_now_ms() - t0;
+    wt->waited_ms = ts_now_ms() - t0;
     wt->msg_kept = m != NULL;
     tr_msg_destroy(&m);
     return NULL;
@@ -586,18 +365,18 @@ s_waiting_sender(void *arg)
 
 START_TEST(blocked_tell_ends_when_the_target_ends)
 {
-    tr_node_t *node = s_node(
+    tr_node_t *node = ts_node(
         &(tr_node_opts_t){.mailbox_hwm = 10, .send_timeout_ms = 20000});
     tr_id_t w = s_blocked_worker(node, "w", 0);
-    s_waiter_t wt = {.node = node, .full = S_FLAG_INIT, .rc = 1};
+    s_waiter_t wt = {.node = node, .full = TS_FLAG_INIT, .rc = 1};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, s_waiting_sender, &wt), 0);
-    ck_assert(s_flag_wait(&wt.full));
+    ck_assert(ts_flag_wait(&wt.full, TS_CALL_MS));
     ck_assert_int_eq(tr_stop(node, w, 5000), 0);
     ck_assert_int_eq(pthread_join(t, NULL), 0);
     ck_assert_int_lt(wt.waited_ms, 10000);
     tr_node_stats_t st;
-    s_stats(node, &st);
+    ts_stats(node, &st);
     if (wt.rc == TR_ENOENT) {
         ck_assert(wt.msg_kept);
         ck_assert_uint_eq(st.dead_letters, (uint64_t)wt.accepted);
@@ -606,7 +385,7 @@ START_TEST(blocked_tell_ends_when_the_target_ends)
         ck_assert(!wt.msg_kept);
         ck_assert_uint_eq(st.dead_letters, (uint64_t)wt.accepted + 1);
     }
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -618,7 +397,7 @@ typedef struct {
     int64_t rc, waited_ms, accepted;
 } proxy_t;
 
-static s_flag_t s_proxy_full = S_FLAG_INIT;
+static ts_flag_t s_proxy_full = TS_FLAG_INIT;
 
 static int
 s_proxy_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
@@ -641,19 +420,19 @@ s_proxy_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
             if (rc != 0 || ++p->accepted >= S_FILL_MAX)
                 return TR_EFAILED;
         }
-        s_flag_set(&s_proxy_full);
+        ts_flag_set(&s_proxy_full);
         tr_msg_t *m = NULL;
         if ((rc = tr_msg_create(&m, "data")) != 0)
             return rc;
-        int64_t t0 = s_now_ms();
+        int64_t t0 = ts_now_ms();
         p->rc = tr_tell(node, "w", &m);
-        p->waited_ms = s_now_ms() - t0;
+        p->waited_ms = ts_now_ms() - t0;
         tr_msg_destroy(&m);
         return 0; /* not a reply: the asker has given up by now */
     }
     if (tr_msg_is(msg, "result")) {
         int64_t v[3] = {p->rc, p->waited_ms, p->accepted};
-        return s_reply_ints(self, msg, 3, v);
+        return ts_reply_ints(self, msg, 3, v);
     }
     return TR_EUNHANDLED;
 }
@@ -675,48 +454,48 @@ TR_BEHAVIOUR(proxy, .state_size = sizeof(proxy_t), .handle = s_proxy_handle,
 
 START_TEST(tell_inside_a_request_waits_no_longer_than_its_deadline)
 {
-    tr_node_t *node = s_node(
+    tr_node_t *node = ts_node(
         &(tr_node_opts_t){.mailbox_hwm = 10, .send_timeout_ms = 20000});
     s_blocked_worker(node, "w", 0);
     ck_assert_int_eq(
         tr_spawn(node, "proxy", &(tr_spawn_opts_t){.name = "p"}, NULL), 0);
 
-    tr_msg_t *m = s_msg0("flood");
+    tr_msg_t *m = ts_msg("flood");
     tr_future_t *f = NULL;
     ck_assert_int_eq(tr_ask(node, "p", &m, 300, &f), 0);
     ck_assert_int_eq(tr_future_get(f, TR_FOREVER, NULL), TR_ETIMEDOUT);
     tr_future_destroy(&f);
 
     int64_t v[3];
-    ck_assert_int_eq(s_call(node, "p", s_msg0("result"), 3, v), 0);
+    ck_assert_int_eq(ts_call_ints(node, "p", ts_msg("result"), 3, v), 0);
     ck_assert_int_eq(v[0], TR_ETIMEDOUT);
     ck_assert_int_ge(v[2], 10);    /* it did fill the mailbox */
     ck_assert_int_le(v[1], 10000); /* the request's 300 ms, not 20 s */
-    s_open(node);
-    s_destroy(&node);
+    ts_gate_open(node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(actor_blocked_on_a_full_mailbox_can_be_stopped)
 {
-    tr_node_t *node = s_node(
+    tr_node_t *node = ts_node(
         &(tr_node_opts_t){.mailbox_hwm = 10, .send_timeout_ms = 20000});
     s_blocked_worker(node, "w", 0);
     tr_id_t p;
     ck_assert_int_eq(
         tr_spawn(node, "proxy", &(tr_spawn_opts_t){.name = "p"}, &p), 0);
-    s_tell(node, "p", s_msg0("flood"));
-    ck_assert(s_flag_wait(&s_proxy_full));
+    ts_tell(node, "p", ts_msg("flood"));
+    ck_assert(ts_flag_wait(&s_proxy_full, TS_CALL_MS));
 
-    int64_t t0 = s_now_ms();
+    int64_t t0 = ts_now_ms();
     ck_assert_int_eq(tr_stop(node, p, 10000), 0);
-    ck_assert_int_lt(s_now_ms() - t0, 5000);
+    ck_assert_int_lt(ts_now_ms() - t0, 5000);
     /* Its tell gave TR_ECANCELED; its terminate got TR_ESHUTDOWN. (The
      * flag may be set just before the blocking tell starts: a stop seen
      * first still cancels it.) */
     ck_assert_int_eq(s_proxy_reason, TR_ECANCELED * 1000 + TR_ESHUTDOWN);
-    s_open(node);
-    s_destroy(&node);
+    ts_gate_open(node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -762,7 +541,8 @@ s_many_senders(tr_node_t *node, int n, int count)
         ck_assert_msg(s[i].rc == 0, "sender %d: %s", i, tr_strerror(s[i].rc));
     }
     int64_t v[4], want = (int64_t)n * count;
-    ck_assert_int_eq(s_call(node, "w", s_msg("await", 1, &want), 4, v), 0);
+    ck_assert_int_eq(ts_call_ints(node, "w", ts_msg_i("await", want), 4, v),
+                     0);
     ck_assert_int_eq(v[0], want);
     ck_assert_int_eq(v[1], 0);
 }
@@ -770,21 +550,21 @@ s_many_senders(tr_node_t *node, int n, int count)
 START_TEST(each_sender_order_is_kept_with_several_senders)
 {
     /* A small mailbox, so senders keep waiting for room and interleave. */
-    tr_node_t *node = s_node(&(tr_node_opts_t){.mailbox_hwm = 16});
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.mailbox_hwm = 16});
     ck_assert_int_eq(
         tr_spawn(node, "worker", &(tr_spawn_opts_t){.name = "w"}, NULL), 0);
     s_many_senders(node, 4, 3000);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(eight_threads_to_one_actor_lose_nothing)
 {
-    tr_node_t *node = s_node(NULL);
+    tr_node_t *node = ts_node(NULL);
     ck_assert_int_eq(
         tr_spawn(node, "worker", &(tr_spawn_opts_t){.name = "w"}, NULL), 0);
     s_many_senders(node, 8, 5000);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -793,13 +573,13 @@ END_TEST
  * must not be overtaken by messages sent through its replacement. */
 START_TEST(sender_order_is_kept_after_its_socket_cache_evicts_the_target)
 {
-    tr_node_t *node = s_node(NULL);
+    tr_node_t *node = ts_node(NULL);
     s_blocked_worker(node, "w", 0);
     /* More than ZeroMQ's inbound_poll_rate (100), so that the receiver
      * sees the new pipe while the old one still holds messages. */
     int64_t seq = 0;
     for (; seq < 400; seq++)
-        s_tell(node, "w", s_msg2("data", 0, seq));
+        ts_tell(node, "w", s_data(0, seq));
 
     /* Talk to 300 other actors: "w" becomes the least recently used. */
     enum { N = 300 };
@@ -807,15 +587,16 @@ START_TEST(sender_order_is_kept_after_its_socket_cache_evicts_the_target)
     ck_assert_ptr_nonnull(ids);
     ck_assert_int_eq(tr_spawn_n(node, "idle", NULL, N, ids), 0);
     for (int i = 0; i < N; i++) {
-        tr_msg_t *m = s_msg0("ping");
+        tr_msg_t *m = ts_msg("ping");
         ck_assert_int_eq(tr_tell_id(node, ids[i], &m), 0);
     }
     for (; seq < 800; seq++)
-        s_tell(node, "w", s_msg2("data", 0, seq));
+        ts_tell(node, "w", s_data(0, seq));
 
-    s_open(node);
-    int64_t v[4], want = seq;
-    ck_assert_int_eq(s_call(node, "w", s_msg("await", 1, &want), 4, v), 0);
+    ts_gate_open(node);
+    int64_t v[4];
+    ck_assert_int_eq(ts_call_ints(node, "w", ts_msg_i("await", seq), 4, v),
+                     0);
     ck_assert_int_eq(v[0], seq);
     ck_assert_msg(v[1] == 0,
                   "regression: %lld of %lld messages from one sender "
@@ -826,7 +607,7 @@ START_TEST(sender_order_is_kept_after_its_socket_cache_evicts_the_target)
                   (long long)v[1], (long long)seq, (long long)v[3],
                   (long long)v[2]);
     free(ids);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -865,7 +646,7 @@ typedef struct {
     tr_id_t to;
     long sent;       /* tells that returned 0 */
     int last;        /* the code that ended the loop */
-    s_flag_t *going; /* set once this thread has sent 1,000 */
+    ts_flag_t *going; /* set once this thread has sent 1,000 */
 } s_blaster_t;
 
 static void *
@@ -873,16 +654,16 @@ s_blaster(void *arg)
 {
     s_blaster_t *b = arg;
     for (;;) {
-        tr_msg_t *m = s_msg0("n");
+        tr_msg_t *m = ts_msg("n");
         int rc = tr_tell_id(b->node, b->to, &m);
         if (rc != 0) {
             tr_msg_destroy(&m);
             b->last = rc;
-            s_flag_set(b->going); /* never leave the test waiting */
+            ts_flag_set(b->going); /* never leave the test waiting */
             return NULL;
         }
         if (++b->sent == 1000)
-            s_flag_set(b->going);
+            ts_flag_set(b->going);
     }
 }
 
@@ -894,37 +675,37 @@ START_TEST(no_message_vanishes_when_the_target_stops_mid_send)
 {
     for (int round = 0; round < 20; round++) {
         atomic_store(&s_counted, -1);
-        tr_node_t *node = s_node(&(tr_node_opts_t){.mailbox_hwm = 64});
+        tr_node_t *node = ts_node(&(tr_node_opts_t){.mailbox_hwm = 64});
         tr_id_t to = 0;
         ck_assert_int_eq(tr_spawn(node, "mbx_counter", NULL, &to), 0);
         s_blaster_t b[4];
         pthread_t t[4];
-        s_flag_t going[4];
+        ts_flag_t going[4];
         for (int i = 0; i < 4; i++) {
-            going[i] = (s_flag_t)S_FLAG_INIT;
+            going[i] = (ts_flag_t)TS_FLAG_INIT;
             b[i] = (s_blaster_t){.node = node, .to = to, .going = &going[i]};
             ck_assert_int_eq(pthread_create(&t[i], NULL, s_blaster, &b[i]),
                              0);
         }
         /* Stop it while all four are in full flow. */
         for (int i = 0; i < 4; i++)
-            ck_assert(s_flag_wait(&going[i]));
+            ck_assert(ts_flag_wait(&going[i], TS_CALL_MS));
         tr_node_stats_t st;
-        ck_assert_int_eq(tr_stop(node, to, S_CALL_MS), 0);
+        ck_assert_int_eq(tr_stop(node, to, TS_CALL_MS), 0);
         long sent = 0;
         for (int i = 0; i < 4; i++) {
             pthread_join(t[i], NULL);
             ck_assert_int_eq(b[i].last, TR_ENOENT);
             sent += b[i].sent;
         }
-        s_stats(node, &st);
+        ts_stats(node, &st);
         long counted = atomic_load(&s_counted);
         ck_assert_int_ge(counted, 0);
         ck_assert_msg(counted + (long)st.dead_letters == sent,
                       "round %d: sent %ld, handled %ld + dead letters %llu",
                       round, sent, counted,
                       (unsigned long long)st.dead_letters);
-        s_destroy(&node);
+        ts_destroy(&node);
     }
 }
 END_TEST
@@ -966,9 +747,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s_suite());
 }

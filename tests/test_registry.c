@@ -17,57 +17,19 @@
 #include <string.h>
 
 #include "runtime/map.h"
+#include "support.h"
 #include "troupe.h"
-
-#define S_CALL_MS 20000
-
-/* For hot loops: ck_assert records a mark point per call (see
- * test_codec.c). */
-#define S_CHECK(expr)                                                       \
-    do {                                                                    \
-        if (!(expr))                                                        \
-            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #expr);           \
-    } while (0)
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static tr_node_t *
-s_node(void)
-{
-    tr_node_t *node = NULL;
-    ck_assert_int_eq(tr_node_create(&node, NULL), 0);
-    return node;
-}
-
-static void
-s_destroy(tr_node_t **node)
-{
-    ck_assert_int_eq(tr_node_destroy(node), 0);
-    ck_assert_ptr_null(*node);
-}
-
-static tr_id_t
-s_spawn(tr_node_t *node, const char *beh, const char *name)
-{
-    tr_id_t id = 0;
-    tr_spawn_opts_t o = {.name = name};
-    ck_assert_int_eq(tr_spawn(node, beh, &o, &id), 0);
-    ck_assert_uint_ne(id, 0);
-    return id;
-}
-
 /* Ask id "who"; the reply is [self id, name or nil]. */
 static void
 s_who(tr_node_t *node, tr_id_t id, tr_id_t *self, char *name, size_t cap)
 {
-    tr_msg_t *m = NULL, *reply = NULL;
-    tr_future_t *f = NULL;
-    ck_assert_int_eq(tr_msg_create(&m, "who"), 0);
-    ck_assert_int_eq(tr_ask_id(node, id, &m, S_CALL_MS, &f), 0);
-    ck_assert_int_eq(tr_future_get(f, TR_FOREVER, &reply), 0);
-    tr_future_destroy(&f);
+    tr_msg_t *reply = NULL;
+    ck_assert_int_eq(ts_ask_id(node, id, ts_msg("who"), &reply), 0);
     tr_reader_t r;
     tr_reader_init(&r, reply);
     uint64_t v;
@@ -172,13 +134,13 @@ s_flaky_terminate(tr_actor_t *self, void *state, int reason)
 TR_BEHAVIOUR(flaky, .init = s_flaky_init, .handle = s_named_handle,
              .terminate = s_flaky_terminate);
 
-/* Handlers for behaviours registered at run time. */
+/* Handlers for behaviours registered at run time: each replies with its
+ * own tag, so the test sees which definition runs. */
 static int
-s_first_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+s_reply_tag(tr_actor_t *self, const tr_msg_t *msg, const char *tag)
 {
-    (void)state;
     tr_msg_t *r = NULL;
-    int rc = tr_msg_create(&r, "first");
+    int rc = tr_msg_create(&r, tag);
     if (rc == 0)
         rc = tr_reply(self, msg, &r);
     tr_msg_destroy(&r);
@@ -186,15 +148,17 @@ s_first_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 }
 
 static int
+s_first_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)state;
+    return s_reply_tag(self, msg, "first");
+}
+
+static int
 s_second_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     (void)state;
-    tr_msg_t *r = NULL;
-    int rc = tr_msg_create(&r, "second");
-    if (rc == 0)
-        rc = tr_reply(self, msg, &r);
-    tr_msg_destroy(&r);
-    return rc;
+    return s_reply_tag(self, msg, "second");
 }
 
 /* ------------------------------------------------------------------ */
@@ -203,23 +167,23 @@ s_second_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 
 START_TEST(whereis_finds_a_named_actor)
 {
-    tr_node_t *node = s_node();
-    tr_id_t a = s_spawn(node, "named", "alpha");
-    tr_id_t b = s_spawn(node, "named", "beta");
+    tr_node_t *node = ts_node(NULL);
+    tr_id_t a = ts_spawn(node, "named", "alpha");
+    tr_id_t b = ts_spawn(node, "named", "beta");
     tr_id_t got = 0;
     ck_assert_int_eq(tr_whereis(node, "alpha", &got), 0);
     ck_assert_uint_eq(got, a);
     ck_assert_int_eq(tr_whereis(node, "beta", &got), 0);
     ck_assert_uint_eq(got, b);
     ck_assert_uint_ne(a, b);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(whereis_gives_enoent_for_unknown_names_and_einval_for_null)
 {
-    tr_node_t *node = s_node();
-    s_spawn(node, "named", "alpha");
+    tr_node_t *node = ts_node(NULL);
+    ts_spawn(node, "named", "alpha");
     tr_id_t got = 12345;
     ck_assert_int_eq(tr_whereis(node, "alph", &got), TR_ENOENT);
     ck_assert_int_eq(tr_whereis(node, "alphaa", &got), TR_ENOENT);
@@ -228,31 +192,30 @@ START_TEST(whereis_gives_enoent_for_unknown_names_and_einval_for_null)
     ck_assert_int_eq(tr_whereis(NULL, "alpha", &got), TR_EINVAL);
     ck_assert_int_eq(tr_whereis(node, NULL, &got), TR_EINVAL);
     ck_assert_int_eq(tr_whereis(node, "alpha", NULL), TR_EINVAL);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(whereis_gives_enoent_after_the_actor_ended)
 {
-    tr_node_t *node = s_node();
-    tr_id_t a = s_spawn(node, "named", "alpha");
-    ck_assert_int_eq(tr_stop(node, a, S_CALL_MS), 0);
+    tr_node_t *node = ts_node(NULL);
+    tr_id_t a = ts_spawn(node, "named", "alpha");
+    ck_assert_int_eq(tr_stop(node, a, TS_CALL_MS), 0);
     tr_id_t got = 0;
     ck_assert_int_eq(tr_whereis(node, "alpha", &got), TR_ENOENT);
-    tr_msg_t *m = NULL;
-    ck_assert_int_eq(tr_msg_create(&m, "who"), 0);
+    tr_msg_t *m = ts_msg("who");
     ck_assert_int_eq(tr_tell(node, "alpha", &m), TR_ENOENT);
     ck_assert_int_eq(tr_tell_id(node, a, &m), TR_ENOENT);
     ck_assert_ptr_nonnull(m);
     tr_msg_destroy(&m);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(duplicate_name_gives_eexist_and_leaves_the_first_alone)
 {
-    tr_node_t *node = s_node();
-    tr_id_t a = s_spawn(node, "named", "alpha");
+    tr_node_t *node = ts_node(NULL);
+    tr_id_t a = ts_spawn(node, "named", "alpha");
     int inits = atomic_load(&s_inits);
     tr_id_t b = 777;
     tr_spawn_opts_t o = {.name = "alpha"};
@@ -273,17 +236,17 @@ START_TEST(duplicate_name_gives_eexist_and_leaves_the_first_alone)
     tr_node_stats(node, &st);
     ck_assert_uint_eq(st.spawned, 1);
     ck_assert_uint_eq(st.alive, 1);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(name_of_name_max_bytes_is_accepted_and_one_more_is_too_long)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     char name[TR_NAME_MAX + 2];
     memset(name, 'n', sizeof name);
     name[TR_NAME_MAX] = '\0';
-    tr_id_t a = s_spawn(node, "named", name);
+    tr_id_t a = ts_spawn(node, "named", name);
     tr_id_t got = 0;
     ck_assert_int_eq(tr_whereis(node, name, &got), 0);
     ck_assert_uint_eq(got, a);
@@ -294,39 +257,37 @@ START_TEST(name_of_name_max_bytes_is_accepted_and_one_more_is_too_long)
     tr_spawn_opts_t o = {.name = name};
     ck_assert_int_eq(tr_spawn(node, "named", &o, NULL), TR_ENAMETOOLONG);
     ck_assert_int_eq(tr_whereis(node, name, &got), TR_ENAMETOOLONG);
-    tr_msg_t *m = NULL;
-    ck_assert_int_eq(tr_msg_create(&m, "who"), 0);
+    tr_msg_t *m = ts_msg("who");
     ck_assert_int_eq(tr_tell(node, name, &m), TR_ENAMETOOLONG);
     ck_assert_ptr_nonnull(m);
     tr_msg_destroy(&m);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(empty_name_gives_einval)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     tr_spawn_opts_t o = {.name = ""};
     tr_id_t id = 5;
     ck_assert_int_eq(tr_spawn(node, "named", &o, &id), TR_EINVAL);
     ck_assert_uint_eq(id, 5);
     ck_assert_int_eq(atomic_load(&s_inits), 0);
-    tr_msg_t *m = NULL;
-    ck_assert_int_eq(tr_msg_create(&m, "who"), 0);
+    tr_msg_t *m = ts_msg("who");
     ck_assert_int_eq(tr_tell(node, "", &m), TR_EINVAL);
     ck_assert_int_eq(tr_try_tell(node, "", &m), TR_EINVAL);
     ck_assert_ptr_nonnull(m);
     tr_msg_destroy(&m);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(name_is_free_again_after_its_actor_ended)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     tr_id_t prev = 0;
     for (int round = 0; round < 20; round++) {
-        tr_id_t a = s_spawn(node, "named", "phoenix");
+        tr_id_t a = ts_spawn(node, "named", "phoenix");
         ck_assert_uint_ne(a, prev);
         tr_id_t got = 0, self = 0;
         char name[TR_NAME_MAX + 1];
@@ -337,23 +298,22 @@ START_TEST(name_is_free_again_after_its_actor_ended)
         /* The old id stays dead: a message to it is not delivered to the
          * new holder of the name. */
         if (prev != 0) {
-            tr_msg_t *m = NULL;
-            ck_assert_int_eq(tr_msg_create(&m, "who"), 0);
+            tr_msg_t *m = ts_msg("who");
             ck_assert_int_eq(tr_tell_id(node, prev, &m), TR_ENOENT);
             tr_msg_destroy(&m);
         }
-        ck_assert_int_eq(tr_stop(node, a, S_CALL_MS), 0);
+        ck_assert_int_eq(tr_stop(node, a, TS_CALL_MS), 0);
         prev = a;
     }
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(anonymous_actors_are_reachable_by_id_only)
 {
-    tr_node_t *node = s_node();
-    tr_id_t a = s_spawn(node, "named", NULL);
-    tr_id_t b = s_spawn(node, "named", NULL);
+    tr_node_t *node = ts_node(NULL);
+    tr_id_t a = ts_spawn(node, "named", NULL);
+    tr_id_t b = ts_spawn(node, "named", NULL);
     ck_assert_uint_ne(a, b);
     tr_id_t self = 0;
     char name[TR_NAME_MAX + 1] = "x";
@@ -366,14 +326,14 @@ START_TEST(anonymous_actors_are_reachable_by_id_only)
     /* The behaviour's name is not a registered name. */
     tr_id_t got;
     ck_assert_int_eq(tr_whereis(node, "named", &got), TR_ENOENT);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(actor_sees_its_id_name_and_node_in_every_callback)
 {
-    tr_node_t *node = s_node();
-    tr_id_t a = s_spawn(node, "named", "cygnus");
+    tr_node_t *node = ts_node(NULL);
+    tr_id_t a = ts_spawn(node, "named", "cygnus");
     /* init ran before tr_spawn returned. */
     ck_assert_uint_eq(s_seen_init.id, a);
     ck_assert_str_eq(s_seen_init.name, "cygnus");
@@ -385,7 +345,7 @@ START_TEST(actor_sees_its_id_name_and_node_in_every_callback)
     ck_assert_uint_eq(self, a);
     ck_assert_str_eq(name, "cygnus");
     /* terminate ran before tr_stop returned. */
-    ck_assert_int_eq(tr_stop(node, a, S_CALL_MS), 0);
+    ck_assert_int_eq(tr_stop(node, a, TS_CALL_MS), 0);
     ck_assert_uint_eq(s_seen_term.id, a);
     ck_assert_str_eq(s_seen_term.name, "cygnus");
     ck_assert_ptr_eq(s_seen_term.node, node);
@@ -393,7 +353,7 @@ START_TEST(actor_sees_its_id_name_and_node_in_every_callback)
     ck_assert_uint_eq(tr_self(NULL), 0);
     ck_assert_ptr_null(tr_actor_name(NULL));
     ck_assert_ptr_null(tr_actor_node(NULL));
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -414,7 +374,7 @@ s_assert_distinct(tr_id_t *ids, size_t n)
 {
     qsort(ids, n, sizeof *ids, s_cmp_id);
     for (size_t i = 0; i < n; i++) {
-        S_CHECK(ids[i] != 0);
+        TS_CHECK(ids[i] != 0);
         if (i > 0)
             ck_assert_msg(ids[i] != ids[i - 1], "id %llx given twice",
                           (unsigned long long)ids[i]);
@@ -424,20 +384,20 @@ s_assert_distinct(tr_id_t *ids, size_t n)
 START_TEST(ids_are_unique_and_never_reused)
 {
     enum { SEQ = 300, LIVE = 40 };
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     tr_id_t *ids = calloc(SEQ + LIVE, sizeof *ids);
     ck_assert_ptr_nonnull(ids);
     /* One at a time: each ends before the next starts, so an id freed by
      * an exit could be handed out again if ids were reused. */
     for (int i = 0; i < SEQ; i++) {
-        ids[i] = s_spawn(node, "named", i % 2 ? "same" : NULL);
-        ck_assert_int_eq(tr_stop(node, ids[i], S_CALL_MS), 0);
+        ids[i] = ts_spawn(node, "named", i % 2 ? "same" : NULL);
+        ck_assert_int_eq(tr_stop(node, ids[i], TS_CALL_MS), 0);
     }
     for (int i = 0; i < LIVE; i++)
-        ids[SEQ + i] = s_spawn(node, "named", NULL);
+        ids[SEQ + i] = ts_spawn(node, "named", NULL);
     s_assert_distinct(ids, SEQ + LIVE);
     free(ids);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -454,7 +414,7 @@ s_spawner_main(void *arg)
     for (int i = 0; i < 50 && s->rc == 0; i++) {
         s->rc = tr_spawn(s->node, "named", NULL, &s->ids[i]);
         if (s->rc == 0 && i % 2 == 0)
-            s->rc = tr_stop(s->node, s->ids[i], S_CALL_MS);
+            s->rc = tr_stop(s->node, s->ids[i], TS_CALL_MS);
     }
     return NULL;
 }
@@ -462,7 +422,7 @@ s_spawner_main(void *arg)
 START_TEST(ids_are_unique_across_concurrent_spawns)
 {
     enum { T = 4 };
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_spawner_t sp[T];
     pthread_t t[T];
     for (int i = 0; i < T; i++) {
@@ -477,7 +437,7 @@ START_TEST(ids_are_unique_across_concurrent_spawns)
         memcpy(&all[i * 50], sp[i].ids, sizeof sp[i].ids);
     }
     s_assert_distinct(all, T * 50);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -487,7 +447,7 @@ END_TEST
 
 START_TEST(unknown_behaviour_gives_enoent)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     tr_id_t id = 9;
     ck_assert_int_eq(tr_spawn(node, "no_such_behaviour", NULL, &id),
                      TR_ENOENT);
@@ -498,7 +458,7 @@ START_TEST(unknown_behaviour_gives_enoent)
     tr_node_stats_t st;
     tr_node_stats(node, &st);
     ck_assert_uint_eq(st.spawned, 0);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -543,30 +503,26 @@ START_TEST(behaviour_register_rejects_duplicates_and_bad_definitions)
     b.handle = s_second_handle;
     rt[0] = 'X';
 
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     tr_id_t ids[3];
     ck_assert_int_eq(tr_spawn(node, "rt_first", NULL, &ids[0]), 0);
     ck_assert_int_eq(tr_spawn(node, "rt_copied", NULL, &ids[1]), 0);
     ck_assert_int_eq(tr_spawn(node, name, NULL, &ids[2]), 0);
     ck_assert_int_eq(tr_spawn(node, "Xt_copied", NULL, NULL), TR_ENOENT);
     for (int i = 0; i < 3; i++) {
-        tr_msg_t *m = NULL, *reply = NULL;
-        tr_future_t *f = NULL;
-        ck_assert_int_eq(tr_msg_create(&m, "hi"), 0);
-        ck_assert_int_eq(tr_ask_id(node, ids[i], &m, S_CALL_MS, &f), 0);
-        ck_assert_int_eq(tr_future_get(f, TR_FOREVER, &reply), 0);
+        tr_msg_t *reply = NULL;
+        ck_assert_int_eq(ts_ask_id(node, ids[i], ts_msg("hi"), &reply), 0);
         ck_assert_str_eq(tr_msg_tag(reply), "first");
         tr_msg_destroy(&reply);
-        tr_future_destroy(&f);
     }
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(spawn_n_starts_n_actors_with_distinct_ids)
 {
     enum { N = 25 };
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     tr_id_t ids[N + 1];
     ids[N] = 4242; /* a sentinel: spawn_n writes n ids, no more */
     ck_assert_int_eq(tr_spawn_n(node, "named", NULL, N, ids), 0);
@@ -589,13 +545,13 @@ START_TEST(spawn_n_starts_n_actors_with_distinct_ids)
     ck_assert_int_eq(tr_spawn_n(node, "named", NULL, 3, NULL), 0);
     ck_assert_int_eq(tr_spawn_n(node, "named", NULL, 0, ids), 0);
     ck_assert_int_eq(atomic_load(&s_inits), N + 3);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(spawn_n_rejects_names_and_negative_counts)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     tr_id_t ids[2] = {7, 7};
     ck_assert_int_eq(
         tr_spawn_n(node, "named", &(tr_spawn_opts_t){.name = "x"}, 2, ids),
@@ -604,13 +560,13 @@ START_TEST(spawn_n_rejects_names_and_negative_counts)
     ck_assert_int_eq(tr_spawn_n(node, "no_such", NULL, 2, ids), TR_ENOENT);
     ck_assert_uint_eq(ids[0], 7);
     ck_assert_int_eq(atomic_load(&s_inits), 0);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(spawn_n_stops_the_started_ones_when_one_init_fails)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_flaky_fail_at = 5;
     tr_id_t ids[8] = {0};
     ck_assert_int_eq(tr_spawn_n(node, "flaky", NULL, 8, ids), TR_ERANGE);
@@ -622,7 +578,7 @@ START_TEST(spawn_n_stops_the_started_ones_when_one_init_fails)
     tr_node_stats(node, &st);
     ck_assert_uint_eq(st.spawned, 4);
     ck_assert_uint_eq(st.exited, 4);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -653,7 +609,7 @@ s_looker_main(void *arg)
 
 START_TEST(lookups_race_safely_with_spawns_and_exits)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     _Atomic int stop = 0;
     s_looker_t l[3];
     pthread_t t[3];
@@ -663,8 +619,8 @@ START_TEST(lookups_race_safely_with_spawns_and_exits)
                          0);
     }
     for (int i = 0; i < 100; i++) {
-        tr_id_t a = s_spawn(node, "named", "volatile");
-        ck_assert_int_eq(tr_stop(node, a, S_CALL_MS), 0);
+        tr_id_t a = ts_spawn(node, "named", "volatile");
+        ck_assert_int_eq(tr_stop(node, a, TS_CALL_MS), 0);
     }
     atomic_store(&stop, 1);
     for (int i = 0; i < 3; i++) {
@@ -672,7 +628,7 @@ START_TEST(lookups_race_safely_with_spawns_and_exits)
         ck_assert_int_eq(l[i].bad, 0);
         ck_assert_int_gt(l[i].lookups, 0);
     }
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -680,17 +636,8 @@ END_TEST
 /* Maps                                                                */
 /* ------------------------------------------------------------------ */
 
-/* A small xorshift generator: the same sequence on every run. */
+/* The seed of ts_rand: the same sequence on every run. */
 static uint64_t s_rng = 0x2545F4914F6CDD1Dull;
-
-static uint64_t
-s_rand(void)
-{
-    s_rng ^= s_rng << 13;
-    s_rng ^= s_rng >> 7;
-    s_rng ^= s_rng << 17;
-    return s_rng;
-}
 
 /* The map's home slot, as runtime/map.c computes it (white box: used to
  * build clusters on purpose). */
@@ -712,9 +659,9 @@ s_check_map_invariants(const tr__map_t *m)
         n++;
         for (size_t j = s_home(m->slots[i].key, m->cap); j != i;
              j = (j + 1) & (m->cap - 1))
-            S_CHECK(m->slots[j].key != 0);
+            TS_CHECK(m->slots[j].key != 0);
     }
-    S_CHECK(n == m->len);
+    TS_CHECK(n == m->len);
 }
 
 #define S_KEYS 4096
@@ -732,21 +679,21 @@ s_map_random(const uint64_t *keys, size_t nkeys, long ops, long every)
     tr__map_init(&m);
     size_t len = 0, puts = 0, dels = 0, hits = 0;
     for (long op = 0; op < ops; op++) {
-        size_t k = (size_t)(s_rand() % nkeys);
+        size_t k = (size_t)(ts_rand(&s_rng) % nkeys);
         /* Phases: growing, mixed, shrinking, so that deletion runs on
          * both sparse and crowded tables. */
-        unsigned r = (unsigned)(s_rand() % 100);
+        unsigned r = (unsigned)(ts_rand(&s_rng) % 100);
         unsigned put_pct = op < ops * 3 / 10 ? 70 : op < ops * 7 / 10 ? 45 : 20;
         if (r < put_pct) {
-            void *val = (void *)(uintptr_t)(s_rand() | 1);
-            S_CHECK(tr__map_put(&m, keys[k], val) == 0);
+            void *val = (void *)(uintptr_t)(ts_rand(&s_rng) | 1);
+            TS_CHECK(tr__map_put(&m, keys[k], val) == 0);
             if (model[k] == NULL)
                 len++;
             model[k] = val;
             puts++;
         } else if (r < put_pct + 25) {
             void *got = tr__map_del(&m, keys[k]);
-            S_CHECK(got == model[k]);
+            TS_CHECK(got == model[k]);
             if (model[k] != NULL) {
                 len--;
                 dels++;
@@ -754,26 +701,26 @@ s_map_random(const uint64_t *keys, size_t nkeys, long ops, long every)
             model[k] = NULL;
         } else {
             void *got = tr__map_get(&m, keys[k]);
-            S_CHECK(got == model[k]);
+            TS_CHECK(got == model[k]);
             hits += got != NULL;
         }
-        S_CHECK(m.len == len);
+        TS_CHECK(m.len == len);
         if (op % every == 0) {
             s_check_map_invariants(&m);
             for (size_t i = 0; i < nkeys; i++)
-                S_CHECK(tr__map_get(&m, keys[i]) == model[i]);
+                TS_CHECK(tr__map_get(&m, keys[i]) == model[i]);
             size_t seen = 0;
             TR__MAP_EACH(&m, slot)
             {
                 seen++;
-                S_CHECK(slot->val != NULL);
+                TS_CHECK(slot->val != NULL);
             }
-            S_CHECK(seen == len);
+            TS_CHECK(seen == len);
         }
     }
     s_check_map_invariants(&m);
     for (size_t i = 0; i < nkeys; i++)
-        S_CHECK(tr__map_get(&m, keys[i]) == model[i]);
+        TS_CHECK(tr__map_get(&m, keys[i]) == model[i]);
     ck_assert_uint_gt(dels, (size_t)ops / 10); /* deletion was exercised */
     ck_assert_uint_gt(hits, (size_t)ops / 100);
     ck_assert_uint_gt(puts, (size_t)ops / 10);
@@ -789,7 +736,7 @@ START_TEST(map_matches_a_reference_model_over_100000_random_ops)
      * deletes keep hitting present keys. */
     static uint64_t keys[S_KEYS];
     for (size_t i = 0; i < S_KEYS; i++)
-        keys[i] = i < S_KEYS / 2 ? i + 1 : (s_rand() | 1);
+        keys[i] = i < S_KEYS / 2 ? i + 1 : (ts_rand(&s_rng) | 1);
     s_map_random(keys, S_KEYS, 100000, 5000);
 }
 END_TEST
@@ -916,41 +863,41 @@ START_TEST(smap_matches_a_reference_model_over_100000_random_ops)
     tr__smap_init(&m);
     size_t len = 0, dels = 0;
     for (long op = 0; op < 100000; op++) {
-        size_t k = (size_t)(s_rand() % NAMES);
-        unsigned r = (unsigned)(s_rand() % 100);
+        size_t k = (size_t)(ts_rand(&s_rng) % NAMES);
+        unsigned r = (unsigned)(ts_rand(&s_rng) % 100);
         unsigned add_pct = op < 30000 ? 60 : op < 70000 ? 40 : 15;
         if (r < add_pct) {
             /* The key is copied: pass a temporary that we then wipe. */
             char tmp[40];
             memcpy(tmp, names[k], sizeof tmp);
-            void *val = (void *)(uintptr_t)(s_rand() | 1);
+            void *val = (void *)(uintptr_t)(ts_rand(&s_rng) | 1);
             int rc = tr__smap_add(&m, tmp, val);
             memset(tmp, 'Z', sizeof tmp - 1);
             if (model[k] != NULL) {
-                S_CHECK(rc == TR_EEXIST);
+                TS_CHECK(rc == TR_EEXIST);
             } else {
-                S_CHECK(rc == 0);
+                TS_CHECK(rc == 0);
                 model[k] = val;
                 len++;
             }
         } else if (r < add_pct + 30) {
             void *got = tr__smap_del(&m, names[k]);
-            S_CHECK(got == model[k]);
+            TS_CHECK(got == model[k]);
             if (model[k] != NULL) {
                 len--;
                 dels++;
             }
             model[k] = NULL;
         } else {
-            S_CHECK(tr__smap_get(&m, names[k]) == model[k]);
+            TS_CHECK(tr__smap_get(&m, names[k]) == model[k]);
         }
-        S_CHECK(m.len == len);
+        TS_CHECK(m.len == len);
         if (op % 10000 == 0)
             for (size_t i = 0; i < NAMES; i++)
-                S_CHECK(tr__smap_get(&m, names[i]) == model[i]);
+                TS_CHECK(tr__smap_get(&m, names[i]) == model[i]);
     }
     for (size_t i = 0; i < NAMES; i++)
-        S_CHECK(tr__smap_get(&m, names[i]) == model[i]);
+        TS_CHECK(tr__smap_get(&m, names[i]) == model[i]);
     ck_assert_ptr_null(tr__smap_get(&m, ""));
     ck_assert_ptr_null(tr__smap_get(&m, "w"));
     ck_assert_ptr_null(tr__smap_del(&m, "nobody"));
@@ -1013,9 +960,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s_suite());
 }

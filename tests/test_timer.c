@@ -16,67 +16,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "support.h"
 #include "troupe.h"
 
-#define S_CALL_MS 20000
 #define S_VALS 8
 
-static int64_t
-s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static tr_node_t *
-s_node(void)
-{
-    tr_node_t *node = NULL;
-    ck_assert_int_eq(tr_node_create(&node, NULL), 0);
-    return node;
-}
-
-static void
-s_destroy(tr_node_t **node)
-{
-    ck_assert_int_eq(tr_node_destroy(node), 0);
-}
-
-/* Call "t" with tag [args...]; up to n ints of the reply in out. */
+/* Call "t" (the ticker) with tag [args...]; up to n ints of the reply in
+ * out. */
 static int
 s_call(tr_node_t *node, const char *tag, int nargs, const int64_t *args,
        int n, int64_t *out)
 {
-    tr_msg_t *m = NULL, *reply = NULL;
-    ck_assert_int_eq(tr_msg_create(&m, tag), 0);
-    for (int i = 0; i < nargs; i++)
-        ck_assert_int_eq(tr_msg_add_int(m, args[i]), 0);
-    int rc = tr_call(node, "t", &m, S_CALL_MS, &reply);
-    ck_assert_ptr_null(m);
-    if (rc == 0) {
-        tr_reader_t r;
-        tr_reader_init(&r, reply);
-        for (int i = 0; i < n; i++)
-            ck_assert_int_eq(tr_read_int(&r, &out[i]), 0);
-        tr_msg_destroy(&reply);
-    }
-    return rc;
-}
-
-static int
-s_reply_ints(tr_actor_t *self, const tr_msg_t *req, int n, const int64_t *v)
-{
-    tr_msg_t *r = NULL;
-    int rc = tr_msg_create(&r, "ok");
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = tr_msg_add_int(r, v[i]);
-    if (rc == 0)
-        rc = tr_reply(self, req, &r);
-    tr_msg_destroy(&r);
-    return rc;
+    return ts_call_ints(node, "t", ts_msg_ints(tag, nargs, args), n, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -106,7 +58,7 @@ s_answer(tr_actor_t *self, ticker_t *t, int slot, int n, const int64_t *v)
 {
     if (t->waiter[slot] == NULL)
         return 0;
-    int rc = s_reply_ints(self, t->waiter[slot], n, v);
+    int rc = ts_reply_ints(self, t->waiter[slot], n, v);
     tr_msg_destroy(&t->waiter[slot]);
     return rc;
 }
@@ -138,19 +90,6 @@ s_timer_shape_ok(tr_actor_t *self, const tr_msg_t *msg)
 }
 
 static int
-s_args(const tr_msg_t *msg, int n, int64_t *v)
-{
-    tr_reader_t r;
-    tr_reader_init(&r, msg);
-    for (int i = 0; i < n; i++) {
-        int rc = tr_read_int(&r, &v[i]);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int
 s_ticker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     ticker_t *t = state;
@@ -160,39 +99,42 @@ s_ticker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 
     /* --- requests from the test --- */
     if (tr_msg_is(msg, "after")) { /* [delay]: reply at the fire */
-        if ((rc = s_args(msg, 1, a)) != 0 || (rc = s_keep(t, W_FIRE, msg)))
+        if ((rc = ts_read_ints(msg, 1, a)) != 0 ||
+            (rc = s_keep(t, W_FIRE, msg)) != 0)
             return rc;
         if ((rc = s_timer_msg("fire", 77, &m)) != 0)
             return rc;
-        t->t0_us = s_now_us();
+        t->t0_us = ts_now_us();
         rc = tr_timer_after(self, (int)a[0], &m, &t->after_id);
         tr_msg_destroy(&m);
         return rc;
     }
     if (tr_msg_is(msg, "every")) { /* [interval, n]: reply at tick n */
-        if ((rc = s_args(msg, 2, a)) != 0 || (rc = s_keep(t, W_TICKS, msg)))
+        if ((rc = ts_read_ints(msg, 2, a)) != 0 ||
+            (rc = s_keep(t, W_TICKS, msg)) != 0)
             return rc;
         if ((rc = s_timer_msg("tick", 5, &m)) != 0)
             return rc;
         t->want_ticks = a[1];
         t->ticks_ok = 1;
-        t->ticks_start_us = s_now_us();
+        t->ticks_start_us = ts_now_us();
         rc = tr_timer_every(self, (int)a[0], &m, &t->every_id);
         tr_msg_destroy(&m);
         return rc;
     }
     if (tr_msg_is(msg, "cancel")) { /* reply [rc, ticks so far] */
         int64_t v[2] = {tr_timer_cancel(self, t->every_id), t->ticks};
-        return s_reply_ints(self, msg, 2, v);
+        return ts_reply_ints(self, msg, 2, v);
     }
     if (tr_msg_is(msg, "cancel_id")) { /* [id]: reply [rc] */
-        if ((rc = s_args(msg, 1, a)) != 0)
+        if ((rc = ts_read_ints(msg, 1, a)) != 0)
             return rc;
         int64_t v = tr_timer_cancel(self, (uint64_t)a[0]);
-        return s_reply_ints(self, msg, 1, &v);
+        return ts_reply_ints(self, msg, 1, &v);
     }
     if (tr_msg_is(msg, "probe_after")) { /* [delay]: reply [ticks, fires] */
-        if ((rc = s_args(msg, 1, a)) != 0 || (rc = s_keep(t, W_PROBE, msg)))
+        if ((rc = ts_read_ints(msg, 1, a)) != 0 ||
+            (rc = s_keep(t, W_PROBE, msg)) != 0)
             return rc;
         if ((rc = s_timer_msg("probe", 0, &m)) != 0)
             return rc;
@@ -215,19 +157,19 @@ s_ticker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         v[6] = tr_timer_cancel(NULL, 1);
         v[7] = (m != NULL && id == 4242) ? 0 : 1; /* kept, id untouched */
         tr_msg_destroy(&m);
-        return s_reply_ints(self, msg, S_VALS, v);
+        return ts_reply_ints(self, msg, S_VALS, v);
     }
     if (tr_msg_is(msg, "cancel_unknown")) {
         int64_t v[2] = {tr_timer_cancel(self, 987654321),
                         tr_timer_cancel(self, 0)};
-        return s_reply_ints(self, msg, 2, v);
+        return ts_reply_ints(self, msg, 2, v);
     }
     if (tr_msg_is(msg, "leak")) {
         atomic_store(&s_leaked_self, self);
-        return s_reply_ints(self, msg, 0, NULL);
+        return ts_reply_ints(self, msg, 0, NULL);
     }
     if (tr_msg_is(msg, "many")) { /* [n]: n far timers, one fast ticker */
-        if ((rc = s_args(msg, 1, a)) != 0)
+        if ((rc = ts_read_ints(msg, 1, a)) != 0)
             return rc;
         for (int64_t i = 0; i < a[0]; i++) {
             if ((rc = s_timer_msg("far", i, &m)) != 0)
@@ -247,7 +189,7 @@ s_ticker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         t->ticks_ok = 1;
         rc = tr_timer_every(self, 1, &m, NULL);
         tr_msg_destroy(&m);
-        return rc ? rc : s_reply_ints(self, msg, 0, NULL);
+        return rc ? rc : ts_reply_ints(self, msg, 0, NULL);
     }
     if (tr_msg_is(msg, "zero")) {
         if ((rc = s_keep(t, W_ZERO, msg)) != 0 ||
@@ -295,10 +237,10 @@ s_ticker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
     /* --- timer messages --- */
     if (tr_msg_is(msg, "fire")) {
         t->fires++;
-        t->fire_elapsed_us = s_now_us() - t->t0_us;
+        t->fire_elapsed_us = ts_now_us() - t->t0_us;
         int64_t payload = 0;
         t->fire_ok = s_timer_shape_ok(self, msg) &&
-                     s_args(msg, 1, &payload) == 0 && payload == 77;
+                     ts_read_ints(msg, 1, &payload) == 0 && payload == 77;
         int64_t v[4] = {t->fire_elapsed_us, t->fire_ok, t->fires,
                         (int64_t)t->after_id};
         return s_answer(self, t, W_FIRE, 4, v);
@@ -308,7 +250,7 @@ s_ticker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         if (!s_timer_shape_ok(self, msg))
             t->ticks_ok = 0;
         if (t->ticks == t->want_ticks) {
-            int64_t v[3] = {s_now_us() - t->ticks_start_us, t->ticks,
+            int64_t v[3] = {ts_now_us() - t->ticks_start_us, t->ticks,
                             t->ticks_ok};
             return s_answer(self, t, W_TICKS, 3, v);
         }
@@ -323,7 +265,7 @@ s_ticker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         return s_answer(self, t, W_ZERO, 1, &v);
     }
     if (tr_msg_is(msg, "ord")) {
-        if ((rc = s_args(msg, 1, a)) != 0)
+        if ((rc = ts_read_ints(msg, 1, a)) != 0)
             return rc;
         t->order[t->norder++] = a[0];
         return t->norder == 3 ? s_answer(self, t, W_ORDER, 3, t->order) : 0;
@@ -339,17 +281,17 @@ s_ticker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
             return rc;
         int64_t payload = 0;
         v[1] = tr_msg_is(msg, "selftick");
-        v[2] = s_args(msg, 1, &payload) == 0 && payload == 4321;
+        v[2] = ts_read_ints(msg, 1, &payload) == 0 && payload == 4321;
         tr_msg_destroy(&other);
         return s_answer(self, t, W_SELF, 3, v);
     }
     if (tr_msg_is(msg, "slowtick")) {
-        t->slow_at[t->nslow++] = s_now_us();
+        t->slow_at[t->nslow++] = ts_now_us();
         if (t->nslow == 1) {
             /* Simulated work, 100 ms of it: the ticks due meanwhile are
              * missed. (A busy handler, not a way to wait for anything.) */
-            int64_t until = s_now_us() + 100000;
-            while (s_now_us() < until)
+            int64_t until = ts_now_us() + 100000;
+            while (ts_now_us() < until)
                 ;
         }
         if (t->nslow == 4) {
@@ -374,13 +316,11 @@ s_ticker_terminate(tr_actor_t *self, void *state, int reason)
 TR_BEHAVIOUR(ticker, .state_size = sizeof(ticker_t),
              .handle = s_ticker_handle, .terminate = s_ticker_terminate);
 
+/* The ticker, under the name s_call talks to. */
 static tr_id_t
 s_ticker(tr_node_t *node)
 {
-    tr_id_t id = 0;
-    ck_assert_int_eq(
-        tr_spawn(node, "ticker", &(tr_spawn_opts_t){.name = "t"}, &id), 0);
-    return id;
+    return ts_spawn(node, "ticker", "t");
 }
 
 /* ------------------------------------------------------------------ */
@@ -389,7 +329,7 @@ s_ticker(tr_node_t *node)
 
 START_TEST(after_delivers_once_no_sooner_than_the_delay)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     int64_t arg = 50, v[4];
     ck_assert_int_eq(s_call(node, "after", 1, &arg, 4, v), 0);
@@ -403,13 +343,13 @@ START_TEST(after_delivers_once_no_sooner_than_the_delay)
     int64_t p[2];
     ck_assert_int_eq(s_call(node, "probe_after", 1, &arg, 2, p), 0);
     ck_assert_int_eq(p[1], 1);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(every_delivers_repeatedly)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     int64_t args[2] = {20, 5}, v[3];
     ck_assert_int_eq(s_call(node, "every", 2, args, 3, v), 0);
@@ -419,13 +359,13 @@ START_TEST(every_delivers_repeatedly)
     int64_t c[2];
     ck_assert_int_eq(s_call(node, "cancel", 0, NULL, 2, c), 0);
     ck_assert_int_eq(c[0], 0);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(cancel_stops_a_periodic_timer)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     int64_t args[2] = {10, 3}, v[3];
     ck_assert_int_eq(s_call(node, "every", 2, args, 3, v), 0);
@@ -440,13 +380,13 @@ START_TEST(cancel_stops_a_periodic_timer)
     /* It is gone: a second cancel finds nothing. */
     ck_assert_int_eq(s_call(node, "cancel", 0, NULL, 2, c), 0);
     ck_assert_int_eq(c[0], TR_ENOENT);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(cancel_of_an_unknown_or_fired_timer_is_enoent)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     int64_t v[4];
     ck_assert_int_eq(s_call(node, "cancel_unknown", 0, NULL, 2, v), 0);
@@ -457,13 +397,13 @@ START_TEST(cancel_of_an_unknown_or_fired_timer_is_enoent)
     int64_t id = v[3], rc = 1;
     ck_assert_int_eq(s_call(node, "cancel_id", 1, &id, 1, &rc), 0);
     ck_assert_int_eq(rc, TR_ENOENT);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(timers_from_another_thread_are_eperm)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     ck_assert_int_eq(s_call(node, "leak", 0, NULL, 0, NULL), 0);
     tr_actor_t *self = atomic_load(&s_leaked_self);
@@ -481,13 +421,13 @@ START_TEST(timers_from_another_thread_are_eperm)
     int64_t arg = 50, p[2];
     ck_assert_int_eq(s_call(node, "probe_after", 1, &arg, 2, p), 0);
     ck_assert_int_eq(p[1], 0);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(bad_timer_arguments_are_einval)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     int64_t v[S_VALS];
     ck_assert_int_eq(s_call(node, "badargs", 0, NULL, S_VALS, v), 0);
@@ -499,37 +439,37 @@ START_TEST(bad_timer_arguments_are_einval)
     ck_assert_int_eq(v[5], TR_EINVAL); /* NULL self */
     ck_assert_int_eq(v[6], TR_EINVAL); /* cancel, NULL self */
     ck_assert_int_eq(v[7], 0);         /* message kept, id untouched */
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(zero_delay_timer_fires_promptly)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     int64_t v = 0;
     ck_assert_int_eq(s_call(node, "zero", 0, NULL, 1, &v), 0);
     ck_assert_int_eq(v, 1);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(one_shot_timers_fire_in_due_order)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     int64_t v[3];
     ck_assert_int_eq(s_call(node, "order", 0, NULL, 3, v), 0);
     ck_assert_int_eq(v[0], 10);
     ck_assert_int_eq(v[1], 20);
     ck_assert_int_eq(v[2], 30);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(late_periodic_timer_gives_one_tick_not_a_burst)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     int64_t at[4];
     ck_assert_int_eq(s_call(node, "slow", 0, NULL, 4, at), 0);
@@ -539,17 +479,17 @@ START_TEST(late_periodic_timer_gives_one_tick_not_a_burst)
     ck_assert_int_ge(at[1] - at[0], 100000);
     ck_assert_int_ge(at[2] - at[1], 5000);
     ck_assert_int_ge(at[3] - at[2], 5000);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
 START_TEST(timers_die_with_their_actor)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     tr_id_t t = s_ticker(node);
     int64_t n = 100;
     ck_assert_int_eq(s_call(node, "many", 1, &n, 0, NULL), 0);
-    ck_assert_int_eq(tr_stop(node, t, S_CALL_MS), 0);
+    ck_assert_int_eq(tr_stop(node, t, TS_CALL_MS), 0);
     ck_assert_int_eq(atomic_load(&s_ticker_ended), 1);
     /* And through tr_exit, with timers pending, then the node. */
     atomic_store(&s_ticker_ended, 0);
@@ -559,11 +499,11 @@ START_TEST(timers_die_with_their_actor)
     ck_assert_int_eq(tr_msg_create(&m, "quit"), 0);
     ck_assert_int_eq(tr_tell_id(node, t, &m), 0);
     int reason = 1;
-    ck_assert_int_eq(tr_join(node, t, S_CALL_MS, &reason), 0);
+    ck_assert_int_eq(tr_join(node, t, TS_CALL_MS, &reason), 0);
     ck_assert_int_eq(reason, 0);
     t = s_ticker(node);
     ck_assert_int_eq(s_call(node, "many", 1, &n, 0, NULL), 0);
-    s_destroy(&node); /* freed by destroy's stop: ASan/valgrind check */
+    ts_destroy(&node); /* freed by destroy's stop: ASan/valgrind check */
 }
 END_TEST
 
@@ -574,7 +514,7 @@ END_TEST
  * does not see this, as freed structs go back to a per-thread pool). */
 START_TEST(cancel_from_its_own_tick_keeps_the_message_for_the_call)
 {
-    tr_node_t *node = s_node();
+    tr_node_t *node = ts_node(NULL);
     s_ticker(node);
     int64_t v[3];
     ck_assert_int_eq(s_call(node, "self_cancel", 0, NULL, 3, v), 0);
@@ -589,7 +529,7 @@ START_TEST(cancel_from_its_own_tick_keeps_the_message_for_the_call)
     /* And no tick after the cancel. */
     int64_t arg = 50, p[2];
     ck_assert_int_eq(s_call(node, "probe_after", 1, &arg, 2, p), 0);
-    s_destroy(&node);
+    ts_destroy(&node);
 }
 END_TEST
 
@@ -624,9 +564,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s_suite());
 }

@@ -654,21 +654,21 @@ tr_read_skip(tr_reader_t *r)
 {
     /* A count of values still to skip instead of recursion: a payload of
      * 100,000 nested arrays must not overflow the stack. s_head bounds each
-     * count by the bytes left, so todo stays below 2 * len. */
+     * count by the bytes left, so pending stays below 2 * len. */
     if (r->err != 0)
         return r->err;
-    uint64_t todo = 1;
+    uint64_t pending = 1;
     size_t pos = r->pos;
-    while (todo > 0) {
+    while (pending > 0) {
         struct s_head h;
         int rc = s_head(r->p + pos, r->len - pos, &h);
         if (rc != 0)
             return r->err = rc;
-        todo--;
+        pending--;
         if (h.type == TR_TYPE_ARRAY)
-            todo += h.n;
+            pending += h.n;
         else if (h.type == TR_TYPE_MAP)
-            todo += 2 * h.n;
+            pending += 2 * h.n;
         pos += h.size;
     }
     r->pos = pos;
