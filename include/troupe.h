@@ -82,7 +82,12 @@ typedef uint64_t tr_id_t;
     XX(ESHUTDOWN, -18, "actor was stopped")                                 \
     XX(ENOTSUP, -19, "not supported")                                       \
     XX(ESYS, -20, "system or ZeroMQ error (see the log)")                   \
-    XX(EFAILED, -21, "actor failed")
+    XX(EFAILED, -21, "actor failed")                                        \
+    XX(EINTENSITY, -22, "supervisor gave up: too many restarts")            \
+    XX(ERESTARTING, -23, "actor is restarting")                             \
+    XX(EKILLED, -24, "actor was killed")                                    \
+    XX(ECRASHED, -25, "process actor crashed")                              \
+    XX(EHUNG, -26, "process actor stopped answering heartbeats")
 
 enum {
     TR_OK = 0,
@@ -342,6 +347,16 @@ typedef struct tr_spawn_opts {
     tr_mode_t mode;    /* TR_THREAD by default */
     int mailbox_hwm;   /* 0: the node's default */
     const tr_msg_t *args; /* given to init; borrowed: still yours after */
+    /* Link the new actor to the calling actor before its init runs (like
+     * Erlang's spawn_link), and make the caller its parent: node destroy
+     * then leaves it to the parent to stop. Only from an actor. */
+    bool link;
+    /* The name outlives this actor: when it ends, the name stays reserved
+     * and sends by name wait (up to their deadline, then TR_ERESTARTING)
+     * for the next actor spawned under it with keep_name, until
+     * tr_name_release. Supervisors use it so clients by name keep
+     * working across restarts. */
+    bool keep_name;
 } tr_spawn_opts_t;
 
 /* Start an actor of a registered behaviour. Returns once init has run, with
@@ -372,8 +387,19 @@ int tr_stop(tr_node_t *node, tr_id_t id, int timeout_ms);
  * (never existed or ended long ago), TR_ETIMEDOUT, TR_EPERM (itself). */
 int tr_join(tr_node_t *node, tr_id_t id, int timeout_ms, int *reason);
 
-/* Look a registered name up. Errors: TR_ENOENT, TR_EINVAL. */
+/* Look a registered name up. Errors: TR_ENOENT, TR_ERESTARTING (a kept
+ * name between two actors), TR_EINVAL, TR_ENAMETOOLONG. */
 int tr_whereis(tr_node_t *node, const char *name, tr_id_t *id);
+
+/* Give up a name kept with keep_name while no actor holds it: waiting
+ * senders then fail with TR_ENOENT. Errors: TR_ENOENT (not kept and
+ * free), TR_EEXIST (an actor holds it). */
+int tr_name_release(tr_node_t *node, const char *name);
+
+/* End an actor at once, without terminate: SIGKILL for a process actor
+ * (reason TR_EKILLED). A thread actor cannot be killed safely: TR_ENOTSUP
+ * (ask it with tr_stop). Errors: TR_ENOENT, TR_ENOTSUP. */
+int tr_kill(tr_node_t *node, tr_id_t id);
 
 /* Inside callbacks: who am I. */
 tr_id_t tr_self(const tr_actor_t *self);
@@ -384,6 +410,124 @@ tr_node_t *tr_actor_node(const tr_actor_t *self);
  * normal exit; a negative TR_E* code is abnormal). Only from the actor's own
  * callbacks. */
 void tr_exit(tr_actor_t *self, int reason);
+
+/* ------------------------------------------------------------------ */
+/* Monitors and links (from an actor's own callbacks)                  */
+/* ------------------------------------------------------------------ */
+
+/* Monitor target: when it ends, a "$down" message comes to this actor's
+ * handle, at once if target has already ended (reason TR_ENOENT). One
+ * DOWN per target however often it is monitored. Errors: TR_EPERM (not
+ * from the actor's thread), TR_EINVAL. */
+int tr_monitor(tr_actor_t *self, tr_id_t target);
+
+/* Stop monitoring: a DOWN that comes later is not delivered. */
+int tr_demonitor(tr_actor_t *self, tr_id_t target);
+
+/* Link this actor and other: when either ends with a reason other than 0,
+ * the other ends too, with that reason, unless it traps exits; then it
+ * gets an "$exit" message instead (also for reason 0). Linking to an
+ * actor that has ended acts as if it ended now with TR_ENOENT. */
+int tr_link(tr_actor_t *self, tr_id_t other);
+int tr_unlink(tr_actor_t *self, tr_id_t other);
+
+/* Turn exit signals from links into "$exit" messages (Erlang's
+ * trap_exit). */
+void tr_trap_exits(tr_actor_t *self, bool trap);
+
+/* For a "$down" or "$exit" message: who ended, and its exit reason (0
+ * normal, TR_ESHUTDOWN stopped, TR_EKILLED, TR_ECRASHED, ...).
+ * Errors: TR_EINVAL (another message). */
+int tr_msg_exit(const tr_msg_t *msg, tr_id_t *who, int *reason);
+
+/* ------------------------------------------------------------------ */
+/* Supervisors                                                         */
+/* ------------------------------------------------------------------ */
+
+/* A supervisor starts children from specs and restarts them (Erlang/OTP):
+ *  - restart types: PERMANENT always, TRANSIENT only after an abnormal end
+ *    (not 0 nor TR_ESHUTDOWN), TEMPORARY never;
+ *  - strategies: ONE_FOR_ONE restarts the child that ended; ONE_FOR_ALL
+ *    stops the others (newest first) and restarts all; REST_FOR_ONE does
+ *    that for the children started after it; SIMPLE_ONE_FOR_ONE has only
+ *    children started later from its one spec (tr_sup_start_child);
+ *  - intensity: more than max_restarts restarts within period_ms and the
+ *    supervisor stops its children (newest first) and ends with
+ *    TR_EINTENSITY, so that its own supervisor decides;
+ *  - shutdown: a child is asked to stop and given shutdown_ms, then killed
+ *    (process actors; a thread actor that will not stop is reported and
+ *    left);
+ *  - backoff: with backoff_min_ms, restarts wait min, 2 x min, ... up to
+ *    backoff_max_ms (plus or minus backoff_jitter percent); the child's
+ *    name is kept meanwhile, so senders by name wait.
+ * A supervisor is an actor: tr_stop stops it and its tree. Every node has
+ * a root supervisor (ONE_FOR_ONE) that supervisors start under by default.
+ */
+typedef enum {
+    TR_PERMANENT = 0,
+    TR_TRANSIENT = 1,
+    TR_TEMPORARY = 2,
+} tr_restart_t;
+
+typedef enum {
+    TR_ONE_FOR_ONE = 0,
+    TR_ONE_FOR_ALL = 1,
+    TR_REST_FOR_ONE = 2,
+    TR_SIMPLE_ONE_FOR_ONE = 3,
+} tr_strategy_t;
+
+typedef struct tr_child_spec {
+    const char *id;        /* unique among its supervisor's children */
+    const char *behaviour; /* registered behaviour to spawn */
+    tr_spawn_opts_t spawn; /* name (kept across restarts), mode, args, ... */
+    tr_restart_t restart;
+    int shutdown_ms;       /* 0: 5000; TR_FOREVER: wait (supervisors) */
+} tr_child_spec_t;
+
+typedef struct tr_sup_opts {
+    const char *name;      /* register the supervisor under it; optional */
+    tr_strategy_t strategy;
+    int max_restarts;      /* 0: 1 (OTP's default); negative: none */
+    int period_ms;         /* 0: 5000 */
+    int backoff_min_ms;    /* 0: restart at once */
+    int backoff_max_ms;    /* 0: 30 x backoff_min_ms */
+    int backoff_jitter;    /* percent, 0..100 */
+    tr_id_t parent;        /* supervisor to start under; 0: the root */
+} tr_sup_opts_t;
+
+/* Start a supervisor under opts->parent with children (started in order;
+ * if one fails, the others are stopped and its error returned). For
+ * SIMPLE_ONE_FOR_ONE, children holds exactly the one template spec.
+ * *id (may be NULL) is the supervisor's actor id.
+ * Errors: TR_EINVAL, TR_EEXIST (duplicate child id or name), a child's
+ * spawn error, TR_ECLOSED. */
+int tr_sup_start(tr_node_t *node, const tr_sup_opts_t *opts,
+                 const tr_child_spec_t *children, int n, tr_id_t *id);
+
+/* Add and start a child. For SIMPLE_ONE_FOR_ONE, spec may be NULL: the
+ * template is used, with args (may be NULL) as its spawn args. *child
+ * (may be NULL) gets the child's actor id. */
+int tr_sup_start_child(tr_node_t *node, tr_id_t sup,
+                       const tr_child_spec_t *spec, const tr_msg_t *args,
+                       tr_id_t *child);
+
+/* Stop a child (by spec id, or by actor id for SIMPLE_ONE_FOR_ONE with
+ * child_id NULL) and forget it. Errors: TR_ENOENT. */
+int tr_sup_terminate_child(tr_node_t *node, tr_id_t sup,
+                           const char *child_id, tr_id_t actor);
+
+/* The supervisor's children: up to max (spec id may be NULL for dynamic
+ * children, actor 0 while restarting). Returns how many, or an error. */
+typedef struct tr_sup_child {
+    char id[TR_NAME_MAX + 1];
+    tr_id_t actor;
+    int restarts;
+} tr_sup_child_t;
+int tr_sup_which_children(tr_node_t *node, tr_id_t sup, tr_sup_child_t *out,
+                          int max);
+
+/* The node's root supervisor. */
+tr_id_t tr_node_root(tr_node_t *node);
 
 /* ------------------------------------------------------------------ */
 /* tell / ask / reply                                                  */

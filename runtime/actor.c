@@ -25,6 +25,8 @@
 /* How long an ending actor keeps draining for senders caught mid-send. */
 #define TR__DRAIN_SPIN 100000
 
+static tr_actor_t *s_current_actor(tr_node_t *node);
+
 /* ------------------------------------------------------------------ */
 /* Timers: a binary min-heap on due time, owned by the actor's thread.  */
 
@@ -189,6 +191,149 @@ tr__actor_on_stop(tr_actor_t *a, int reason)
 }
 
 /* ------------------------------------------------------------------ */
+/* Monitors and links                                                   */
+
+/* Queue a "$down" or "$exit" for the handler: system messages arrive
+ * while a handler may be running (in a future wait), so they are handed
+ * over by the loop, in order, between messages. */
+static void
+s_enqueue_exit(tr_actor_t *a, const char *tag, tr_id_t who, int reason)
+{
+    tr_msg_t *m = NULL;
+    int rc = tr__msg_create_sys(&m, tag);
+    if (rc == 0 && (rc = tr_msg_add_int(m, (int64_t)who)) == 0 &&
+        (rc = tr_msg_add_int(m, reason)) == 0) {
+        if (a->pending_head > 0 && a->pending_head == a->npending)
+            a->pending_head = a->npending = 0;
+        rc = tr__grow((void **)&a->pending, a->npending, &a->cappending,
+                      sizeof *a->pending, 4);
+    }
+    if (rc != 0) {
+        tr_msg_destroy(&m);
+        TR__LOG(TR_LOG_ERROR, "runtime", "%s of %llx lost: %s", tag,
+                (unsigned long long)who, tr_strerror(rc));
+        return;
+    }
+    m->env.sender = who;
+    m->env.target = a->rec->id;
+    a->pending[a->npending++] = m;
+}
+
+void
+tr__actor_on_down(tr_actor_t *a, tr_id_t who, int reason)
+{
+    s_enqueue_exit(a, "$down", who, reason);
+}
+
+void
+tr__actor_on_exit(tr_actor_t *a, tr_id_t who, int reason)
+{
+    /* Only if still linked: tr_unlink may have come first. */
+    if (!tr__rec_unlink(a->rec, who))
+        return;
+    if (a->trap_exits) {
+        s_enqueue_exit(a, "$exit", who, reason);
+    } else if (reason != 0 && !a->stopping) {
+        TR__LOG(TR_LOG_INFO, "runtime", "linked %llx ended (%s): ending too",
+                (unsigned long long)who, tr_strerror(reason));
+        a->stopping = true;
+        a->reason = reason;
+    }
+}
+
+int
+tr_monitor(tr_actor_t *self, tr_id_t target)
+{
+    int rc = s_own_thread(self);
+    if (rc != 0)
+        return rc;
+    if (target == 0 || target == self->rec->id)
+        return tr__refuse(TR_EINVAL, "tr_monitor: target %llx",
+                          (unsigned long long)target);
+    tr__rec_t *rec;
+    if ((rc = tr__port_peer(self->port, target, &rec)) == 0)
+        rc = tr__port_watch(self->port, rec);
+    if (rc == TR_ENOENT) { /* already gone: DOWN at once, like noproc */
+        s_enqueue_exit(self, "$down", target, TR_ENOENT);
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    uintptr_t n = (uintptr_t)tr__map_get(&self->port->monitoring, target);
+    return tr__map_put(&self->port->monitoring, target, (void *)(n + 1));
+}
+
+int
+tr_demonitor(tr_actor_t *self, tr_id_t target)
+{
+    int rc = s_own_thread(self);
+    if (rc != 0)
+        return rc;
+    return tr__map_del(&self->port->monitoring, target) ? 0 : TR_ENOENT;
+}
+
+int
+tr_link(tr_actor_t *self, tr_id_t other)
+{
+    int rc = s_own_thread(self);
+    if (rc != 0)
+        return rc;
+    if (other == 0 || other == self->rec->id)
+        return tr__refuse(TR_EINVAL, "tr_link: other %llx",
+                          (unsigned long long)other);
+    tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
+    rc = rec ? tr__rec_link(self->rec, rec) : TR_ENOENT;
+    tr__rec_unref(&rec);
+    if (rc == TR_ENOENT) {
+        /* Linking to the dead: its exit signal, now (noproc). */
+        if (self->trap_exits)
+            s_enqueue_exit(self, "$exit", other, TR_ENOENT);
+        else if (!self->stopping)
+            self->stopping = true, self->reason = TR_ENOENT;
+        return 0;
+    }
+    return rc;
+}
+
+int
+tr_unlink(tr_actor_t *self, tr_id_t other)
+{
+    int rc = s_own_thread(self);
+    if (rc != 0)
+        return rc;
+    bool found = tr__rec_unlink(self->rec, other);
+    tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
+    if (rec != NULL)
+        tr__rec_unlink(rec, self->rec->id);
+    tr__rec_unref(&rec);
+    return found ? 0 : TR_ENOENT;
+}
+
+void
+tr_trap_exits(tr_actor_t *self, bool trap)
+{
+    if (s_own_thread(self) == 0)
+        self->trap_exits = trap;
+}
+
+int
+tr_msg_exit(const tr_msg_t *msg, tr_id_t *who, int *reason)
+{
+    if (msg == NULL || (!tr_msg_is(msg, "$down") && !tr_msg_is(msg, "$exit")))
+        return TR_EINVAL;
+    tr_reader_t r;
+    int64_t w, why;
+    tr_reader_init(&r, msg);
+    if (tr_read_int(&r, &w) != 0 || tr_read_int(&r, &why) != 0)
+        return TR_EPROTO;
+    if (who != NULL)
+        *who = (tr_id_t)w;
+    if (reason != NULL)
+        *reason = (int)why;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Delivering one message                                               */
 
 static void
@@ -279,6 +424,23 @@ s_deliver(tr_actor_t *a, const tr_msg_t *view, int rc)
     }
 }
 
+/* Hand queued "$down"/"$exit" messages to the handler; how many. */
+static int
+s_deliver_pending(tr_actor_t *a)
+{
+    int n = 0;
+    while (a->pending_head < a->npending && !a->stopping) {
+        tr_msg_t *m = a->pending[a->pending_head];
+        a->pending[a->pending_head++] = NULL;
+        s_handle(a, m);
+        tr_msg_destroy(&m);
+        n++;
+    }
+    if (a->pending_head == a->npending)
+        a->pending_head = a->npending = 0;
+    return n;
+}
+
 /* Fire due timers; returns how many fired. */
 static int
 s_fire_timers(tr_actor_t *a)
@@ -338,8 +500,9 @@ s_loop(tr_actor_t *a)
             s_fail(a, rc, NULL);
             break;
         }
-        int busy = s_fire_timers(a);
-        while (busy < TR__BATCH && !a->stopping && !mailbox_drained) {
+        int busy = s_deliver_pending(a) + s_fire_timers(a);
+        while (busy < TR__BATCH && !a->stopping && !mailbox_drained &&
+               a->npending == 0) {
             rc = tr__msg_view_recv(&view, a->mailbox, false);
             if (rc == TR_EAGAIN) {
                 mailbox_drained = true;
@@ -357,7 +520,8 @@ s_loop(tr_actor_t *a)
             a->port->inbox_drained = false;
             continue;
         }
-        if (a->stopping || !a->port->inbox_drained || !mailbox_drained)
+        if (a->stopping || !a->port->inbox_drained || !mailbox_drained ||
+            a->npending > 0)
             continue;
         /* Both read dry: their fds may be polled. */
         long timeout = -1;
@@ -415,16 +579,32 @@ s_drain(tr_actor_t *a)
                 "dead letters", n, n == 1 ? "" : "s");
 }
 
+/* Tell watchers (DOWN) and links (exit signals) that this actor ended.
+ * After a failed init there are no exit signals (tr_spawn reported the
+ * failure already); the links made at spawn are just undone. */
 static void
-s_down_monitors(tr_actor_t *a, int reason)
+s_send_ties(tr_actor_t *a, int reason, bool init_ok)
 {
-    tr_id_t *ids;
-    size_t n;
-    tr__rec_take_monitors(a->rec, &ids, &n);
-    for (size_t i = 0; i < n; i++)
-        (void)tr__port_send_sys(a->port, ids[i], TR__SYS_DOWN,
-                                (int64_t)a->rec->id, reason);
-    free(ids);
+    tr_id_t *mons, *links;
+    size_t nmons, nlinks;
+    tr_id_t me = a->rec->id;
+    tr__rec_take_ties(a->rec, &mons, &nmons, &links, &nlinks);
+    for (size_t i = 0; i < nmons; i++)
+        (void)tr__port_send_sys(a->port, mons[i], TR__SYS_DOWN, (int64_t)me,
+                                reason);
+    for (size_t i = 0; i < nlinks; i++) {
+        if (init_ok) {
+            (void)tr__port_send_sys(a->port, links[i], TR__SYS_EXIT,
+                                    (int64_t)me, reason);
+        } else {
+            tr__rec_t *o = tr__reg_get(&a->node->reg, links[i]);
+            if (o != NULL)
+                tr__rec_unlink(o, me);
+            tr__rec_unref(&o);
+        }
+    }
+    free(mons);
+    free(links);
 }
 
 static void
@@ -454,7 +634,7 @@ s_report_init(tr__rec_t *rec, int rc)
  * messages counted, DOWN to watchers, sockets closed, unregistered and
  * off the node's list of running actors. */
 static void
-s_wind_down(tr_actor_t *a, int reason)
+s_wind_down(tr_actor_t *a, int reason, bool init_ok)
 {
     tr_node_t *node = a->node;
     tr__rec_t *rec = a->rec;
@@ -462,7 +642,7 @@ s_wind_down(tr_actor_t *a, int reason)
     if (a->mailbox != NULL)
         s_drain(a);
     if (a->port != NULL) {
-        s_down_monitors(a, reason);
+        s_send_ties(a, reason, init_ok);
         tr__port_forget(a->port);
         tr__port_close(a->port);
         tr__port_unref(&a->port);
@@ -473,6 +653,9 @@ s_wind_down(tr_actor_t *a, int reason)
         tr_msg_destroy(&msg);
     }
     free(a->timers);
+    while (a->pending_head < a->npending)
+        tr_msg_destroy(&a->pending[a->pending_head++]);
+    free(a->pending);
     free(a->state);
     tr__log_set_thread_label(NULL);
 
@@ -544,7 +727,7 @@ report:
         }
     }
     s_log_exit(reason, init_ok);
-    s_wind_down(a, reason);
+    s_wind_down(a, reason, init_ok);
     if (init_ok) {
         if (reason == 0 || reason == TR_ESHUTDOWN)
             TR__STAT_INC(node, exited);
@@ -619,7 +802,21 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
                           opts->name)) != 0)
         goto fail;
     snprintf(rec->behaviour, sizeof rec->behaviour, "%s", beh->name);
+    rec->keep_name = opts->keep_name && opts->name != NULL;
     a->rec = rec;
+    if (opts->link) {
+        /* spawn_link: linked before init runs, so no end goes unseen; the
+         * spawner becomes the parent that stops it. */
+        tr_actor_t *me = s_current_actor(node);
+        if (me == NULL) {
+            rc = tr__refuse(TR_EINVAL, "tr_spawn: link needs a spawning "
+                            "actor");
+            goto fail;
+        }
+        if ((rc = tr__rec_link(me->rec, rec)) != 0)
+            goto fail;
+        rec->parent = me->rec->id;
+    }
 
     /* Registered before init (as OTP does): messages sent during init
      * wait in the mailbox, which inproc accepts before the bind. */
@@ -678,6 +875,11 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
     tr_msg_destroy(&empty_args);
     return rc;
 fail:
+    if (rec != NULL && rec->parent != 0) {
+        tr_actor_t *me = s_current_actor(node);
+        if (me != NULL)
+            tr__rec_unlink(me->rec, rec->id);
+    }
     tr__rec_unref(&rec);
     free(a);
     tr_msg_destroy(&empty_args);
@@ -772,4 +974,23 @@ tr_join(tr_node_t *node, tr_id_t id, int timeout_ms, int *reason)
                                 reason);
     tr__rec_unref(&rec);
     return rc;
+}
+
+int
+tr_kill(tr_node_t *node, tr_id_t id)
+{
+    tr__rec_t *rec = NULL;
+    int rc = s_other(node, id, 0, &rec);
+    if (rc != 0)
+        return rc;
+    if (rec == NULL || rec->kind != TR__REC_ACTOR ||
+        atomic_load(&rec->dead)) {
+        tr__rec_unref(&rec);
+        return TR_ENOENT;
+    }
+    tr__rec_unref(&rec);
+    /* A thread cannot be ended from outside without leaving its locks and
+     * memory in an unknown state: that is what process actors are for. */
+    return tr__refuse(TR_ENOTSUP, "tr_kill: %llx is a thread actor (use "
+                      "tr_stop)", (unsigned long long)id);
 }

@@ -35,6 +35,9 @@ struct tr_actor {
     uint64_t firing_timer; /* the timer whose message is being handled */
     bool firing_cancelled; /* ... and it was cancelled meanwhile */
     char label[TR_NAME_MAX + 24]; /* "name#id" for log lines */
+    bool trap_exits;     /* exit signals arrive as "$exit" messages */
+    tr_msg_t **pending;  /* "$down"/"$exit" to deliver, in order */
+    size_t npending, cappending, pending_head;
     tr__timer_t *timers; /* a binary min-heap on due_ns */
     size_t ntimers, captimers;
     uint64_t next_timer;
@@ -42,5 +45,11 @@ struct tr_actor {
 
 /* A stop request arrived (from the port's inbox). */
 void tr__actor_on_stop(struct tr_actor *a, int reason);
+
+/* A monitored actor ended: queue a "$down" for the handler. */
+void tr__actor_on_down(struct tr_actor *a, tr_id_t who, int reason);
+
+/* A linked actor ended: queue an "$exit", or end too (see tr_link). */
+void tr__actor_on_exit(struct tr_actor *a, tr_id_t who, int reason);
 
 #endif

@@ -203,6 +203,17 @@ tr__smap_del(tr__smap_t *m, const char *key)
     return NULL;
 }
 
+void
+tr__smap_each(const tr__smap_t *m,
+              void (*fn)(const char *key, void *val, void *arg), void *arg)
+{
+    TR__MAP_EACH(&m->by_hash, slot)
+    {
+        for (s_sentry_t *e = slot->val; e != NULL; e = e->next)
+            fn(e->key, e->val, arg);
+    }
+}
+
 int
 tr__grow(void **items, size_t n, size_t *cap, size_t elem, size_t first)
 {

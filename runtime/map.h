@@ -47,6 +47,10 @@ void *tr__smap_get(const tr__smap_t *m, const char *key);
 /* Insert; TR_EEXIST if the key is there (map unchanged), TR_ENOMEM. */
 int tr__smap_add(tr__smap_t *m, const char *key, void *val);
 void *tr__smap_del(tr__smap_t *m, const char *key);
+/* Call fn on each entry; fn must not change the map. */
+void tr__smap_each(const tr__smap_t *m,
+                   void (*fn)(const char *key, void *val, void *arg),
+                   void *arg);
 
 /* Make room for one more item in a growable array of items of elem bytes
  * (*cap doubles, from first). TR_ENOMEM leaves the array as it was. */

@@ -243,30 +243,52 @@ tr_whereis(tr_node_t *node, const char *name, tr_id_t *id)
     int rc = tr__name_check(name);
     if (rc != 0)
         return rc;
-    tr__rec_t *rec = tr__reg_lookup(&node->reg, name);
-    if (rec == NULL)
-        return TR_ENOENT;
-    rc = atomic_load(&rec->dead) ? TR_ENOENT : 0;
-    if (rc == 0)
-        *id = rec->id;
-    tr__rec_unref(&rec);
-    return rc;
+    return tr__reg_resolve(&node->reg, name, 0, 0, id);
 }
 
-/* The running actors, newest first, with references. */
+int
+tr_name_release(tr_node_t *node, const char *name)
+{
+    if (node == NULL)
+        return tr__refuse(TR_EINVAL, "tr_name_release: NULL node");
+    int rc = tr__name_check(name);
+    return rc ? rc : tr__reg_release(&node->reg, name);
+}
+
+/* True when rec's parent (its linked spawner) still runs: the parent
+ * stops it, as a supervisor stops its children. */
+static bool
+s_has_parent(tr_node_t *node, const tr__rec_t *rec)
+{
+    if (rec->parent == 0)
+        return false;
+    tr__rec_t *p = tr__reg_get(&node->reg, rec->parent);
+    bool alive = p != NULL && !atomic_load(&p->dead);
+    tr__rec_unref(&p);
+    return alive;
+}
+
+/* The running actors, newest first, with references; with top_only, only
+ * those that no running parent will stop. */
 static tr__rec_t **
-s_snapshot(tr_node_t *node, size_t *n)
+s_snapshot(tr_node_t *node, size_t *n, bool top_only)
 {
     pthread_mutex_lock(&node->mu);
-    *n = node->nactors;
-    tr__rec_t **recs = *n ? calloc(*n, sizeof *recs) : NULL;
-    if (recs == NULL)
-        *n = 0;
-    for (size_t i = 0; i < *n; i++) {
-        recs[i] = node->actors[*n - 1 - i];
-        tr__rec_ref(recs[i]);
+    size_t all = node->nactors, k = 0;
+    tr__rec_t **recs = all ? calloc(all, sizeof *recs) : NULL;
+    for (size_t i = 0; recs != NULL && i < all; i++) {
+        tr__rec_t *rec = node->actors[all - 1 - i];
+        if (top_only && s_has_parent(node, rec))
+            continue;
+        recs[k++] = rec;
+        tr__rec_ref(rec);
     }
     pthread_mutex_unlock(&node->mu);
+    *n = k;
+    if (k == 0) {
+        free(recs);
+        return NULL;
+    }
     return recs;
 }
 
@@ -304,7 +326,7 @@ s_stop_all(tr_node_t *node, tr__port_t *port, uint64_t deadline)
     tr__rec_t **recs;
     /* terminate callbacks cannot spawn (closing), but loop in case an
      * actor was mid-spawn when closing was set. */
-    while ((recs = s_snapshot(node, &n)) != NULL) {
+    while ((recs = s_snapshot(node, &n, true)) != NULL) {
         for (size_t i = 0; i < n; i++) {
             s_send_stop(node, port, recs[i]->id);
             if (tr__rec_wait_ended(recs[i], deadline, NULL) != 0) {
@@ -323,7 +345,7 @@ static size_t
 s_report_stuck(tr_node_t *node, tr__port_t *port)
 {
     size_t n, stuck = 0;
-    tr__rec_t **recs = s_snapshot(node, &n);
+    tr__rec_t **recs = s_snapshot(node, &n, false);
     for (size_t i = 0; i < n; i++)
         s_send_stop(node, port, recs[i]->id);
     uint64_t grace = tr__deadline_after_ms(TR__GRACE_MS);

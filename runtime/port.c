@@ -99,6 +99,7 @@ s_port_new(tr_node_t *node, tr__rec_t *rec, tr__port_t **out)
     tr__map_init(&port->retiring);
     tr__map_init(&port->futures);
     tr__map_init(&port->watching);
+    tr__map_init(&port->monitoring);
     /* Replies and system messages must never wait: no high-water mark. */
     port->inbox_rcvtimeo = -1; /* ZeroMQ's default */
     port->inbox = tr__sock_open(node->zctx, ZMQ_PULL, 0, 0, &rc);
@@ -241,6 +242,7 @@ tr__port_close(tr__port_t *port)
     }
     tr__map_free(&port->retiring);
     tr__map_free(&port->watching);
+    tr__map_free(&port->monitoring);
     tr__sock_close(&port->inbox);
 
     if (port->rec->kind == TR__REC_PORT) {
@@ -573,11 +575,11 @@ int
 tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
                   int64_t b)
 {
-    static const char *const tags[] = {"$sys", "$stop", "$down", "$sync",
-                                       "$synced"};
+    static const char *const tags[] = {"$sys",  "$stop",   "$down",
+                                       "$sync", "$synced", "$exit"};
     tr_msg_t *msg;
     int rc = tr__msg_create_sys(
-        &msg, kind > 0 && kind <= TR__SYS_SYNCED ? tags[kind] : tags[0]);
+        &msg, kind > 0 && kind <= TR__SYS_EXIT ? tags[kind] : tags[0]);
     if (rc != 0)
         return rc;
     msg->env.flags = TR__F_SYSTEM;
@@ -606,11 +608,14 @@ tr__port_watch(tr__port_t *port, tr__rec_t *target)
     return rc;
 }
 
-/* A watched actor ended: fail every ask still waiting on it. */
+/* A watched actor ended: fail every ask still waiting on it, and tell the
+ * actor if it monitors it. */
 static void
 s_on_down(tr__port_t *port, tr_id_t id, int reason)
 {
     tr__map_del(&port->watching, id);
+    if (tr__map_del(&port->monitoring, id) != NULL && port->actor != NULL)
+        tr__actor_on_down(port->actor, id, reason);
     size_t n = 0;
     tr_future_t *dead[64];
     do {
@@ -679,6 +684,11 @@ s_on_system(tr__port_t *port, tr_msg_t *view, s_down_t *downs, size_t *ndowns,
             downs[(*ndowns)++] = (s_down_t){(tr_id_t)a, (int)b};
         else
             s_on_down(port, (tr_id_t)a, (int)b);
+        return;
+    case TR__SYS_EXIT:
+        if (port->actor == NULL)
+            goto bad;
+        tr__actor_on_exit(port->actor, (tr_id_t)a, (int)b);
         return;
     case TR__SYS_SYNCED: {
         /* Everything we sent down the old connection has been read. */

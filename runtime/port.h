@@ -53,6 +53,7 @@ typedef struct tr__port {
     uint64_t next_token;
     tr__map_t futures;         /* correlation id -> tr_future_t* pending */
     tr__map_t watching;        /* target id -> (void*)1: DOWN will come */
+    tr__map_t monitoring;      /* target id -> count: tr_monitor'ed */
     uint64_t next_corr;
     struct tr_future *free_futures; /* for reuse, owner thread only */
     int nfree_futures;

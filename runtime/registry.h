@@ -43,10 +43,16 @@ typedef struct tr__rec {
     int init_rc;
     bool ended;         /* terminate ran and the thread let go */
     int reason;         /* exit reason once ended */
-    bool monitors_closed; /* DOWN sent: no new monitors */
+    bool ties_closed;     /* DOWNs and exit signals sent: no new ties */
     tr_id_t *monitors;    /* ids to send DOWN to */
     size_t nmonitors, capmonitors;
+    tr_id_t *links;       /* ids linked to this one (both ways) */
+    size_t nlinks, caplinks;
     char last_tag[TR_TAG_MAX + 1]; /* tag being handled when it failed */
+
+    /* Set at spawn, read-only after. */
+    tr_id_t parent;       /* linked spawner that stops it (0: node) */
+    bool keep_name;       /* the name stays reserved after it ends */
 } tr__rec_t;
 
 typedef struct tr__grave {
@@ -58,10 +64,14 @@ typedef struct tr__grave {
 
 typedef struct tr__registry {
     pthread_rwlock_t lock;
-    tr__map_t by_id;    /* id -> rec (holds a reference) */
-    tr__smap_t by_name; /* name -> rec (same reference as by_id) */
+    tr__map_t by_id;    /* id -> rec (a reference) */
+    tr__smap_t by_name; /* name -> rec (another reference); a kept name
+                         * maps to its last, ended actor until taken */
     tr__grave_t graves[TR__GRAVES]; /* the last exits, a ring */
     size_t next_grave;
+    pthread_mutex_t names_mu; /* with names_cv: waiting for a kept name */
+    pthread_cond_t names_cv;
+    uint64_t names_gen;       /* bumped whenever a name is taken or freed */
 } tr__registry_t;
 
 int tr__rec_new(tr__rec_t **out, tr_id_t id, tr__rec_kind_t kind,
@@ -73,8 +83,16 @@ void tr__rec_unref(tr__rec_t **rec);
  * rec has already sent its DOWNs. */
 int tr__rec_monitor(tr__rec_t *rec, tr_id_t watcher);
 
-/* Close the monitor list and hand it over (caller frees *ids). */
-void tr__rec_take_monitors(tr__rec_t *rec, tr_id_t **ids, size_t *n);
+/* Link a and b (each in the other's list). TR_ENOENT if either has
+ * already ended (nothing changed). */
+int tr__rec_link(tr__rec_t *a, tr__rec_t *b);
+
+/* Drop other from rec's links; true if it was there. */
+bool tr__rec_unlink(tr__rec_t *rec, tr_id_t other);
+
+/* Close the monitor and link lists and hand them over (caller frees). */
+void tr__rec_take_ties(tr__rec_t *rec, tr_id_t **monitors, size_t *nmon,
+                       tr_id_t **links, size_t *nlinks);
 
 /* Mark rec ended with reason and wake everyone waiting on it. */
 void tr__rec_set_ended(tr__rec_t *rec, int reason);
@@ -85,16 +103,29 @@ int tr__rec_wait_ended(tr__rec_t *rec, uint64_t deadline_ns, int *reason);
 int tr__reg_init(tr__registry_t *reg);
 void tr__reg_fini(tr__registry_t *reg);
 
-/* Add rec (by id, and by name when it has one). TR_EEXIST, TR_ENOMEM. */
+/* Add rec (by id, and by name when it has one). A kept name whose actor
+ * ended is taken over by a rec with keep_name. TR_EEXIST, TR_ENOMEM. */
 int tr__reg_add(tr__registry_t *reg, tr__rec_t *rec);
 
-/* Remove rec; with record_exit, remember its reason among the graves. */
+/* Remove rec; with record_exit, remember its reason among the graves. Its
+ * name stays mapped to it (ended) when rec->keep_name. */
 void tr__reg_remove(tr__registry_t *reg, tr__rec_t *rec, bool record_exit,
                     int reason);
 
-/* A new reference to the record for id / name, or NULL. */
+/* Free a kept name that no running actor holds. 0, TR_ENOENT, TR_EEXIST. */
+int tr__reg_release(tr__registry_t *reg, const char *name);
+
+/* A new reference to the record for id / name, or NULL. A kept name
+ * between two actors gives its ended record (dead set). */
 tr__rec_t *tr__reg_get(tr__registry_t *reg, tr_id_t id);
 tr__rec_t *tr__reg_lookup(tr__registry_t *reg, const char *name);
+
+/* The id registered under name, waiting while the name is kept between
+ * two actors: up to timeout_ms (0: not at all; -1: no limit but cap_ns)
+ * and never past cap_ns (0: none). The clock is read only if it has to
+ * wait. 0, TR_ENOENT, TR_ERESTARTING (still kept at the deadline). */
+int tr__reg_resolve(tr__registry_t *reg, const char *name, int64_t timeout_ms,
+                    uint64_t cap_ns, tr_id_t *id);
 
 /* The recorded exit reason of an ended id. TR_ENOENT if not remembered. */
 int tr__reg_grave(tr__registry_t *reg, tr_id_t id, int *reason);

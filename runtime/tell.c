@@ -11,13 +11,20 @@
 #include "transport/clock.h"
 #include "transport/log.h"
 
+/* A name to an id. A name kept across a restart makes the sender wait for
+ * the next actor, as its send would wait for room: up to timeout_ms and
+ * never past the deadline of the request being handled. */
 static int
-s_resolve(tr_node_t *node, const char *name, tr_id_t *id)
+s_resolve(tr_node_t *node, const char *name, int64_t timeout_ms, tr_id_t *id)
 {
     int rc = tr__name_check(name);
     if (rc != 0)
         return rc;
-    return tr_whereis(node, name, id);
+    tr__port_t *port;
+    if ((rc = tr__port_get(node, &port)) != 0)
+        return rc;
+    return tr__reg_resolve(&node->reg, name, timeout_ms, port->cur_deadline,
+                           id);
 }
 
 static int
@@ -66,7 +73,8 @@ int
 tr_tell(tr_node_t *node, const char *name, tr_msg_t **msg)
 {
     tr_id_t id = 0;
-    int rc = node ? s_resolve(node, name, &id) : TR_EINVAL;
+    int rc = node ? s_resolve(node, name, node->opts.send_timeout_ms, &id)
+                  : tr__refuse(TR_EINVAL, "tr_tell: NULL node");
     return rc ? rc : s_tell(node, id, msg, false);
 }
 
@@ -74,7 +82,8 @@ int
 tr_try_tell(tr_node_t *node, const char *name, tr_msg_t **msg)
 {
     tr_id_t id = 0;
-    int rc = node ? s_resolve(node, name, &id) : TR_EINVAL;
+    int rc = node ? s_resolve(node, name, 0, &id)
+                  : tr__refuse(TR_EINVAL, "tr_try_tell: NULL node");
     return rc ? rc : s_tell(node, id, msg, true);
 }
 
@@ -128,7 +137,12 @@ tr_ask(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
        tr_future_t **fut)
 {
     tr_id_t id = 0;
-    int rc = node ? s_resolve(node, name, &id) : TR_EINVAL;
+    if (node == NULL)
+        return tr__refuse(TR_EINVAL, "tr_ask: NULL node");
+    /* While a kept name restarts, wait within the ask's own time. */
+    int wait = timeout_ms == TR_DEFAULT ? node->opts.ask_timeout_ms
+                                        : timeout_ms;
+    int rc = s_resolve(node, name, wait, &id);
     return rc ? rc : tr_ask_id(node, id, msg, timeout_ms, fut);
 }
 

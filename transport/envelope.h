@@ -54,6 +54,8 @@ enum {
     TR__SYS_SYNCED = 4, /* to an inbox: every message sent to the mailbox
                          * before the SYNC was read; a = the mailbox owner's
                          * id, b = the token */
+    TR__SYS_EXIT = 5,   /* to an inbox: a linked actor ended; a = its id,
+                         * b = its exit reason */
 };
 
 typedef struct tr__env {
