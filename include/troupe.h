@@ -181,6 +181,10 @@ int tr_msg_add_strn(tr_msg_t *msg, const char *s, size_t len);
 int tr_msg_add_bin(tr_msg_t *msg, const void *data, size_t len);
 int tr_msg_add_array(tr_msg_t *msg, uint32_t n);
 int tr_msg_add_map(tr_msg_t *msg, uint32_t n);
+/* Append values already encoded as msgpack (e.g. another message's
+ * payload): data must hold whole values. Errors: TR_EINVAL, TR_ETRUNC or
+ * TR_EPROTO (not whole msgpack values; nothing appended), TR_ENOMEM. */
+int tr_msg_add_raw(tr_msg_t *msg, const void *data, size_t len);
 
 /* Reading a payload: a cursor over the message's values, one call per
  * value. It never allocates and never reads past the payload.

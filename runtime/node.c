@@ -179,6 +179,7 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&node->mu, NULL);
+    pthread_mutex_init(&node->root_mu, NULL);
     pthread_cond_init(&node->cv, &ca);
     pthread_condattr_destroy(&ca);
     if ((rc = tr__reg_init(&node->reg)) != 0)
@@ -205,6 +206,7 @@ fail_reg:
     tr__reg_fini(&node->reg);
 fail:
     pthread_mutex_destroy(&node->mu);
+    pthread_mutex_destroy(&node->root_mu);
     pthread_cond_destroy(&node->cv);
     free(node);
     return rc;
@@ -427,6 +429,7 @@ tr_node_destroy(tr_node_t **nodep)
     tr__reg_fini(&node->reg);
     free(node->actors);
     pthread_mutex_destroy(&node->mu);
+    pthread_mutex_destroy(&node->root_mu);
     pthread_cond_destroy(&node->cv);
     free(node);
     return 0;

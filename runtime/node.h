@@ -26,6 +26,8 @@ struct tr_node {
     bool ctx_shut;       /* destroy had to zmq_ctx_shutdown (its thread) */
     bool fast_fence;     /* membarrier(2) registered: see s_announce */
     tr__stats_t stats;
+    pthread_mutex_t root_mu; /* makes the root supervisor once */
+    tr_id_t root;
 
     pthread_mutex_t mu; /* guards the lists below */
     pthread_cond_t cv;  /* signalled when an actor thread lets go */

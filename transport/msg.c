@@ -219,6 +219,22 @@ s_end(tr_msg_t *msg, size_t mark, int failed)
 }
 
 int
+tr_msg_add_raw(tr_msg_t *msg, const void *data, size_t len)
+{
+    if (msg == NULL || msg->kind != TR__MSG_BUILT || (data == NULL && len))
+        return TR_EINVAL;
+    tr_reader_t r;
+    tr_reader_init_bytes(&r, data, len);
+    while (!tr_read_done(&r)) {
+        int rc = tr_read_skip(&r);
+        if (rc != 0)
+            return rc;
+    }
+    size_t mark = msg->len;
+    return s_end(msg, mark, s_write(msg, data, len));
+}
+
+int
 tr_msg_add_nil(tr_msg_t *msg)
 {
     msgpack_packer pk;
