@@ -290,6 +290,12 @@ void tr__behaviour_register_static(const tr_behaviour_t *b);
 /* Nodes                                                               */
 /* ------------------------------------------------------------------ */
 
+/* Call first thing in main (before anything else reads argv or starts
+ * threads): in a program started as a process actor's child it runs that
+ * actor and exits the process when the actor ends (it never returns);
+ * otherwise it returns 0 at once. A child dies with its parent node. */
+int tr_init(int *argc, char ***argv);
+
 typedef struct tr_node_opts {
     const char *name;        /* for logs; default "node" */
     int mailbox_hwm;         /* 1000: messages each sender may have queued
@@ -343,7 +349,7 @@ void tr_node_stats(tr_node_t *node, tr_node_stats_t *stats);
 
 typedef enum {
     TR_THREAD = 0,  /* own OS thread in this process */
-    TR_PROCESS = 1, /* own OS process (not yet available: TR_ENOTSUP) */
+    TR_PROCESS = 1, /* own OS process (see tr_init) */
 } tr_mode_t;
 
 typedef struct tr_spawn_opts {
@@ -361,6 +367,14 @@ typedef struct tr_spawn_opts {
      * tr_name_release. Supervisors use it so clients by name keep
      * working across restarts. */
     bool keep_name;
+    /* TR_PROCESS: the program to run (default: this one, re-executed,
+     * /proc/self/exe); it must call tr_init at the top of main and
+     * register the behaviour. */
+    const char *executable;
+    /* TR_PROCESS: ping the actor this often (0: never); three missed
+     * answers and it is killed (reason TR_EHUNG). Its loop answers, so a
+     * handler busy for longer than that counts as hung. */
+    int heartbeat_ms;
 } tr_spawn_opts_t;
 
 /* Start an actor of a registered behaviour. Returns once init has run, with

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <zmq.h>
 
 #include "runtime/behaviour.h"
 #include "runtime/node.h"
+#include "runtime/process.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 #include "transport/zsock.h"
@@ -179,6 +181,23 @@ tr_exit(tr_actor_t *self, int reason)
         self->stopping = true;
         self->reason = reason > 0 ? TR_EFAILED : reason;
     }
+}
+
+void
+tr__actor_expose(tr_actor_t *a)
+{
+    char ep[TR__RUNDIR_MAX + 64];
+    if (a->mailbox == NULL || atomic_load(&a->rec->exposed))
+        return;
+    tr__port_expose(a->port); /* replies come back over ipc too */
+    if (tr__endpoint_ipc(a->node, ep, sizeof ep, a->rec->id,
+                         TR__BOX_MAILBOX) != 0 ||
+        zmq_bind(a->mailbox, ep) != 0) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "cannot bind %s: %s", ep,
+                zmq_strerror(zmq_errno()));
+        return;
+    }
+    atomic_store(&a->rec->exposed, true);
 }
 
 void
@@ -361,6 +380,8 @@ s_fail(tr_actor_t *a, int rc, const tr_msg_t *msg)
 static void
 s_handle(tr_actor_t *a, const tr_msg_t *msg)
 {
+    if (a->tagpage != NULL) /* for the parent's crash report */
+        memcpy(a->tagpage, tr_msg_tag(msg), msg->taglen + 1);
     a->port->cur_deadline = msg->env.deadline_ns;
     int rc = a->beh->handle(a, a->state, msg);
     a->port->cur_deadline = 0;
@@ -582,22 +603,23 @@ s_drain(tr_actor_t *a)
 /* Tell watchers (DOWN) and links (exit signals) that this actor ended.
  * After a failed init there are no exit signals (tr_spawn reported the
  * failure already); the links made at spawn are just undone. */
-static void
-s_send_ties(tr_actor_t *a, int reason, bool init_ok)
+void
+tr__ties_send(tr__port_t *port, tr__rec_t *rec, int reason, bool init_ok)
 {
     tr_id_t *mons, *links;
     size_t nmons, nlinks;
-    tr_id_t me = a->rec->id;
-    tr__rec_take_ties(a->rec, &mons, &nmons, &links, &nlinks);
+    tr_id_t me = rec->id;
+    tr_node_t *node = atomic_load(&port->node);
+    tr__rec_take_ties(rec, &mons, &nmons, &links, &nlinks);
     for (size_t i = 0; i < nmons; i++)
-        (void)tr__port_send_sys(a->port, mons[i], TR__SYS_DOWN, (int64_t)me,
+        (void)tr__port_send_sys(port, mons[i], TR__SYS_DOWN, (int64_t)me,
                                 reason);
     for (size_t i = 0; i < nlinks; i++) {
         if (init_ok) {
-            (void)tr__port_send_sys(a->port, links[i], TR__SYS_EXIT,
-                                    (int64_t)me, reason);
-        } else {
-            tr__rec_t *o = tr__reg_get(&a->node->reg, links[i]);
+            (void)tr__port_send_sys(port, links[i], TR__SYS_EXIT, (int64_t)me,
+                                    reason);
+        } else if (node != NULL) {
+            tr__rec_t *o = tr__reg_get(&node->reg, links[i]);
             if (o != NULL)
                 tr__rec_unlink(o, me);
             tr__rec_unref(&o);
@@ -620,16 +642,6 @@ s_log_exit(int reason, bool init_ok)
                 tr_strerror(reason));
 }
 
-static void
-s_report_init(tr__rec_t *rec, int rc)
-{
-    pthread_mutex_lock(&rec->mu);
-    rec->init_done = true;
-    rec->init_rc = rc;
-    pthread_cond_broadcast(&rec->cv);
-    pthread_mutex_unlock(&rec->mu);
-}
-
 /* Everything between the last callback and "ended": no new sends, queued
  * messages counted, DOWN to watchers, sockets closed, unregistered and
  * off the node's list of running actors. */
@@ -642,7 +654,7 @@ s_wind_down(tr_actor_t *a, int reason, bool init_ok)
     if (a->mailbox != NULL)
         s_drain(a);
     if (a->port != NULL) {
-        s_send_ties(a, reason, init_ok);
+        tr__ties_send(a->port, a->rec, reason, init_ok);
         tr__port_forget(a->port);
         tr__port_close(a->port);
         tr__port_unref(&a->port);
@@ -659,15 +671,11 @@ s_wind_down(tr_actor_t *a, int reason, bool init_ok)
     free(a->state);
     tr__log_set_thread_label(NULL);
 
-    tr__reg_remove(&node->reg, rec, true, reason);
-    pthread_mutex_lock(&node->mu);
-    if (tr__node_list_remove((void **)node->actors, &node->nactors, rec))
-        tr__rec_unref(&rec); /* the list's; the thread still holds one */
-    pthread_mutex_unlock(&node->mu);
+    tr__rec_finish(node, rec, reason);
 }
 
-static void *
-s_thread_main(void *arg)
+void *
+tr__actor_main(void *arg)
 {
     tr_actor_t *a = arg;
     tr_node_t *node = a->node;
@@ -688,8 +696,14 @@ s_thread_main(void *arg)
     comm[clen] = '\0';
     pthread_setname_np(pthread_self(), comm);
 
+    tr_msg_t *own_args = NULL; /* a child's, from its parent */
     if ((rc = tr__port_open_actor(node, rec, a, &a->port)) != 0)
         goto report;
+    if (a->process_child) {
+        if ((rc = tr__child_hello(a, &own_args)) != 0)
+            goto report;
+        a->args = own_args;
+    }
     a->mailbox = tr__sock_open(node->zctx, ZMQ_PULL, 0, a->hwm, &rc);
     if (a->mailbox == NULL)
         goto report;
@@ -700,6 +714,8 @@ s_thread_main(void *arg)
     }
     if ((rc = tr__sock_fd(a->mailbox, &a->mailbox_fd)) != 0)
         goto report;
+    if (node->child)
+        tr__actor_expose(a); /* a child is there to be reached */
     if (a->beh->state_size > 0 &&
         (a->state = calloc(1, a->beh->state_size)) == NULL) {
         rc = TR_ENOMEM;
@@ -714,10 +730,13 @@ s_thread_main(void *arg)
     }
 report:
     a->args = NULL; /* the spawner's: gone once it wakes */
+    tr_msg_destroy(&own_args);
     bool init_ok = (rc == 0);
     int reason = rc;
+    if (a->process_child && a->port != NULL)
+        tr__child_started(a, rc);
     if (init_ok) {
-        s_report_init(rec, 0);
+        tr__rec_report_init(rec, 0);
         TR__LOG(TR_LOG_DEBUG, "runtime", "started (%s)", a->beh->name);
         s_loop(a);
         reason = a->reason;
@@ -725,21 +744,31 @@ report:
             a->in_terminate = true; /* it may still call and wait */
             a->beh->terminate(a, a->state, reason);
         }
+        if (a->process_child)
+            tr__child_exiting(a, reason);
     }
     s_log_exit(reason, init_ok);
+    bool child = a->process_child;
     s_wind_down(a, reason, init_ok);
     if (init_ok) {
-        if (reason == 0 || reason == TR_ESHUTDOWN)
-            TR__STAT_INC(node, exited);
-        else
-            TR__STAT_INC(node, failed);
+        tr__stat_end(node, reason);
     } else {
         /* Only now: when tr_spawn returns the failure, the name is free
          * again and the actor no longer counts as alive. */
-        s_report_init(rec, rc);
+        tr__rec_report_init(rec, rc);
     }
+    if (a->tagpage != NULL)
+        munmap(a->tagpage, 64);
     free(a);
     tr__rec_set_ended(rec, reason);
+    if (child) { /* the main thread of a child: nobody joins it */
+        pthread_mutex_lock(&node->mu);
+        node->threads_live--;
+        pthread_cond_broadcast(&node->cv);
+        pthread_mutex_unlock(&node->mu);
+        tr__rec_unref(&rec);
+        return NULL;
+    }
 
     /* Last touch of the node: after this, destroy may free it. */
     pthread_t self = pthread_self();
@@ -753,6 +782,84 @@ report:
     return NULL;
 }
 
+/* Registered before init (as OTP does): messages sent during init wait
+ * in the mailbox, which inproc accepts before the bind. Adds the node
+ * list's reference. */
+static int
+s_register(tr_node_t *node, tr__rec_t *rec)
+{
+    int rc;
+    pthread_mutex_lock(&node->mu);
+    if (atomic_load(&node->closing)) {
+        rc = tr__refuse(TR_ECLOSED, "tr_spawn: node '%s' is being destroyed",
+                        node->name);
+    } else if ((rc = tr__reg_add(&node->reg, rec)) == 0) {
+        rc = tr__node_list_push((void ***)&node->actors, &node->nactors,
+                                &node->capactors, rec);
+        if (rc == 0)
+            tr__rec_ref(rec);
+        else
+            tr__reg_remove(&node->reg, rec, false, 0);
+    }
+    pthread_mutex_unlock(&node->mu);
+    return rc;
+}
+
+void
+tr__rec_finish(tr_node_t *node, tr__rec_t *rec, int reason)
+{
+    tr__reg_remove(&node->reg, rec, true, reason);
+    pthread_mutex_lock(&node->mu);
+    bool listed =
+        tr__node_list_remove((void **)node->actors, &node->nactors, rec);
+    pthread_mutex_unlock(&node->mu);
+    if (listed) {
+        tr__rec_t *r = rec;
+        tr__rec_unref(&r); /* the list's */
+    }
+}
+
+void
+tr__stat_end(tr_node_t *node, int reason)
+{
+    if (reason == 0 || reason == TR_ESHUTDOWN)
+        TR__STAT_INC(node, exited);
+    else
+        TR__STAT_INC(node, failed);
+}
+
+static int
+s_start_thread(tr_node_t *node, tr_actor_t *a)
+{
+    tr__rec_ref(a->rec); /* the thread's (a->rec), dropped when it ends */
+    pthread_mutex_lock(&node->mu);
+    node->threads_live++;
+    pthread_mutex_unlock(&node->mu);
+    pthread_t thread; /* the thread records its own id in a->thread */
+    int rc = pthread_create(&thread, NULL, tr__actor_main, a);
+    if (rc == 0)
+        return 0;
+    pthread_mutex_lock(&node->mu);
+    node->threads_live--;
+    pthread_mutex_unlock(&node->mu);
+    tr__rec_t *r = a->rec;
+    tr__rec_unref(&r);
+    TR__LOG(TR_LOG_ERROR, "runtime", "pthread_create: %s", strerror(rc));
+    return rc == EAGAIN ? TR_ENOMEM : TR_ESYS;
+}
+
+/* Like zactor_new: return once the actor is up (or has failed). */
+static int
+s_wait_init(tr__rec_t *rec)
+{
+    pthread_mutex_lock(&rec->mu);
+    while (!rec->init_done)
+        pthread_cond_wait(&rec->cv, &rec->mu);
+    int rc = rec->init_rc;
+    pthread_mutex_unlock(&rec->mu);
+    return rc;
+}
+
 int
 tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
          tr_id_t *id)
@@ -763,22 +870,27 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
                           node == NULL ? "node" : "behaviour");
     if (opts == NULL)
         opts = &defaults;
-    if (opts->mode == TR_PROCESS)
-        return TR_ENOTSUP;
-    if (opts->mode != TR_THREAD || opts->mailbox_hwm < 0) {
-        TR__LOG(TR_LOG_WARN, "runtime", "tr_spawn: bad %s",
-                opts->mode != TR_THREAD ? "mode" : "mailbox_hwm");
-        return TR_EINVAL;
-    }
+    bool process = opts->mode == TR_PROCESS;
+    if ((!process && opts->mode != TR_THREAD) || opts->mailbox_hwm < 0 ||
+        opts->heartbeat_ms < 0)
+        return tr__refuse(TR_EINVAL, "tr_spawn: bad mode, mailbox_hwm or "
+                          "heartbeat_ms");
+    if (!process && (opts->executable != NULL || opts->heartbeat_ms != 0))
+        return tr__refuse(TR_EINVAL, "tr_spawn: executable and heartbeat_ms "
+                          "are for TR_PROCESS");
+    if (node->child)
+        return tr__refuse(TR_ENOTSUP, "tr_spawn: not from inside a process "
+                          "actor (yet)");
     int rc;
     if (opts->name != NULL && (rc = tr__name_check(opts->name)) != 0)
         return rc;
+    if ((rc = tr__name_check(behaviour)) != 0)
+        return rc;
+    /* Another executable registers its own behaviours. */
     const tr_behaviour_t *beh = tr__behaviour_find(behaviour);
-    if (beh == NULL) {
-        TR__LOG(TR_LOG_WARN, "runtime", "tr_spawn: no behaviour '%s'",
-                behaviour);
-        return TR_ENOENT;
-    }
+    if (beh == NULL && opts->executable == NULL)
+        return tr__refuse(TR_ENOENT, "tr_spawn: no behaviour '%s'",
+                          behaviour);
     tr__node_reap(node);
 
     tr_msg_t *empty_args = NULL;
@@ -788,22 +900,14 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
             return rc;
         args = empty_args;
     }
-    tr_actor_t *a = calloc(1, sizeof *a);
+    tr_actor_t *a = NULL;
     tr__rec_t *rec = NULL;
-    if (a == NULL) {
-        rc = TR_ENOMEM;
-        goto fail;
-    }
-    a->node = node;
-    a->beh = beh;
-    a->hwm = opts->mailbox_hwm ? opts->mailbox_hwm : node->opts.mailbox_hwm;
-    a->args = args;
+    bool registered = false;
     if ((rc = tr__rec_new(&rec, tr__node_new_id(node), TR__REC_ACTOR,
                           opts->name)) != 0)
         goto fail;
-    snprintf(rec->behaviour, sizeof rec->behaviour, "%s", beh->name);
+    snprintf(rec->behaviour, sizeof rec->behaviour, "%s", behaviour);
     rec->keep_name = opts->keep_name && opts->name != NULL;
-    a->rec = rec;
     if (opts->link) {
         /* spawn_link: linked before init runs, so no end goes unseen; the
          * spawner becomes the parent that stops it. */
@@ -817,55 +921,27 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
             goto fail;
         rec->parent = me->rec->id;
     }
-
-    /* Registered before init (as OTP does): messages sent during init
-     * wait in the mailbox, which inproc accepts before the bind. */
-    pthread_mutex_lock(&node->mu);
-    if (atomic_load(&node->closing)) {
-        pthread_mutex_unlock(&node->mu);
-        rc = tr__refuse(TR_ECLOSED, "tr_spawn: node '%s' is being destroyed",
-                        node->name);
+    if (process)
+        rec->pid = -1; /* elsewhere from the start: senders use ipc */
+    if ((rc = s_register(node, rec)) != 0)
         goto fail;
+    registered = true;
+    if (process) {
+        rc = tr__proc_start(node, rec, opts, args);
+    } else if ((a = calloc(1, sizeof *a)) == NULL) {
+        rc = TR_ENOMEM;
+    } else {
+        a->node = node;
+        a->beh = beh;
+        a->hwm = opts->mailbox_hwm ? opts->mailbox_hwm
+                                   : node->opts.mailbox_hwm;
+        a->args = args;
+        a->rec = rec;
+        rc = s_start_thread(node, a);
     }
-    if ((rc = tr__reg_add(&node->reg, rec)) != 0) {
-        pthread_mutex_unlock(&node->mu);
+    if (rc != 0)
         goto fail;
-    }
-    if ((rc = tr__node_list_push((void ***)&node->actors, &node->nactors,
-                                 &node->capactors, rec)) != 0) {
-        pthread_mutex_unlock(&node->mu);
-        tr__reg_remove(&node->reg, rec, false, 0);
-        goto fail;
-    }
-    /* One reference for the node's list (dropped when the actor leaves
-     * it), one for the thread (a->rec, dropped when it ends). */
-    tr__rec_ref(rec);
-    tr__rec_ref(rec);
-    node->threads_live++;
-    pthread_t thread; /* the thread records its own id in a->thread */
-    rc = pthread_create(&thread, NULL, s_thread_main, a);
-    if (rc != 0) {
-        node->threads_live--;
-        tr__node_list_remove((void **)node->actors, &node->nactors, rec);
-        pthread_mutex_unlock(&node->mu);
-        tr__reg_remove(&node->reg, rec, false, 0);
-        for (int i = 0; i < 2; i++) {
-            tr__rec_t *r = rec;
-            tr__rec_unref(&r); /* the list's and the thread's */
-        }
-        TR__LOG(TR_LOG_ERROR, "runtime", "pthread_create: %s",
-                strerror(rc));
-        rc = rc == EAGAIN ? TR_ENOMEM : TR_ESYS;
-        goto fail;
-    }
-    pthread_mutex_unlock(&node->mu);
-
-    /* Like zactor_new: return once the actor is up (or has failed). */
-    pthread_mutex_lock(&rec->mu);
-    while (!rec->init_done)
-        pthread_cond_wait(&rec->cv, &rec->mu);
-    rc = rec->init_rc;
-    pthread_mutex_unlock(&rec->mu);
+    rc = s_wait_init(rec);
     if (rc == 0) {
         TR__STAT_INC(node, spawned);
         if (id != NULL)
@@ -875,6 +951,10 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
     tr_msg_destroy(&empty_args);
     return rc;
 fail:
+    if (registered) {
+        atomic_store(&rec->dead, 1);
+        tr__rec_finish(node, rec, rc);
+    }
     if (rec != NULL && rec->parent != 0) {
         tr_actor_t *me = s_current_actor(node);
         if (me != NULL)
@@ -988,7 +1068,10 @@ tr_kill(tr_node_t *node, tr_id_t id)
         tr__rec_unref(&rec);
         return TR_ENOENT;
     }
+    long pid = rec->pid;
     tr__rec_unref(&rec);
+    if (pid != 0)
+        return tr__proc_kill(node, id, TR_EKILLED);
     /* A thread cannot be ended from outside without leaving its locks and
      * memory in an unknown state: that is what process actors are for. */
     return tr__refuse(TR_ENOTSUP, "tr_kill: %llx is a thread actor (use "

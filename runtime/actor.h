@@ -32,6 +32,8 @@ struct tr_actor {
     bool stopping;
     bool in_terminate; /* terminate runs: waits are no longer cut short */
     int reason;
+    bool process_child;    /* the one actor of a child process */
+    char *tagpage;         /* child: shared page with the current tag */
     uint64_t firing_timer; /* the timer whose message is being handled */
     bool firing_cancelled; /* ... and it was cancelled meanwhile */
     char label[TR_NAME_MAX + 24]; /* "name#id" for log lines */
@@ -42,6 +44,25 @@ struct tr_actor {
     size_t ntimers, captimers;
     uint64_t next_timer;
 };
+
+/* Send DOWN to rec's watchers and exit signals to its links, through
+ * port (after a failed init: just undo the links). */
+void tr__ties_send(tr__port_t *port, tr__rec_t *rec, int reason,
+                   bool init_ok);
+
+/* An actor ended: unregister it (keeping a kept name) and take it off the
+ * node's running list. */
+void tr__rec_finish(tr_node_t *node, tr__rec_t *rec, int reason);
+
+/* Count an end in the node's stats. */
+void tr__stat_end(tr_node_t *node, int reason);
+
+/* The actor's thread body (a thread actor's thread, or a child process's
+ * main thread). */
+void *tr__actor_main(void *arg);
+
+/* Bind the mailbox on ipc too (another process sends to it). */
+void tr__actor_expose(struct tr_actor *a);
 
 /* A stop request arrived (from the port's inbox). */
 void tr__actor_on_stop(struct tr_actor *a, int reason);

@@ -15,6 +15,7 @@
 
 #include "runtime/behaviour.h"
 #include "runtime/port.h"
+#include "runtime/process.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 
@@ -145,6 +146,11 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
     if (opts == NULL)
         opts = &defaults;
     tr__log_init_env();
+    if (getenv("TROUPE_CHILD") != NULL && !tr__in_child_init)
+        /* Started as a process actor, but main went on instead of handing
+         * over to tr_init: refuse, or it would spawn its own children. */
+        return tr__refuse(TR_ENOTSUP, "this process was started as a "
+                          "process actor: main must call tr_init first");
 
     tr_node_opts_t o = *opts;
     int rc;
@@ -180,6 +186,7 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&node->mu, NULL);
     pthread_mutex_init(&node->root_mu, NULL);
+    pthread_mutex_init(&node->rundir_mu, NULL);
     pthread_cond_init(&node->cv, &ca);
     pthread_condattr_destroy(&ca);
     if ((rc = tr__reg_init(&node->reg)) != 0)
@@ -207,6 +214,7 @@ fail_reg:
 fail:
     pthread_mutex_destroy(&node->mu);
     pthread_mutex_destroy(&node->root_mu);
+    pthread_mutex_destroy(&node->rundir_mu);
     pthread_cond_destroy(&node->cv);
     free(node);
     return rc;
@@ -403,6 +411,8 @@ tr_node_destroy(tr_node_t **nodep)
                 "actors did not stop", node->name);
         return TR_ETIMEDOUT;
     }
+    /* Process actors that did not stop are killed, and reaped. */
+    tr__procs_shutdown(node, deadline);
     if (!s_wait_threads(node, tr__deadline_after_ms(TR__GRACE_MS))) {
         TR__LOG(TR_LOG_ERROR, "runtime", "node '%s': actor threads did not "
                 "finish", node->name);
@@ -425,11 +435,14 @@ tr_node_destroy(tr_node_t **nodep)
     free(ports);
 
     zmq_ctx_term(node->zctx);
+    if (!node->child) /* a child's directory is its parent's */
+        tr__rundir_remove(node->rundir);
     TR__LOG(TR_LOG_INFO, "runtime", "node '%s' down", node->name);
     tr__reg_fini(&node->reg);
     free(node->actors);
     pthread_mutex_destroy(&node->mu);
     pthread_mutex_destroy(&node->root_mu);
+    pthread_mutex_destroy(&node->rundir_mu);
     pthread_cond_destroy(&node->cv);
     free(node);
     return 0;

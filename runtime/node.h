@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "runtime/registry.h"
+#include "runtime/rundir.h"
 #include "troupe.h"
 
 struct tr__port;
@@ -28,6 +29,15 @@ struct tr_node {
     tr__stats_t stats;
     pthread_mutex_t root_mu; /* makes the root supervisor once */
     tr_id_t root;
+
+    /* Processes (runtime/process.c). */
+    pthread_mutex_t rundir_mu;
+    char rundir[TR__RUNDIR_MAX]; /* "" until made (or given, in a child) */
+    bool child;                  /* runs one process actor for a parent */
+    long parent_pid;             /* in a child: the parent node's pid */
+    tr_id_t service;             /* the node service actor (parent side),
+                                  * or its id in the parent (child side) */
+    struct tr__procs *procs;     /* process actors and their reaper */
 
     pthread_mutex_t mu; /* guards the lists below */
     pthread_cond_t cv;  /* signalled when an actor thread lets go */

@@ -10,6 +10,7 @@
 
 #include "runtime/actor.h"
 #include "runtime/future.h"
+#include "runtime/process.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 #include "transport/zsock.h"
@@ -46,6 +47,12 @@ tr__endpoint(char *buf, size_t cap, tr_id_t id, tr__box_t box)
 static void
 s_peer_free(tr__peer_t *pe)
 {
+    /* Nothing queued toward an actor that ended will ever be read: do not
+     * linger on it (an ipc peer would hold the close up). */
+    int zero = 0;
+    for (int i = 0; i < 2; i++)
+        if (pe->sock[i] != NULL && atomic_load(&pe->rec->dead))
+            zmq_setsockopt(pe->sock[i], ZMQ_LINGER, &zero, sizeof zero);
     tr__sock_close(&pe->sock[0]);
     tr__sock_close(&pe->sock[1]);
     tr__rec_unref(&pe->rec);
@@ -82,6 +89,25 @@ s_tls_remove(tr__port_t *port)
     pthread_setspecific(s_tls_key, s_tls_ports);
 }
 
+void
+tr__port_expose(tr__port_t *port)
+{
+    char ep[TR__RUNDIR_MAX + 64];
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    if (port->exposed || node == NULL)
+        return;
+    if (tr__endpoint_ipc(node, ep, sizeof ep, port->rec->id, TR__BOX_INBOX) !=
+            0 ||
+        zmq_bind(port->inbox, ep) != 0) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "cannot bind an ipc inbox: %s",
+                zmq_strerror(zmq_errno()));
+        return;
+    }
+    port->exposed = true;
+    if (port->rec->kind == TR__REC_PORT) /* an actor: once its mailbox is */
+        atomic_store(&port->rec->exposed, true);
+}
+
 static int
 s_port_new(tr_node_t *node, tr__rec_t *rec, tr__port_t **out)
 {
@@ -112,6 +138,8 @@ s_port_new(tr_node_t *node, tr__rec_t *rec, tr__port_t **out)
     }
     if ((rc = tr__sock_fd(port->inbox, &port->inbox_fd)) != 0)
         goto fail;
+    if (node->child)
+        tr__port_expose(port); /* a child's peers are in other processes */
     *out = port;
     return 0;
 fail:
@@ -386,6 +414,9 @@ s_peer_get(tr__port_t *port, tr_id_t id, tr__peer_t **out)
     }
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
     tr__rec_t *rec = tr__reg_get(&node->reg, id);
+    if (rec == NULL && node->child && tr__child_lookup(node, port, id, NULL,
+                                                       &rec) != 0)
+        rec = NULL;
     if (rec == NULL)
         return TR_ENOENT;
     if (atomic_load(&rec->dead)) {
@@ -426,17 +457,30 @@ s_peer_sock(tr__port_t *port, tr__peer_t *pe, tr__box_t box, void **out)
     if (box == TR__BOX_MAILBOX && pe->rec->kind != TR__REC_ACTOR)
         return TR_ENOENT; /* a plain thread has no mailbox */
     int rc;
-    char ep[64];
+    char ep[TR__RUNDIR_MAX + 64];
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    bool remote = pe->rec->pid != 0;
     /* inproc adds the sender's SNDHWM to the receiver's RCVHWM, and 0
-     * means unbounded: 1 keeps the mailbox's own bound (almost) exact. */
-    void *s = tr__sock_open(node->zctx, ZMQ_PUSH,
-                            box == TR__BOX_MAILBOX ? 1 : 0, 0, &rc);
+     * means unbounded: 1 keeps the mailbox's own bound (almost) exact.
+     * Over ipc the sender's queue is separate and must hold a stream. */
+    int sndhwm = box == TR__BOX_MAILBOX
+                     ? (remote ? node->opts.mailbox_hwm : 1)
+                     : 0;
+    void *s = tr__sock_open(node->zctx, ZMQ_PUSH, sndhwm, 0, &rc);
     if (s == NULL)
         return rc;
-    tr__endpoint(ep, sizeof ep, pe->rec->id, box);
-    if (zmq_connect(s, ep) != 0) {
-        rc = tr__zerr(zmq_errno(), "connect");
+    if (remote) {
+        /* The answer comes back over ipc: be reachable first. A peer
+         * that binds only when asked (EXPOSE) is picked up quickly. */
+        int ivl = 10;
+        tr__port_expose(port);
+        zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+        rc = tr__endpoint_ipc(node, ep, sizeof ep, pe->rec->id, box);
+    } else {
+        tr__endpoint(ep, sizeof ep, pe->rec->id, box);
+    }
+    if (rc != 0 || zmq_connect(s, ep) != 0) {
+        rc = rc ? rc : tr__zerr(zmq_errno(), "connect");
         tr__sock_close(&s);
         return rc;
     }
@@ -575,11 +619,12 @@ int
 tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
                   int64_t b)
 {
-    static const char *const tags[] = {"$sys",  "$stop",   "$down",
-                                       "$sync", "$synced", "$exit"};
+    static const char *const tags[] = {"$sys",    "$stop",  "$down",
+                                       "$sync",   "$synced", "$exit",
+                                       "$expose", "$ping",  "$pong"};
     tr_msg_t *msg;
     int rc = tr__msg_create_sys(
-        &msg, kind > 0 && kind <= TR__SYS_EXIT ? tags[kind] : tags[0]);
+        &msg, kind > 0 && kind <= TR__SYS_PONG ? tags[kind] : tags[0]);
     if (rc != 0)
         return rc;
     msg->env.flags = TR__F_SYSTEM;
@@ -599,6 +644,14 @@ tr__port_watch(tr__port_t *port, tr__rec_t *target)
 {
     if (tr__map_get(&port->watching, target->id) != NULL)
         return 0;
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    if (node->child && target->pid != 0) {
+        /* Its end is known where it lives: ask for the DOWN there. */
+        int rc = tr__child_watch(node, port, target->id);
+        if (rc == 0)
+            rc = tr__map_put(&port->watching, target->id, (void *)1);
+        return rc;
+    }
     int rc = tr__rec_monitor(target, port->rec->id);
     if (rc == 0 && (rc = tr__map_put(&port->watching, target->id,
                                      (void *)1)) != 0) {
@@ -613,6 +666,16 @@ tr__port_watch(tr__port_t *port, tr__rec_t *target)
 static void
 s_on_down(tr__port_t *port, tr_id_t id, int reason)
 {
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    if (node != NULL && node->child) {
+        /* A child's record of a remote actor: gone with it. */
+        tr__rec_t *rec = tr__reg_get(&node->reg, id);
+        if (rec != NULL && rec->pid != 0) {
+            atomic_store(&rec->dead, 1);
+            tr__reg_remove(&node->reg, rec, false, 0);
+        }
+        tr__rec_unref(&rec);
+    }
     tr__map_del(&port->watching, id);
     if (tr__map_del(&port->monitoring, id) != NULL && port->actor != NULL)
         tr__actor_on_down(port->actor, id, reason);
@@ -684,6 +747,18 @@ s_on_system(tr__port_t *port, tr_msg_t *view, s_down_t *downs, size_t *ndowns,
             downs[(*ndowns)++] = (s_down_t){(tr_id_t)a, (int)b};
         else
             s_on_down(port, (tr_id_t)a, (int)b);
+        return;
+    case TR__SYS_EXPOSE:
+        tr__port_expose(port);
+        if (port->actor != NULL)
+            tr__actor_expose(port->actor);
+        return;
+    case TR__SYS_PING:
+        (void)tr__port_send_sys(port, view->env.sender, TR__SYS_PONG,
+                                (int64_t)port->rec->id, a);
+        return;
+    case TR__SYS_PONG:
+        tr__proc_pong(node, (tr_id_t)a);
         return;
     case TR__SYS_EXIT:
         if (port->actor == NULL)
@@ -768,4 +843,12 @@ tr__port_pump(tr__port_t *port, int timeout_ms, struct tr_future *want)
     for (size_t i = 0; i < ndowns; i++)
         s_on_down(port, downs[i].id, downs[i].reason);
     return rc < 0 ? rc : handled;
+}
+
+int
+tr__port_send_sys_from(tr_node_t *node, tr_id_t to, int kind)
+{
+    tr__port_t *port;
+    int rc = tr__port_get(node, &port);
+    return rc ? rc : tr__port_send_sys(port, to, kind, 0, 0);
 }

@@ -61,6 +61,7 @@ typedef struct tr__port {
     struct tr_actor *actor;    /* the actor owning this thread, or NULL */
     uint64_t cur_deadline;     /* deadline of the request being handled */
     bool closed;
+    bool exposed;              /* inbox bound on ipc too */
     struct tr__port *tls_next; /* the thread's list of ports, one a node */
     _Atomic tr_id_t sending_to; /* mid-send to this id (see s_announce) */
 } tr__port_t;
@@ -115,6 +116,14 @@ int tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
 /* The record of a running peer, from this thread's cache (borrowed: valid
  * until this thread's next send). TR_ENOENT if id is not running. */
 int tr__port_peer(tr__port_t *port, tr_id_t id, tr__rec_t **rec);
+
+/* Bind the inbox on ipc as well, so other processes can reach it. From
+ * the port's own thread. */
+void tr__port_expose(tr__port_t *port);
+
+/* Send a system message with payload 0, 0 from the calling thread's
+ * port. */
+int tr__port_send_sys_from(tr_node_t *node, tr_id_t to, int kind);
 
 /* Make sure a DOWN for target will reach this port. TR_ENOENT if the
  * target already ended. */

@@ -140,6 +140,24 @@ tr__rec_take_ties(tr__rec_t *rec, tr_id_t **monitors, size_t *nmon,
 }
 
 void
+tr__rec_report_init(tr__rec_t *rec, int rc)
+{
+    pthread_mutex_lock(&rec->mu);
+    rec->init_done = true;
+    rec->init_rc = rc;
+    pthread_cond_broadcast(&rec->cv);
+    pthread_mutex_unlock(&rec->mu);
+}
+
+void
+tr__rec_note_tag(tr__rec_t *rec, const char *tag)
+{
+    pthread_mutex_lock(&rec->mu);
+    snprintf(rec->last_tag, sizeof rec->last_tag, "%s", tag);
+    pthread_mutex_unlock(&rec->mu);
+}
+
+void
 tr__rec_set_ended(tr__rec_t *rec, int reason)
 {
     pthread_mutex_lock(&rec->mu);

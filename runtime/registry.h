@@ -50,9 +50,12 @@ typedef struct tr__rec {
     size_t nlinks, caplinks;
     char last_tag[TR_TAG_MAX + 1]; /* tag being handled when it failed */
 
-    /* Set at spawn, read-only after. */
+    /* Set at spawn, read-only after (pid: before the record is shared,
+     * or under the spawner's handshake). */
     tr_id_t parent;       /* linked spawner that stops it (0: node) */
     bool keep_name;       /* the name stays reserved after it ends */
+    long pid;             /* the process it lives in; 0: this one */
+    _Atomic bool exposed; /* its endpoints are bound on ipc too */
 } tr__rec_t;
 
 typedef struct tr__grave {
@@ -93,6 +96,12 @@ bool tr__rec_unlink(tr__rec_t *rec, tr_id_t other);
 /* Close the monitor and link lists and hand them over (caller frees). */
 void tr__rec_take_ties(tr__rec_t *rec, tr_id_t **monitors, size_t *nmon,
                        tr_id_t **links, size_t *nlinks);
+
+/* The spawn handshake: init ran, with rc; wakes the spawner. */
+void tr__rec_report_init(tr__rec_t *rec, int rc);
+
+/* Remember the tag being handled when it failed (crash reports). */
+void tr__rec_note_tag(tr__rec_t *rec, const char *tag);
 
 /* Mark rec ended with reason and wake everyone waiting on it. */
 void tr__rec_set_ended(tr__rec_t *rec, int reason);

@@ -8,6 +8,7 @@
 #include "runtime/future.h"
 #include "runtime/node.h"
 #include "runtime/port.h"
+#include "runtime/process.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 
@@ -23,8 +24,16 @@ s_resolve(tr_node_t *node, const char *name, int64_t timeout_ms, tr_id_t *id)
     tr__port_t *port;
     if ((rc = tr__port_get(node, &port)) != 0)
         return rc;
-    return tr__reg_resolve(&node->reg, name, timeout_ms, port->cur_deadline,
-                           id);
+    rc = tr__reg_resolve(&node->reg, name, timeout_ms, port->cur_deadline,
+                         id);
+    if (rc == TR_ENOENT && node->child) {
+        /* Not known here: ask the parent's node. */
+        tr__rec_t *rec = NULL;
+        if ((rc = tr__child_lookup(node, port, 0, name, &rec)) == 0)
+            *id = rec->id;
+        tr__rec_unref(&rec);
+    }
+    return rc;
 }
 
 static int

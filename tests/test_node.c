@@ -688,8 +688,8 @@ START_TEST(spawn_rejects_bad_options)
 {
     tr_node_t *node = ts_node(NULL);
     ck_assert_int_eq(
-        tr_spawn(node, "rec", &(tr_spawn_opts_t){.mode = TR_PROCESS}, NULL),
-        TR_ENOTSUP);
+        tr_spawn(node, "rec", &(tr_spawn_opts_t){.heartbeat_ms = 10}, NULL),
+        TR_EINVAL); /* heartbeats are for process actors */
     ck_assert_int_eq(
         tr_spawn(node, "rec", &(tr_spawn_opts_t){.mode = 7}, NULL),
         TR_EINVAL);

@@ -1,0 +1,1004 @@
+/* runtime/process.c - process actors.
+ *
+ * Parent side: tr_spawn(.mode = TR_PROCESS) re-executes this program (or
+ * the named executable) with the child's identity in its environment and
+ * hands the pid to the node's reaper thread, which watches every child
+ * through a pidfd and turns its end (exit, signal) into the same DOWN and
+ * exit signals a thread actor's end sends. The node service, an internal
+ * actor, answers the children: their init arguments ("hello"), init's
+ * result ("started"), their exit reason ("exiting"), and lookups of the
+ * parent's actors by id or name ("lookup"); it also pings children that
+ * asked for heartbeats.
+ *
+ * Child side: tr_init at the top of main sees the environment, makes the
+ * process die with its parent (PR_SET_PDEATHSIG, then checks the parent is
+ * still the one that started it), builds a small node and runs the one
+ * actor on the main thread. Its endpoints are ipc sockets in the parent's
+ * runtime directory; the parent's actors bind theirs there on demand
+ * (EXPOSE), so every message still goes straight from sender to receiver.
+ */
+#include "runtime/process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "runtime/actor.h"
+#include "runtime/behaviour.h"
+#include "runtime/future.h"
+#include "transport/clock.h"
+#include "transport/log.h"
+#include "transport/zsock.h"
+
+extern char **environ;
+
+bool tr__in_child_init;
+
+/* How many heartbeats a child may miss before it counts as hung. */
+#define TR__HEARTBEAT_MISSES 3
+
+/* How long a child has to say hello (it runs tr_init and has the
+ * behaviour) before it is killed. */
+#define TR__HELLO_MS 10000
+
+/* Exit codes of a child that could not run its actor. */
+enum {
+    TR__CHILD_ENV = 2,       /* incomplete environment */
+    TR__CHILD_NOBEH = 3,     /* no such behaviour in the program */
+    TR__CHILD_NODE = 4,      /* could not build its node */
+    TR__CHILD_ORPHAN = 5,    /* its parent was already gone */
+};
+
+/* Bytes of the tag page a child keeps its current tag in. */
+#define TR__TAG_PAGE 64
+
+typedef struct tr__proc {
+    tr_id_t id;
+    pid_t pid;
+    int pidfd;
+    tr__rec_t *rec;          /* reference */
+    tr_msg_t *args;          /* init args, until the child's hello */
+    int heartbeat_ms;
+    _Atomic uint64_t last_pong;
+    int kill_reason;         /* why we killed it (0: we did not) */
+    int init_rc;             /* init's failure, as the child reported */
+    bool started_ok;         /* init succeeded */
+    bool said_hello;         /* it runs tr_init and found its behaviour */
+    uint64_t hello_by;       /* when it is given up if it has not */
+    bool reported;           /* the child said why it is exiting */
+    int reported_reason;
+} tr__proc_t;
+
+typedef struct tr__procs {
+    pthread_mutex_t mu;      /* the list and the flags below */
+    tr__proc_t **list;
+    size_t n, cap;
+    pthread_t reaper;
+    bool reaper_running;
+    bool stopping;
+    int wakefd;              /* eventfd: the list changed */
+} tr__procs_t;
+
+/* ------------------------------------------------------------------ */
+/* Runtime directory and endpoints                                      */
+
+const char *
+tr__node_rundir(tr_node_t *node)
+{
+    pthread_mutex_lock(&node->rundir_mu);
+    if (node->rundir[0] == '\0' &&
+        tr__rundir_create(node->rundir, sizeof node->rundir) != 0)
+        node->rundir[0] = '\0';
+    pthread_mutex_unlock(&node->rundir_mu);
+    return node->rundir[0] ? node->rundir : NULL;
+}
+
+int
+tr__endpoint_ipc(tr_node_t *node, char *buf, size_t cap, tr_id_t id,
+                 tr__box_t box)
+{
+    const char *dir = tr__node_rundir(node);
+    if (dir == NULL)
+        return TR_ESYS;
+    int n = snprintf(buf, cap, "ipc://%s/%llx.%c", dir,
+                     (unsigned long long)id, box == TR__BOX_INBOX ? 'i' : 'm');
+    return n > 0 && (size_t)n < cap ? 0 : TR_ENAMETOOLONG;
+}
+
+/* Path of a file of id's in the directory (suffix "tag", "m", "i"). */
+static void
+s_path(tr_node_t *node, char *buf, size_t cap, tr_id_t id, const char *suffix)
+{
+    snprintf(buf, cap, "%s/%llx.%s", node->rundir, (unsigned long long)id,
+             suffix);
+}
+
+/* ------------------------------------------------------------------ */
+/* The table of children                                                */
+
+static tr__procs_t *
+s_procs(tr_node_t *node)
+{
+    pthread_mutex_lock(&node->rundir_mu);
+    if (node->procs == NULL) {
+        tr__procs_t *p = calloc(1, sizeof *p);
+        if (p != NULL) {
+            pthread_mutex_init(&p->mu, NULL);
+            p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            if (p->wakefd < 0) {
+                pthread_mutex_destroy(&p->mu);
+                free(p);
+                p = NULL;
+            }
+        }
+        node->procs = p;
+    }
+    pthread_mutex_unlock(&node->rundir_mu);
+    return node->procs;
+}
+
+/* The child with id, or NULL; caller holds procs->mu. */
+static tr__proc_t *
+s_find(tr__procs_t *p, tr_id_t id, size_t *index)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->list[i]->id == id) {
+            if (index != NULL)
+                *index = i;
+            return p->list[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+s_wake(tr__procs_t *p)
+{
+    uint64_t one = 1;
+    ssize_t w = write(p->wakefd, &one, sizeof one);
+    (void)w;
+}
+
+/* What the child's exit status says, told apart from the reasons we
+ * gave it ourselves. */
+static int
+s_reason(const tr__proc_t *pr, int status, int *sig, int *code)
+{
+    *sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (*sig != 0) {
+        if (pr->kill_reason != 0)
+            return pr->kill_reason;
+        return *sig == SIGKILL ? TR_EKILLED : TR_ECRASHED;
+    }
+    if (!pr->started_ok && pr->init_rc != 0)
+        return pr->init_rc;
+    if (pr->reported)
+        return pr->reported_reason;
+    if (!pr->said_hello && *code == TR__CHILD_NOBEH)
+        return TR_ENOENT; /* the program has no such behaviour */
+    return *code == 0 ? 0 : TR_EFAILED;
+}
+
+/* The tag the child was handling, from its tag page ("" if none). */
+static void
+s_read_tag(tr_node_t *node, tr_id_t id, char *tag, size_t cap)
+{
+    char path[TR__RUNDIR_MAX + 32];
+    s_path(node, path, sizeof path, id, "tag");
+    tag[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, tag, cap - 1);
+    close(fd);
+    tag[n > 0 ? (size_t)n : 0] = '\0';
+    tag[strnlen(tag, cap - 1)] = '\0';
+}
+
+static void
+s_unlink_files(tr_node_t *node, tr_id_t id)
+{
+    static const char *const suffix[] = {"m", "i", "tag"};
+    char path[TR__RUNDIR_MAX + 32];
+    for (size_t i = 0; i < 3; i++) {
+        s_path(node, path, sizeof path, id, suffix[i]);
+        unlink(path);
+    }
+}
+
+/* A child is gone: the same bookkeeping as a thread actor's end, done by
+ * the reaper on its behalf, plus a crash report that says why. */
+static void
+s_ended(tr_node_t *node, tr__port_t *port, tr__proc_t *pr, int status)
+{
+    int sig, code;
+    int reason = s_reason(pr, status, &sig, &code);
+    tr__rec_t *rec = pr->rec;
+    char tag[TR__TAG_PAGE + 1];
+    s_read_tag(node, pr->id, tag, sizeof tag);
+    if (sig != 0 || (reason != 0 && reason != TR_ESHUTDOWN))
+        TR__LOG(TR_LOG_WARN, "runtime", "process actor %s#%llx (pid %d) "
+                "ended: %s%s%s%s%s%s", rec->name[0] ? rec->name
+                                                   : rec->behaviour,
+                (unsigned long long)pr->id, (int)pr->pid, tr_strerror(reason),
+                sig ? ", " : "", sig ? strsignal(sig) : "",
+                tag[0] ? ", handling '" : "", tag, tag[0] ? "'" : "");
+    if (tag[0] != '\0')
+        tr__rec_note_tag(rec, tag);
+
+    atomic_store(&rec->dead, 1);
+    bool init_ok = pr->started_ok;
+    if (port != NULL)
+        tr__ties_send(port, rec, reason, init_ok);
+    tr__rec_finish(node, rec, reason);
+    if (init_ok)
+        tr__stat_end(node, reason);
+    else
+        tr__rec_report_init(rec, reason ? reason : TR_EFAILED);
+    s_unlink_files(node, pr->id);
+    tr__rec_set_ended(rec, reason);
+}
+
+static void
+s_proc_free(tr__proc_t *pr)
+{
+    if (pr->pidfd >= 0)
+        close(pr->pidfd);
+    tr_msg_destroy(&pr->args);
+    tr__rec_unref(&pr->rec);
+    free(pr);
+}
+
+/* The reaper: one thread a node, waiting on every child's pidfd. */
+static void *
+s_reaper(void *arg)
+{
+    tr_node_t *node = arg;
+    tr__procs_t *p = node->procs;
+    tr__port_t *port = NULL;
+    (void)tr__port_get(node, &port); /* to send DOWNs; NULL when closing */
+    pthread_setname_np(pthread_self(), "troupe-reaper");
+    struct pollfd *fds = NULL;
+    size_t cap = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        if (p->stopping && p->n == 0) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        size_t n = p->n + 1;
+        if (n > cap) {
+            struct pollfd *nf = realloc(fds, n * sizeof *nf);
+            if (nf != NULL) {
+                fds = nf;
+                cap = n;
+            }
+        }
+        n = n <= cap ? n : cap;
+        fds[0] = (struct pollfd){.fd = p->wakefd, .events = POLLIN};
+        for (size_t i = 1; i < n; i++)
+            fds[i] = (struct pollfd){.fd = p->list[i - 1]->pidfd,
+                                     .events = POLLIN};
+        pthread_mutex_unlock(&p->mu);
+
+        if (poll(fds, (nfds_t)n, -1) < 0 && errno != EINTR)
+            break;
+        uint64_t drain;
+        if (fds[0].revents)
+            (void)!read(p->wakefd, &drain, sizeof drain);
+        for (size_t i = 1; i < n; i++) {
+            if (fds[i].revents == 0)
+                continue;
+            pthread_mutex_lock(&p->mu);
+            size_t k;
+            tr__proc_t *pr = NULL;
+            for (k = 0; k < p->n; k++)
+                if (p->list[k]->pidfd == fds[i].fd)
+                    break;
+            int status;
+            if (k < p->n &&
+                waitpid(p->list[k]->pid, &status, WNOHANG) ==
+                    p->list[k]->pid) {
+                pr = p->list[k];
+                p->list[k] = p->list[--p->n];
+            }
+            pthread_mutex_unlock(&p->mu);
+            if (pr != NULL) {
+                s_ended(node, port, pr, status);
+                s_proc_free(pr);
+            }
+        }
+    }
+    free(fds);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The node service                                                     */
+
+static int
+s_reply_ok(tr_actor_t *self, const tr_msg_t *req, int64_t a, int64_t b)
+{
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "ok");
+    if (rc == 0 && (rc = tr_msg_add_int(m, a)) == 0 &&
+        (rc = tr_msg_add_int(m, b)) == 0)
+        rc = tr_reply(self, req, &m);
+    tr_msg_destroy(&m);
+    return rc;
+}
+
+static int
+s_svc_hello(tr_actor_t *self, const tr_msg_t *msg, int64_t id)
+{
+    tr_node_t *node = tr_actor_node(self);
+    tr__procs_t *p = node->procs;
+    pthread_mutex_lock(&p->mu);
+    tr__proc_t *pr = s_find(p, (tr_id_t)id, NULL);
+    tr_msg_t *args = pr ? pr->args : NULL;
+    if (pr != NULL) {
+        pr->args = NULL; /* the child's now */
+        pr->said_hello = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (pr == NULL)
+        return tr_reply_error(self, msg, TR_ENOENT);
+    tr_msg_t *m = NULL;
+    size_t plen = 0;
+    const void *payload = args ? tr_msg_payload(args, &plen) : NULL;
+    const tr_node_opts_t *o = &node->opts;
+    int rc = tr_msg_create(&m, "args");
+    if (rc == 0 && (rc = tr_msg_add_str(m, args ? tr_msg_tag(args)
+                                                : "$args")) == 0 &&
+        (rc = tr_msg_add_bin(m, payload, plen)) == 0 &&
+        (rc = tr_msg_add_int(m, o->mailbox_hwm)) == 0 &&
+        (rc = tr_msg_add_int(m, o->send_timeout_ms)) == 0 &&
+        (rc = tr_msg_add_int(m, o->ask_timeout_ms)) == 0 &&
+        (rc = tr_msg_add_int(m, o->shutdown_timeout_ms)) == 0 &&
+        (rc = tr_msg_add_int(m, tr_log_level())) == 0)
+        rc = tr_reply(self, msg, &m);
+    tr_msg_destroy(&m);
+    tr_msg_destroy(&args);
+    return rc;
+}
+
+/* started [id, rc] and exiting [id, reason]: what the child says of
+ * itself. A failed init is reported to the spawner only once the child is
+ * reaped, so that the name is free again when tr_spawn returns. */
+static int
+s_svc_status(tr_actor_t *self, const tr_msg_t *msg, int64_t id, int64_t v)
+{
+    tr_node_t *node = tr_actor_node(self);
+    tr__procs_t *p = node->procs;
+    bool started = tr_msg_is(msg, "started");
+    tr__rec_t *rec = NULL;
+    pthread_mutex_lock(&p->mu);
+    tr__proc_t *pr = s_find(p, (tr_id_t)id, NULL);
+    if (pr != NULL && started) {
+        pr->started_ok = v == 0;
+        pr->init_rc = (int)v;
+        atomic_store(&pr->last_pong, tr__now_ns());
+        if (v == 0) {
+            rec = pr->rec;
+            tr__rec_ref(rec);
+        }
+    } else if (pr != NULL) {
+        pr->reported = true;
+        pr->reported_reason = (int)v;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rec != NULL)
+        tr__rec_report_init(rec, 0);
+    tr__rec_unref(&rec);
+    return s_reply_ok(self, msg, 0, 0);
+}
+
+/* lookup [id, name|nil]: an actor of this node for a child. The asking
+ * port watches it from now on (so its local record learns of the end),
+ * and an actor of this process binds ipc endpoints for it. */
+static int
+s_svc_lookup(tr_actor_t *self, const tr_msg_t *msg)
+{
+    tr_node_t *node = tr_actor_node(self);
+    tr_reader_t r;
+    int64_t id = 0;
+    char name[TR_NAME_MAX + 1] = "";
+    tr_reader_init(&r, msg);
+    int rc = tr_read_int(&r, &id);
+    if (rc == 0 && tr_read_type(&r) == TR_TYPE_STR)
+        rc = tr_read_str_copy(&r, name, sizeof name);
+    if (rc != 0)
+        return tr_reply_error(self, msg, rc);
+    tr__rec_t *rec = name[0] ? tr__reg_lookup(&node->reg, name)
+                             : tr__reg_get(&node->reg, (tr_id_t)id);
+    if (rec == NULL || atomic_load(&rec->dead)) {
+        rc = rec && rec->keep_name && name[0] ? TR_ERESTARTING : TR_ENOENT;
+        tr__rec_unref(&rec);
+        return tr_reply_error(self, msg, rc);
+    }
+    if (tr__rec_monitor(rec, tr_msg_sender(msg)) != 0) {
+        tr__rec_unref(&rec);
+        return tr_reply_error(self, msg, TR_ENOENT);
+    }
+    if (rec->pid == 0 && !atomic_load(&rec->exposed))
+        (void)tr__port_send_sys(self->port, rec->id, TR__SYS_EXPOSE, 0, 0);
+    rc = s_reply_ok(self, msg, (int64_t)rec->id,
+                    rec->pid > 0 ? rec->pid : (long)getpid());
+    tr__rec_unref(&rec);
+    return rc;
+}
+
+/* monitor [target, watcher]: a child's port watches target. */
+static int
+s_svc_monitor(tr_actor_t *self, const tr_msg_t *msg, int64_t target,
+              int64_t watcher)
+{
+    tr_node_t *node = tr_actor_node(self);
+    tr__rec_t *rec = tr__reg_get(&node->reg, (tr_id_t)target);
+    int rc = rec ? tr__rec_monitor(rec, (tr_id_t)watcher) : TR_ENOENT;
+    tr__rec_unref(&rec);
+    if (rc == TR_ENOENT)
+        (void)tr__port_send_sys(self->port, (tr_id_t)watcher, TR__SYS_DOWN,
+                                target, TR_ENOENT);
+    return tr_msg_is_request(msg) ? s_reply_ok(self, msg, 0, 0) : 0;
+}
+
+/* Heartbeats: ping every child that asked for them, kill the silent. */
+static int
+s_svc_tick(tr_actor_t *self)
+{
+    tr_node_t *node = tr_actor_node(self);
+    tr__procs_t *p = node->procs;
+    uint64_t now = tr__now_ns();
+    tr_id_t ping[64];
+    size_t nping = 0;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->n; i++) {
+        tr__proc_t *pr = p->list[i];
+        if (!pr->said_hello && !pr->kill_reason && now > pr->hello_by) {
+            /* Its main did not hand over to tr_init: it runs the program
+             * instead of the actor. */
+            TR__LOG(TR_LOG_ERROR, "runtime", "process actor %llx (pid %d) "
+                    "did not start its behaviour within %d ms (does main "
+                    "call tr_init first?): killing it",
+                    (unsigned long long)pr->id, (int)pr->pid,
+                    TR__HELLO_MS);
+            pr->kill_reason = TR_ENOTSUP;
+            kill(pr->pid, SIGKILL);
+            continue;
+        }
+        if (pr->heartbeat_ms <= 0 || !pr->started_ok || pr->kill_reason)
+            continue;
+        uint64_t limit = (uint64_t)pr->heartbeat_ms * 1000000u *
+                         TR__HEARTBEAT_MISSES;
+        if (now - atomic_load(&pr->last_pong) > limit) {
+            TR__LOG(TR_LOG_WARN, "runtime", "process actor %llx (pid %d) "
+                    "missed %d heartbeats: killing it",
+                    (unsigned long long)pr->id, (int)pr->pid,
+                    TR__HEARTBEAT_MISSES);
+            pr->kill_reason = TR_EHUNG;
+            kill(pr->pid, SIGKILL);
+        } else if (nping < 64) {
+            ping[nping++] = pr->id;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < nping; i++)
+        (void)tr__port_send_sys(self->port, ping[i], TR__SYS_PING, 0, 0);
+    return 0;
+}
+
+static int
+s_svc_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)state;
+    if (tr_msg_is(msg, "tick"))
+        return s_svc_tick(self);
+    if (tr_msg_is(msg, "lookup"))
+        return s_svc_lookup(self, msg);
+    tr_reader_t r;
+    int64_t a = 0, b = 0;
+    tr_reader_init(&r, msg);
+    if (tr_read_int(&r, &a) != 0 ||
+        (!tr_msg_is(msg, "hello") && tr_read_int(&r, &b) != 0))
+        return tr_msg_is_request(msg) ? tr_reply_error(self, msg, TR_EPROTO)
+                                      : 0;
+    if (tr_msg_is(msg, "hello"))
+        return s_svc_hello(self, msg, a);
+    if (tr_msg_is(msg, "started") || tr_msg_is(msg, "exiting"))
+        return s_svc_status(self, msg, a, b);
+    if (tr_msg_is(msg, "monitor"))
+        return s_svc_monitor(self, msg, a, b);
+    return TR_EUNHANDLED;
+}
+
+static int
+s_svc_init(tr_actor_t *self, void *state, const tr_msg_t *args)
+{
+    (void)state, (void)args;
+    /* The heartbeat clock; children set their own intervals, this is how
+     * often the service looks (the smallest interval it supports). */
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "tick");
+    if (rc == 0 && (rc = tr_timer_every(self, 50, &m, NULL)) != 0)
+        tr_msg_destroy(&m);
+    return rc;
+}
+
+TR_BEHAVIOUR(tr_node_service, .init = s_svc_init, .handle = s_svc_handle);
+
+/* The service and the reaper, made with the first process actor. */
+static int
+s_ensure_service(tr_node_t *node)
+{
+    tr__procs_t *p = s_procs(node);
+    if (p == NULL)
+        return TR_ENOMEM;
+    int rc = 0;
+    pthread_mutex_lock(&node->root_mu);
+    if (node->service == 0) {
+        tr_id_t id = 0;
+        rc = tr_spawn(node, "tr_node_service", NULL, &id);
+        if (rc == 0) {
+            node->service = id;
+            /* Children reach it over ipc. */
+            rc = tr__port_send_sys_from(node, id, TR__SYS_EXPOSE);
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    if (rc == 0 && !p->reaper_running) {
+        if (pthread_create(&p->reaper, NULL, s_reaper, node) == 0)
+            p->reaper_running = true;
+        else
+            rc = TR_ESYS;
+    }
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&node->root_mu);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting a child                                                     */
+
+/* The child's environment: ours, minus any TROUPE_ identity of our own,
+ * plus the child's. */
+static char **
+s_child_env(tr_node_t *node, tr__rec_t *rec, char (*own)[160], size_t nown)
+{
+    size_t n = 0;
+    while (environ[n] != NULL)
+        n++;
+    char **env = calloc(n + nown + 1, sizeof *env);
+    if (env == NULL)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = environ[i];
+        if (strncmp(e, "TROUPE_CHILD=", 13) == 0 ||
+            strncmp(e, "TROUPE_ID=", 10) == 0 ||
+            strncmp(e, "TROUPE_SERVICE=", 15) == 0 ||
+            strncmp(e, "TROUPE_RUNDIR=", 14) == 0 ||
+            strncmp(e, "TROUPE_PARENT=", 14) == 0 ||
+            strncmp(e, "TROUPE_NAME=", 12) == 0)
+            continue;
+        env[k++] = (char *)e;
+    }
+    snprintf(own[0], sizeof own[0], "TROUPE_CHILD=%s", rec->behaviour);
+    snprintf(own[1], sizeof own[1], "TROUPE_ID=%llu",
+             (unsigned long long)rec->id);
+    snprintf(own[2], sizeof own[2], "TROUPE_SERVICE=%llu",
+             (unsigned long long)node->service);
+    snprintf(own[3], sizeof own[3], "TROUPE_RUNDIR=%s", node->rundir);
+    snprintf(own[4], sizeof own[4], "TROUPE_PARENT=%ld", (long)getpid());
+    snprintf(own[5], sizeof own[5], "TROUPE_NAME=%s", rec->name);
+    for (size_t i = 0; i < nown; i++)
+        env[k++] = own[i];
+    env[k] = NULL;
+    return env;
+}
+
+int
+tr__proc_start(tr_node_t *node, tr__rec_t *rec, const tr_spawn_opts_t *opts,
+               const tr_msg_t *args)
+{
+    if (tr__node_rundir(node) == NULL)
+        return TR_ESYS;
+    int rc = s_ensure_service(node);
+    if (rc != 0)
+        return rc;
+    tr__procs_t *p = node->procs;
+    tr__proc_t *pr = calloc(1, sizeof *pr);
+    if (pr == NULL)
+        return TR_ENOMEM;
+    pr->id = rec->id;
+    pr->pidfd = -1;
+    pr->heartbeat_ms = opts->heartbeat_ms;
+    pr->hello_by = tr__deadline_after_ms(TR__HELLO_MS);
+    pr->rec = rec;
+    tr__rec_ref(rec);
+    if ((rc = tr_msg_dup(args, &pr->args)) != 0) {
+        s_proc_free(pr);
+        return rc;
+    }
+
+    char own[6][160];
+    char **env = s_child_env(node, rec, own, 6);
+    const char *exe = opts->executable ? opts->executable : "/proc/self/exe";
+    char *argv[] = {(char *)(opts->executable ? opts->executable
+                                              : program_invocation_name),
+                    NULL};
+    if (env == NULL) {
+        s_proc_free(pr);
+        return TR_ENOMEM;
+    }
+    /* Listed before it runs: its hello may come before we return. */
+    pthread_mutex_lock(&p->mu);
+    rc = tr__grow((void **)&p->list, p->n, &p->cap, sizeof *p->list, 8);
+    if (rc == 0)
+        p->list[p->n++] = pr;
+    pthread_mutex_unlock(&p->mu);
+    if (rc != 0) {
+        free(env);
+        s_proc_free(pr);
+        return rc;
+    }
+    pid_t pid;
+    int err = posix_spawn(&pid, exe, NULL, NULL, argv, env);
+    free(env);
+    int pidfd = err ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
+    pthread_mutex_lock(&p->mu);
+    if (err == 0 && pidfd >= 0) {
+        pr->pid = pid;
+        pr->pidfd = pidfd;
+    } else {
+        size_t i;
+        if (s_find(p, pr->id, &i) != NULL)
+            p->list[i] = p->list[--p->n];
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (err != 0 || pidfd < 0) {
+        if (err == 0) { /* no pidfd: do not leave it unwatched */
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+        TR__LOG(TR_LOG_ERROR, "runtime", "cannot start %s for '%s': %s", exe,
+                rec->behaviour, strerror(err ? err : errno));
+        s_proc_free(pr);
+        return err == ENOENT || err == EACCES ? TR_ENOENT : TR_ESYS;
+    }
+    rec->pid = pid; /* informational: remote already (set by tr_spawn) */
+    s_wake(p);
+    TR__LOG(TR_LOG_DEBUG, "runtime", "process actor %llx is pid %d",
+            (unsigned long long)rec->id, (int)pid);
+    return 0;
+}
+
+int
+tr__proc_kill(tr_node_t *node, tr_id_t id, int reason)
+{
+    tr__procs_t *p = node->procs;
+    if (p == NULL)
+        return TR_ENOENT;
+    pthread_mutex_lock(&p->mu);
+    tr__proc_t *pr = s_find(p, id, NULL);
+    if (pr != NULL) {
+        if (pr->kill_reason == 0)
+            pr->kill_reason = reason;
+        kill(pr->pid, SIGKILL);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return pr ? 0 : TR_ENOENT;
+}
+
+void
+tr__proc_pong(tr_node_t *node, tr_id_t id)
+{
+    tr__procs_t *p = node->procs;
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    tr__proc_t *pr = s_find(p, id, NULL);
+    if (pr != NULL)
+        atomic_store(&pr->last_pong, tr__now_ns());
+    pthread_mutex_unlock(&p->mu);
+}
+
+void
+tr__procs_shutdown(tr_node_t *node, uint64_t deadline_ns)
+{
+    tr__procs_t *p = node->procs;
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    /* What did not stop when asked is killed: a process can be. */
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->list[i]->kill_reason == 0)
+            p->list[i]->kill_reason = TR_EKILLED;
+        kill(p->list[i]->pid, SIGKILL);
+    }
+    p->stopping = true;
+    bool running = p->reaper_running;
+    pthread_mutex_unlock(&p->mu);
+    s_wake(p);
+    (void)deadline_ns; /* SIGKILL always ends a process: the join returns */
+    if (running)
+        pthread_join(p->reaper, NULL);
+    for (size_t i = 0; i < p->n; i++)
+        s_proc_free(p->list[i]);
+    free(p->list);
+    close(p->wakefd);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    node->procs = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The child's side                                                     */
+
+/* Ask the parent's node service; no deadline beyond the node's ask
+ * timeout, and the reply taken. */
+static int
+s_ask_service(tr_actor_t *a, tr_msg_t **m, tr_msg_t **reply)
+{
+    tr_future_t *f;
+    int rc = tr_ask_id(a->node, a->node->service, m, TR_DEFAULT, &f);
+    if (rc != 0)
+        return rc;
+    rc = tr_future_get(f, TR_FOREVER, reply);
+    tr_future_destroy(&f);
+    return rc;
+}
+
+static int
+s_tell_service(tr_actor_t *a, const char *tag, int64_t x, int64_t y,
+               bool wait)
+{
+    tr_msg_t *m = NULL, *reply = NULL;
+    int rc = tr_msg_create(&m, tag);
+    if (rc == 0 && (rc = tr_msg_add_int(m, x)) == 0 &&
+        (rc = tr_msg_add_int(m, y)) == 0)
+        rc = wait ? s_ask_service(a, &m, &reply)
+                  : tr_tell_id(a->node, a->node->service, &m);
+    tr_msg_destroy(&m);
+    tr_msg_destroy(&reply);
+    return rc;
+}
+
+/* The tag page: the parent reads the tag we were handling when we died. */
+static void
+s_tag_page(tr_actor_t *a)
+{
+    char path[TR__RUNDIR_MAX + 32];
+    s_path(a->node, path, sizeof path, a->rec->id, "tag");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (ftruncate(fd, TR__TAG_PAGE) == 0) {
+        void *p = mmap(NULL, TR__TAG_PAGE, PROT_READ | PROT_WRITE,
+                       MAP_SHARED, fd, 0);
+        if (p != MAP_FAILED)
+            a->tagpage = p;
+    }
+    close(fd);
+}
+
+int
+tr__child_hello(tr_actor_t *a, tr_msg_t **args)
+{
+    tr_msg_t *m = NULL, *reply = NULL;
+    int rc = tr_msg_create(&m, "hello");
+    if (rc == 0 && (rc = tr_msg_add_int(m, (int64_t)a->rec->id)) == 0)
+        rc = s_ask_service(a, &m, &reply);
+    tr_msg_destroy(&m);
+    if (rc != 0)
+        return rc;
+    tr_reader_t r;
+    char tag[TR_TAG_MAX + 1];
+    const void *p;
+    size_t plen;
+    int64_t v[5];
+    tr_reader_init(&r, reply);
+    rc = tr_read_str_copy(&r, tag, sizeof tag);
+    if (rc == 0)
+        rc = tr_read_bin(&r, &p, &plen);
+    for (int i = 0; i < 5 && rc == 0; i++)
+        rc = tr_read_int(&r, &v[i]);
+    if (rc == 0 && (rc = tr__msg_create_sys(args, tag)) == 0 &&
+        (rc = tr_msg_add_raw(*args, p, plen)) != 0)
+        tr_msg_destroy(args);
+    if (rc == 0) {
+        tr_node_opts_t *o = &a->node->opts;
+        o->mailbox_hwm = (int)v[0];
+        o->send_timeout_ms = (int)v[1];
+        o->ask_timeout_ms = (int)v[2];
+        o->shutdown_timeout_ms = (int)v[3];
+        tr_log_set_level((int)v[4]);
+        a->hwm = o->mailbox_hwm;
+        s_tag_page(a);
+    }
+    tr_msg_destroy(&reply);
+    return rc;
+}
+
+void
+tr__child_started(tr_actor_t *a, int rc)
+{
+    (void)s_tell_service(a, "started", (int64_t)a->rec->id, rc, true);
+}
+
+void
+tr__child_exiting(tr_actor_t *a, int reason)
+{
+    if (a->tagpage != NULL)
+        memset(a->tagpage, 0, TR__TAG_PAGE); /* not a crash */
+    (void)s_tell_service(a, "exiting", (int64_t)a->rec->id, reason, true);
+}
+
+int
+tr__child_lookup(tr_node_t *node, tr__port_t *port, tr_id_t id,
+                 const char *name, tr__rec_t **out)
+{
+    (void)port;
+    tr_msg_t *m = NULL, *reply = NULL;
+    tr_future_t *f = NULL;
+    int rc = tr_msg_create(&m, "lookup");
+    if (rc == 0 && (rc = tr_msg_add_int(m, (int64_t)id)) == 0)
+        rc = name ? tr_msg_add_str(m, name) : tr_msg_add_nil(m);
+    if (rc == 0 && (rc = tr_ask_id(node, node->service, &m, TR_DEFAULT,
+                                   &f)) == 0)
+        rc = tr_future_get(f, TR_FOREVER, &reply);
+    tr_future_destroy(&f);
+    tr_msg_destroy(&m);
+    int64_t got = 0, pid = 0;
+    if (rc == 0) {
+        tr_reader_t r;
+        tr_reader_init(&r, reply);
+        if ((rc = tr_read_int(&r, &got)) == 0)
+            rc = tr_read_int(&r, &pid);
+    }
+    tr_msg_destroy(&reply);
+    if (rc != 0)
+        return rc;
+    /* A local record of the remote actor: its endpoints are ipc, and the
+     * DOWN the service arranged removes it again. */
+    tr__rec_t *rec = tr__reg_get(&node->reg, (tr_id_t)got);
+    if (rec == NULL) {
+        if ((rc = tr__rec_new(&rec, (tr_id_t)got, TR__REC_ACTOR, NULL)) != 0)
+            return rc;
+        rec->pid = pid ? pid : -1;
+        rc = tr__reg_add(&node->reg, rec);
+        if (rc != 0 && rc != TR_EEXIST) {
+            tr__rec_unref(&rec);
+            return rc;
+        }
+        if (rc == TR_EEXIST) { /* another thread made it meanwhile */
+            tr__rec_unref(&rec);
+            rec = tr__reg_get(&node->reg, (tr_id_t)got);
+            if (rec == NULL)
+                return TR_ENOENT;
+        }
+    }
+    *out = rec;
+    return 0;
+}
+
+int
+tr__child_watch(tr_node_t *node, tr__port_t *port, tr_id_t target)
+{
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "monitor");
+    if (rc == 0 && (rc = tr_msg_add_int(m, (int64_t)target)) == 0 &&
+        (rc = tr_msg_add_int(m, (int64_t)port->rec->id)) == 0)
+        rc = tr_tell_id(node, node->service, &m);
+    tr_msg_destroy(&m);
+    return rc;
+}
+
+/* The child's node: its registry knows only itself and the service until
+ * it looks others up. */
+static tr_node_t *
+s_child_node(tr_id_t service, long parent, const char *rundir)
+{
+    tr_node_t *node = NULL;
+    tr__in_child_init = true;
+    int rc = tr_node_create(&node, NULL);
+    tr__in_child_init = false;
+    if (rc != 0)
+        return NULL;
+    node->child = true;
+    node->parent_pid = parent;
+    node->service = service;
+    snprintf(node->rundir, sizeof node->rundir, "%s", rundir);
+    tr__rec_t *rec = NULL;
+    if (tr__rec_new(&rec, service, TR__REC_ACTOR, NULL) != 0 ||
+        (rec->pid = parent, tr__reg_add(&node->reg, rec)) != 0) {
+        tr__rec_unref(&rec);
+        tr_node_destroy(&node);
+        return NULL;
+    }
+    tr__rec_unref(&rec);
+    return node;
+}
+
+static int
+s_child_main(const char *behaviour)
+{
+    const char *id_s = getenv("TROUPE_ID"), *svc_s = getenv("TROUPE_SERVICE");
+    const char *dir = getenv("TROUPE_RUNDIR"), *name = getenv("TROUPE_NAME");
+    const char *parent_s = getenv("TROUPE_PARENT");
+    const tr_behaviour_t *beh = tr__behaviour_find(behaviour);
+    if (id_s == NULL || svc_s == NULL || dir == NULL || parent_s == NULL) {
+        fprintf(stderr, "troupe: incomplete child environment\n");
+        return TR__CHILD_ENV;
+    }
+    if (beh == NULL) {
+        fprintf(stderr, "troupe: this program has no behaviour '%s'\n",
+                behaviour);
+        return TR__CHILD_NOBEH;
+    }
+    tr_node_t *node = s_child_node(strtoull(svc_s, NULL, 10),
+                                   strtol(parent_s, NULL, 10), dir);
+    if (node == NULL)
+        return TR__CHILD_NODE;
+    tr_actor_t *a = calloc(1, sizeof *a);
+    tr__rec_t *rec = NULL;
+    if (a == NULL ||
+        tr__rec_new(&rec, strtoull(id_s, NULL, 10), TR__REC_ACTOR,
+                    name && *name ? name : NULL) != 0 ||
+        tr__reg_add(&node->reg, rec) != 0) {
+        tr__rec_unref(&rec);
+        free(a);
+        tr_node_destroy(&node);
+        return TR__CHILD_NODE;
+    }
+    snprintf(rec->behaviour, sizeof rec->behaviour, "%s", behaviour);
+    a->node = node;
+    a->beh = beh;
+    a->rec = rec; /* the reference this thread holds */
+    a->process_child = true;
+    a->hwm = node->opts.mailbox_hwm;
+    tr__rec_ref(rec); /* the node list's, as s_register would */
+    pthread_mutex_lock(&node->mu);
+    int rc = tr__node_list_push((void ***)&node->actors, &node->nactors,
+                                &node->capactors, rec);
+    node->threads_live++;
+    pthread_mutex_unlock(&node->mu);
+    if (rc != 0) {
+        tr__rec_unref(&rec);
+        return TR__CHILD_NODE;
+    }
+    tr__actor_main(a); /* runs the actor here, on the main thread */
+    /* The actor has ended: flush what it sent (linger), then leave. */
+    tr_node_destroy(&node);
+    return 0;
+}
+
+int
+tr_init(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    const char *beh = getenv("TROUPE_CHILD");
+    if (beh == NULL)
+        return 0;
+    /* Die with the parent, and make sure it is still the one that started
+     * us: it may have died before prctl took effect. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const char *parent = getenv("TROUPE_PARENT");
+    if (parent == NULL || (long)getppid() != strtol(parent, NULL, 10))
+        _exit(TR__CHILD_ORPHAN);
+    exit(s_child_main(beh));
+}

@@ -1,0 +1,154 @@
+/* runtime/rundir.c - the node's private runtime directory, where its ipc
+ * endpoints live.
+ *
+ * Layout: <base>/<pid>-<start>/, base being $XDG_RUNTIME_DIR/troupe or
+ * /tmp/troupe-<uid>, both mode 0700 and owned by us (a directory another
+ * user could write to is refused: anyone there could stand in for an
+ * actor). <start> is the process start time from /proc, so a directory
+ * whose process is gone, or whose pid was reused by another process, is
+ * recognised as stale and removed by the next node that starts. A node
+ * removes its own directory when it is destroyed. */
+#include "runtime/rundir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "transport/log.h"
+
+/* Field 22 of /proc/<pid>/stat: start time in clock ticks since boot. 0
+ * when the process does not exist. */
+unsigned long long
+tr__pid_start_time(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces and parentheses: skip to
+     * the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return 0;
+    unsigned long long start = 0;
+    /* After ") ": field 3 (state) ... field 22 is the 20th from there. */
+    int field = 3;
+    for (p += 2; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    if (field == 22)
+        start = strtoull(p, NULL, 10);
+    return start;
+}
+
+/* Make dir (mode 0700) or accept it if it is ours and nobody else can
+ * write into it. */
+static int
+s_private_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "mkdir %s: %s", dir,
+                strerror(errno));
+        return TR_ESYS;
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "%s is not a directory", dir);
+        return TR_ESYS;
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "%s is not private (owner %u, mode "
+                "%o): refusing to put endpoints there", dir,
+                (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+        return TR_EPERM;
+    }
+    return 0;
+}
+
+/* Remove a node directory and what is in it (ipc socket files and small
+ * state files: one level, no recursion needed). */
+static void
+s_remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        /* unlinkat: names relative to the directory, no path to build. */
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            unlinkat(dirfd(d), e->d_name, 0);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* Remove the directories of nodes that are gone. */
+static void
+s_clean_stale(const char *base)
+{
+    DIR *d = opendir(base);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    char path[TR__RUNDIR_MAX];
+    while ((e = readdir(d)) != NULL) {
+        long pid;
+        unsigned long long start;
+        char tail;
+        if (sscanf(e->d_name, "%ld-%llu%c", &pid, &start, &tail) != 2)
+            continue;
+        if (tr__pid_start_time(pid) == start)
+            continue; /* still running */
+        if (snprintf(path, sizeof path, "%s/%s", base, e->d_name) >=
+            (int)sizeof path)
+            continue;
+        TR__LOG(TR_LOG_INFO, "runtime", "removing stale %s", path);
+        s_remove_tree(path);
+    }
+    closedir(d);
+}
+
+int
+tr__rundir_create(char *out, size_t cap)
+{
+    char base[TR__RUNDIR_MAX];
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    struct stat st;
+    int n;
+    if (xdg != NULL && *xdg == '/' && stat(xdg, &st) == 0 &&
+        S_ISDIR(st.st_mode) && access(xdg, W_OK) == 0)
+        n = snprintf(base, sizeof base, "%s/troupe", xdg);
+    else
+        n = snprintf(base, sizeof base, "/tmp/troupe-%u", (unsigned)geteuid());
+    if (n < 0 || (size_t)n >= sizeof base)
+        return TR_ENAMETOOLONG;
+    int rc = s_private_dir(base);
+    if (rc != 0)
+        return rc;
+    s_clean_stale(base);
+    long pid = (long)getpid();
+    n = snprintf(out, cap, "%s/%ld-%llu", base, pid, tr__pid_start_time(pid));
+    if (n < 0 || (size_t)n >= cap)
+        return TR_ENAMETOOLONG;
+    return s_private_dir(out);
+}
+
+void
+tr__rundir_remove(const char *dir)
+{
+    if (dir != NULL && dir[0] != '\0')
+        s_remove_tree(dir);
+}
