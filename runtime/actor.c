@@ -385,6 +385,8 @@ s_handle(tr_actor_t *a, const tr_msg_t *msg)
     a->port->cur_deadline = msg->env.deadline_ns;
     int rc = a->beh->handle(a, a->state, msg);
     a->port->cur_deadline = 0;
+    if (a->tagpage != NULL && rc != TR_EUNHANDLED && rc >= 0)
+        a->tagpage[0] = '\0'; /* idle again: a crash now is not its fault */
     if (rc == 0)
         return;
     if (rc == TR_EUNHANDLED) {

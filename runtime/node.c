@@ -395,9 +395,13 @@ tr_node_destroy(tr_node_t **nodep)
         return 0;
     tr_node_t *node = *nodep;
     tr__port_t *port = NULL;
-    if (tr__port_get(node, &port) != 0)
+    pthread_mutex_lock(&node->mu);
+    bool any = node->nactors > 0;
+    pthread_mutex_unlock(&node->mu);
+    /* A port only to send stops: a node with no actor needs none. */
+    if (any && tr__port_get(node, &port) != 0)
         port = NULL; /* s_send_stop copes: actor threads always have one */
-    else if (port->actor != NULL)
+    if (port != NULL && port->actor != NULL)
         return TR_EPERM;
     *nodep = NULL;
     atomic_store(&node->closing, 1);

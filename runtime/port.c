@@ -188,6 +188,11 @@ tr__port_get(tr_node_t *node, tr__port_t **out)
     if (atomic_load(&node->closing))
         return tr__refuse(TR_ECLOSED, "node '%s' is being destroyed",
                           node->name);
+    if (node->child)
+        /* Ids are the parent's to give: a new port here could take the
+         * id, and so the ipc endpoint, of another actor. */
+        return tr__refuse(TR_ENOTSUP, "in a process actor, only its own "
+                          "thread can send");
 
     tr__rec_t *rec;
     tr__port_t *port;
