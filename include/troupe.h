@@ -411,7 +411,9 @@ int tr_whereis(tr_node_t *node, const char *name, tr_id_t *id);
 
 /* Give up a name kept with keep_name while no actor holds it: waiting
  * senders then fail with TR_ENOENT. Errors: TR_ENOENT (not kept and
- * free), TR_EEXIST (an actor holds it). */
+ * free), TR_EEXIST (an actor holds it: the name is no longer kept and
+ * goes when that actor ends). A kept name whose first actor fails in init
+ * is not kept at all. */
 int tr_name_release(tr_node_t *node, const char *name);
 
 /* End an actor at once, without terminate: SIGKILL for a process actor
@@ -423,6 +425,8 @@ int tr_kill(tr_node_t *node, tr_id_t id);
 tr_id_t tr_self(const tr_actor_t *self);
 const char *tr_actor_name(const tr_actor_t *self); /* NULL if anonymous */
 tr_node_t *tr_actor_node(const tr_actor_t *self);
+/* The actor that spawned this one with .link (its supervisor), or 0. */
+tr_id_t tr_actor_parent(const tr_actor_t *self);
 
 /* Stop this actor once the running callback returns, with reason (0 is a
  * normal exit; a negative TR_E* code is abnormal). Only from the actor's own
@@ -584,6 +588,8 @@ int tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
  * those of tr_ask and tr_future_get. */
 int tr_call(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
             tr_msg_t **reply);
+int tr_call_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
+               tr_msg_t **reply);
 
 /* Answer a request (a message with tr_msg_is_request) now or later (keep a
  * tr_msg_dup of the request to answer later). Takes *reply on success. If

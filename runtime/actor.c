@@ -169,6 +169,12 @@ tr_actor_node(const tr_actor_t *self)
     return self ? self->node : NULL;
 }
 
+tr_id_t
+tr_actor_parent(const tr_actor_t *self)
+{
+    return self ? self->rec->parent : 0;
+}
+
 void
 tr_exit(tr_actor_t *self, int reason)
 {
@@ -271,7 +277,8 @@ tr_monitor(tr_actor_t *self, tr_id_t target)
                           (unsigned long long)target);
     tr__rec_t *rec;
     if ((rc = tr__port_peer(self->port, target, &rec)) == 0)
-        rc = tr__port_watch(self->port, rec);
+        rc = rec->kind == TR__REC_ACTOR ? tr__port_watch(self->port, rec)
+                                         : TR_ENOENT; /* a plain thread */
     if (rc == TR_ENOENT) { /* already gone: DOWN at once, like noproc */
         s_enqueue_exit(self, "$down", target, TR_ENOENT);
         return 0;
@@ -301,7 +308,8 @@ tr_link(tr_actor_t *self, tr_id_t other)
         return tr__refuse(TR_EINVAL, "tr_link: other %llx",
                           (unsigned long long)other);
     tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
-    rc = rec ? tr__rec_link(self->rec, rec) : TR_ENOENT;
+    rc = rec && rec->kind == TR__REC_ACTOR ? tr__rec_link(self->rec, rec)
+                                           : TR_ENOENT;
     tr__rec_unref(&rec);
     if (rc == TR_ENOENT) {
         /* Linking to the dead: its exit signal, now (noproc). */
@@ -673,7 +681,7 @@ s_wind_down(tr_actor_t *a, int reason, bool init_ok)
     free(a->state);
     tr__log_set_thread_label(NULL);
 
-    tr__rec_finish(node, rec, reason);
+    tr__rec_finish(node, rec, reason, init_ok);
 }
 
 void *
@@ -808,8 +816,12 @@ s_register(tr_node_t *node, tr__rec_t *rec)
 }
 
 void
-tr__rec_finish(tr_node_t *node, tr__rec_t *rec, int reason)
+tr__rec_finish(tr_node_t *node, tr__rec_t *rec, int reason, bool init_ok)
 {
+    /* A kept name that no earlier actor held is not kept by a failed
+     * first start: there is nothing to wait for. */
+    if (!init_ok && !rec->took_over)
+        atomic_store(&rec->keep_name, false);
     tr__reg_remove(&node->reg, rec, true, reason);
     pthread_mutex_lock(&node->mu);
     bool listed =
@@ -909,7 +921,7 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
                           opts->name)) != 0)
         goto fail;
     snprintf(rec->behaviour, sizeof rec->behaviour, "%s", behaviour);
-    rec->keep_name = opts->keep_name && opts->name != NULL;
+    atomic_store(&rec->keep_name, opts->keep_name && opts->name != NULL);
     if (opts->link) {
         /* spawn_link: linked before init runs, so no end goes unseen; the
          * spawner becomes the parent that stops it. */
@@ -923,8 +935,11 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
             goto fail;
         rec->parent = me->rec->id;
     }
-    if (process)
+    if (process) {
         rec->pid = -1; /* elsewhere from the start: senders use ipc */
+        rec->hwm = opts->mailbox_hwm ? opts->mailbox_hwm
+                                     : node->opts.mailbox_hwm;
+    }
     if ((rc = s_register(node, rec)) != 0)
         goto fail;
     registered = true;
@@ -955,7 +970,7 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
 fail:
     if (registered) {
         atomic_store(&rec->dead, 1);
-        tr__rec_finish(node, rec, rc);
+        tr__rec_finish(node, rec, rc, false);
     }
     if (rec != NULL && rec->parent != 0) {
         tr_actor_t *me = s_current_actor(node);

@@ -52,7 +52,8 @@ void tr__ties_send(tr__port_t *port, tr__rec_t *rec, int reason,
 
 /* An actor ended: unregister it (keeping a kept name) and take it off the
  * node's running list. */
-void tr__rec_finish(tr_node_t *node, tr__rec_t *rec, int reason);
+void tr__rec_finish(tr_node_t *node, tr__rec_t *rec, int reason,
+                    bool init_ok);
 
 /* Count an end in the node's stats. */
 void tr__stat_end(tr_node_t *node, int reason);

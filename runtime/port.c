@@ -469,7 +469,9 @@ s_peer_sock(tr__port_t *port, tr__peer_t *pe, tr__box_t box, void **out)
      * means unbounded: 1 keeps the mailbox's own bound (almost) exact.
      * Over ipc the sender's queue is separate and must hold a stream. */
     int sndhwm = box == TR__BOX_MAILBOX
-                     ? (remote ? node->opts.mailbox_hwm : 1)
+                     ? (remote ? (pe->rec->hwm ? pe->rec->hwm
+                                               : node->opts.mailbox_hwm)
+                               : 1)
                      : 0;
     void *s = tr__sock_open(node->zctx, ZMQ_PUSH, sndhwm, 0, &rc);
     if (s == NULL)

@@ -72,6 +72,7 @@ typedef struct tr__proc {
     tr__rec_t *rec;          /* reference */
     tr_msg_t *args;          /* init args, until the child's hello */
     int heartbeat_ms;
+    int hwm;                 /* its mailbox's high-water mark */
     _Atomic uint64_t last_pong;
     int kill_reason;         /* why we killed it (0: we did not) */
     int init_rc;             /* init's failure, as the child reported */
@@ -82,14 +83,29 @@ typedef struct tr__proc {
     int reported_reason;
 } tr__proc_t;
 
+/* A start the reaper thread makes for a spawner (see s_reaper). */
+typedef struct tr__job {
+    tr__proc_t *pr;
+    const char *exe;
+    char *const *argv;
+    char *const *env;
+    int err;                 /* posix_spawn's, once done */
+    bool done;
+    struct tr__job *next;
+} tr__job_t;
+
 typedef struct tr__procs {
-    pthread_mutex_t mu;      /* the list and the flags below */
+    pthread_mutex_t mu;      /* the list and the fields below */
+    pthread_cond_t cv;       /* a job was done */
     tr__proc_t **list;
     size_t n, cap;
+    tr__job_t *jobs;         /* starts to make */
     pthread_t reaper;
     bool reaper_running;
     bool stopping;
-    int wakefd;              /* eventfd: the list changed */
+    bool no_pidfd;           /* pidfd_open unsupported (valgrind): poll */
+    int wakefd;              /* eventfd: the list changed, or a job */
+    char self_exe[4096];     /* this program, for re-executing it */
 } tr__procs_t;
 
 /* ------------------------------------------------------------------ */
@@ -137,6 +153,11 @@ s_procs(tr_node_t *node)
         tr__procs_t *p = calloc(1, sizeof *p);
         if (p != NULL) {
             pthread_mutex_init(&p->mu, NULL);
+            pthread_cond_init(&p->cv, NULL);
+            /* The real path: under valgrind /proc/self/exe is valgrind. */
+            ssize_t n = readlink("/proc/self/exe", p->self_exe,
+                                 sizeof p->self_exe - 1);
+            p->self_exe[n > 0 ? n : 0] = '\0';
             p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
             if (p->wakefd < 0) {
                 pthread_mutex_destroy(&p->mu);
@@ -244,7 +265,7 @@ s_ended(tr_node_t *node, tr__port_t *port, tr__proc_t *pr, int status)
     bool init_ok = pr->started_ok;
     if (port != NULL)
         tr__ties_send(port, rec, reason, init_ok);
-    tr__rec_finish(node, rec, reason);
+    tr__rec_finish(node, rec, reason, init_ok);
     if (init_ok)
         tr__stat_end(node, reason);
     else
@@ -263,6 +284,73 @@ s_proc_free(tr__proc_t *pr)
     free(pr);
 }
 
+/* Make the starts spawners asked for. The reaper does it so that the
+ * children's parent thread is the reaper, which lives as long as the
+ * node: PR_SET_PDEATHSIG fires when the parent *thread* ends, and a
+ * spawning actor may end long before its children should. */
+static void
+s_run_jobs(tr__procs_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    tr__job_t *jobs = p->jobs;
+    p->jobs = NULL;
+    pthread_mutex_unlock(&p->mu);
+    for (tr__job_t *j = jobs, *next; j != NULL; j = next) {
+        next = j->next;
+        pid_t pid = 0;
+        j->err = posix_spawn(&pid, j->exe, NULL, NULL, j->argv, j->env);
+        int pidfd = -1;
+        if (j->err == 0) {
+            pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+            if (pidfd < 0 && errno != ENOSYS) {
+                j->err = errno; /* no pidfd: do not leave it unwatched */
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+            }
+        }
+        pthread_mutex_lock(&p->mu);
+        if (j->err == 0) {
+            j->pr->pid = pid;
+            j->pr->pidfd = pidfd;
+            if (pidfd < 0)
+                p->no_pidfd = true; /* found out: poll instead */
+        }
+        j->done = true;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* Reap every child that has ended; with pidfds, only those whose pidfd
+ * woke us (fd >= 0 in ready), else all (polling). */
+static void
+s_reap(tr_node_t *node, tr__port_t *port, const struct pollfd *fds, size_t n)
+{
+    tr__procs_t *p = node->procs;
+    for (;;) {
+        tr__proc_t *pr = NULL;
+        int status = 0;
+        pthread_mutex_lock(&p->mu);
+        for (size_t k = 0; k < p->n && pr == NULL; k++) {
+            tr__proc_t *c = p->list[k];
+            if (c->pid <= 0)
+                continue; /* not started yet */
+            bool woke = c->pidfd < 0;
+            for (size_t i = 1; i < n && !woke; i++)
+                woke = fds[i].fd == c->pidfd && fds[i].revents;
+            if (woke && waitpid(c->pid, &status, WNOHANG) == c->pid) {
+                pr = c;
+                p->list[k] = p->list[--p->n];
+            }
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (pr == NULL)
+            return;
+        s_ended(node, port, pr, status);
+        s_proc_free(pr);
+    }
+}
+
 /* The reaper: one thread a node, waiting on every child's pidfd. */
 static void *
 s_reaper(void *arg)
@@ -276,7 +364,7 @@ s_reaper(void *arg)
     size_t cap = 0;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        if (p->stopping && p->n == 0) {
+        if (p->stopping && p->n == 0 && p->jobs == NULL) {
             pthread_mutex_unlock(&p->mu);
             break;
         }
@@ -293,35 +381,16 @@ s_reaper(void *arg)
         for (size_t i = 1; i < n; i++)
             fds[i] = (struct pollfd){.fd = p->list[i - 1]->pidfd,
                                      .events = POLLIN};
+        int wait_ms = p->no_pidfd ? 20 : -1;
         pthread_mutex_unlock(&p->mu);
 
-        if (poll(fds, (nfds_t)n, -1) < 0 && errno != EINTR)
+        if (poll(fds, (nfds_t)n, wait_ms) < 0 && errno != EINTR)
             break;
         uint64_t drain;
         if (fds[0].revents)
             (void)!read(p->wakefd, &drain, sizeof drain);
-        for (size_t i = 1; i < n; i++) {
-            if (fds[i].revents == 0)
-                continue;
-            pthread_mutex_lock(&p->mu);
-            size_t k;
-            tr__proc_t *pr = NULL;
-            for (k = 0; k < p->n; k++)
-                if (p->list[k]->pidfd == fds[i].fd)
-                    break;
-            int status;
-            if (k < p->n &&
-                waitpid(p->list[k]->pid, &status, WNOHANG) ==
-                    p->list[k]->pid) {
-                pr = p->list[k];
-                p->list[k] = p->list[--p->n];
-            }
-            pthread_mutex_unlock(&p->mu);
-            if (pr != NULL) {
-                s_ended(node, port, pr, status);
-                s_proc_free(pr);
-            }
-        }
+        s_run_jobs(p);
+        s_reap(node, port, fds, n);
     }
     free(fds);
     return NULL;
@@ -350,6 +419,7 @@ s_svc_hello(tr_actor_t *self, const tr_msg_t *msg, int64_t id)
     pthread_mutex_lock(&p->mu);
     tr__proc_t *pr = s_find(p, (tr_id_t)id, NULL);
     tr_msg_t *args = pr ? pr->args : NULL;
+    int hwm = pr ? pr->hwm : 0;
     if (pr != NULL) {
         pr->args = NULL; /* the child's now */
         pr->said_hello = true;
@@ -365,7 +435,7 @@ s_svc_hello(tr_actor_t *self, const tr_msg_t *msg, int64_t id)
     if (rc == 0 && (rc = tr_msg_add_str(m, args ? tr_msg_tag(args)
                                                 : "$args")) == 0 &&
         (rc = tr_msg_add_bin(m, payload, plen)) == 0 &&
-        (rc = tr_msg_add_int(m, o->mailbox_hwm)) == 0 &&
+        (rc = tr_msg_add_int(m, hwm)) == 0 &&
         (rc = tr_msg_add_int(m, o->send_timeout_ms)) == 0 &&
         (rc = tr_msg_add_int(m, o->ask_timeout_ms)) == 0 &&
         (rc = tr_msg_add_int(m, o->shutdown_timeout_ms)) == 0 &&
@@ -436,8 +506,14 @@ s_svc_lookup(tr_actor_t *self, const tr_msg_t *msg)
     }
     if (rec->pid == 0 && !atomic_load(&rec->exposed))
         (void)tr__port_send_sys(self->port, rec->id, TR__SYS_EXPOSE, 0, 0);
-    rc = s_reply_ok(self, msg, (int64_t)rec->id,
-                    rec->pid > 0 ? rec->pid : (long)getpid());
+    tr_msg_t *m = NULL;
+    rc = tr_msg_create(&m, "found");
+    if (rc == 0 && (rc = tr_msg_add_int(m, (int64_t)rec->id)) == 0 &&
+        (rc = tr_msg_add_int(m, rec->pid > 0 ? rec->pid : (long)getpid())) ==
+            0 &&
+        (rc = tr_msg_add_int(m, rec->hwm)) == 0)
+        rc = tr_reply(self, msg, &m);
+    tr_msg_destroy(&m);
     tr__rec_unref(&rec);
     return rc;
 }
@@ -627,6 +703,7 @@ tr__proc_start(tr_node_t *node, tr__rec_t *rec, const tr_spawn_opts_t *opts,
     pr->id = rec->id;
     pr->pidfd = -1;
     pr->heartbeat_ms = opts->heartbeat_ms;
+    pr->hwm = rec->hwm;
     pr->hello_by = tr__deadline_after_ms(TR__HELLO_MS);
     pr->rec = rec;
     tr__rec_ref(rec);
@@ -637,7 +714,7 @@ tr__proc_start(tr_node_t *node, tr__rec_t *rec, const tr_spawn_opts_t *opts,
 
     char own[6][160];
     char **env = s_child_env(node, rec, own, 6);
-    const char *exe = opts->executable ? opts->executable : "/proc/self/exe";
+    const char *exe = opts->executable ? opts->executable : p->self_exe;
     char *argv[] = {(char *)(opts->executable ? opts->executable
                                               : program_invocation_name),
                     NULL};
@@ -646,44 +723,35 @@ tr__proc_start(tr_node_t *node, tr__rec_t *rec, const tr_spawn_opts_t *opts,
         return TR_ENOMEM;
     }
     /* Listed before it runs: its hello may come before we return. */
+    tr__job_t job = {.pr = pr, .exe = exe, .argv = argv, .env = env};
     pthread_mutex_lock(&p->mu);
     rc = tr__grow((void **)&p->list, p->n, &p->cap, sizeof *p->list, 8);
-    if (rc == 0)
+    if (rc == 0) {
         p->list[p->n++] = pr;
-    pthread_mutex_unlock(&p->mu);
-    if (rc != 0) {
-        free(env);
-        s_proc_free(pr);
-        return rc;
-    }
-    pid_t pid;
-    int err = posix_spawn(&pid, exe, NULL, NULL, argv, env);
-    free(env);
-    int pidfd = err ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
-    pthread_mutex_lock(&p->mu);
-    if (err == 0 && pidfd >= 0) {
-        pr->pid = pid;
-        pr->pidfd = pidfd;
-    } else {
-        size_t i;
-        if (s_find(p, pr->id, &i) != NULL)
-            p->list[i] = p->list[--p->n];
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (err != 0 || pidfd < 0) {
-        if (err == 0) { /* no pidfd: do not leave it unwatched */
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
+        job.next = p->jobs;
+        p->jobs = &job;
+        s_wake(p);
+        while (!job.done)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (job.err != 0) {
+            size_t i;
+            if (s_find(p, pr->id, &i) != NULL)
+                p->list[i] = p->list[--p->n];
         }
-        TR__LOG(TR_LOG_ERROR, "runtime", "cannot start %s for '%s': %s", exe,
-                rec->behaviour, strerror(err ? err : errno));
-        s_proc_free(pr);
-        return err == ENOENT || err == EACCES ? TR_ENOENT : TR_ESYS;
     }
-    rec->pid = pid; /* informational: remote already (set by tr_spawn) */
-    s_wake(p);
+    pthread_mutex_unlock(&p->mu);
+    free(env);
+    if (rc != 0 || job.err != 0) {
+        if (job.err != 0)
+            TR__LOG(TR_LOG_ERROR, "runtime", "cannot start %s for '%s': %s",
+                    exe, rec->behaviour, strerror(job.err));
+        s_proc_free(pr);
+        return rc ? rc : job.err == ENOENT || job.err == EACCES ? TR_ENOENT
+                                                                : TR_ESYS;
+    }
+    rec->pid = pr->pid; /* informational: remote already (set by tr_spawn) */
     TR__LOG(TR_LOG_DEBUG, "runtime", "process actor %llx is pid %d",
-            (unsigned long long)rec->id, (int)pid);
+            (unsigned long long)rec->id, (int)pr->pid);
     return 0;
 }
 
@@ -742,6 +810,7 @@ tr__procs_shutdown(tr_node_t *node, uint64_t deadline_ns)
     free(p->list);
     close(p->wakefd);
     pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
     free(p);
     node->procs = NULL;
 }
@@ -863,12 +932,13 @@ tr__child_lookup(tr_node_t *node, tr__port_t *port, tr_id_t id,
         rc = tr_future_get(f, TR_FOREVER, &reply);
     tr_future_destroy(&f);
     tr_msg_destroy(&m);
-    int64_t got = 0, pid = 0;
+    int64_t got = 0, pid = 0, hwm = 0;
     if (rc == 0) {
         tr_reader_t r;
         tr_reader_init(&r, reply);
-        if ((rc = tr_read_int(&r, &got)) == 0)
-            rc = tr_read_int(&r, &pid);
+        if ((rc = tr_read_int(&r, &got)) == 0 &&
+            (rc = tr_read_int(&r, &pid)) == 0)
+            rc = tr_read_int(&r, &hwm);
     }
     tr_msg_destroy(&reply);
     if (rc != 0)
@@ -880,6 +950,7 @@ tr__child_lookup(tr_node_t *node, tr__port_t *port, tr_id_t id,
         if ((rc = tr__rec_new(&rec, (tr_id_t)got, TR__REC_ACTOR, NULL)) != 0)
             return rc;
         rec->pid = pid ? pid : -1;
+        rec->hwm = (int)hwm;
         rc = tr__reg_add(&node->reg, rec);
         if (rc != 0 && rc != TR_EEXIST) {
             tr__rec_unref(&rec);
@@ -997,6 +1068,9 @@ tr_init(int *argc, char ***argv)
     /* Die with the parent, and make sure it is still the one that started
      * us: it may have died before prctl took effect. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Lines from several processes on one terminal stay whole and in
+     * order only if each process writes them out as they come. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     const char *parent = getenv("TROUPE_PARENT");
     if (parent == NULL || (long)getppid() != strtol(parent, NULL, 10))
         _exit(TR__CHILD_ORPHAN);

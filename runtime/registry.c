@@ -255,6 +255,7 @@ tr__reg_add(tr__registry_t *reg, tr__rec_t *rec)
                 goto out;
             }
             old = tr__smap_del(&reg->by_name, rec->name);
+            rec->took_over = true;
         }
         if ((rc = tr__smap_add(&reg->by_name, rec->name, rec)) != 0) {
             if (old != NULL && tr__smap_add(&reg->by_name, rec->name, old) == 0)
@@ -317,6 +318,8 @@ tr__reg_release(tr__registry_t *reg, const char *name)
             old = tr__smap_del(&reg->by_name, name);
             rc = 0;
         } else {
+            /* Held: no longer kept, it goes when its actor ends. */
+            atomic_store(&cur->keep_name, false);
             rc = TR_EEXIST;
         }
     }

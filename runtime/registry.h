@@ -53,8 +53,10 @@ typedef struct tr__rec {
     /* Set at spawn, read-only after (pid: before the record is shared,
      * or under the spawner's handshake). */
     tr_id_t parent;       /* linked spawner that stops it (0: node) */
-    bool keep_name;       /* the name stays reserved after it ends */
+    _Atomic bool keep_name; /* the name stays reserved after it ends */
+    bool took_over;       /* it took a kept name from an earlier actor */
     long pid;             /* the process it lives in; 0: this one */
+    int hwm;              /* its mailbox bound, for senders elsewhere */
     _Atomic bool exposed; /* its endpoints are bound on ipc too */
 } tr__rec_t;
 

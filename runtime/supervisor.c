@@ -10,8 +10,12 @@
  *
  * Specs reach the supervisor as msgpack in its spawn args (so a supervisor
  * could run in another process), one list a spec:
- *   id, behaviour, name|nil, mode, mailbox_hwm, restart, shutdown_ms,
- *   args tag|nil, args payload|nil
+ *   id|nil, behaviour, name|nil, mode, mailbox_hwm, restart, shutdown_ms,
+ *   heartbeat_ms, executable|nil, args tag|nil, args payload|nil
+ *
+ * Restarts are scheduled per child (due time: now, or after its backoff)
+ * and made by one loop, s_start_due, which also turns a failed start into
+ * one more end of that child: no recursion, however often starts fail.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +28,7 @@
 #include "transport/log.h"
 #include "troupe.h"
 
-#define S_SPEC_FIELDS 9
+#define S_SPEC_FIELDS 11
 
 typedef struct s_child {
     char id[TR_NAME_MAX + 1];
@@ -36,9 +40,12 @@ typedef struct s_child {
     int shutdown_ms;
     tr_msg_t *args;   /* owned; NULL when none */
     tr_id_t actor;    /* 0 while not running */
+    int heartbeat_ms; /* TR_PROCESS: see tr_spawn_opts_t */
+    char exe[256];    /* TR_PROCESS: another executable, "" for this one */
     int restarts;     /* how often it was restarted */
     int streak;       /* restarts in a row, for backoff */
     uint64_t started; /* when its actor last started (ns) */
+    uint64_t due;     /* down, to be started at this time (0: not) */
 } s_child_t;
 
 typedef struct s_sup {
@@ -52,7 +59,7 @@ typedef struct s_sup {
     uint64_t *times; /* restart times within the period, a ring */
     size_t ntimes, captimes;
     uint64_t rng;
-    bool pending;    /* a backoff timer will restart what is down */
+    uint64_t timer_due; /* when the pending restart timer fires (0: none) */
 } s_sup_t;
 
 /* ------------------------------------------------------------------ */
@@ -79,6 +86,8 @@ s_encode_spec(tr_msg_t *m, const tr_child_spec_t *c)
         (rc = tr_msg_add_int(m, c->spawn.mailbox_hwm)) != 0 ||
         (rc = tr_msg_add_int(m, c->restart)) != 0 ||
         (rc = tr_msg_add_int(m, c->shutdown_ms)) != 0 ||
+        (rc = tr_msg_add_int(m, c->spawn.heartbeat_ms)) != 0 ||
+        (rc = s_add_str_or_nil(m, c->spawn.executable)) != 0 ||
         (rc = s_add_str_or_nil(m, args ? tr_msg_tag(args) : NULL)) != 0)
         return rc;
     return args ? tr_msg_add_bin(m, payload, plen) : tr_msg_add_nil(m);
@@ -105,7 +114,7 @@ static int
 s_decode_spec(tr_reader_t *r, s_child_t *c)
 {
     uint32_t n;
-    int64_t mode, hwm, restart, shutdown;
+    int64_t mode, hwm, restart, shutdown, heartbeat;
     char tag[TR_TAG_MAX + 1];
     int rc;
     memset(c, 0, sizeof *c);
@@ -119,8 +128,11 @@ s_decode_spec(tr_reader_t *r, s_child_t *c)
         (rc = tr_read_int(r, &mode)) != 0 || (rc = tr_read_int(r, &hwm)) != 0 ||
         (rc = tr_read_int(r, &restart)) != 0 ||
         (rc = tr_read_int(r, &shutdown)) != 0 ||
+        (rc = tr_read_int(r, &heartbeat)) != 0 ||
+        (rc = s_read_str_or_nil(r, c->exe, sizeof c->exe)) != 0 ||
         (rc = s_read_str_or_nil(r, tag, sizeof tag)) != 0)
         return rc;
+    c->heartbeat_ms = (int)heartbeat;
     if (restart < TR_PERMANENT || restart > TR_TEMPORARY)
         return TR_EINVAL;
     c->mode = (tr_mode_t)mode;
@@ -178,7 +190,9 @@ s_spawn(tr_actor_t *self, s_child_t *c)
                          .mailbox_hwm = c->hwm,
                          .args = c->args,
                          .link = true,
-                         .keep_name = c->name[0] != '\0'};
+                         .keep_name = c->name[0] != '\0',
+                         .executable = c->exe[0] ? c->exe : NULL,
+                         .heartbeat_ms = c->heartbeat_ms};
     int rc = tr_spawn(tr_actor_node(self), c->behaviour, &o, &c->actor);
     if (rc != 0) {
         c->actor = 0;
@@ -299,9 +313,9 @@ s_backoff_ms(s_sup_t *s, s_child_t *c)
     return ms < 1 ? 1 : (int)ms;
 }
 
-/* Give up: everything stops, newest first, and the supervisor ends
- * abnormally so that its own supervisor decides. */
-static int
+/* Give up: everything stops, newest first, names are released, and the
+ * supervisor ends abnormally so that its own supervisor decides. */
+static void
 s_give_up(tr_actor_t *self, s_sup_t *s, const s_child_t *c, int reason)
 {
     TR__LOG(TR_LOG_ERROR, "supervisor", "child '%s' ended (%s) once too "
@@ -309,72 +323,98 @@ s_give_up(tr_actor_t *self, s_sup_t *s, const s_child_t *c, int reason)
             tr_strerror(reason), s->max_restarts < 0 ? 0 : s->max_restarts,
             s->period_ms);
     s_stop_all(self, s);
+    for (size_t i = 0; i < s->nkids; i++)
+        if (s->kids[i].name[0] != '\0')
+            (void)tr_name_release(tr_actor_node(self), s->kids[i].name);
     tr_exit(self, TR_EINTENSITY);
-    return 0;
 }
 
-/* Start every child that is down, in order. A start that fails counts as
- * one more end of that child. */
-static int s_on_child_end(tr_actor_t *self, s_sup_t *s, size_t i, int reason);
-
-static int
-s_start_down(tr_actor_t *self, s_sup_t *s)
+/* Child i ended (already marked down) with reason. Decide, per its restart
+ * type and the strategy, within the intensity: schedule it (and the
+ * siblings the strategy takes down with it) for a start now or after its
+ * backoff. False when the supervisor gave up. */
+static bool
+s_on_end(tr_actor_t *self, s_sup_t *s, size_t i, int reason)
 {
-    s->pending = false;
-    for (size_t i = 0; i < s->nkids; i++) {
-        s_child_t *c = &s->kids[i];
-        if (c->actor != 0)
-            continue;
-        int rc = s_spawn(self, c);
-        if (rc == TR_ECLOSED)
-            return 0; /* the node is going down: nothing to restart */
-        if (rc != 0) {
-            TR__LOG(TR_LOG_WARN, "supervisor", "restart of '%s' failed: %s",
-                    c->id, tr_strerror(rc));
-            return s_on_child_end(self, s, i, rc);
-        }
-        c->restarts++;
-        TR__LOG(TR_LOG_INFO, "supervisor", "restarted '%s' as %llx", c->id,
-                (unsigned long long)c->actor);
-    }
-    return 0;
-}
-
-/* Child i ended (it is already marked down) with reason: restart per its
- * type and the strategy, within the intensity. */
-static int
-s_on_child_end(tr_actor_t *self, s_sup_t *s, size_t i, int reason)
-{
+    tr_node_t *node = tr_actor_node(self);
     s_child_t *c = &s->kids[i];
     bool normal = reason == 0 || reason == TR_ESHUTDOWN;
     if (c->restart == TR_TEMPORARY ||
         (c->restart == TR_TRANSIENT && normal)) {
-        s_remove(s, i, tr_actor_node(self));
+        s_remove(s, i, node);
+        return true;
+    }
+    if (!s_allow_restart(s)) {
+        s_give_up(self, s, c, reason);
+        return false;
+    }
+    uint64_t due = tr__now_ns() + (uint64_t)s_backoff_ms(s, c) * 1000000u;
+    c->due = due;
+    /* The siblings the strategy takes down, newest first. A temporary one
+     * is never restarted, not even so (OTP): it is dropped. */
+    size_t from = s->strategy == TR_ONE_FOR_ALL    ? 0
+                  : s->strategy == TR_REST_FOR_ONE ? i + 1
+                                                   : s->nkids;
+    for (size_t k = s->nkids; k-- > from;) {
+        s_child_t *o = &s->kids[k];
+        if (k == i || (o->actor == 0 && o->due == 0))
+            continue;
+        s_stop(self, o);
+        if (o->restart == TR_TEMPORARY)
+            s_remove(s, k, node);
+        else
+            o->due = due;
+    }
+    return true;
+}
+
+/* Start every child whose time has come, in start order; a start that
+ * fails is one more end of that child (decided again by s_on_end). Then
+ * arm the timer for the next one due. */
+static int
+s_start_due(tr_actor_t *self, s_sup_t *s)
+{
+    for (;;) {
+        uint64_t now = tr__now_ns();
+        size_t i;
+        for (i = 0; i < s->nkids; i++)
+            if (s->kids[i].actor == 0 && s->kids[i].due != 0 &&
+                s->kids[i].due <= now)
+                break;
+        if (i == s->nkids)
+            break;
+        s_child_t *c = &s->kids[i];
+        int rc = s_spawn(self, c);
+        if (rc == TR_ECLOSED)
+            return 0; /* the node is going down: nothing to restart */
+        if (rc == 0) {
+            c->due = 0;
+            c->restarts++;
+            TR__LOG(TR_LOG_INFO, "supervisor", "restarted '%s' as %llx",
+                    c->id, (unsigned long long)c->actor);
+            continue;
+        }
+        TR__LOG(TR_LOG_WARN, "supervisor", "restart of '%s' failed: %s",
+                c->id, tr_strerror(rc));
+        c->due = 0;
+        if (!s_on_end(self, s, i, rc))
+            return 0;
+    }
+    uint64_t next = 0;
+    for (size_t i = 0; i < s->nkids; i++)
+        if (s->kids[i].actor == 0 && s->kids[i].due != 0 &&
+            (next == 0 || s->kids[i].due < next))
+            next = s->kids[i].due;
+    if (next == 0 || (s->timer_due != 0 && s->timer_due <= next))
         return 0;
-    }
-    if (!s_allow_restart(s))
-        return s_give_up(self, s, c, reason);
-    /* Which others go down with it. */
-    if (s->strategy == TR_ONE_FOR_ALL)
-        s_stop_all(self, s);
-    else if (s->strategy == TR_REST_FOR_ONE)
-        for (size_t k = s->nkids; k-- > i + 1;)
-            s_stop(self, &s->kids[k]);
-    int delay = s_backoff_ms(s, c);
-    if (delay == 0)
-        return s_start_down(self, s);
-    if (!s->pending) {
-        tr_msg_t *m = NULL;
-        int rc = tr_msg_create(&m, "restart");
-        if (rc == 0 && (rc = tr_timer_after(self, delay, &m, NULL)) != 0)
-            tr_msg_destroy(&m);
-        if (rc != 0)
-            return rc;
-        s->pending = true;
-        TR__LOG(TR_LOG_INFO, "supervisor", "restarting '%s' in %d ms", c->id,
-                delay);
-    }
-    return 0;
+    tr_msg_t *m = NULL;
+    int ms = (int)tr__ms_left(next);
+    int rc = tr_msg_create(&m, "restart");
+    if (rc == 0 && (rc = tr_timer_after(self, ms, &m, NULL)) != 0)
+        tr_msg_destroy(&m);
+    if (rc == 0)
+        s->timer_due = next;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -492,9 +532,9 @@ s_handle_start(tr_actor_t *self, s_sup_t *s, const tr_msg_t *msg)
             return s_refuse(self, msg, TR_EINVAL);
         if ((rc = s_decode_spec(&r, &c)) != 0)
             return s_refuse(self, msg, rc);
-        if (c.id[0] == '\0' || s_find_id(s, c.id, NULL) != NULL) {
+        if (c.id[0] != '\0' && s_find_id(s, c.id, NULL) != NULL) {
             s_child_free(&c);
-            return s_refuse(self, msg, c.id[0] ? TR_EEXIST : TR_EINVAL);
+            return s_refuse(self, msg, TR_EEXIST);
         }
     }
     if ((rc = s_spawn(self, &c)) != 0 || (rc = s_add(s, &c)) != 0) {
@@ -502,6 +542,10 @@ s_handle_start(tr_actor_t *self, s_sup_t *s, const tr_msg_t *msg)
         s_child_free(&c);
         return s_refuse(self, msg, rc);
     }
+    if (c.id[0] == '\0' && s->strategy != TR_SIMPLE_ONE_FOR_ONE)
+        /* No id given: one that no other child can have. */
+        snprintf(s->kids[s->nkids - 1].id, sizeof c.id, "#%llx",
+                 (unsigned long long)c.actor);
     return s_reply_id(self, msg, c.actor);
 }
 
@@ -556,9 +600,10 @@ s_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
             return 0;
         s_child_t *c = s_find_actor(s, who, &i);
         if (c == NULL) {
-            /* Not a child: the parent (or another link) ended. */
-            if (reason != 0)
-                tr_exit(self, reason);
+            /* Our parent ended: so do we (OTP). From an actor we no longer
+             * know (stopped with its group a moment ago): nothing to do. */
+            if (who == tr_actor_parent(self))
+                tr_exit(self, reason ? reason : TR_ESHUTDOWN);
             return 0;
         }
         c->actor = 0;
@@ -566,10 +611,14 @@ s_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
                                                       : TR_LOG_WARN,
                 "supervisor", "child '%s' (%llx) ended: %s", c->id,
                 (unsigned long long)who, tr_strerror(reason));
-        return s_on_child_end(self, s, i, reason);
+        if (!s_on_end(self, s, i, reason))
+            return 0;
+        return s_start_due(self, s);
     }
-    if (tr_msg_is(msg, "restart"))
-        return s_start_down(self, s);
+    if (tr_msg_is(msg, "restart")) {
+        s->timer_due = 0;
+        return s_start_due(self, s);
+    }
     if (tr_msg_is(msg, "start_child") || tr_msg_is(msg, "start_dynamic"))
         return s_handle_start(self, s, msg);
     if (tr_msg_is(msg, "terminate_child"))
@@ -678,6 +727,8 @@ tr_sup_start(tr_node_t *node, const tr_sup_opts_t *opts,
         opts->strategy > TR_SIMPLE_ONE_FOR_ONE || opts->period_ms < 0 ||
         opts->backoff_min_ms < 0 || opts->backoff_max_ms < 0 ||
         opts->backoff_jitter < 0 || opts->backoff_jitter > 100 ||
+        (opts->backoff_max_ms != 0 &&
+         opts->backoff_max_ms < opts->backoff_min_ms) ||
         (opts->strategy == TR_SIMPLE_ONE_FOR_ONE && n != 1))
         return tr__refuse(TR_EINVAL, "tr_sup_start: bad options");
     int rc;
@@ -685,17 +736,11 @@ tr_sup_start(tr_node_t *node, const tr_sup_opts_t *opts,
         if ((rc = s_check_spec(&children[i],
                                opts->strategy != TR_SIMPLE_ONE_FOR_ONE)) != 0)
             return rc;
+    if (opts->name != NULL && (rc = tr__name_check(opts->name)) != 0)
+        return rc;
     tr_id_t parent = opts->parent ? opts->parent : tr_node_root(node);
     if (parent == 0)
         return TR_ECLOSED;
-
-    /* The supervisor is its parent's child: its spec carries our args. */
-    static _Atomic unsigned long seq;
-    char sid[TR_NAME_MAX + 1];
-    if (opts->name != NULL)
-        snprintf(sid, sizeof sid, "%s", opts->name);
-    else
-        snprintf(sid, sizeof sid, "sup%lu", atomic_fetch_add(&seq, 1) + 1);
     tr_msg_t *args = NULL, *m = NULL;
     int64_t v[7] = {opts->strategy,       opts->max_restarts,
                     opts->period_ms,      opts->backoff_min_ms,
@@ -705,10 +750,13 @@ tr_sup_start(tr_node_t *node, const tr_sup_opts_t *opts,
         rc = tr_msg_add_int(args, v[k]);
     for (int i = 0; i < n && rc == 0; i++)
         rc = s_encode_spec(args, &children[i]);
-    tr_child_spec_t self = {.id = sid,
+    /* The supervisor is its parent's child (its id: its name, or one the
+     * parent makes), transient: a supervisor that gives up is restarted,
+     * one stopped with tr_stop stays stopped. */
+    tr_child_spec_t self = {.id = opts->name,
                             .behaviour = "tr_supervisor",
                             .spawn = {.name = opts->name, .args = args},
-                            .restart = TR_PERMANENT,
+                            .restart = TR_TRANSIENT,
                             .shutdown_ms = TR_FOREVER};
     if (rc == 0 && (rc = tr_msg_create(&m, "start_child")) == 0 &&
         (rc = s_encode_spec(m, &self)) == 0)

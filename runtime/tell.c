@@ -155,17 +155,30 @@ tr_ask(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
     return rc ? rc : tr_ask_id(node, id, msg, timeout_ms, fut);
 }
 
+static int
+s_await(tr_future_t *f, tr_msg_t **reply)
+{
+    int rc = tr_future_get(f, TR_FOREVER, reply);
+    tr_future_destroy(&f);
+    return rc;
+}
+
 int
 tr_call(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
         tr_msg_t **reply)
 {
     tr_future_t *f;
     int rc = tr_ask(node, name, msg, timeout_ms, &f);
-    if (rc != 0)
-        return rc;
-    rc = tr_future_get(f, TR_FOREVER, reply);
-    tr_future_destroy(&f);
-    return rc;
+    return rc ? rc : s_await(f, reply);
+}
+
+int
+tr_call_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
+           tr_msg_t **reply)
+{
+    tr_future_t *f;
+    int rc = tr_ask_id(node, to, msg, timeout_ms, &f);
+    return rc ? rc : s_await(f, reply);
 }
 
 static int

@@ -5,8 +5,14 @@
  * TR_EXAMPLE_<NAME>. A test spawns it with stdout on a pipe, waits for it
  * to exit (killing it after S_DEADLINE_S), and checks exit status 0 and the
  * key lines. This process never creates a ZeroMQ context: the runtime runs
- * only in the children. */
+ * only in the children.
+ *
+ * Examples with process actors start processes of their own: they share
+ * the example's stdout, so its end of file comes once every one of them is
+ * gone. A process left running after the example exited, or a runtime
+ * directory left behind (runtime/rundir.c), fails the test. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -59,6 +65,30 @@ s_drain(int fd, s_run_t *run)
         ck_assert_msg(errno == EAGAIN, "read: %s", strerror(errno));
         return false;
     }
+}
+
+/* A node keeps its ipc endpoints in <base>/<pid>-<start> (runtime/rundir.c)
+ * and removes it when destroyed: the example's must be gone. */
+static void
+s_assert_no_rundir(const char *name, pid_t pid)
+{
+    char base[512], prefix[32];
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (xdg != NULL && *xdg == '/' && access(xdg, W_OK) == 0)
+        snprintf(base, sizeof base, "%s/troupe", xdg);
+    else
+        snprintf(base, sizeof base, "/tmp/troupe-%u", (unsigned)geteuid());
+    snprintf(prefix, sizeof prefix, "%ld-", (long)pid);
+    DIR *d = opendir(base);
+    if (d == NULL)
+        return; /* no node of this user ever made one */
+    struct dirent *e;
+    bool left = false;
+    while ((e = readdir(d)) != NULL)
+        left |= strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    ck_assert_msg(!left, "%s left its runtime directory %s/%s*", name, base,
+                  prefix);
 }
 
 /* Run examples/<name> with one optional argument; fills *run. */
@@ -117,15 +147,25 @@ s_run(const char *name, const char *arg, s_run_t *run)
     }
     close(pidfd);
     ck_assert_int_eq(waitpid(pid, &run->status, 0), pid);
-    /* The child is gone, so its write end is closed: read to the end. */
-    ck_assert_int_eq(fcntl(fds[0], F_SETFL, 0), 0);
-    while (!eof)
-        eof = s_drain(fds[0], run);
+    /* The example is gone; its process actors share the write end, so the
+     * end of file says they are all gone too. Wait for it, not forever. */
+    while (!eof) {
+        int64_t left = deadline - ts_now_ms();
+        run->out[1 + run->len] = '\0';
+        ck_assert_msg(left > 0, "%s exited but a process it started still "
+                      "holds its stdout; output:%s", name, run->out);
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        int n = poll(&p, 1, (int)left);
+        ck_assert_msg(n >= 0 || errno == EINTR, "poll: %s", strerror(errno));
+        if (n > 0)
+            eof = s_drain(fds[0], run);
+    }
     close(fds[0]);
     run->out[1 + run->len] = '\0';
     ck_assert_msg(WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0,
                   "%s: exit status 0x%x; output:%s", name, run->status,
                   run->out);
+    s_assert_no_rundir(name, pid);
 }
 
 /* True when the output holds this whole line. */
@@ -224,6 +264,79 @@ START_TEST(futures_late_reply_is_dropped_and_counted)
 }
 END_TEST
 
+START_TEST(process_hello_worker_runs_in_its_own_process)
+{
+    s_run("process_hello", NULL, &s_out);
+    ck_assert_int_eq(s_count_lines(&s_out, "worker 1: started as actor "), 1);
+    ck_assert_int_eq(s_count_lines(&s_out, "main: worker 1 says hello from "
+                                           "pid "), 1);
+    S_ASSERT_LINE(&s_out, "main: worker joined, exit reason 0 (success)");
+    S_ASSERT_LAST(&s_out, "process_hello: the worker ran in another "
+                          "process: yes");
+}
+END_TEST
+
+START_TEST(pipe_same_exchange_as_threads_and_as_processes)
+{
+    s_run("pipe", NULL, &s_out);
+    ck_assert_int_eq(s_count_lines(&s_out, "receiver (pid "), 2);
+    ck_assert_int_eq(s_count_lines(&s_out, "sender (pid "), 4);
+    ck_assert_int_eq(s_count_lines(&s_out, "main: sender joined (success), "
+                                           "receiver stopped"), 2);
+    S_ASSERT_LINE(&s_out, "pipe: as threads: one text there, one ack back: "
+                          "yes");
+    S_ASSERT_LAST(&s_out, "pipe: as processes: one text there, one ack "
+                          "back: yes");
+}
+END_TEST
+
+START_TEST(queue_between_processes_loses_nothing)
+{
+    s_run("queue", NULL, &s_out);
+    ck_assert_int_eq(s_count_lines(&s_out, "producer "), 2);
+    S_ASSERT_LINE(&s_out, "consumer: 2000 items, each producer's in order: "
+                          "yes");
+    S_ASSERT_LAST(&s_out, "produced 2000, consumed 2000, lost 0");
+}
+END_TEST
+
+START_TEST(shared_value_owned_by_an_actor_is_exact)
+{
+    s_run("shared_value", NULL, &s_out);
+    ck_assert_int_eq(s_count_lines(&s_out, "adder "), 4);
+    S_ASSERT_LINE(&s_out, "main: all 4 adders joined");
+    S_ASSERT_LAST(&s_out, "value = 10000 (expected 10000)");
+}
+END_TEST
+
+START_TEST(crash_restart_loses_one_request_and_a_new_pid_answers)
+{
+    s_run("crash_restart", NULL, &s_out);
+    ck_assert_int_eq(s_count_lines(&s_out, "main: square "), 5);
+    S_ASSERT_LINE(&s_out, "main: poison 4 failed: actor died before "
+                          "replying (the worker ended: process actor "
+                          "crashed)");
+    S_ASSERT_LINE(&s_out, "main: child 'worker' was restarted 1 time(s)");
+    S_ASSERT_LAST(&s_out, "crash_restart: 1 of 6 requests failed, the pid "
+                          "changed: yes");
+}
+END_TEST
+
+START_TEST(tree_restarts_the_pair_together_and_the_logger_alone)
+{
+    s_run("tree", NULL, &s_out);
+    S_ASSERT_LINE(&s_out, "  writer: down: actor failed");
+    S_ASSERT_LINE(&s_out, "  reader: down: actor was stopped");
+    S_ASSERT_LINE(&s_out, "main: writer crash restarted: reader writer");
+    S_ASSERT_LINE(&s_out, "  logger: down: actor failed");
+    S_ASSERT_LINE(&s_out, "main: logger crash restarted: logger");
+    S_ASSERT_LINE(&s_out, "top's child logger: restarted 1 time(s)");
+    S_ASSERT_LINE(&s_out, "top's child pair: restarted 0 time(s)");
+    S_ASSERT_LAST(&s_out, "tree: writer crash restarted reader and writer, "
+                          "logger crash only logger: yes");
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -235,6 +348,12 @@ s_suite(void)
     tcase_add_test(tc, producer_consumer_loses_nothing_under_back_pressure);
     tcase_add_test(tc, event_set_starts_every_waiter);
     tcase_add_test(tc, futures_late_reply_is_dropped_and_counted);
+    tcase_add_test(tc, process_hello_worker_runs_in_its_own_process);
+    tcase_add_test(tc, pipe_same_exchange_as_threads_and_as_processes);
+    tcase_add_test(tc, queue_between_processes_loses_nothing);
+    tcase_add_test(tc, shared_value_owned_by_an_actor_is_exact);
+    tcase_add_test(tc, crash_restart_loses_one_request_and_a_new_pid_answers);
+    tcase_add_test(tc, tree_restarts_the_pair_together_and_the_logger_alone);
     suite_add_tcase(s, tc);
     return s;
 }

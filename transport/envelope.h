@@ -56,6 +56,10 @@ enum {
                          * id, b = the token */
     TR__SYS_EXIT = 5,   /* to an inbox: a linked actor ended; a = its id,
                          * b = its exit reason */
+    TR__SYS_EXPOSE = 6, /* to an inbox: bind your endpoints on ipc too
+                         * (another process wants them); a = b = 0 */
+    TR__SYS_PING = 7,   /* to an inbox: answer PONG; a = token, b = 0 */
+    TR__SYS_PONG = 8,   /* to an inbox: a = the pinged id, b = the token */
 };
 
 typedef struct tr__env {
