@@ -307,10 +307,18 @@ tr_link(tr_actor_t *self, tr_id_t other)
     if (other == 0 || other == self->rec->id)
         return tr__refuse(TR_EINVAL, "tr_link: other %llx",
                           (unsigned long long)other);
-    tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
-    rc = rec && rec->kind == TR__REC_ACTOR ? tr__rec_link(self->rec, rec)
-                                           : TR_ENOENT;
-    tr__rec_unref(&rec);
+    if (self->node->child) {
+        /* Links live with the records, in the parent's node: made there;
+         * the mirror here lets this actor's exit signals through. */
+        rc = tr__child_link(self, other, true);
+        if (rc == 0)
+            rc = tr__rec_link_one(self->rec, other);
+    } else {
+        tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
+        rc = rec && rec->kind == TR__REC_ACTOR ? tr__rec_link(self->rec, rec)
+                                               : TR_ENOENT;
+        tr__rec_unref(&rec);
+    }
     if (rc == TR_ENOENT) {
         /* Linking to the dead: its exit signal, now (noproc). */
         if (self->trap_exits)
@@ -329,10 +337,14 @@ tr_unlink(tr_actor_t *self, tr_id_t other)
     if (rc != 0)
         return rc;
     bool found = tr__rec_unlink(self->rec, other);
-    tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
-    if (rec != NULL)
-        tr__rec_unlink(rec, self->rec->id);
-    tr__rec_unref(&rec);
+    if (self->node->child) {
+        (void)tr__child_link(self, other, false);
+    } else {
+        tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
+        if (rec != NULL)
+            tr__rec_unlink(rec, self->rec->id);
+        tr__rec_unref(&rec);
+    }
     return found ? 0 : TR_ENOENT;
 }
 
@@ -664,7 +676,10 @@ s_wind_down(tr_actor_t *a, int reason, bool init_ok)
     if (a->mailbox != NULL)
         s_drain(a);
     if (a->port != NULL) {
-        tr__ties_send(a->port, a->rec, reason, init_ok);
+        /* A child's ties live in the parent's node, whose reaper sends
+         * them when this process is gone. */
+        if (!node->child)
+            tr__ties_send(a->port, a->rec, reason, init_ok);
         tr__port_forget(a->port);
         tr__port_close(a->port);
         tr__port_unref(&a->port);

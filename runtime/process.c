@@ -533,6 +533,28 @@ s_svc_monitor(tr_actor_t *self, const tr_msg_t *msg, int64_t target,
     return tr_msg_is_request(msg) ? s_reply_ok(self, msg, 0, 0) : 0;
 }
 
+/* link / unlink [a, b] for a child: links live with the records here. */
+static int
+s_svc_link(tr_actor_t *self, const tr_msg_t *msg, int64_t a, int64_t b)
+{
+    tr_node_t *node = tr_actor_node(self);
+    tr__rec_t *ra = tr__reg_get(&node->reg, (tr_id_t)a);
+    tr__rec_t *rb = tr__reg_get(&node->reg, (tr_id_t)b);
+    int rc = 0;
+    if (tr_msg_is(msg, "link")) {
+        rc = ra && rb && rb->kind == TR__REC_ACTOR ? tr__rec_link(ra, rb)
+                                                   : TR_ENOENT;
+    } else {
+        if (ra != NULL)
+            tr__rec_unlink(ra, (tr_id_t)b);
+        if (rb != NULL)
+            tr__rec_unlink(rb, (tr_id_t)a);
+    }
+    tr__rec_unref(&ra);
+    tr__rec_unref(&rb);
+    return rc ? tr_reply_error(self, msg, rc) : s_reply_ok(self, msg, 0, 0);
+}
+
 /* Heartbeats: ping every child that asked for them, kill the silent. */
 static int
 s_svc_tick(tr_actor_t *self)
@@ -599,6 +621,8 @@ s_svc_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         return s_svc_status(self, msg, a, b);
     if (tr_msg_is(msg, "monitor"))
         return s_svc_monitor(self, msg, a, b);
+    if (tr_msg_is(msg, "link") || tr_msg_is(msg, "unlink"))
+        return s_svc_link(self, msg, a, b);
     return TR_EUNHANDLED;
 }
 
@@ -901,6 +925,13 @@ tr__child_hello(tr_actor_t *a, tr_msg_t **args)
     }
     tr_msg_destroy(&reply);
     return rc;
+}
+
+int
+tr__child_link(tr_actor_t *a, tr_id_t other, bool link)
+{
+    return s_tell_service(a, link ? "link" : "unlink", (int64_t)a->rec->id,
+                          (int64_t)other, true);
 }
 
 void

@@ -49,6 +49,10 @@ void tr__child_exiting(struct tr_actor *a, int reason);
 int tr__child_lookup(tr_node_t *node, tr__port_t *port, tr_id_t id,
                      const char *name, tr__rec_t **out);
 
+/* In a child: link (or unlink) this actor and other in the parent's node.
+ * TR_ENOENT if other has ended. */
+int tr__child_link(struct tr_actor *a, tr_id_t other, bool link);
+
 /* In a child: have DOWN of a remote target sent to watcher. */
 int tr__child_watch(tr_node_t *node, tr__port_t *port, tr_id_t target);
 

@@ -115,6 +115,15 @@ tr__rec_link(tr__rec_t *a, tr__rec_t *b)
     return rc;
 }
 
+int
+tr__rec_link_one(tr__rec_t *rec, tr_id_t other)
+{
+    pthread_mutex_lock(&rec->mu);
+    int rc = rec->ties_closed ? TR_ENOENT : s_link_add(rec, other);
+    pthread_mutex_unlock(&rec->mu);
+    return rc;
+}
+
 bool
 tr__rec_unlink(tr__rec_t *rec, tr_id_t other)
 {

@@ -92,6 +92,10 @@ int tr__rec_monitor(tr__rec_t *rec, tr_id_t watcher);
  * already ended (nothing changed). */
 int tr__rec_link(tr__rec_t *a, tr__rec_t *b);
 
+/* Add other to rec's links only (a process actor's mirror of a link made
+ * in its parent's node). TR_ENOENT if rec has ended. */
+int tr__rec_link_one(tr__rec_t *rec, tr_id_t other);
+
 /* Drop other from rec's links; true if it was there. */
 bool tr__rec_unlink(tr__rec_t *rec, tr_id_t other);
 
