@@ -253,8 +253,14 @@ tr__actor_on_down(tr_actor_t *a, tr_id_t who, int reason)
 void
 tr__actor_on_exit(tr_actor_t *a, tr_id_t who, int reason)
 {
-    /* Only if still linked: tr_unlink may have come first. */
-    if (!tr__rec_unlink(a->rec, who))
+    /* Only if still linked: tr_unlink may have come first. A process
+     * actor's links live in its parent's node (made there by a spawn with
+     * .link or a tr_link of the other side), which sends only along
+     * links: what this one unlinked itself is all it has to drop. */
+    bool linked = tr__rec_unlink(a->rec, who);
+    if (a->process_child && !linked)
+        linked = tr__map_del(&a->unlinked, who) == NULL;
+    if (!linked)
         return;
     if (a->trap_exits) {
         s_enqueue_exit(a, "$exit", who, reason);
@@ -311,8 +317,10 @@ tr_link(tr_actor_t *self, tr_id_t other)
         /* Links live with the records, in the parent's node: made there;
          * the mirror here lets this actor's exit signals through. */
         rc = tr__child_link(self, other, true);
-        if (rc == 0)
+        if (rc >= 0) {
+            (void)tr__map_del(&self->unlinked, other);
             rc = tr__rec_link_one(self->rec, other);
+        }
     } else {
         tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
         rc = rec && rec->kind == TR__REC_ACTOR ? tr__rec_link(self->rec, rec)
@@ -338,7 +346,10 @@ tr_unlink(tr_actor_t *self, tr_id_t other)
         return rc;
     bool found = tr__rec_unlink(self->rec, other);
     if (self->node->child) {
-        (void)tr__child_link(self, other, false);
+        /* A signal already on its way from the parent's node is dropped
+         * (if the map cannot grow, it may still end this actor). */
+        (void)tr__map_put(&self->unlinked, other, (void *)1);
+        found |= tr__child_link(self, other, false) == 1;
     } else {
         tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
         if (rec != NULL)
@@ -693,6 +704,7 @@ s_wind_down(tr_actor_t *a, int reason, bool init_ok)
     while (a->pending_head < a->npending)
         tr_msg_destroy(&a->pending[a->pending_head++]);
     free(a->pending);
+    tr__map_free(&a->unlinked);
     free(a->state);
     tr__log_set_thread_label(NULL);
 

@@ -38,6 +38,7 @@ struct tr_actor {
     bool firing_cancelled; /* ... and it was cancelled meanwhile */
     char label[TR_NAME_MAX + 24]; /* "name#id" for log lines */
     bool trap_exits;     /* exit signals arrive as "$exit" messages */
+    tr__map_t unlinked;  /* child: ids it unlinked (their signals drop) */
     tr_msg_t **pending;  /* "$down"/"$exit" to deliver, in order */
     size_t npending, cappending, pending_head;
     tr__timer_t *timers; /* a binary min-heap on due_ns */

@@ -279,20 +279,28 @@ s_has_parent(tr_node_t *node, const tr__rec_t *rec)
 }
 
 /* The running actors, newest first, with references; with top_only, only
- * those that no running parent will stop. */
+ * those that no running parent will stop. The node service comes last
+ * wherever it started: process actors still starting or ending talk to
+ * it. */
 static tr__rec_t **
 s_snapshot(tr_node_t *node, size_t *n, bool top_only)
 {
     pthread_mutex_lock(&node->mu);
     size_t all = node->nactors, k = 0;
     tr__rec_t **recs = all ? calloc(all, sizeof *recs) : NULL;
+    tr__rec_t *service = NULL;
     for (size_t i = 0; recs != NULL && i < all; i++) {
         tr__rec_t *rec = node->actors[all - 1 - i];
         if (top_only && s_has_parent(node, rec))
             continue;
-        recs[k++] = rec;
         tr__rec_ref(rec);
+        if (rec->id == node->service && !node->child)
+            service = rec;
+        else
+            recs[k++] = rec;
     }
+    if (service != NULL)
+        recs[k++] = service;
     pthread_mutex_unlock(&node->mu);
     *n = k;
     if (k == 0) {
@@ -326,6 +334,25 @@ s_send_stop(tr_node_t *node, tr__port_t *port, tr_id_t id)
     zmq_ctx_shutdown(node->zctx);
 }
 
+/* Wait for rec to end by deadline; a process actor that has not is
+ * killed then (as a supervisor kills a child past its shutdown time) and
+ * waited for a little longer. */
+static int
+s_wait_or_kill(tr_node_t *node, tr__rec_t *rec, uint64_t deadline)
+{
+    int rc = tr__rec_wait_ended(rec, deadline, NULL);
+    if (rc != 0 && rec->pid > 0 && !node->child &&
+        tr__proc_kill(node, rec->id, TR_EKILLED) == 0) {
+        TR__LOG(TR_LOG_WARN, "runtime", "node '%s': process actor %s#%llx "
+                "did not stop within %d ms: killed", node->name,
+                rec->name[0] ? rec->name : rec->behaviour,
+                (unsigned long long)rec->id, node->opts.shutdown_timeout_ms);
+        rc = tr__rec_wait_ended(rec, tr__deadline_after_ms(TR__GRACE_MS),
+                                NULL);
+    }
+    return rc;
+}
+
 /* Stop every actor, newest first, each waited for before the next (as a
  * supervisor stops its children), all within deadline. True if all ended.
  * An actor leaves the list before it is marked ended, so the loop ends. */
@@ -339,7 +366,7 @@ s_stop_all(tr_node_t *node, tr__port_t *port, uint64_t deadline)
     while ((recs = s_snapshot(node, &n, true)) != NULL) {
         for (size_t i = 0; i < n; i++) {
             s_send_stop(node, port, recs[i]->id);
-            if (tr__rec_wait_ended(recs[i], deadline, NULL) != 0) {
+            if (s_wait_or_kill(node, recs[i], deadline) != 0) {
                 s_release(recs, n);
                 return false;
             }
@@ -360,7 +387,7 @@ s_report_stuck(tr_node_t *node, tr__port_t *port)
         s_send_stop(node, port, recs[i]->id);
     uint64_t grace = tr__deadline_after_ms(TR__GRACE_MS);
     for (size_t i = 0; i < n; i++) {
-        if (tr__rec_wait_ended(recs[i], grace, NULL) == 0)
+        if (s_wait_or_kill(node, recs[i], grace) == 0)
             continue;
         stuck++;
         TR__LOG(TR_LOG_ERROR, "runtime",

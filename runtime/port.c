@@ -392,6 +392,30 @@ s_peer_evict(tr__port_t *port)
     pe->token = token;
 }
 
+/* Let go of cached peers whose actor has ended (their sockets, and for
+ * an ipc peer its reconnect attempts), but not the one touched last: a
+ * caller may still hold its record (see tr__port_peer). */
+static void
+s_peers_sweep(tr__port_t *port)
+{
+    tr_id_t dead[32];
+    size_t n;
+    do {
+        n = 0;
+        TR__MAP_EACH(&port->peers, slot)
+        {
+            tr__peer_t *p = slot->val;
+            if (n < 32 && p->used != port->tick &&
+                atomic_load_explicit(&p->rec->dead, memory_order_relaxed))
+                dead[n++] = slot->key;
+        }
+        for (size_t i = 0; i < n; i++)
+            s_peer_drop(port, dead[i]);
+    } while (n == 32);
+    if (port->retiring.len > 0)
+        s_retiring_reap(port);
+}
+
 /* The cached peer for id, or a new one; TR_ENOENT if id is not (or no
  * longer) running. */
 static int
@@ -419,15 +443,19 @@ s_peer_get(tr__port_t *port, tr_id_t id, tr__peer_t **out)
     }
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
     tr__rec_t *rec = tr__reg_get(&node->reg, id);
-    if (rec == NULL && node->child && tr__child_lookup(node, port, id, NULL,
-                                                       &rec) != 0)
-        rec = NULL;
+    if (rec == NULL && node->child) {
+        port->keep_peers++; /* the lookup waits on our inbox */
+        if (tr__child_lookup(node, port, id, NULL, &rec) != 0)
+            rec = NULL;
+        port->keep_peers--;
+    }
     if (rec == NULL)
         return TR_ENOENT;
     if (atomic_load(&rec->dead)) {
         tr__rec_unref(&rec);
         return TR_ENOENT;
     }
+    s_peers_sweep(port); /* a new peer: a good time to drop the dead */
     if (port->peers.len >= TR__PEERS_MAX)
         s_peer_evict(port);
     pe = calloc(1, sizeof *pe);
@@ -479,9 +507,12 @@ s_peer_sock(tr__port_t *port, tr__peer_t *pe, tr__box_t box, void **out)
     if (remote) {
         /* The answer comes back over ipc: be reachable first. A peer
          * that binds only when asked (EXPOSE) is picked up quickly. */
-        int ivl = 10;
+        int ivl = 10, ivl_max = 1000;
         tr__port_expose(port);
         zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+        /* ... and one whose process is gone is tried ever less often (the
+         * peer goes at the next sweep or DOWN). */
+        zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
         rc = tr__endpoint_ipc(node, ep, sizeof ep, pe->rec->id, box);
     } else {
         tr__endpoint(ep, sizeof ep, pe->rec->id, box);
@@ -522,7 +553,9 @@ s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, zmq_msg_t *zm,
         }
         if (items[1].revents & ZMQ_POLLIN) {
             port->inbox_drained = false; /* zmq_poll saw something */
+            port->keep_peers++;
             int rc = tr__port_pump(port, 0, NULL);
+            port->keep_peers--;
             if (rc < 0)
                 return rc;
         }
@@ -684,6 +717,12 @@ s_on_down(tr__port_t *port, tr_id_t id, int reason)
         tr__rec_unref(&rec);
     }
     tr__map_del(&port->watching, id);
+    if (port->keep_peers == 0) { /* its sockets are of no more use */
+        s_peer_drop(port, id);
+        tr__peer_t *pe = tr__map_del(&port->retiring, id);
+        if (pe != NULL)
+            s_peer_free(pe);
+    }
     if (tr__map_del(&port->monitoring, id) != NULL && port->actor != NULL)
         tr__actor_on_down(port->actor, id, reason);
     size_t n = 0;

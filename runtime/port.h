@@ -62,6 +62,8 @@ typedef struct tr__port {
     uint64_t cur_deadline;     /* deadline of the request being handled */
     bool closed;
     bool exposed;              /* inbox bound on ipc too */
+    int keep_peers;            /* pumping inside a send or lookup: a DOWN
+                                * must not free a peer in use */
     struct tr__port *tls_next; /* the thread's list of ports, one a node */
     _Atomic tr_id_t sending_to; /* mid-send to this id (see s_announce) */
 } tr__port_t;

@@ -111,24 +111,27 @@ typedef struct tr__procs {
 /* ------------------------------------------------------------------ */
 /* Runtime directory and endpoints                                      */
 
-const char *
-tr__node_rundir(tr_node_t *node)
+int
+tr__node_rundir(tr_node_t *node, const char **dir)
 {
+    int rc = 0;
     pthread_mutex_lock(&node->rundir_mu);
     if (node->rundir[0] == '\0' &&
-        tr__rundir_create(node->rundir, sizeof node->rundir) != 0)
+        (rc = tr__rundir_create(node->rundir, sizeof node->rundir)) != 0)
         node->rundir[0] = '\0';
     pthread_mutex_unlock(&node->rundir_mu);
-    return node->rundir[0] ? node->rundir : NULL;
+    *dir = rc == 0 ? node->rundir : NULL;
+    return rc;
 }
 
 int
 tr__endpoint_ipc(tr_node_t *node, char *buf, size_t cap, tr_id_t id,
                  tr__box_t box)
 {
-    const char *dir = tr__node_rundir(node);
-    if (dir == NULL)
-        return TR_ESYS;
+    const char *dir;
+    int rc = tr__node_rundir(node, &dir);
+    if (rc != 0)
+        return rc;
     int n = snprintf(buf, cap, "ipc://%s/%llx.%c", dir,
                      (unsigned long long)id, box == TR__BOX_INBOX ? 'i' : 'm');
     return n > 0 && (size_t)n < cap ? 0 : TR_ENAMETOOLONG;
@@ -251,16 +254,22 @@ s_ended(tr_node_t *node, tr__port_t *port, tr__proc_t *pr, int status)
     tr__rec_t *rec = pr->rec;
     char tag[TR__TAG_PAGE + 1];
     s_read_tag(node, pr->id, tag, sizeof tag);
+    char how[48] = "";
+    if (sig != 0)
+        snprintf(how, sizeof how, ", %s", strsignal(sig));
+    else if (code > 0 && !pr->reported)
+        snprintf(how, sizeof how, ", exit code %d", code);
     if (sig != 0 || (reason != 0 && reason != TR_ESHUTDOWN))
         TR__LOG(TR_LOG_WARN, "runtime", "process actor %s#%llx (pid %d) "
-                "ended: %s%s%s%s%s%s", rec->name[0] ? rec->name
-                                                   : rec->behaviour,
+                "ended: %s%s%s%s%s", rec->name[0] ? rec->name
+                                                 : rec->behaviour,
                 (unsigned long long)pr->id, (int)pr->pid, tr_strerror(reason),
-                sig ? ", " : "", sig ? strsignal(sig) : "",
-                tag[0] ? ", handling '" : "", tag, tag[0] ? "'" : "");
+                how, tag[0] ? ", handling '" : "", tag, tag[0] ? "'" : "");
     if (tag[0] != '\0')
         tr__rec_note_tag(rec, tag);
 
+    /* Its files go first: whoever learns of the end finds them gone. */
+    s_unlink_files(node, pr->id);
     atomic_store(&rec->dead, 1);
     bool init_ok = pr->started_ok;
     if (port != NULL)
@@ -270,7 +279,6 @@ s_ended(tr_node_t *node, tr__port_t *port, tr__proc_t *pr, int status)
         tr__stat_end(node, reason);
     else
         tr__rec_report_init(rec, reason ? reason : TR_EFAILED);
-    s_unlink_files(node, pr->id);
     tr__rec_set_ended(rec, reason);
 }
 
@@ -541,18 +549,19 @@ s_svc_link(tr_actor_t *self, const tr_msg_t *msg, int64_t a, int64_t b)
     tr__rec_t *ra = tr__reg_get(&node->reg, (tr_id_t)a);
     tr__rec_t *rb = tr__reg_get(&node->reg, (tr_id_t)b);
     int rc = 0;
+    bool found = false;
     if (tr_msg_is(msg, "link")) {
         rc = ra && rb && rb->kind == TR__REC_ACTOR ? tr__rec_link(ra, rb)
                                                    : TR_ENOENT;
     } else {
-        if (ra != NULL)
-            tr__rec_unlink(ra, (tr_id_t)b);
+        found = ra != NULL && tr__rec_unlink(ra, (tr_id_t)b);
         if (rb != NULL)
-            tr__rec_unlink(rb, (tr_id_t)a);
+            found |= tr__rec_unlink(rb, (tr_id_t)a);
     }
     tr__rec_unref(&ra);
     tr__rec_unref(&rb);
-    return rc ? tr_reply_error(self, msg, rc) : s_reply_ok(self, msg, 0, 0);
+    return rc ? tr_reply_error(self, msg, rc)
+              : s_reply_ok(self, msg, found, 0);
 }
 
 /* Heartbeats: ping every child that asked for them, kill the silent. */
@@ -715,9 +724,10 @@ int
 tr__proc_start(tr_node_t *node, tr__rec_t *rec, const tr_spawn_opts_t *opts,
                const tr_msg_t *args)
 {
-    if (tr__node_rundir(node) == NULL)
-        return TR_ESYS;
-    int rc = s_ensure_service(node);
+    const char *dir;
+    int rc = tr__node_rundir(node, &dir);
+    if (rc == 0)
+        rc = s_ensure_service(node);
     if (rc != 0)
         return rc;
     tr__procs_t *p = node->procs;
@@ -791,6 +801,9 @@ tr__proc_kill(tr_node_t *node, tr_id_t id, int reason)
         if (pr->kill_reason == 0)
             pr->kill_reason = reason;
         kill(pr->pid, SIGKILL);
+        /* Nothing sent from now on will be read: senders by a kept name
+         * wait for the next actor instead of reaching this one. */
+        atomic_store(&pr->rec->dead, 1);
     }
     pthread_mutex_unlock(&p->mu);
     return pr ? 0 : TR_ENOENT;
@@ -856,16 +869,23 @@ s_ask_service(tr_actor_t *a, tr_msg_t **m, tr_msg_t **reply)
     return rc;
 }
 
+/* Send tag [x, y] to the service; with answer, wait for its "ok [a, b]"
+ * and give a. */
 static int
 s_tell_service(tr_actor_t *a, const char *tag, int64_t x, int64_t y,
-               bool wait)
+               int64_t *answer)
 {
     tr_msg_t *m = NULL, *reply = NULL;
     int rc = tr_msg_create(&m, tag);
     if (rc == 0 && (rc = tr_msg_add_int(m, x)) == 0 &&
         (rc = tr_msg_add_int(m, y)) == 0)
-        rc = wait ? s_ask_service(a, &m, &reply)
-                  : tr_tell_id(a->node, a->node->service, &m);
+        rc = answer ? s_ask_service(a, &m, &reply)
+                    : tr_tell_id(a->node, a->node->service, &m);
+    if (rc == 0 && answer != NULL) {
+        tr_reader_t r;
+        tr_reader_init(&r, reply);
+        rc = tr_read_int(&r, answer);
+    }
     tr_msg_destroy(&m);
     tr_msg_destroy(&reply);
     return rc;
@@ -930,14 +950,17 @@ tr__child_hello(tr_actor_t *a, tr_msg_t **args)
 int
 tr__child_link(tr_actor_t *a, tr_id_t other, bool link)
 {
-    return s_tell_service(a, link ? "link" : "unlink", (int64_t)a->rec->id,
-                          (int64_t)other, true);
+    int64_t found = 0;
+    int rc = s_tell_service(a, link ? "link" : "unlink", (int64_t)a->rec->id,
+                            (int64_t)other, &found);
+    return rc ? rc : found ? 1 : 0;
 }
 
 void
 tr__child_started(tr_actor_t *a, int rc)
 {
-    (void)s_tell_service(a, "started", (int64_t)a->rec->id, rc, true);
+    int64_t ok;
+    (void)s_tell_service(a, "started", (int64_t)a->rec->id, rc, &ok);
 }
 
 void
@@ -945,7 +968,8 @@ tr__child_exiting(tr_actor_t *a, int reason)
 {
     if (a->tagpage != NULL)
         memset(a->tagpage, 0, TR__TAG_PAGE); /* not a crash */
-    (void)s_tell_service(a, "exiting", (int64_t)a->rec->id, reason, true);
+    int64_t ok;
+    (void)s_tell_service(a, "exiting", (int64_t)a->rec->id, reason, &ok);
 }
 
 int

@@ -9,8 +9,9 @@
 
 struct tr_actor;
 
-/* The node's runtime directory, made on first use; NULL on error. */
-const char *tr__node_rundir(tr_node_t *node);
+/* The node's runtime directory, made on first use. 0, or the error of
+ * tr__rundir_create (TR_EPERM: an unsafe base directory). */
+int tr__node_rundir(tr_node_t *node, const char **dir);
 
 /* The ipc endpoint of id's mailbox or inbox in the node's directory.
  * TR_ESYS when there is no directory. */
@@ -50,7 +51,7 @@ int tr__child_lookup(tr_node_t *node, tr__port_t *port, tr_id_t id,
                      const char *name, tr__rec_t **out);
 
 /* In a child: link (or unlink) this actor and other in the parent's node.
- * TR_ENOENT if other has ended. */
+ * 0, or 1 when an unlink found a link; TR_ENOENT if other has ended. */
 int tr__child_link(struct tr_actor *a, tr_id_t other, bool link);
 
 /* In a child: have DOWN of a remote target sent to watcher. */

@@ -1,10 +1,12 @@
 /* runtime/rundir.c - the node's private runtime directory, where its ipc
  * endpoints live.
  *
- * Layout: <base>/<pid>-<start>/, base being $XDG_RUNTIME_DIR/troupe or
- * /tmp/troupe-<uid>, both mode 0700 and owned by us (a directory another
- * user could write to is refused: anyone there could stand in for an
- * actor). <start> is the process start time from /proc, so a directory
+ * Layout: <base>/<pid>-<start>-<n>/, base being $XDG_RUNTIME_DIR/troupe
+ * or /tmp/troupe-<uid>, both mode 0700 and owned by us (a directory
+ * another user could write to is refused: anyone there could stand in for
+ * an actor). <n> tells apart the nodes of one process (each numbers its
+ * actors from 1). <start> is the process start time from /proc, so a
+ * directory
  * whose process is gone, or whose pid was reused by another process, is
  * recognised as stale and removed by the next node that starts. A node
  * removes its own directory when it is destroyed. */
@@ -13,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,8 +110,9 @@ s_clean_stale(const char *base)
     while ((e = readdir(d)) != NULL) {
         long pid;
         unsigned long long start;
+        unsigned n;
         char tail;
-        if (sscanf(e->d_name, "%ld-%llu%c", &pid, &start, &tail) != 2)
+        if (sscanf(e->d_name, "%ld-%llu-%u%c", &pid, &start, &n, &tail) != 3)
             continue;
         if (tr__pid_start_time(pid) == start)
             continue; /* still running */
@@ -139,8 +143,10 @@ tr__rundir_create(char *out, size_t cap)
     if (rc != 0)
         return rc;
     s_clean_stale(base);
+    static _Atomic unsigned next;
     long pid = (long)getpid();
-    n = snprintf(out, cap, "%s/%ld-%llu", base, pid, tr__pid_start_time(pid));
+    n = snprintf(out, cap, "%s/%ld-%llu-%u", base, pid,
+                 tr__pid_start_time(pid), atomic_fetch_add(&next, 1));
     if (n < 0 || (size_t)n >= cap)
         return TR_ENAMETOOLONG;
     return s_private_dir(out);

@@ -78,22 +78,51 @@ tr_try_tell_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg)
     return s_tell(node, to, msg, true);
 }
 
+/* A send by name: resolve, send, and if the actor ended in between (the
+ * send found it dead), resolve again: a kept name then waits for the next
+ * actor, any other name is gone. send is s_tell or an ask. */
+typedef int (*s_send_fn)(tr_node_t *node, tr_id_t to, tr_msg_t **msg,
+                         void *arg);
+
+static int
+s_by_name(tr_node_t *node, const char *name, int64_t wait_ms, tr_msg_t **msg,
+          s_send_fn send, void *arg)
+{
+    tr_id_t id = 0, last = 0;
+    for (;;) {
+        int rc = s_resolve(node, name, wait_ms, &id);
+        if (rc != 0)
+            return rc;
+        if (id == last)
+            return TR_ENOENT; /* the same, ended, actor: not kept */
+        rc = send(node, id, msg, arg);
+        if (rc != TR_ENOENT)
+            return rc;
+        last = id;
+    }
+}
+
+static int
+s_tell_fn(tr_node_t *node, tr_id_t to, tr_msg_t **msg, void *dontwait)
+{
+    return s_tell(node, to, msg, dontwait != NULL);
+}
+
 int
 tr_tell(tr_node_t *node, const char *name, tr_msg_t **msg)
 {
-    tr_id_t id = 0;
-    int rc = node ? s_resolve(node, name, node->opts.send_timeout_ms, &id)
-                  : tr__refuse(TR_EINVAL, "tr_tell: NULL node");
-    return rc ? rc : s_tell(node, id, msg, false);
+    if (node == NULL)
+        return tr__refuse(TR_EINVAL, "tr_tell: NULL node");
+    return s_by_name(node, name, node->opts.send_timeout_ms, msg, s_tell_fn,
+                     NULL);
 }
 
 int
 tr_try_tell(tr_node_t *node, const char *name, tr_msg_t **msg)
 {
-    tr_id_t id = 0;
-    int rc = node ? s_resolve(node, name, 0, &id)
-                  : tr__refuse(TR_EINVAL, "tr_try_tell: NULL node");
-    return rc ? rc : s_tell(node, id, msg, true);
+    if (node == NULL)
+        return tr__refuse(TR_EINVAL, "tr_try_tell: NULL node");
+    return s_by_name(node, name, 0, msg, s_tell_fn, (void *)1);
 }
 
 int
@@ -141,18 +170,29 @@ tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
     return 0;
 }
 
+typedef struct s_ask_args {
+    int timeout_ms;
+    tr_future_t **fut;
+} s_ask_args_t;
+
+static int
+s_ask_fn(tr_node_t *node, tr_id_t to, tr_msg_t **msg, void *arg)
+{
+    s_ask_args_t *a = arg;
+    return tr_ask_id(node, to, msg, a->timeout_ms, a->fut);
+}
+
 int
 tr_ask(tr_node_t *node, const char *name, tr_msg_t **msg, int timeout_ms,
        tr_future_t **fut)
 {
-    tr_id_t id = 0;
     if (node == NULL)
         return tr__refuse(TR_EINVAL, "tr_ask: NULL node");
     /* While a kept name restarts, wait within the ask's own time. */
     int wait = timeout_ms == TR_DEFAULT ? node->opts.ask_timeout_ms
                                         : timeout_ms;
-    int rc = s_resolve(node, name, wait, &id);
-    return rc ? rc : tr_ask_id(node, id, msg, timeout_ms, fut);
+    s_ask_args_t a = {timeout_ms, fut};
+    return s_by_name(node, name, wait, msg, s_ask_fn, &a);
 }
 
 static int
