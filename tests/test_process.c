@@ -1288,6 +1288,92 @@ START_TEST(call_by_name_racing_a_sigkill_gets_the_new_worker_or_edead)
 }
 END_TEST
 
+/* Shutdown per child: ask it to stop, wait its shutdown_ms, then SIGKILL
+ * (a process can be killed; a thread would be reported and left). */
+START_TEST(supervisor_kills_a_process_child_that_ignores_its_stop)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_child_spec_t spec = {
+        .id = "w",
+        .behaviour = "pa_echo",
+        .spawn = {.name = "worker", .mode = TR_PROCESS},
+        .restart = TR_PERMANENT,
+        .shutdown_ms = 200,
+    };
+    tr_sup_opts_t so = {.name = "sup", .strategy = TR_ONE_FOR_ONE};
+    tr_id_t sup = 0, w = 0;
+    ck_assert_int_eq(tr_sup_start(node, &so, &spec, 1, &sup), 0);
+    ck_assert_int_eq(tr_whereis(node, "worker", &w), 0);
+    int64_t pid = 0;
+    ck_assert_int_eq(ts_call_ints(node, "worker", ts_msg("spin"), 1, &pid),
+                     0);
+    int pfd = s_pidfd_open((pid_t)pid);
+    ck_assert_int_ge(pfd, 0);
+    int64_t t0 = ts_now_ms();
+    ck_assert_int_eq(tr_sup_terminate_child(node, sup, "w", 0), 0);
+    int64_t took = ts_now_ms() - t0;
+    fprintf(stderr, "process: child ignoring its stop killed after %lld ms "
+            "(shutdown_ms 200)\n", (long long)took);
+    int reason = 0;
+    ck_assert_int_eq(tr_join(node, w, 2000, &reason), 0);
+    ck_assert_int_eq(reason, TR_EKILLED);
+    ck_assert(s_pidfd_wait(pfd, 0)); /* gone, and reaped: no zombie */
+    close(pfd);
+    ck_assert_int_ge(took, 200);
+    ck_assert_int_lt(took, 200 + S_NOTICE_MS);
+    tr_id_t again;
+    ck_assert_int_eq(tr_whereis(node, "worker", &again), TR_ENOENT);
+    ts_destroy(&node);
+}
+END_TEST
+
+/* Intensity with process workers: crashes past max_restarts in period_ms
+ * end the supervisor with TR_EINTENSITY, its children stopped, and the
+ * supervisor above it restarts it (and so the worker, a new process). */
+START_TEST(process_worker_crashing_past_the_intensity_restarts_its_supervisor)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_child_spec_t wspec = {
+        .id = "w",
+        .behaviour = "pa_echo",
+        .spawn = {.name = "worker", .mode = TR_PROCESS},
+        .restart = TR_PERMANENT,
+        .shutdown_ms = 2000,
+    };
+    tr_sup_opts_t top = {.name = "top", .strategy = TR_ONE_FOR_ONE,
+                         .max_restarts = 5, .period_ms = 5000};
+    tr_id_t topid = 0;
+    ck_assert_int_eq(tr_sup_start(node, &top, NULL, 0, &topid), 0);
+    tr_sup_opts_t inner = {.name = "inner", .parent = topid,
+                           .strategy = TR_ONE_FOR_ONE, .max_restarts = 1,
+                           .period_ms = 5000};
+    tr_id_t in1 = 0, in2 = 0;
+    ck_assert_int_eq(tr_sup_start(node, &inner, &wspec, 1, &in1), 0);
+    tr_id_t w = 0;
+    ck_assert_int_eq(tr_whereis(node, "worker", &w), 0);
+    pid_t p1 = s_whoami(node, "worker");
+    ck_assert_int_eq(kill(p1, SIGSEGV), 0); /* restart 1: allowed */
+    int reason = 0;
+    ck_assert_int_eq(tr_join(node, w, 2000, &reason), 0);
+    ck_assert_int_eq(reason, TR_ECRASHED);
+    pid_t p2 = s_whoami(node, "worker"); /* waits on the kept name */
+    ck_assert_int_ne(p2, p1);
+    ck_assert_int_eq(kill(p2, SIGSEGV), 0); /* restart 2: too many */
+    ck_assert_int_eq(tr_join(node, in1, 2000, &reason), 0);
+    ck_assert_int_eq(reason, TR_EINTENSITY);
+    /* top restarts inner under its kept name; inner starts a new worker. */
+    int64_t until = ts_now_ms() + 2000;
+    tr_id_t w3 = 0;
+    while (tr_whereis(node, "inner", &in2) != 0 || in2 == in1 ||
+           tr_whereis(node, "worker", &w3) != 0)
+        ck_assert_int_lt(ts_now_ms(), until);
+    pid_t p3 = s_whoami(node, "worker");
+    ck_assert_int_ne(p3, p2);
+    ck_assert_int_eq(kill(p2, 0), -1); /* the old ones are gone */
+    ts_destroy(&node);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Init failure and other programs                                     */
 /* ------------------------------------------------------------------ */
@@ -2121,6 +2207,9 @@ s_suite(void)
     tcase_add_test(tc,
                    supervisor_restarts_a_sigkilled_process_worker_under_its_name);
     tcase_add_test(tc, call_by_name_racing_a_sigkill_gets_the_new_worker_or_edead);
+    tcase_add_test(tc, supervisor_kills_a_process_child_that_ignores_its_stop);
+    tcase_add_test(
+        tc, process_worker_crashing_past_the_intensity_restarts_its_supervisor);
 
     tc = s_tcase(s, "init_and_programs", 30);
     tcase_add_test(tc,
