@@ -202,8 +202,10 @@ s_sink_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         int rc = tr_read_int(&r, &want);
         if (rc != 0 || (rc = tr_msg_dup(msg, &s->waiter)) != 0)
             return rc;
-        s->want = s->seen + want;
-        return s->seen == s->want ? s_sink_done(self, s) : 0;
+        /* A count since the start: data from the source may overtake
+         * this request, which comes from another process. */
+        s->want = want;
+        return s->seen >= s->want ? s_sink_done(self, s) : 0;
     }
     return TR_EUNHANDLED;
 }
