@@ -33,7 +33,7 @@
 extern char **environ;
 
 static long s_msgs = 1000000;
-static int s_rounds = 3;
+static int s_rounds = 5;
 static int s_kills = 200;
 static int s_spawns = 20;
 
