@@ -87,7 +87,9 @@ typedef uint64_t tr_id_t;
     XX(ERESTARTING, -23, "actor is restarting")                             \
     XX(EKILLED, -24, "actor was killed")                                    \
     XX(ECRASHED, -25, "process actor crashed")                              \
-    XX(EHUNG, -26, "process actor stopped answering heartbeats")
+    XX(EHUNG, -26, "process actor stopped answering heartbeats")           \
+    XX(EWORKERDIED, -27, "the task's worker died (every try)")              \
+    XX(EBUSY, -28, "task is running already")
 
 enum {
     TR_OK = 0,
@@ -622,7 +624,8 @@ bool tr_future_done(tr_future_t *fut);
  * get after the reply was taken gives TR_ENOENT. */
 int tr_future_get(tr_future_t *fut, int timeout_ms, tr_msg_t **reply);
 
-/* When the future settled with TR_EDEAD: the target's exit reason. */
+/* When the future settled with TR_EDEAD: the target's exit reason (with
+ * a pool's TR_EWORKERDIED: how the task's last worker ended). */
 int tr_future_exit_reason(const tr_future_t *fut);
 
 /* Free a future; a reply that comes later is dropped and counted. From the
@@ -645,6 +648,105 @@ int tr_timer_every(tr_actor_t *self, int interval_ms, tr_msg_t **msg,
 
 /* Cancel a timer. Errors: TR_ENOENT (fired already, or unknown). */
 int tr_timer_cancel(tr_actor_t *self, uint64_t timer);
+
+/* ------------------------------------------------------------------ */
+/* Pools: tasks on N workers (the executor)                            */
+/* ------------------------------------------------------------------ */
+
+/* A task function runs in a pool worker (a thread or a process) with the
+ * task's arguments and sets *result (left NULL: the task's future gets an
+ * empty "ok" message). It returns 0, or a negative TR_E* code with which
+ * the task's future fails. It must not keep args. */
+typedef int (*tr_task_fn)(const tr_msg_t *args, tr_msg_t **result);
+
+/* Define and register a task function before main() runs, so that process
+ * workers of this program find it by name:
+ *     TR_TASK(count_primes, count_primes_fn);
+ * The name is the identifier as a string ("count_primes"). A duplicate
+ * name aborts the program at start with a message. */
+#define TR_TASK(ident, fn)                                                  \
+    __attribute__((constructor)) static void tr__register_task_##ident(void) \
+    {                                                                       \
+        tr__task_register_static(#ident, fn);                               \
+    }
+void tr__task_register_static(const char *name, tr_task_fn fn);
+
+/* Register a task function at run time (thread pools only: a process
+ * worker runs the program from its start). Errors: TR_EINVAL,
+ * TR_ENAMETOOLONG, TR_EEXIST, TR_ENOMEM. */
+int tr_task_register(const char *name, tr_task_fn fn);
+
+typedef struct tr_pool tr_pool_t; /* a handle; any thread may use it */
+
+typedef enum {
+    TR_POOL_THREADS = 0, /* workers are thread actors */
+    TR_POOL_PROCESSES,   /* workers are process actors (crash-proof) */
+} tr_pool_mode_t;
+
+typedef struct tr_pool_opts {
+    const char *name;     /* the pool actor's registered name; NULL: none */
+    int workers;          /* 1..1024; 0: the number of CPUs */
+    tr_pool_mode_t mode;
+    int max_retries;      /* re-dispatches of a task whose worker died;
+                           * 0: the default, 2; negative: none */
+    int task_timeout_ms;  /* default per-task deadline; 0: none */
+    const char *executable; /* process workers: another program's */
+} tr_pool_opts_t;
+
+/* Start a pool: a pool actor with a simple_one_for_one supervisor of its
+ * workers. Workers get a task only when idle (credit-based load
+ * balancing: one slow task never holds a queue of others). A worker that
+ * dies is replaced; its task goes to another worker up to max_retries
+ * times, then fails alone with TR_EWORKERDIED (tr_future_exit_reason
+ * tells how the last worker ended). The pool never becomes broken.
+ * Errors: TR_EINVAL, TR_EEXIST (name), a worker's spawn error, TR_ENOMEM,
+ * TR_ECLOSED. */
+int tr_pool_start(tr_node_t *node, const tr_pool_opts_t *opts,
+                  tr_pool_t **pool);
+
+/* The pool actor's id (to monitor it, say). */
+tr_id_t tr_pool_id(const tr_pool_t *pool);
+
+/* Submit a task: the registered task function named task, with *args (may
+ * be NULL: no arguments; taken on success). *fut settles with the task's
+ * result message, or with its error: the function's code, TR_ENOENT (no
+ * such task function), TR_ETIMEDOUT (ran past timeout_ms: TR_DEFAULT is
+ * the pool's task_timeout_ms, TR_FOREVER none; a process worker past it
+ * is killed and replaced), TR_EWORKERDIED, TR_ECANCELED (tr_pool_cancel,
+ * or a shutdown that cancels), TR_ESHUTDOWN (the pool stopped first).
+ * The future belongs to the calling thread, as an ask's does.
+ * Errors: TR_EINVAL, TR_ENAMETOOLONG, TR_ECLOSED (shutting down). */
+int tr_pool_submit(tr_pool_t *pool, const char *task, tr_msg_t **args,
+                   int timeout_ms, tr_future_t **fut);
+
+/* Cancel a task that is still queued (Future.cancel()): its future
+ * settles with TR_ECANCELED. Errors: TR_EBUSY (running), TR_ENOENT (done,
+ * or not a task of this pool). From the thread that submitted it. */
+int tr_pool_cancel(tr_pool_t *pool, tr_future_t *fut);
+
+/* Change the number of workers (1..1024). Busy workers beyond the new
+ * number finish their task first. */
+int tr_pool_resize(tr_pool_t *pool, int workers);
+
+typedef struct tr_pool_stats {
+    int workers;           /* running now */
+    int idle;              /* of them, waiting for a task */
+    uint64_t queued;       /* tasks waiting for a worker */
+    uint64_t running;
+    uint64_t done;         /* settled: succeeded or failed */
+    uint64_t failed;
+    uint64_t retried;      /* re-dispatches after a worker death */
+    uint64_t worker_deaths;
+} tr_pool_stats_t;
+int tr_pool_stats(tr_pool_t *pool, tr_pool_stats_t *st);
+
+/* Shut the pool down within timeout_ms (TR_DEFAULT: the node's shutdown
+ * timeout): no new tasks; with cancel_pending, queued tasks fail with
+ * TR_ECANCELED, else they still run; running tasks finish. Then the
+ * workers and the pool stop and *pool is freed (NULL after). Tasks still
+ * running at the deadline fail with TR_ESHUTDOWN (process workers are
+ * killed) and TR_ETIMEDOUT is returned. */
+int tr_pool_shutdown(tr_pool_t **pool, bool cancel_pending, int timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,11 @@ int tr__future_new(tr__port_t *port, tr_id_t target, uint64_t deadline_ns,
 /* Settle (once): removes it from the port's pending table; takes reply. */
 void tr__future_settle(tr_future_t *f, int rc, tr_msg_t *reply);
 
+/* Answer a request with an error code and an exit reason, which the
+ * asker reads with tr_future_exit_reason (a pool's TR_EWORKERDIED, say). */
+int tr__reply_error_reason(tr_actor_t *self, const tr_msg_t *req, int code,
+                           int reason);
+
 /* Free a future that was never handed to the caller. */
 void tr__future_discard(tr_future_t **f);
 

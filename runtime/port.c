@@ -754,6 +754,12 @@ s_on_reply(tr__port_t *port, tr_msg_t *view)
         return;
     }
     if (view->env.flags & TR__F_ERROR) {
+        tr_reader_t r; /* an exit reason may come with the code */
+        int64_t reason = 0;
+        tr_reader_init(&r, view);
+        if (tr_read_int(&r, &reason) == 0 && reason >= INT32_MIN &&
+            reason <= 0)
+            f->exit_reason = (int)reason;
         tr__future_settle(f, view->env.code < 0 ? view->env.code : TR_EFAILED,
                           NULL);
         return;

@@ -267,7 +267,8 @@ tr_reply(tr_actor_t *self, const tr_msg_t *req, tr_msg_t **reply)
 }
 
 int
-tr_reply_error(tr_actor_t *self, const tr_msg_t *req, int code)
+tr__reply_error_reason(tr_actor_t *self, const tr_msg_t *req, int code,
+                       int reason)
 {
     int rc = s_reply_check(self, req);
     if (rc != 0)
@@ -279,7 +280,14 @@ tr_reply_error(tr_actor_t *self, const tr_msg_t *req, int code)
         return rc;
     msg->env.flags = TR__F_ERROR;
     msg->env.code = code;
-    rc = s_reply(self, req, &msg);
+    if (reason == 0 || (rc = tr_msg_add_int(msg, reason)) == 0)
+        rc = s_reply(self, req, &msg);
     tr_msg_destroy(&msg);
     return rc;
+}
+
+int
+tr_reply_error(tr_actor_t *self, const tr_msg_t *req, int code)
+{
+    return tr__reply_error_reason(self, req, code, 0);
 }

@@ -337,6 +337,15 @@ START_TEST(tree_restarts_the_pair_together_and_the_logger_alone)
 }
 END_TEST
 
+START_TEST(process_pool_counts_primes_alike_on_one_and_two_workers)
+{
+    s_run("process_pool", "300000", &s_out);
+    /* pi(300000) = 25997; s_run checked exit status 0: both runs (one
+     * worker, two) agreed. */
+    ck_assert_ptr_nonnull(strstr(s_out.out, "\nprimes below 300000: 25997 ("));
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -354,6 +363,7 @@ s_suite(void)
     tcase_add_test(tc, shared_value_owned_by_an_actor_is_exact);
     tcase_add_test(tc, crash_restart_loses_one_request_and_a_new_pid_answers);
     tcase_add_test(tc, tree_restarts_the_pair_together_and_the_logger_alone);
+    tcase_add_test(tc, process_pool_counts_primes_alike_on_one_and_two_workers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,979 @@
+/* actors/pool.c - pools of workers: the executor.
+ *
+ * A pool is an actor ("tr_pool") plus a simple_one_for_one supervisor of
+ * its workers ("tr_pool_worker", threads or processes). Clients ask the
+ * pool ("submit"); the pool queues the task and hands it to a worker only
+ * when that worker is idle: a worker says "ready" when it starts and
+ * "done" after each task (credit-based load balancing, the ZeroMQ guide's
+ * load-balancing broker). The pool answers the client's request with the
+ * task's result.
+ *
+ * The pool tracks every task in flight and monitors every worker. When a
+ * worker dies, its supervisor replaces it, and its task goes back to the
+ * front of the queue, up to max_retries times; past that the task alone
+ * fails with TR_EWORKERDIED and the worker's exit reason. Per-task
+ * deadlines are checked by a timer armed for the soonest one; a process
+ * worker past its task's deadline is killed (and replaced).
+ *
+ * Task functions are found by name (TR_TASK registers them before main),
+ * so that a process worker, which is this program started again, runs
+ * the same function.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/behaviour.h"
+#include "runtime/future.h"
+#include "runtime/map.h"
+#include "transport/clock.h"
+#include "transport/log.h"
+#include "transport/msg.h"
+#include "troupe.h"
+
+#define TR__POOL_MAX_WORKERS 1024
+#define TR__POOL_RETRIES 2
+
+/* ------------------------------------------------------------------ */
+/* Task functions by name                                              */
+
+typedef struct s_taskdef {
+    char name[TR_NAME_MAX + 1];
+    tr_task_fn fn;
+} s_taskdef_t;
+
+static pthread_mutex_t s_tasks_mu = PTHREAD_MUTEX_INITIALIZER;
+static s_taskdef_t *s_tasks;
+static size_t s_ntasks, s_captasks;
+
+static tr_task_fn
+s_task_find(const char *name)
+{
+    tr_task_fn fn = NULL;
+    pthread_mutex_lock(&s_tasks_mu);
+    for (size_t i = 0; i < s_ntasks && fn == NULL; i++)
+        if (strcmp(s_tasks[i].name, name) == 0)
+            fn = s_tasks[i].fn;
+    pthread_mutex_unlock(&s_tasks_mu);
+    return fn;
+}
+
+int
+tr_task_register(const char *name, tr_task_fn fn)
+{
+    int rc = tr__name_check(name);
+    if (rc != 0 || fn == NULL)
+        return rc ? rc : tr__refuse(TR_EINVAL, "tr_task_register: NULL fn");
+    pthread_mutex_lock(&s_tasks_mu);
+    for (size_t i = 0; i < s_ntasks && rc == 0; i++)
+        if (strcmp(s_tasks[i].name, name) == 0)
+            rc = TR_EEXIST;
+    if (rc == 0 && (rc = tr__grow((void **)&s_tasks, s_ntasks, &s_captasks,
+                                  sizeof *s_tasks, 16)) == 0) {
+        snprintf(s_tasks[s_ntasks].name, sizeof s_tasks[0].name, "%s", name);
+        s_tasks[s_ntasks++].fn = fn;
+    }
+    pthread_mutex_unlock(&s_tasks_mu);
+    return rc;
+}
+
+void
+tr__task_register_static(const char *name, tr_task_fn fn)
+{
+    int rc = tr_task_register(name, fn);
+    if (rc != 0) {
+        fprintf(stderr, "troupe: cannot register task '%s': %s\n", name,
+                tr_strerror(rc));
+        abort();
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The worker                                                          */
+
+typedef struct s_worker_state {
+    tr_id_t pool;
+} s_worker_state_t;
+
+static int
+s_tell_pool(tr_actor_t *self, s_worker_state_t *w, tr_msg_t **m)
+{
+    int rc = tr_tell_id(tr_actor_node(self), w->pool, m);
+    tr_msg_destroy(m);
+    /* A pool that is gone will not come back: this worker is done too. */
+    return rc == TR_ENOENT ? TR_ESHUTDOWN : rc;
+}
+
+static int
+s_worker_init(tr_actor_t *self, void *state, const tr_msg_t *args)
+{
+    s_worker_state_t *w = state;
+    tr_reader_t r;
+    int64_t pool;
+    tr_reader_init(&r, args);
+    int rc = tr_read_int(&r, &pool);
+    if (rc != 0)
+        return rc;
+    w->pool = (tr_id_t)pool;
+    tr_msg_t *m = NULL;
+    if ((rc = tr_msg_create(&m, "ready")) != 0)
+        return rc;
+    return s_tell_pool(self, w, &m);
+}
+
+/* "task" [id, name, args tag, args payload]: run it, say "done" [id, rc,
+ * result tag, result payload]. */
+static int
+s_worker_task(tr_actor_t *self, s_worker_state_t *w, const tr_msg_t *msg)
+{
+    tr_reader_t r;
+    int64_t id;
+    char name[TR_NAME_MAX + 1], tag[TR_TAG_MAX + 2];
+    const void *payload;
+    size_t plen;
+    tr_reader_init(&r, msg);
+    int rc = tr_read_int(&r, &id);
+    if (rc == 0)
+        rc = tr_read_str_copy(&r, name, sizeof name);
+    if (rc == 0)
+        rc = tr_read_str_copy(&r, tag, sizeof tag);
+    if (rc == 0)
+        rc = tr_read_bin(&r, &payload, &plen);
+    if (rc != 0)
+        return rc; /* not from our pool: fail loudly */
+    tr_msg_t *args = NULL, *result = NULL;
+    tr_task_fn fn = s_task_find(name);
+    int trc;
+    if (fn == NULL) {
+        tr_log(TR_LOG_WARN, "pool", "no task function '%s'", name);
+        trc = TR_ENOENT;
+    } else if ((trc = tr__msg_create_sys(&args, tag)) == 0 &&
+               (trc = tr_msg_add_raw(args, payload, plen)) == 0) {
+        trc = fn(args, &result);
+        if (trc > 0)
+            trc = TR_EFAILED;
+    }
+    tr_msg_destroy(&args);
+    size_t rlen = 0;
+    const void *rp = result ? tr_msg_payload(result, &rlen) : NULL;
+    tr_msg_t *m = NULL;
+    if ((rc = tr_msg_create(&m, "done")) == 0 &&
+        (rc = tr_msg_add_int(m, id)) == 0 &&
+        (rc = tr_msg_add_int(m, trc)) == 0 &&
+        (rc = tr_msg_add_str(m, result ? tr_msg_tag(result) : "ok")) == 0)
+        rc = tr_msg_add_bin(m, rp, rlen);
+    tr_msg_destroy(&result);
+    if (rc != 0) {
+        tr_msg_destroy(&m);
+        return rc;
+    }
+    return s_tell_pool(self, w, &m);
+}
+
+static int
+s_worker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    if (tr_msg_is(msg, "task"))
+        return s_worker_task(self, state, msg);
+    return TR_EUNHANDLED;
+}
+
+TR_BEHAVIOUR(tr_pool_worker, .state_size = sizeof(s_worker_state_t),
+             .init = s_worker_init, .handle = s_worker_handle);
+
+/* ------------------------------------------------------------------ */
+/* The pool actor                                                      */
+
+typedef struct s_task {
+    uint64_t id;
+    tr_msg_t *req;          /* the client's "submit", answered at the end */
+    char name[TR_NAME_MAX + 1];
+    char tag[TR_TAG_MAX + 2];
+    tr_msg_t *args;         /* tag + payload, copied to each try */
+    uint64_t deadline_ns;   /* 0: none */
+    int tries;              /* dispatches so far */
+    tr_id_t worker;         /* running on it; 0 while queued */
+} s_task_t;
+
+typedef struct s_worker {
+    tr_id_t id;
+    uint64_t task;          /* running; 0 when idle */
+    bool retire;            /* stop it once its task is done */
+} s_worker_t;
+
+/* A queue of ids (tasks or idle workers); removed entries are skipped
+ * when popped. */
+typedef struct s_ring {
+    uint64_t *v;
+    size_t head, n, cap;
+} s_ring_t;
+
+typedef struct s_pool {
+    tr_id_t sup;
+    tr_pool_mode_t mode;
+    int target;             /* workers wanted */
+    int max_retries;
+    int task_timeout_ms;
+    tr__map_t tasks;        /* id -> s_task_t* */
+    tr__map_t workers;      /* actor id -> s_worker_t* */
+    s_ring_t queue;         /* task ids */
+    s_ring_t idle;          /* worker ids */
+    uint64_t next_task;
+    uint64_t timer_due;     /* the armed deadline timer's due time; 0 */
+    bool closing;
+    tr_msg_t *shutdown_req; /* answered once nothing is left */
+    uint64_t done, failed, retried, deaths;
+} s_pool_t;
+
+static int
+s_ring_push(s_ring_t *q, uint64_t v, bool front)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        uint64_t *nv = malloc(cap * sizeof *nv);
+        if (nv == NULL)
+            return TR_ENOMEM;
+        for (size_t i = 0; i < q->n; i++)
+            nv[i] = q->v[(q->head + i) % q->cap];
+        free(q->v);
+        q->v = nv;
+        q->cap = cap;
+        q->head = 0;
+    }
+    if (front) {
+        q->head = (q->head + q->cap - 1) % q->cap;
+        q->v[q->head] = v;
+    } else {
+        q->v[(q->head + q->n) % q->cap] = v;
+    }
+    q->n++;
+    return 0;
+}
+
+static uint64_t
+s_ring_pop(s_ring_t *q)
+{
+    if (q->n == 0)
+        return 0;
+    uint64_t v = q->v[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->n--;
+    return v;
+}
+
+static void
+s_task_free(s_task_t *t)
+{
+    tr_msg_destroy(&t->req);
+    tr_msg_destroy(&t->args);
+    free(t);
+}
+
+/* Answer the task's client and forget the task. */
+static void
+s_settle(tr_actor_t *self, s_pool_t *p, s_task_t *t, int rc, int reason,
+         const char *tag, const void *payload, size_t plen)
+{
+    tr__map_del(&p->tasks, t->id);
+    p->done++;
+    if (rc != 0) {
+        p->failed++;
+        (void)tr__reply_error_reason(self, t->req, rc, reason);
+    } else {
+        tr_msg_t *r = NULL;
+        int brc = tr__msg_create_sys(&r, tag);
+        if (brc == 0 && plen > 0)
+            brc = tr_msg_add_raw(r, payload, plen);
+        if (brc == 0)
+            brc = tr_reply(self, t->req, &r);
+        if (brc != 0) /* the client must hear something */
+            (void)tr_reply_error(self, t->req, brc);
+        tr_msg_destroy(&r);
+    }
+    if (t->worker != 0) {
+        s_worker_t *w = tr__map_get(&p->workers, t->worker);
+        if (w != NULL && w->task == t->id)
+            w->task = 0; /* abandoned: the worker's "done" is ignored */
+    }
+    s_task_free(t);
+}
+
+static void s_maybe_finish_shutdown(tr_actor_t *self, s_pool_t *p);
+
+/* Arm the deadline timer for due (if sooner than the armed one). */
+static void
+s_arm(tr_actor_t *self, s_pool_t *p, uint64_t due)
+{
+    if (due == 0 || (p->timer_due != 0 && p->timer_due <= due))
+        return;
+    uint64_t now = tr__now_ns();
+    int ms = due > now ? (int)((due - now + 999999) / 1000000) : 0;
+    tr_msg_t *m = NULL;
+    if (tr_msg_create(&m, "deadline") == 0 &&
+        tr_timer_after(self, ms, &m, NULL) == 0)
+        p->timer_due = due;
+    tr_msg_destroy(&m);
+}
+
+/* Hand queued tasks to idle workers. */
+static void
+s_dispatch(tr_actor_t *self, s_pool_t *p)
+{
+    tr_node_t *node = tr_actor_node(self);
+    while (p->queue.n > 0 && p->idle.n > 0) {
+        s_worker_t *w = tr__map_get(&p->workers, s_ring_pop(&p->idle));
+        if (w == NULL || w->task != 0 || w->retire)
+            continue; /* gone, or listed twice */
+        s_task_t *t = NULL;
+        while (t == NULL && p->queue.n > 0)
+            t = tr__map_get(&p->tasks, s_ring_pop(&p->queue));
+        if (t == NULL) {
+            (void)s_ring_push(&p->idle, w->id, true);
+            break;
+        }
+        size_t plen;
+        const void *payload = tr_msg_payload(t->args, &plen);
+        tr_msg_t *m = NULL;
+        int rc = tr_msg_create(&m, "task");
+        if (rc == 0 && (rc = tr_msg_add_int(m, (int64_t)t->id)) == 0 &&
+            (rc = tr_msg_add_str(m, t->name)) == 0 &&
+            (rc = tr_msg_add_str(m, t->tag)) == 0 &&
+            (rc = tr_msg_add_bin(m, payload, plen)) == 0)
+            rc = tr_try_tell_id(node, w->id, &m);
+        tr_msg_destroy(&m);
+        if (rc != 0) {
+            /* The task waits for the next worker. One that is ending
+             * (TR_ENOENT) is dropped: its DOWN will come. */
+            (void)s_ring_push(&p->queue, t->id, true);
+            if (rc == TR_ENOENT)
+                continue;
+            tr_log(TR_LOG_WARN, "pool", "cannot hand task %llu to %llx: %s",
+                   (unsigned long long)t->id, (unsigned long long)w->id,
+                   tr_strerror(rc));
+            (void)s_ring_push(&p->idle, w->id, false);
+            break; /* tried again at the next event */
+        }
+        t->tries++;
+        t->worker = w->id;
+        w->task = t->id;
+    }
+}
+
+static int
+s_start_workers(tr_actor_t *self, s_pool_t *p, int n)
+{
+    tr_node_t *node = tr_actor_node(self);
+    tr_msg_t *args = NULL;
+    int rc = tr_msg_create(&args, "pool");
+    if (rc == 0)
+        rc = tr_msg_add_int(args, (int64_t)tr_self(self));
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = tr_sup_start_child(node, p->sup, NULL, args, NULL);
+    tr_msg_destroy(&args);
+    return rc;
+}
+
+static int
+s_pool_init(tr_actor_t *self, void *state, const tr_msg_t *args)
+{
+    s_pool_t *p = state;
+    tr_reader_t r;
+    int64_t v[4];
+    char exe[4096] = "";
+    tr_reader_init(&r, args);
+    for (int i = 0; i < 4; i++)
+        if (tr_read_int(&r, &v[i]) != 0)
+            return TR_EINVAL;
+    if (tr_read_type(&r) == TR_TYPE_STR &&
+        tr_read_str_copy(&r, exe, sizeof exe) != 0)
+        return TR_ENAMETOOLONG;
+    p->mode = (tr_pool_mode_t)v[0];
+    p->target = (int)v[1];
+    p->max_retries = (int)v[2];
+    p->task_timeout_ms = (int)v[3];
+    tr__map_init(&p->tasks);
+    tr__map_init(&p->workers);
+    /* The workers' supervisor: a dying worker is always replaced (the
+     * pool decides what becomes of its task), so no intensity limit. */
+    tr_child_spec_t spec = {
+        .id = "worker",
+        .behaviour = "tr_pool_worker",
+        .spawn = {.mode = p->mode == TR_POOL_PROCESSES ? TR_PROCESS
+                                                        : TR_THREAD,
+                  .executable = exe[0] ? exe : NULL},
+        .restart = TR_PERMANENT,
+        .shutdown_ms = 1000,
+    };
+    tr_sup_opts_t so = {.strategy = TR_SIMPLE_ONE_FOR_ONE,
+                        .max_restarts = -1};
+    int rc = tr_sup_start(tr_actor_node(self), &so, &spec, 1, &p->sup);
+    if (rc == 0 && (rc = s_start_workers(self, p, p->target)) != 0)
+        (void)tr_stop(tr_actor_node(self), p->sup, TR_DEFAULT);
+    return rc;
+}
+
+/* "submit" [name, args tag, args payload, timeout ms] */
+static int
+s_on_submit(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
+    if (p->closing)
+        return tr_reply_error(self, msg, TR_ECLOSED);
+    s_task_t *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return tr_reply_error(self, msg, TR_ENOMEM);
+    tr_reader_t r;
+    const void *payload;
+    size_t plen;
+    int64_t timeout;
+    tr_reader_init(&r, msg);
+    int rc = tr_read_str_copy(&r, t->name, sizeof t->name);
+    if (rc == 0)
+        rc = tr_read_str_copy(&r, t->tag, sizeof t->tag);
+    if (rc == 0)
+        rc = tr_read_bin(&r, &payload, &plen);
+    if (rc == 0)
+        rc = tr_read_int(&r, &timeout);
+    if (rc == 0 && (rc = tr__msg_create_sys(&t->args, t->tag)) == 0 &&
+        plen > 0)
+        rc = tr_msg_add_raw(t->args, payload, plen);
+    if (rc == 0)
+        rc = tr_msg_dup(msg, &t->req);
+    t->id = ++p->next_task;
+    if (rc == 0)
+        rc = tr__map_put(&p->tasks, t->id, t);
+    if (rc == 0 && (rc = s_ring_push(&p->queue, t->id, false)) != 0)
+        tr__map_del(&p->tasks, t->id);
+    if (rc != 0) {
+        s_task_free(t);
+        return tr_reply_error(self, msg, rc);
+    }
+    if (timeout == TR_DEFAULT)
+        timeout = p->task_timeout_ms;
+    if (timeout > 0) {
+        t->deadline_ns = tr__deadline_after_ms(timeout);
+        s_arm(self, p, t->deadline_ns);
+    }
+    s_dispatch(self, p);
+    return 0;
+}
+
+/* "done" [id, rc, tag, payload] from a worker: it is idle again. */
+static int
+s_on_done(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
+    tr_reader_t r;
+    int64_t id, rc;
+    char tag[TR_TAG_MAX + 2];
+    const void *payload;
+    size_t plen;
+    tr_reader_init(&r, msg);
+    if (tr_read_int(&r, &id) != 0 || tr_read_int(&r, &rc) != 0 ||
+        tr_read_str_copy(&r, tag, sizeof tag) != 0 ||
+        tr_read_bin(&r, &payload, &plen) != 0)
+        return 0; /* not from a worker of ours: dropped */
+    s_worker_t *w = tr__map_get(&p->workers, tr_msg_sender(msg));
+    s_task_t *t = tr__map_get(&p->tasks, (uint64_t)id);
+    if (t != NULL) {
+        t->worker = 0;
+        s_settle(self, p, t, rc < 0 ? (int)rc : 0, 0, tag, payload, plen);
+    }
+    if (w != NULL) {
+        w->task = 0;
+        if (w->retire) {
+            tr__map_del(&p->workers, w->id);
+            (void)tr_sup_terminate_child(tr_actor_node(self), p->sup, NULL,
+                                         w->id);
+            free(w);
+        } else {
+            (void)s_ring_push(&p->idle, w->id, false);
+        }
+    }
+    s_dispatch(self, p);
+    s_maybe_finish_shutdown(self, p);
+    return 0;
+}
+
+static int
+s_on_ready(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
+    tr_id_t id = tr_msg_sender(msg);
+    if (tr__map_get(&p->workers, id) != NULL)
+        return 0;
+    s_worker_t *w = calloc(1, sizeof *w);
+    if (w == NULL || tr__map_put(&p->workers, id, w) != 0) {
+        free(w);
+        return 0; /* it stays unused; the next ready may do better */
+    }
+    w->id = id;
+    (void)tr_monitor(self, id);
+    (void)s_ring_push(&p->idle, id, false);
+    s_dispatch(self, p);
+    return 0;
+}
+
+/* A worker ended: its task goes back to the queue, or fails. */
+static int
+s_on_down(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
+    tr_id_t who;
+    int reason;
+    if (tr_msg_exit(msg, &who, &reason) != 0)
+        return 0;
+    s_worker_t *w = tr__map_del(&p->workers, who);
+    if (w == NULL)
+        return 0;
+    bool abnormal = reason != 0 && reason != TR_ESHUTDOWN;
+    p->deaths += abnormal;
+    s_task_t *t = w->task ? tr__map_get(&p->tasks, w->task) : NULL;
+    free(w);
+    if (t != NULL) {
+        t->worker = 0;
+        if (abnormal && t->tries > p->max_retries) {
+            tr_log(TR_LOG_WARN, "pool", "task %llu ('%s') failed: its "
+                   "worker ended (%s) on each of %d tries",
+                   (unsigned long long)t->id, t->name, tr_strerror(reason),
+                   t->tries);
+            s_settle(self, p, t, TR_EWORKERDIED, reason, NULL, NULL, 0);
+        } else {
+            p->retried++;
+            if (s_ring_push(&p->queue, t->id, true) != 0)
+                s_settle(self, p, t, TR_ENOMEM, 0, NULL, NULL, 0);
+        }
+    }
+    s_dispatch(self, p);
+    s_maybe_finish_shutdown(self, p);
+    return 0;
+}
+
+/* The deadline timer: fail what is overdue, re-arm for the next. */
+static int
+s_on_deadline(tr_actor_t *self, s_pool_t *p)
+{
+    uint64_t now = tr__now_ns(), next = 0;
+    p->timer_due = 0;
+    uint64_t late[64];
+    size_t n = 0;
+    TR__MAP_EACH(&p->tasks, slot)
+    {
+        s_task_t *t = slot->val;
+        if (t->deadline_ns == 0)
+            continue;
+        if (t->deadline_ns <= now && n < 64)
+            late[n++] = t->id;
+        else if (next == 0 || t->deadline_ns < next)
+            next = t->deadline_ns;
+    }
+    for (size_t i = 0; i < n; i++) {
+        s_task_t *t = tr__map_get(&p->tasks, late[i]);
+        tr_id_t worker = t->worker;
+        s_settle(self, p, t, TR_ETIMEDOUT, 0, NULL, NULL, 0);
+        /* A process can be stopped in the middle of anything; a thread
+         * goes on and its result is ignored. */
+        if (worker != 0 && p->mode == TR_POOL_PROCESSES)
+            (void)tr_kill(tr_actor_node(self), worker);
+    }
+    if (n == 64)
+        next = now; /* more to do at once */
+    s_arm(self, p, next);
+    s_maybe_finish_shutdown(self, p);
+    return 0;
+}
+
+/* "cancel" [sender, corr]: the queued task that request made. */
+static int
+s_on_cancel(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
+    tr_reader_t r;
+    int64_t sender, corr;
+    tr_reader_init(&r, msg);
+    if (tr_read_int(&r, &sender) != 0 || tr_read_int(&r, &corr) != 0)
+        return tr_reply_error(self, msg, TR_EINVAL);
+    s_task_t *found = NULL;
+    TR__MAP_EACH(&p->tasks, slot)
+    {
+        s_task_t *t = slot->val;
+        if (t->req->env.sender == (tr_id_t)sender &&
+            t->req->env.corr == (uint64_t)corr)
+            found = t;
+    }
+    if (found == NULL)
+        return tr_reply_error(self, msg, TR_ENOENT);
+    if (found->worker != 0)
+        return tr_reply_error(self, msg, TR_EBUSY);
+    s_settle(self, p, found, TR_ECANCELED, 0, NULL, NULL, 0);
+    s_maybe_finish_shutdown(self, p);
+    tr_msg_t *ok = NULL;
+    int rc = tr_msg_create(&ok, "ok");
+    if (rc == 0)
+        rc = tr_reply(self, msg, &ok);
+    tr_msg_destroy(&ok);
+    return rc;
+}
+
+static int
+s_reply_ints(tr_actor_t *self, const tr_msg_t *req, const int64_t *v,
+             int n)
+{
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "ok");
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = tr_msg_add_int(m, v[i]);
+    if (rc == 0)
+        rc = tr_reply(self, req, &m);
+    tr_msg_destroy(&m);
+    return rc;
+}
+
+static int
+s_on_stats(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
+    int64_t idle = 0, running = 0;
+    TR__MAP_EACH(&p->workers, slot)
+    {
+        s_worker_t *w = slot->val;
+        idle += w->task == 0;
+        running += w->task != 0 && tr__map_get(&p->tasks, w->task) != NULL;
+    }
+    int64_t v[8] = {(int64_t)p->workers.len,
+                    idle,
+                    (int64_t)(p->tasks.len - (size_t)running),
+                    running,
+                    (int64_t)p->done,
+                    (int64_t)p->failed,
+                    (int64_t)p->retried,
+                    (int64_t)p->deaths};
+    return s_reply_ints(self, msg, v, 8);
+}
+
+/* "resize" [n]: start more workers, or retire some (idle ones first). */
+static int
+s_on_resize(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
+    tr_reader_t r;
+    int64_t n;
+    tr_reader_init(&r, msg);
+    if (tr_read_int(&r, &n) != 0 || n < 1 || n > TR__POOL_MAX_WORKERS)
+        return tr_reply_error(self, msg, TR_EINVAL);
+    int rc = 0;
+    int have = p->target;
+    p->target = (int)n;
+    if (n > have) {
+        rc = s_start_workers(self, p, (int)n - have);
+    } else {
+        int drop = have - (int)n;
+        tr_node_t *node = tr_actor_node(self);
+        /* Idle ones now, then busy ones once their task is done. */
+        for (int pass = 0; pass < 2 && drop > 0; pass++) {
+            tr_id_t ids[TR__POOL_MAX_WORKERS];
+            int k = 0;
+            TR__MAP_EACH(&p->workers, slot)
+            {
+                s_worker_t *w = slot->val;
+                if (k < drop && !w->retire && (pass == 1 || w->task == 0))
+                    ids[k++] = w->id;
+            }
+            for (int i = 0; i < k; i++, drop--) {
+                s_worker_t *w = tr__map_get(&p->workers, ids[i]);
+                if (pass == 1 && w->task != 0) {
+                    w->retire = true;
+                    continue;
+                }
+                tr__map_del(&p->workers, w->id);
+                free(w);
+                (void)tr_sup_terminate_child(node, p->sup, NULL, ids[i]);
+            }
+        }
+    }
+    s_dispatch(self, p);
+    return rc ? tr_reply_error(self, msg, rc) : s_reply_ints(self, msg, NULL,
+                                                             0);
+}
+
+static void
+s_maybe_finish_shutdown(tr_actor_t *self, s_pool_t *p)
+{
+    if (p->shutdown_req == NULL || p->tasks.len > 0)
+        return;
+    (void)s_reply_ints(self, p->shutdown_req, NULL, 0);
+    tr_msg_destroy(&p->shutdown_req);
+}
+
+/* "shutdown" [cancel]: no new tasks; answered once none is left. */
+static int
+s_on_shutdown(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
+    tr_reader_t r;
+    bool cancel = false;
+    tr_reader_init(&r, msg);
+    (void)tr_read_bool(&r, &cancel);
+    p->closing = true;
+    if (cancel) {
+        uint64_t queued[256];
+        size_t n;
+        do {
+            n = 0;
+            TR__MAP_EACH(&p->tasks, slot)
+            {
+                s_task_t *t = slot->val;
+                if (t->worker == 0 && n < 256)
+                    queued[n++] = t->id;
+            }
+            for (size_t i = 0; i < n; i++)
+                s_settle(self, p, tr__map_get(&p->tasks, queued[i]),
+                         TR_ECANCELED, 0, NULL, NULL, 0);
+        } while (n == 256);
+    }
+    if (p->shutdown_req == NULL && tr_msg_dup(msg, &p->shutdown_req) != 0)
+        return tr_reply_error(self, msg, TR_ENOMEM);
+    s_maybe_finish_shutdown(self, p);
+    return 0;
+}
+
+static int
+s_pool_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    s_pool_t *p = state;
+    if (tr_msg_is(msg, "done"))
+        return s_on_done(self, p, msg);
+    if (tr_msg_is(msg, "submit"))
+        return s_on_submit(self, p, msg);
+    if (tr_msg_is(msg, "ready"))
+        return s_on_ready(self, p, msg);
+    if (tr_msg_is(msg, "$down"))
+        return s_on_down(self, p, msg);
+    if (tr_msg_is(msg, "deadline"))
+        return s_on_deadline(self, p);
+    if (!tr_msg_is_request(msg))
+        return TR_EUNHANDLED;
+    if (tr_msg_is(msg, "cancel"))
+        return s_on_cancel(self, p, msg);
+    if (tr_msg_is(msg, "stats"))
+        return s_on_stats(self, p, msg);
+    if (tr_msg_is(msg, "resize"))
+        return s_on_resize(self, p, msg);
+    if (tr_msg_is(msg, "shutdown"))
+        return s_on_shutdown(self, p, msg);
+    return TR_EUNHANDLED;
+}
+
+static void
+s_pool_terminate(tr_actor_t *self, void *state, int reason)
+{
+    s_pool_t *p = state;
+    (void)reason;
+    /* Every client hears: what is left fails with TR_ESHUTDOWN. */
+    uint64_t ids[256];
+    size_t n;
+    do {
+        n = 0;
+        TR__MAP_EACH(&p->tasks, slot)
+        {
+            if (n < 256)
+                ids[n++] = slot->key;
+        }
+        for (size_t i = 0; i < n; i++)
+            s_settle(self, p, tr__map_get(&p->tasks, ids[i]), TR_ESHUTDOWN, 0,
+                     NULL, NULL, 0);
+    } while (n == 256);
+    if (p->shutdown_req != NULL)
+        (void)tr_reply_error(self, p->shutdown_req, TR_ESHUTDOWN);
+    tr_msg_destroy(&p->shutdown_req);
+    if (p->sup != 0)
+        (void)tr_stop(tr_actor_node(self), p->sup, TR_DEFAULT);
+    TR__MAP_EACH(&p->workers, slot)
+    {
+        free(slot->val);
+    }
+    tr__map_free(&p->workers);
+    tr__map_free(&p->tasks);
+    free(p->queue.v);
+    free(p->idle.v);
+}
+
+TR_BEHAVIOUR(tr_pool, .state_size = sizeof(s_pool_t), .init = s_pool_init,
+             .handle = s_pool_handle, .terminate = s_pool_terminate);
+
+/* ------------------------------------------------------------------ */
+/* The client's side                                                   */
+
+struct tr_pool {
+    tr_node_t *node;
+    tr_id_t id;
+};
+
+int
+tr_pool_start(tr_node_t *node, const tr_pool_opts_t *opts, tr_pool_t **out)
+{
+    if (node == NULL || out == NULL)
+        return tr__refuse(TR_EINVAL, "tr_pool_start: NULL %s",
+                          node ? "out" : "node");
+    tr_pool_opts_t o = opts ? *opts : (tr_pool_opts_t){0};
+    if (o.workers == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        o.workers = cpus > 0 ? (int)cpus : 1;
+    }
+    if (o.workers < 0 || o.workers > TR__POOL_MAX_WORKERS ||
+        (o.mode != TR_POOL_THREADS && o.mode != TR_POOL_PROCESSES) ||
+        o.task_timeout_ms < 0)
+        return tr__refuse(TR_EINVAL, "tr_pool_start: workers %d, mode %d, "
+                          "task_timeout_ms %d", o.workers, (int)o.mode,
+                          o.task_timeout_ms);
+    if (o.max_retries == 0)
+        o.max_retries = TR__POOL_RETRIES;
+    else if (o.max_retries < 0)
+        o.max_retries = 0;
+    tr_pool_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return TR_ENOMEM;
+    tr_msg_t *args = NULL;
+    int rc = tr_msg_create(&args, "pool");
+    if (rc == 0 && (rc = tr_msg_add_int(args, o.mode)) == 0 &&
+        (rc = tr_msg_add_int(args, o.workers)) == 0 &&
+        (rc = tr_msg_add_int(args, o.max_retries)) == 0 &&
+        (rc = tr_msg_add_int(args, o.task_timeout_ms)) == 0)
+        rc = o.executable ? tr_msg_add_str(args, o.executable)
+                          : tr_msg_add_nil(args);
+    tr_spawn_opts_t so = {.name = o.name, .args = args};
+    if (rc == 0)
+        rc = tr_spawn(node, "tr_pool", &so, &p->id);
+    tr_msg_destroy(&args);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    p->node = node;
+    *out = p;
+    return 0;
+}
+
+tr_id_t
+tr_pool_id(const tr_pool_t *pool)
+{
+    return pool ? pool->id : 0;
+}
+
+int
+tr_pool_submit(tr_pool_t *pool, const char *task, tr_msg_t **args,
+               int timeout_ms, tr_future_t **fut)
+{
+    if (pool == NULL || fut == NULL || timeout_ms < TR_FOREVER)
+        return tr__refuse(TR_EINVAL, "tr_pool_submit: NULL pool or future, "
+                          "or timeout %d", timeout_ms);
+    int rc = tr__name_check(task);
+    if (rc != 0)
+        return rc;
+    const tr_msg_t *a = args ? *args : NULL;
+    size_t plen = 0;
+    const void *payload = a ? tr_msg_payload(a, &plen) : NULL;
+    tr_msg_t *m = NULL;
+    if ((rc = tr_msg_create(&m, "submit")) == 0 &&
+        (rc = tr_msg_add_str(m, task)) == 0 &&
+        (rc = tr_msg_add_str(m, a ? tr_msg_tag(a) : "args")) == 0 &&
+        (rc = tr_msg_add_bin(m, payload, plen)) == 0 &&
+        (rc = tr_msg_add_int(m, timeout_ms)) == 0)
+        rc = tr_ask_id(pool->node, pool->id, &m, TR_FOREVER, fut);
+    tr_msg_destroy(&m);
+    if (rc == 0 && args != NULL)
+        tr_msg_destroy(args);
+    return rc;
+}
+
+/* Ask the pool and read the ints of its "ok". */
+static int
+s_call(tr_pool_t *pool, tr_msg_t **m, int timeout_ms, int64_t *v, int n)
+{
+    tr_msg_t *reply = NULL;
+    int rc = tr_call_id(pool->node, pool->id, m, timeout_ms, &reply);
+    tr_msg_destroy(m);
+    if (rc == 0 && n > 0) {
+        tr_reader_t r;
+        tr_reader_init(&r, reply);
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = tr_read_int(&r, &v[i]);
+    }
+    tr_msg_destroy(&reply);
+    return rc;
+}
+
+int
+tr_pool_cancel(tr_pool_t *pool, tr_future_t *fut)
+{
+    if (pool == NULL || fut == NULL)
+        return tr__refuse(TR_EINVAL, "tr_pool_cancel: NULL argument");
+    if (fut->settled || fut->target != pool->id)
+        return TR_ENOENT;
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "cancel");
+    if (rc == 0 &&
+        (rc = tr_msg_add_int(m, (int64_t)fut->port->rec->id)) == 0 &&
+        (rc = tr_msg_add_int(m, (int64_t)fut->corr)) == 0)
+        rc = s_call(pool, &m, TR_DEFAULT, NULL, 0);
+    tr_msg_destroy(&m);
+    if (rc == 0) /* its TR_ECANCELED came first: settle it now */
+        (void)tr_future_wait(fut, 0);
+    return rc;
+}
+
+int
+tr_pool_resize(tr_pool_t *pool, int workers)
+{
+    if (pool == NULL || workers < 1 || workers > TR__POOL_MAX_WORKERS)
+        return tr__refuse(TR_EINVAL, "tr_pool_resize: %d workers", workers);
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "resize");
+    if (rc == 0 && (rc = tr_msg_add_int(m, workers)) == 0)
+        rc = s_call(pool, &m, TR_FOREVER, NULL, 0);
+    tr_msg_destroy(&m);
+    return rc;
+}
+
+int
+tr_pool_stats(tr_pool_t *pool, tr_pool_stats_t *st)
+{
+    if (pool == NULL || st == NULL)
+        return tr__refuse(TR_EINVAL, "tr_pool_stats: NULL argument");
+    tr_msg_t *m = NULL;
+    int64_t v[8];
+    int rc = tr_msg_create(&m, "stats");
+    if (rc == 0)
+        rc = s_call(pool, &m, TR_DEFAULT, v, 8);
+    tr_msg_destroy(&m);
+    if (rc != 0)
+        return rc;
+    *st = (tr_pool_stats_t){.workers = (int)v[0],
+                            .idle = (int)v[1],
+                            .queued = (uint64_t)v[2],
+                            .running = (uint64_t)v[3],
+                            .done = (uint64_t)v[4],
+                            .failed = (uint64_t)v[5],
+                            .retried = (uint64_t)v[6],
+                            .worker_deaths = (uint64_t)v[7]};
+    return 0;
+}
+
+int
+tr_pool_shutdown(tr_pool_t **poolp, bool cancel_pending, int timeout_ms)
+{
+    if (poolp == NULL || *poolp == NULL)
+        return tr__refuse(TR_EINVAL, "tr_pool_shutdown: NULL pool");
+    tr_pool_t *pool = *poolp;
+    if (timeout_ms < TR_FOREVER)
+        return tr__refuse(TR_EINVAL, "tr_pool_shutdown: timeout %d",
+                          timeout_ms);
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "shutdown");
+    if (rc == 0 && (rc = tr_msg_add_bool(m, cancel_pending)) == 0)
+        rc = s_call(pool, &m, timeout_ms, NULL, 0);
+    tr_msg_destroy(&m);
+    if (rc == TR_EDEAD || rc == TR_ENOENT)
+        rc = 0; /* ended already: nothing left to wait for */
+    /* Stop it whatever the answer: what still runs fails TR_ESHUTDOWN. */
+    int src = tr_stop(pool->node, pool->id, TR_DEFAULT);
+    if (rc == 0 && src != 0 && src != TR_ENOENT)
+        rc = src;
+    *poolp = NULL;
+    free(pool);
+    return rc;
+}
