@@ -123,6 +123,59 @@ s_worker_init(tr_actor_t *self, void *state, const tr_msg_t *args)
     return s_tell_pool(self, w, &m);
 }
 
+/* Run fn on one item (tag + payload). */
+static int
+s_run_one(tr_task_fn fn, const char *tag, const void *payload, size_t plen,
+          tr_msg_t **result)
+{
+    tr_msg_t *args = NULL;
+    int rc = tr__msg_create_sys(&args, tag);
+    if (rc == 0 && plen > 0)
+        rc = tr_msg_add_raw(args, payload, plen);
+    if (rc == 0) {
+        rc = fn(args, result);
+        if (rc > 0)
+            rc = TR_EFAILED;
+        if (rc != 0)
+            tr_msg_destroy(result);
+    }
+    tr_msg_destroy(&args);
+    return rc;
+}
+
+/* A map's chunk: "$chunk" [n, (tag, payload) x n] in, "$chunk" [(rc, tag,
+ * payload) x n] out; an item that fails does not fail the others. */
+static int
+s_worker_chunk(tr_task_fn fn, const void *payload, size_t plen,
+               tr_msg_t **out)
+{
+    tr_reader_t r;
+    int64_t n;
+    tr_reader_init_bytes(&r, payload, plen);
+    int rc = tr_read_int(&r, &n);
+    if (rc == 0 && (rc = tr__msg_create_sys(out, "$chunk")) != 0)
+        return rc;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        char tag[TR_TAG_MAX + 2];
+        const void *p;
+        size_t len;
+        if ((rc = tr_read_str_copy(&r, tag, sizeof tag)) != 0 ||
+            (rc = tr_read_bin(&r, &p, &len)) != 0)
+            break;
+        tr_msg_t *res = NULL;
+        int irc = s_run_one(fn, tag, p, len, &res);
+        size_t rlen = 0;
+        const void *rp = res ? tr_msg_payload(res, &rlen) : NULL;
+        if ((rc = tr_msg_add_int(*out, irc)) == 0 &&
+            (rc = tr_msg_add_str(*out, res ? tr_msg_tag(res) : "ok")) == 0)
+            rc = tr_msg_add_bin(*out, rp, rlen);
+        tr_msg_destroy(&res);
+    }
+    if (rc != 0)
+        tr_msg_destroy(out);
+    return rc;
+}
+
 /* "task" [id, name, args tag, args payload]: run it, say "done" [id, rc,
  * result tag, result payload]. */
 static int
@@ -143,19 +196,17 @@ s_worker_task(tr_actor_t *self, s_worker_state_t *w, const tr_msg_t *msg)
         rc = tr_read_bin(&r, &payload, &plen);
     if (rc != 0)
         return rc; /* not from our pool: fail loudly */
-    tr_msg_t *args = NULL, *result = NULL;
+    tr_msg_t *result = NULL;
     tr_task_fn fn = s_task_find(name);
     int trc;
     if (fn == NULL) {
         tr_log(TR_LOG_WARN, "pool", "no task function '%s'", name);
         trc = TR_ENOENT;
-    } else if ((trc = tr__msg_create_sys(&args, tag)) == 0 &&
-               (trc = tr_msg_add_raw(args, payload, plen)) == 0) {
-        trc = fn(args, &result);
-        if (trc > 0)
-            trc = TR_EFAILED;
+    } else if (strcmp(tag, "$chunk") == 0) {
+        trc = s_worker_chunk(fn, payload, plen, &result);
+    } else {
+        trc = s_run_one(fn, tag, payload, plen, &result);
     }
-    tr_msg_destroy(&args);
     size_t rlen = 0;
     const void *rp = result ? tr_msg_payload(result, &rlen) : NULL;
     tr_msg_t *m = NULL;
@@ -975,5 +1026,272 @@ tr_pool_shutdown(tr_pool_t **poolp, bool cancel_pending, int timeout_ms)
         rc = src;
     *poolp = NULL;
     free(pool);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* map                                                                 */
+
+/* A task of the map in flight: its future and the items it carries. */
+typedef struct s_slot {
+    tr_future_t *f;
+    uint64_t first; /* index of its first item */
+    int count;
+} s_slot_t;
+
+typedef struct s_map {
+    tr_pool_t *pool;
+    const char *task;
+    tr_map_next_fn next;
+    void *next_arg;
+    tr_map_out_fn out;
+    void *out_arg;
+    tr_map_opts_t o;
+    s_slot_t *slots; /* in submission order */
+    size_t nslots;
+    tr_msg_t **items; /* a chunk being built (o.chunk) */
+    tr_future_t **fs; /* scratch for wait_any (o.window) */
+    uint64_t fed, done;
+    bool input_done;
+    bool bar;        /* draw the progress bar */
+    int err;         /* the first error: stop feeding */
+} s_map_t;
+
+/* Build and submit the next task (one item, or a "$chunk" of up to
+ * o.chunk). 0 with nothing submitted at the end of the input. */
+static int
+s_map_feed(s_map_t *m)
+{
+    tr_msg_t *args = NULL, *item = NULL;
+    int rc = 0, count = 0;
+    bool chunked = m->o.chunk > 1;
+    tr_msg_t **items = m->items;
+    while (count < (chunked ? m->o.chunk : 1)) {
+        rc = m->next(m->next_arg, &item);
+        if (rc == 1) {
+            m->input_done = true;
+            rc = 0;
+            break;
+        }
+        if (rc != 0)
+            break;
+        if (item == NULL) {
+            rc = tr__refuse(TR_EINVAL, "tr_pool_map: next gave no item");
+            break;
+        }
+        items[count++] = item;
+        item = NULL;
+    }
+    if (rc == 0 && count > 0) {
+        if (!chunked) {
+            args = items[0];
+            items[0] = NULL;
+        } else if ((rc = tr__msg_create_sys(&args, "$chunk")) == 0) {
+            rc = tr_msg_add_int(args, count);
+            for (int i = 0; i < count && rc == 0; i++) {
+                size_t plen;
+                const void *p = tr_msg_payload(items[i], &plen);
+                if ((rc = tr_msg_add_str(args, tr_msg_tag(items[i]))) == 0)
+                    rc = tr_msg_add_bin(args, p, plen);
+            }
+        }
+        tr_future_t *f = NULL;
+        if (rc == 0)
+            rc = tr_pool_submit(m->pool, m->task, &args, m->o.timeout_ms, &f);
+        if (rc == 0) {
+            m->slots[m->nslots++] = (s_slot_t){f, m->fed, count};
+            m->fed += (uint64_t)count;
+        }
+    }
+    for (int i = 0; i < count; i++)
+        tr_msg_destroy(&items[i]);
+    tr_msg_destroy(&args);
+    return rc;
+}
+
+static void
+s_map_bar(s_map_t *m)
+{
+    if (m->o.total > 0) {
+        int width = 40;
+        uint64_t done = m->done > m->o.total ? m->o.total : m->done;
+        int fill = (int)(done * (uint64_t)width / m->o.total);
+        fprintf(stderr, "\r[%.*s%*s] %llu/%llu", fill,
+                "########################################", width - fill, "",
+                (unsigned long long)done, (unsigned long long)m->o.total);
+    } else {
+        fprintf(stderr, "\r%llu done", (unsigned long long)m->done);
+    }
+    fflush(stderr);
+}
+
+/* Hand a settled task's results to out, item by item. */
+static int
+s_map_deliver(s_map_t *m, s_slot_t *s)
+{
+    tr_msg_t *reply = NULL;
+    int frc = tr_future_get(s->f, 0, &reply);
+    int rc = 0;
+    if (frc != 0 || m->o.chunk <= 1) {
+        for (int i = 0; i < s->count && rc == 0; i++)
+            rc = m->out(m->out_arg, s->first + (uint64_t)i, frc,
+                        frc ? NULL : reply);
+    } else {
+        tr_reader_t r;
+        tr_reader_init(&r, reply);
+        for (int i = 0; i < s->count && rc == 0; i++) {
+            int64_t irc;
+            char tag[TR_TAG_MAX + 2];
+            const void *p;
+            size_t len;
+            tr_msg_t *one = NULL;
+            if ((rc = tr_read_int(&r, &irc)) != 0 ||
+                (rc = tr_read_str_copy(&r, tag, sizeof tag)) != 0 ||
+                (rc = tr_read_bin(&r, &p, &len)) != 0)
+                break;
+            if (irc == 0 && (rc = tr__msg_create_sys(&one, tag)) == 0 &&
+                len > 0)
+                rc = tr_msg_add_raw(one, p, len);
+            if (rc == 0)
+                rc = m->out(m->out_arg, s->first + (uint64_t)i, (int)irc,
+                            irc ? NULL : one);
+            tr_msg_destroy(&one);
+        }
+    }
+    tr_msg_destroy(&reply);
+    tr_future_destroy(&s->f);
+    m->done += (uint64_t)s->count;
+    if (m->o.progress != NULL)
+        m->o.progress(m->o.progress_arg, m->done, m->o.total);
+    if (m->bar)
+        s_map_bar(m);
+    return rc;
+}
+
+int
+tr_pool_map(tr_pool_t *pool, const char *task, tr_map_next_fn next,
+            void *next_arg, tr_map_out_fn out, void *out_arg,
+            const tr_map_opts_t *opts)
+{
+    if (pool == NULL || next == NULL || out == NULL)
+        return tr__refuse(TR_EINVAL, "tr_pool_map: NULL pool or callback");
+    int rc = tr__name_check(task);
+    if (rc != 0)
+        return rc;
+    s_map_t m = {.pool = pool, .task = task, .next = next,
+                 .next_arg = next_arg, .out = out, .out_arg = out_arg};
+    if (opts != NULL)
+        m.o = *opts;
+    if (m.o.chunk < 0 || m.o.window < 0 || m.o.chunk > 1000000 ||
+        m.o.window > 100000 || m.o.timeout_ms < TR_FOREVER)
+        return tr__refuse(TR_EINVAL, "tr_pool_map: chunk %d, window %d, "
+                          "timeout %d", m.o.chunk, m.o.window,
+                          m.o.timeout_ms);
+    if (m.o.chunk == 0)
+        m.o.chunk = 1;
+    if (m.o.window == 0) {
+        tr_pool_stats_t st;
+        if ((rc = tr_pool_stats(pool, &st)) != 0)
+            return rc;
+        m.o.window = 2 * (st.workers > 0 ? st.workers : 1);
+    }
+    m.bar = m.o.progress_bar && isatty(STDERR_FILENO);
+    m.slots = calloc((size_t)m.o.window, sizeof *m.slots);
+    m.fs = calloc((size_t)m.o.window, sizeof *m.fs);
+    m.items = calloc((size_t)m.o.chunk, sizeof *m.items);
+    if (m.slots == NULL || m.fs == NULL || m.items == NULL) {
+        free(m.slots);
+        free(m.fs);
+        free(m.items);
+        return TR_ENOMEM;
+    }
+    for (;;) {
+        while (m.err == 0 && !m.input_done &&
+               m.nslots < (size_t)m.o.window)
+            m.err = s_map_feed(&m);
+        if (m.nslots == 0)
+            break;
+        /* The oldest task (in order), or whichever settles first. */
+        size_t at = 0;
+        if (m.o.unordered) {
+            for (size_t i = 0; i < m.nslots; i++)
+                m.fs[i] = m.slots[i].f;
+            rc = tr_future_wait_any(m.fs, m.nslots, TR_FOREVER, &at);
+        } else {
+            rc = tr_future_wait(m.slots[0].f, TR_FOREVER);
+        }
+        if (rc != 0) { /* this thread is being stopped */
+            if (m.err == 0)
+                m.err = rc;
+            for (size_t i = 0; i < m.nslots; i++)
+                tr_future_destroy(&m.slots[i].f);
+            m.nslots = 0;
+            break;
+        }
+        s_slot_t s = m.slots[at];
+        memmove(m.slots + at, m.slots + at + 1,
+                (m.nslots - at - 1) * sizeof *m.slots);
+        m.nslots--;
+        if (m.err != 0) {
+            tr_future_destroy(&s.f); /* stopping: results dropped */
+            continue;
+        }
+        m.err = s_map_deliver(&m, &s);
+    }
+    if (m.bar)
+        fputc('\n', stderr);
+    free(m.slots);
+    free(m.fs);
+    free(m.items);
+    return m.err;
+}
+
+/* tr_pool_map_array's input and output. */
+typedef struct s_array {
+    tr_msg_t *const *in;
+    size_t n, at;
+    tr_msg_t **out;
+    int *rcs;
+} s_array_t;
+
+static int
+s_array_next(void *arg, tr_msg_t **item)
+{
+    s_array_t *a = arg;
+    if (a->at == a->n)
+        return 1;
+    if (a->in[a->at] == NULL)
+        return tr__refuse(TR_EINVAL, "tr_pool_map_array: in[%zu] is NULL",
+                          a->at);
+    return tr_msg_dup(a->in[a->at++], item);
+}
+
+static int
+s_array_out(void *arg, uint64_t index, int rc, const tr_msg_t *result)
+{
+    s_array_t *a = arg;
+    if (a->rcs != NULL)
+        a->rcs[index] = rc;
+    a->out[index] = NULL;
+    return result ? tr_msg_dup(result, &a->out[index]) : 0;
+}
+
+int
+tr_pool_map_array(tr_pool_t *pool, const char *task, tr_msg_t *const *in,
+                  size_t n, tr_msg_t **out, int *rcs,
+                  const tr_map_opts_t *opts)
+{
+    if (pool == NULL || (n > 0 && (in == NULL || out == NULL)))
+        return tr__refuse(TR_EINVAL, "tr_pool_map_array: NULL argument");
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    s_array_t a = {.in = in, .n = n, .out = out, .rcs = rcs};
+    tr_map_opts_t o = opts ? *opts : (tr_map_opts_t){0};
+    if (o.total == 0)
+        o.total = n;
+    int rc = tr_pool_map(pool, task, s_array_next, &a, s_array_out, &a, &o);
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++)
+            tr_msg_destroy(&out[i]);
     return rc;
 }

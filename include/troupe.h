@@ -632,6 +632,33 @@ int tr_future_exit_reason(const tr_future_t *fut);
  * thread that asked. NULL or *fut == NULL: no-op. */
 void tr_future_destroy(tr_future_t **fut);
 
+/* Wait for several futures of the calling thread (concurrent.futures.wait):
+ *  - tr_future_wait_all: until every one has settled (0) or timeout_ms
+ *    passed (TR_ETIMEDOUT);
+ *  - tr_future_wait_any: until at least one has; *index (may be NULL) is
+ *    the lowest index of a settled one.
+ * NULL entries are skipped (and never chosen). Errors: those of
+ * tr_future_wait; TR_EINVAL (no future at all). */
+int tr_future_wait_all(tr_future_t *const *futs, size_t n, int timeout_ms);
+int tr_future_wait_any(tr_future_t *const *futs, size_t n, int timeout_ms,
+                       size_t *index);
+
+/* as_completed: wait for the next settled future among futs[0..*n), move
+ * it to futs[*n - 1], decrement *n and give it in *done. Loop while *n > 0
+ * to take every future once, in the order they settle. Errors: those of
+ * tr_future_wait_any (nothing moved). */
+int tr_future_next_done(tr_future_t **futs, size_t *n, int timeout_ms,
+                        tr_future_t **done);
+
+/* Call fn(arg, fut) once the future has settled (add_done_callback): at
+ * once if it already has, else from the thread that asked, the next time
+ * it reads its inbox (while it waits on any future, or in its actor
+ * loop). fn may take the outcome (tr_future_get with timeout 0) and may
+ * destroy this future. One callback per future.
+ * Errors: TR_EINVAL, TR_EEXIST (one is set), TR_EPERM (another thread). */
+typedef void (*tr_future_cb)(void *arg, tr_future_t *fut);
+int tr_future_then(tr_future_t *fut, tr_future_cb fn, void *arg);
+
 /* ------------------------------------------------------------------ */
 /* Timers                                                              */
 /* ------------------------------------------------------------------ */
@@ -739,6 +766,48 @@ typedef struct tr_pool_stats {
     uint64_t worker_deaths;
 } tr_pool_stats_t;
 int tr_pool_stats(tr_pool_t *pool, tr_pool_stats_t *st);
+
+/* map: run task on every item an input gives, chunk items per task, and
+ * hand each result to out, in input order (or as they finish, with
+ * .unordered). It streams: at most .window tasks are in flight and at
+ * most that many chunks wait to be handed out in order, so an input of
+ * any length takes bounded memory. Runs on the calling thread and returns
+ * when every item has a result (0), or with the first error of next, of
+ * out, or of submitting (the tasks already in flight are still waited
+ * for, and their results dropped). A task that fails gives its items'
+ * results as that error code (rc of out), not as an error of the map.
+ *  - next(arg, &item): 0 and an item (taken), 1 at the end, or an error;
+ *  - out(arg, index, rc, result): index counts items from 0; result is
+ *    borrowed for the call (NULL when rc != 0); a non-zero return stops
+ *    the map with that code. */
+typedef int (*tr_map_next_fn)(void *arg, tr_msg_t **item);
+typedef int (*tr_map_out_fn)(void *arg, uint64_t index, int rc,
+                             const tr_msg_t *result);
+
+typedef struct tr_map_opts {
+    int chunk;        /* items per task; 0: 1 */
+    int window;       /* tasks in flight; 0: 2 x the pool's workers */
+    bool unordered;   /* results as tasks finish (imap_unordered) */
+    int timeout_ms;   /* per task, as tr_pool_submit's */
+    uint64_t total;   /* items expected, for progress; 0: unknown */
+    /* called after each task's results were handed out */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+    /* a progress bar on stderr when it is a terminal (off otherwise) */
+    bool progress_bar;
+} tr_map_opts_t;
+
+int tr_pool_map(tr_pool_t *pool, const char *task, tr_map_next_fn next,
+                void *next_arg, tr_map_out_fn out, void *out_arg,
+                const tr_map_opts_t *opts);
+
+/* map over an array: in[0..n) (borrowed) to out[0..n) (results, the
+ * caller's to destroy; NULL where the item failed) and rcs[0..n) (0 or
+ * the item's error; may be NULL). Returns 0 when the map ran (check rcs),
+ * or the map's error. */
+int tr_pool_map_array(tr_pool_t *pool, const char *task,
+                      tr_msg_t *const *in, size_t n, tr_msg_t **out,
+                      int *rcs, const tr_map_opts_t *opts);
 
 /* Shut the pool down within timeout_ms (TR_DEFAULT: the node's shutdown
  * timeout): no new tasks; with cancel_pending, queued tasks fail with

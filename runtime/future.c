@@ -3,6 +3,7 @@
 #include "runtime/future.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,35 @@ tr__future_settle(tr_future_t *f, int rc, tr_msg_t *reply)
     f->settled = true;
     f->rc = rc;
     f->reply = reply;
+    if (f->then != NULL) {
+        tr__port_t *port = f->port;
+        if (tr__grow((void **)&port->callbacks, port->ncallbacks,
+                     &port->capcallbacks, sizeof *port->callbacks, 8) == 0) {
+            port->callbacks[port->ncallbacks++] = f;
+            f->then_queued = true;
+        } else {
+            TR__LOG(TR_LOG_ERROR, "runtime", "out of memory: a future's "
+                    "callback will not run");
+        }
+    }
+}
+
+void
+tr__future_run_callbacks(tr__port_t *port)
+{
+    if (port->keep_peers > 0)
+        return; /* inside a send: at the next pump */
+    /* One at a time from the front: a callback may destroy futures whose
+     * callbacks are queued (they leave the list) or settle others. */
+    while (port->ncallbacks > 0) {
+        tr_future_t *f = port->callbacks[0];
+        memmove(port->callbacks, port->callbacks + 1,
+                --port->ncallbacks * sizeof *port->callbacks);
+        f->then_queued = false;
+        tr_future_cb fn = f->then;
+        f->then = NULL;
+        fn(f->then_arg, f);
+    }
 }
 
 void
@@ -60,6 +90,15 @@ tr__future_discard(tr_future_t **fp)
     tr__port_t *port = f->port;
     if (!f->settled && !port->closed)
         tr__map_del(&port->futures, f->corr);
+    if (f->then_queued) { /* its callback will not run now */
+        for (size_t i = 0; i < port->ncallbacks; i++) {
+            if (port->callbacks[i] == f) {
+                memmove(port->callbacks + i, port->callbacks + i + 1,
+                        (--port->ncallbacks - i) * sizeof *port->callbacks);
+                break;
+            }
+        }
+    }
     tr_msg_destroy(&f->reply);
     if (!port->closed && port->nfree_futures < TR__FREE_FUTURES) {
         f->next_free = port->free_futures;
@@ -161,4 +200,113 @@ tr_future_destroy(tr_future_t **fp)
         return;
     }
     tr__future_discard(fp);
+}
+
+/* Wait until all (or any) of futs have settled; see tr_future_wait_all. */
+static int
+s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
+            size_t *index)
+{
+    if (futs == NULL || timeout_ms < TR_FOREVER)
+        return TR_EINVAL;
+    tr__port_t *port = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (futs[i] == NULL)
+            continue;
+        if (port == NULL)
+            port = futs[i]->port;
+        else if (futs[i]->port != port)
+            return tr__refuse(TR_EPERM, "futures of several threads");
+    }
+    if (port == NULL)
+        return tr__refuse(TR_EINVAL, "no future to wait for");
+    if (!pthread_equal(pthread_self(), port->thread))
+        return TR_EPERM;
+    uint64_t until = tr__deadline_after_ms(timeout_ms);
+    for (;;) {
+        uint64_t now = tr__now_ns(), wake = until;
+        size_t first = SIZE_MAX;
+        bool pending = false;
+        for (size_t i = 0; i < n; i++) {
+            tr_future_t *f = futs[i];
+            if (f == NULL)
+                continue;
+            if (!f->settled && port->closed)
+                tr__future_settle(f, TR_ECANCELED, NULL);
+            else if (!f->settled && f->deadline_ns && now >= f->deadline_ns)
+                tr__future_settle(f, TR_ETIMEDOUT, NULL);
+            if (f->settled) {
+                if (first == SIZE_MAX)
+                    first = i;
+            } else {
+                pending = true;
+                wake = tr__deadline_min(wake, f->deadline_ns);
+            }
+        }
+        if (all ? !pending : first != SIZE_MAX) {
+            if (index != NULL)
+                *index = first;
+            if (port->ncallbacks > 0 && !port->closed)
+                tr__future_run_callbacks(port);
+            return 0;
+        }
+        if (timeout_ms == 0 || (until != 0 && now >= until))
+            return TR_ETIMEDOUT;
+        if (tr__port_stopping(port))
+            return TR_ECANCELED;
+        int64_t ms = tr__ms_left(wake);
+        int rc = tr__port_pump(port, ms > INT32_MAX ? INT32_MAX : (int)ms,
+                               NULL);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int
+tr_future_wait_all(tr_future_t *const *futs, size_t n, int timeout_ms)
+{
+    return s_wait_many(futs, n, timeout_ms, true, NULL);
+}
+
+int
+tr_future_wait_any(tr_future_t *const *futs, size_t n, int timeout_ms,
+                   size_t *index)
+{
+    return s_wait_many(futs, n, timeout_ms, false, index);
+}
+
+int
+tr_future_next_done(tr_future_t **futs, size_t *n, int timeout_ms,
+                    tr_future_t **done)
+{
+    if (n == NULL || done == NULL)
+        return TR_EINVAL;
+    size_t i;
+    int rc = s_wait_many(futs, *n, timeout_ms, false, &i);
+    if (rc != 0)
+        return rc;
+    tr_future_t *f = futs[i];
+    futs[i] = futs[*n - 1];
+    futs[*n - 1] = f;
+    (*n)--;
+    *done = f;
+    return 0;
+}
+
+int
+tr_future_then(tr_future_t *f, tr_future_cb fn, void *arg)
+{
+    if (f == NULL || fn == NULL)
+        return TR_EINVAL;
+    if (!pthread_equal(pthread_self(), f->port->thread))
+        return TR_EPERM;
+    if (f->then != NULL || f->then_queued)
+        return TR_EEXIST;
+    if (f->settled) {
+        fn(arg, f);
+        return 0;
+    }
+    f->then = fn;
+    f->then_arg = arg;
+    return 0;
 }

@@ -19,8 +19,15 @@ struct tr_future {
     int exit_reason; /* with TR_EDEAD */
     tr_msg_t *reply; /* with rc == 0, until taken */
     bool taken;
+    tr_future_cb then;           /* tr_future_then's, until called */
+    void *then_arg;
+    bool then_queued;            /* in port->callbacks */
     struct tr_future *next_free; /* in port->free_futures */
 };
+
+/* Run the callbacks of futures that settled (tr_future_then), unless the
+ * port is inside a send (they run at its next pump then). */
+void tr__future_run_callbacks(tr__port_t *port);
 
 /* Freed futures a port keeps for reuse. */
 #define TR__FREE_FUTURES 16

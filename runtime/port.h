@@ -56,6 +56,8 @@ typedef struct tr__port {
     tr__map_t monitoring;      /* target id -> count: tr_monitor'ed */
     uint64_t next_corr;
     struct tr_future *free_futures; /* for reuse, owner thread only */
+    struct tr_future **callbacks;   /* settled, with a callback to run */
+    size_t ncallbacks, capcallbacks;
     int nfree_futures;
     uint64_t tick;
     struct tr_actor *actor;    /* the actor owning this thread, or NULL */
