@@ -346,6 +346,50 @@ START_TEST(process_pool_counts_primes_alike_on_one_and_two_workers)
 }
 END_TEST
 
+START_TEST(thread_pool_waits_side_by_side_and_as_completed)
+{
+    s_run("thread_pool", NULL, &s_out);
+    S_ASSERT_LINE(&s_out, "main: fetch 1 done (50 ms)");
+    S_ASSERT_LINE(&s_out, "main: fetch 3 done (100 ms)");
+    S_ASSERT_LINE(&s_out, "main: fetch 4 done (150 ms)");
+    S_ASSERT_LINE(&s_out, "main: fetch 2 done (200 ms)");
+    S_ASSERT_LINE(&s_out, "main: fetch 0 done (250 ms)");
+    /* The order they complete in is timing: not asserted. */
+    ck_assert_int_eq(s_count_lines(&s_out, "main: 5 of 5 fetches, shortest "
+                                           "first: "), 1);
+    /* Side by side, not one after another (1000 ms): a generous bound. */
+    const char *took = strstr(s_out.out, "\nmain: 5 fetches of 200 ms on 5 "
+                                         "workers took ");
+    ck_assert_msg(took != NULL, "no elapsed time in:%s", s_out.out);
+    long ms = strtol(took + strlen("\nmain: 5 fetches of 200 ms on 5 "
+                                   "workers took "), NULL, 10);
+    ck_assert_msg(ms >= 190 && ms < 1000, "5 x 200 ms took %ld ms", ms);
+    S_ASSERT_LAST(&s_out, "thread_pool: 10 of 10 tasks answered");
+}
+END_TEST
+
+START_TEST(apply_async_callbacks_collect_the_total)
+{
+    s_run("apply_async", NULL, &s_out);
+    S_ASSERT_LINE(&s_out, "main: 20 tasks submitted, waiting");
+    ck_assert_int_eq(s_count_lines(&s_out, "collect: cube("), 20);
+    S_ASSERT_LINE(&s_out, "collect: cube(20) = 8000");
+    S_ASSERT_LINE(&s_out, "main: 20 results, 0 errors");
+    S_ASSERT_LAST(&s_out, "total = 44100 (expected 44100)");
+}
+END_TEST
+
+START_TEST(chunked_data_matches_the_serial_result)
+{
+    s_run("chunked_data", NULL, &s_out);
+    S_ASSERT_LINE(&s_out, "1000000 ints in 100 chunks of 10000 on 4 worker "
+                          "processes");
+    S_ASSERT_LINE(&s_out, "serial: sum of squares 333332833333500000");
+    S_ASSERT_LINE(&s_out, "pool:   sum of squares 333332833333500000");
+    S_ASSERT_LAST(&s_out, "match: yes");
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -364,6 +408,9 @@ s_suite(void)
     tcase_add_test(tc, crash_restart_loses_one_request_and_a_new_pid_answers);
     tcase_add_test(tc, tree_restarts_the_pair_together_and_the_logger_alone);
     tcase_add_test(tc, process_pool_counts_primes_alike_on_one_and_two_workers);
+    tcase_add_test(tc, thread_pool_waits_side_by_side_and_as_completed);
+    tcase_add_test(tc, apply_async_callbacks_collect_the_total);
+    tcase_add_test(tc, chunked_data_matches_the_serial_result);
     suite_add_tcase(s, tc);
     return s;
 }
