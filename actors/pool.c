@@ -28,6 +28,7 @@
 #include "runtime/behaviour.h"
 #include "runtime/future.h"
 #include "runtime/map.h"
+#include "runtime/node.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 #include "transport/msg.h"
@@ -243,7 +244,8 @@ typedef struct s_task {
     char name[TR_NAME_MAX + 1];
     char tag[TR_TAG_MAX + 2];
     tr_msg_t *args;         /* tag + payload, copied to each try */
-    uint64_t deadline_ns;   /* 0: none */
+    int timeout_ms;         /* per try; 0: none */
+    uint64_t deadline_ns;   /* of the running try; 0: none */
     int tries;              /* dispatches so far */
     tr_id_t worker;         /* running on it; 0 while queued */
 } s_task_t;
@@ -409,6 +411,10 @@ s_dispatch(tr_actor_t *self, s_pool_t *p)
         t->tries++;
         t->worker = w->id;
         w->task = t->id;
+        if (t->timeout_ms > 0) {
+            t->deadline_ns = tr__deadline_after_ms(t->timeout_ms);
+            s_arm(self, p, t->deadline_ns);
+        }
     }
 }
 
@@ -455,10 +461,13 @@ s_pool_init(tr_actor_t *self, void *state, const tr_msg_t *args)
                                                         : TR_THREAD,
                   .executable = exe[0] ? exe : NULL},
         .restart = TR_PERMANENT,
-        .shutdown_ms = 1000,
+        /* Stopped idle (a shutdown waits for the tasks first), so a
+         * worker that does not stop at once is stuck in a task: a
+         * process one is killed, a thread one left (and reported). */
+        .shutdown_ms = 100,
     };
     tr_sup_opts_t so = {.strategy = TR_SIMPLE_ONE_FOR_ONE,
-                        .max_restarts = -1};
+                        .max_restarts = INT32_MAX, .period_ms = 1};
     int rc = tr_sup_start(tr_actor_node(self), &so, &spec, 1, &p->sup);
     if (rc == 0 && (rc = s_start_workers(self, p, p->target)) != 0)
         (void)tr_stop(tr_actor_node(self), p->sup, TR_DEFAULT);
@@ -502,10 +511,7 @@ s_on_submit(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     }
     if (timeout == TR_DEFAULT)
         timeout = p->task_timeout_ms;
-    if (timeout > 0) {
-        t->deadline_ns = tr__deadline_after_ms(timeout);
-        s_arm(self, p, t->deadline_ns);
-    }
+    t->timeout_ms = timeout > 0 ? (int)timeout : 0;
     s_dispatch(self, p);
     return 0;
 }
@@ -581,6 +587,7 @@ s_on_down(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     free(w);
     if (t != NULL) {
         t->worker = 0;
+        t->deadline_ns = 0;
         if (abnormal && t->tries > p->max_retries) {
             tr_log(TR_LOG_WARN, "pool", "task %llu ('%s') failed: its "
                    "worker ended (%s) on each of %d tries",
@@ -609,8 +616,8 @@ s_on_deadline(tr_actor_t *self, s_pool_t *p)
     TR__MAP_EACH(&p->tasks, slot)
     {
         s_task_t *t = slot->val;
-        if (t->deadline_ns == 0)
-            continue;
+        if (t->deadline_ns == 0 || t->worker == 0)
+            continue; /* the clock runs only while a worker has it */
         if (t->deadline_ns <= now && n < 64)
             late[n++] = t->id;
         else if (next == 0 || t->deadline_ns < next)
@@ -831,6 +838,16 @@ s_pool_terminate(tr_actor_t *self, void *state, int reason)
     if (p->shutdown_req != NULL)
         (void)tr_reply_error(self, p->shutdown_req, TR_ESHUTDOWN);
     tr_msg_destroy(&p->shutdown_req);
+    /* A process worker still in a task is killed now rather than after
+     * its shutdown time: what it works on has just failed. */
+    if (p->mode == TR_POOL_PROCESSES) {
+        TR__MAP_EACH(&p->workers, slot)
+        {
+            s_worker_t *w = slot->val;
+            if (w->task != 0)
+                (void)tr_kill(tr_actor_node(self), w->id);
+        }
+    }
     if (p->sup != 0)
         (void)tr_stop(tr_actor_node(self), p->sup, TR_DEFAULT);
     TR__MAP_EACH(&p->workers, slot)
@@ -1013,6 +1030,8 @@ tr_pool_shutdown(tr_pool_t **poolp, bool cancel_pending, int timeout_ms)
     if (timeout_ms < TR_FOREVER)
         return tr__refuse(TR_EINVAL, "tr_pool_shutdown: timeout %d",
                           timeout_ms);
+    if (timeout_ms == TR_DEFAULT)
+        timeout_ms = pool->node->opts.shutdown_timeout_ms;
     tr_msg_t *m = NULL;
     int rc = tr_msg_create(&m, "shutdown");
     if (rc == 0 && (rc = tr_msg_add_bool(m, cancel_pending)) == 0)

@@ -737,12 +737,15 @@ tr_id_t tr_pool_id(const tr_pool_t *pool);
 /* Submit a task: the registered task function named task, with *args (may
  * be NULL: no arguments; taken on success). *fut settles with the task's
  * result message, or with its error: the function's code, TR_ENOENT (no
- * such task function), TR_ETIMEDOUT (ran past timeout_ms: TR_DEFAULT is
- * the pool's task_timeout_ms, TR_FOREVER none; a process worker past it
- * is killed and replaced), TR_EWORKERDIED, TR_ECANCELED (tr_pool_cancel,
- * or a shutdown that cancels), TR_ESHUTDOWN (the pool stopped first).
+ * such task function), TR_ETIMEDOUT (a try ran past timeout_ms, counted
+ * from when a worker took it: TR_DEFAULT is the pool's task_timeout_ms,
+ * TR_FOREVER none; a process worker past it is killed and replaced),
+ * TR_EWORKERDIED, TR_ECANCELED (tr_pool_cancel, or a shutdown that
+ * cancels), TR_ECLOSED (the pool was shutting down: no new tasks),
+ * TR_ESHUTDOWN (the pool stopped first), TR_EDEAD (the pool ended).
  * The future belongs to the calling thread, as an ask's does.
- * Errors: TR_EINVAL, TR_ENAMETOOLONG, TR_ECLOSED (shutting down). */
+ * Errors: TR_EINVAL, TR_ENAMETOOLONG, TR_ENOENT (the pool has ended),
+ * TR_ECLOSED (the node is closing). */
 int tr_pool_submit(tr_pool_t *pool, const char *task, tr_msg_t **args,
                    int timeout_ms, tr_future_t **fut);
 
@@ -813,8 +816,9 @@ int tr_pool_map_array(tr_pool_t *pool, const char *task,
  * timeout): no new tasks; with cancel_pending, queued tasks fail with
  * TR_ECANCELED, else they still run; running tasks finish. Then the
  * workers and the pool stop and *pool is freed (NULL after). Tasks still
- * running at the deadline fail with TR_ESHUTDOWN (process workers are
- * killed) and TR_ETIMEDOUT is returned. */
+ * there at the deadline fail with TR_ESHUTDOWN (process workers running
+ * them are killed; a thread worker stuck in a task is left, after 100 ms,
+ * and reported) and TR_ETIMEDOUT is returned. */
 int tr_pool_shutdown(tr_pool_t **pool, bool cancel_pending, int timeout_ms);
 
 #ifdef __cplusplus
