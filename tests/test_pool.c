@@ -2175,6 +2175,388 @@ s_tcase(Suite *s, const char *name, int timeout)
 }
 
 /* Loop tests over both modes: iteration 0 threads, 1 processes. */
+/* ------------------------------------------------------------------ */
+/* map                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* An input of n "a" [i] items, made as asked (streaming), and what map
+ * gave back: result i's square, the order of indexes seen, the most
+ * items ever made but not yet answered. */
+typedef struct s_feed {
+    int64_t n, made;
+    int64_t nap_every; /* item i with i % nap_every == 0 naps (0: none) */
+    int64_t *got;      /* got[i]: result of item i (-1 until then) */
+    int *rcs;
+    uint64_t *order;   /* indexes in the order out saw them */
+    int64_t seen, max_open;
+    int stop_at;       /* out returns TR_ERANGE at this index (-1: never) */
+} s_feed_t;
+
+static int
+s_feed_next(void *arg, tr_msg_t **item)
+{
+    s_feed_t *f = arg;
+    if (f->made == f->n)
+        return 1;
+    int64_t i = f->made++;
+    int64_t open = f->made - f->seen;
+    if (open > f->max_open)
+        f->max_open = open;
+    /* nap items carry a duration; the others their index to square */
+    if (f->nap_every > 0 && i % f->nap_every == 0) {
+        int64_t v[2] = {i, 60};
+        *item = ts_msg_ints("nap", 2, v);
+    } else {
+        *item = ts_msg_i("a", i);
+    }
+    return 0;
+}
+
+static int
+s_feed_out(void *arg, uint64_t index, int rc, const tr_msg_t *result)
+{
+    s_feed_t *f = arg;
+    ck_assert_uint_lt(index, (uint64_t)f->n);
+    ck_assert_int_eq(f->got[index], -1); /* once each */
+    f->rcs[index] = rc;
+    f->order[f->seen++] = index;
+    int64_t v = 0;
+    if (rc == 0) {
+        ck_assert_ptr_nonnull(result);
+        ck_assert_int_eq(ts_read_ints(result, 1, &v), 0);
+    } else {
+        ck_assert_ptr_null(result);
+    }
+    f->got[index] = v;
+    return (int)index == f->stop_at ? TR_ERANGE : 0;
+}
+
+/* mapsq [i] -> [i * i]; "nap" [i, ms]: naps ms first, then [i * i]. */
+static int
+s_mapsq(const tr_msg_t *args, tr_msg_t **result)
+{
+    int64_t v[2] = {0, 0};
+    tr_reader_t r;
+    tr_reader_init(&r, args);
+    int rc = tr_read_int(&r, &v[0]);
+    if (rc != 0)
+        return rc;
+    if (tr_msg_is(args, "nap") && tr_read_int(&r, &v[1]) == 0)
+        (void)poll(NULL, 0, (int)v[1]);
+    if (v[0] % 1000 == 999)
+        return TR_ERANGE; /* an item that fails, alone */
+    v[0] *= v[0];
+    return s_result_ints(result, "sq", 1, v);
+}
+TR_TASK(mapsq, s_mapsq);
+
+static void
+s_feed_init(s_feed_t *f, int64_t n)
+{
+    memset(f, 0, sizeof *f);
+    f->n = n;
+    f->stop_at = -1;
+    f->got = malloc((size_t)n * sizeof *f->got);
+    f->rcs = calloc((size_t)n, sizeof *f->rcs);
+    f->order = calloc((size_t)n, sizeof *f->order);
+    ck_assert(f->got && f->rcs && f->order);
+    for (int64_t i = 0; i < n; i++)
+        f->got[i] = -1;
+}
+
+static void
+s_feed_check(const s_feed_t *f)
+{
+    ck_assert_int_eq(f->seen, f->n);
+    for (int64_t i = 0; i < f->n; i++) {
+        if (i % 1000 == 999) {
+            ck_assert_int_eq(f->rcs[i], TR_ERANGE);
+        } else {
+            ck_assert_int_eq(f->rcs[i], 0);
+            ck_assert_int_eq(f->got[i], i * i);
+        }
+    }
+}
+
+static void
+s_feed_free(s_feed_t *f)
+{
+    free(f->got);
+    free(f->rcs);
+    free(f->order);
+}
+
+static void
+s_progress(void *arg, uint64_t done, uint64_t total)
+{
+    uint64_t *last = arg;
+    ck_assert_uint_gt(done, last[0]); /* grows */
+    last[0] = done;
+    last[1] = total;
+}
+
+/* In order, with uneven durations (every 7th item naps 60 ms), for each
+ * chunk size; items that fail give their own code; memory stays bounded
+ * (items made but not answered never exceed window x chunk). */
+START_TEST(map_gives_every_result_in_input_order_with_uneven_durations)
+{
+    static const int chunks[] = {1, 3, 50};
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, s_mode(_i), 2, 0);
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        s_feed_t f;
+        s_feed_init(&f, 2000);
+        f.nap_every = chunks[c] == 1 ? 97 : 7;
+        uint64_t prog[2] = {0, 0};
+        tr_map_opts_t o = {.chunk = chunks[c], .window = 4, .total = 2000,
+                           .progress = s_progress, .progress_arg = prog};
+        ck_assert_int_eq(tr_pool_map(pool, "mapsq", s_feed_next, &f,
+                                     s_feed_out, &f, &o), 0);
+        s_feed_check(&f);
+        for (int64_t i = 0; i < f.n; i++)
+            ck_assert_uint_eq(f.order[i], (uint64_t)i);
+        ck_assert_int_le(f.max_open, 4 * chunks[c]);
+        ck_assert_uint_eq(prog[0], 2000);
+        ck_assert_uint_eq(prog[1], 2000);
+        s_feed_free(&f);
+    }
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
+/* Unordered: every result once, and a slow first item does not hold the
+ * others back (they come before it). */
+START_TEST(map_unordered_gives_results_as_they_finish)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, s_mode(_i), 2, 0);
+    s_feed_t f;
+    s_feed_init(&f, 200);
+    f.nap_every = 1000; /* item 0 naps */
+    tr_map_opts_t o = {.chunk = 1, .window = 8, .unordered = true};
+    ck_assert_int_eq(tr_pool_map(pool, "mapsq", s_feed_next, &f, s_feed_out,
+                                 &f, &o), 0);
+    s_feed_check(&f);
+    ck_assert_uint_ne(f.order[0], 0); /* item 0 was not first */
+    s_feed_free(&f);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
+/* An error of out stops the map with it; the tasks in flight are waited
+ * for, and the pool goes on. */
+START_TEST(map_stops_at_an_error_of_out_and_the_pool_goes_on)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, TR_POOL_THREADS, 2, 0);
+    s_feed_t f;
+    s_feed_init(&f, 500);
+    f.stop_at = 100;
+    tr_map_opts_t o = {.chunk = 10, .window = 3};
+    ck_assert_int_eq(tr_pool_map(pool, "mapsq", s_feed_next, &f, s_feed_out,
+                                 &f, &o), TR_ERANGE);
+    ck_assert_int_lt(f.made, 500); /* stopped feeding */
+    tr_pool_stats_t st;
+    s_wait_stats(pool, S_WANT(.running = 0, .queued = 0), &st);
+    s_squares(pool, 10);
+    s_feed_free(&f);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
+START_TEST(map_array_fills_results_and_codes)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, TR_POOL_PROCESSES, 2, 0);
+    enum { N = 1500 };
+    tr_msg_t *in[N], *out[N];
+    int rcs[N];
+    for (int i = 0; i < N; i++)
+        in[i] = ts_msg_i("a", i);
+    tr_map_opts_t o = {.chunk = 64};
+    ck_assert_int_eq(tr_pool_map_array(pool, "mapsq", in, N, out, rcs, &o),
+                     0);
+    for (int i = 0; i < N; i++) {
+        if (i % 1000 == 999) {
+            ck_assert_int_eq(rcs[i], TR_ERANGE);
+            ck_assert_ptr_null(out[i]);
+            continue;
+        }
+        ck_assert_int_eq(rcs[i], 0);
+        int64_t v = 0;
+        ck_assert_int_eq(ts_read_ints(out[i], 1, &v), 0);
+        ck_assert_int_eq(v, (int64_t)i * i);
+        tr_msg_destroy(&out[i]);
+    }
+    for (int i = 0; i < N; i++)
+        tr_msg_destroy(&in[i]);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
+static int
+s_no_next(void *arg, tr_msg_t **item)
+{
+    (void)arg, (void)item;
+    return 1;
+}
+
+static int
+s_no_out(void *arg, uint64_t index, int rc, const tr_msg_t *result)
+{
+    (void)arg, (void)index, (void)rc, (void)result;
+    return 0;
+}
+
+START_TEST(map_rejects_bad_input)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, TR_POOL_THREADS, 1, 0);
+    tr_map_opts_t neg = {.chunk = -1};
+    tr_map_opts_t negw = {.window = -2};
+    ck_assert_int_eq(tr_pool_map(NULL, "mapsq", s_no_next, NULL, s_no_out,
+                                 NULL, NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map(pool, "mapsq", NULL, NULL, s_no_out, NULL,
+                                 NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map(pool, "mapsq", s_no_next, NULL, NULL, NULL,
+                                 NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map(pool, NULL, s_no_next, NULL, s_no_out, NULL,
+                                 NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map(pool, "mapsq", s_no_next, NULL, s_no_out,
+                                 NULL, &neg), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map(pool, "mapsq", s_no_next, NULL, s_no_out,
+                                 NULL, &negw), TR_EINVAL);
+    /* An empty input is a map that ran. */
+    ck_assert_int_eq(tr_pool_map(pool, "mapsq", s_no_next, NULL, s_no_out,
+                                 NULL, NULL), 0);
+    ck_assert_int_eq(tr_pool_map_array(pool, "mapsq", NULL, 0, NULL, NULL,
+                                       NULL), 0);
+    ck_assert_int_eq(tr_pool_map_array(pool, "mapsq", NULL, 3, NULL, NULL,
+                                       NULL), TR_EINVAL);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Futures together                                                    */
+/* ------------------------------------------------------------------ */
+
+START_TEST(wait_any_all_and_next_done_follow_completion_order)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, TR_POOL_THREADS, 3, 0);
+    /* naps of 300, 10, 150 ms: they settle 1, 2, 0 */
+    static const int64_t ms[3] = {300, 10, 150};
+    tr_future_t *f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = s_submit_i(pool, "nap", ms[i]);
+    size_t at = 99;
+    ck_assert_int_eq(tr_future_wait_any(f, 3, TS_CALL_MS, &at), 0);
+    ck_assert_uint_eq(at, 1);
+    ck_assert_int_eq(tr_future_wait_all(f, 3, 0), TR_ETIMEDOUT);
+    tr_future_t *left[3] = {f[0], f[1], f[2]}, *done = NULL;
+    size_t n = 3;
+    int64_t order[3];
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(tr_future_next_done(left, &n, TS_CALL_MS, &done), 0);
+        ck_assert_uint_eq(n, (size_t)(2 - k));
+        int64_t v = 0;
+        tr_msg_t *r = NULL;
+        ck_assert_int_eq(tr_future_get(done, 0, &r), 0);
+        ck_assert_int_eq(ts_read_ints(r, 1, &v), 0);
+        tr_msg_destroy(&r);
+        order[k] = v;
+    }
+    ck_assert_int_eq(order[0], 10);
+    ck_assert_int_eq(order[1], 150);
+    ck_assert_int_eq(order[2], 300);
+    ck_assert_int_eq(tr_future_wait_all(f, 3, 0), 0);
+    ck_assert_int_eq(tr_future_next_done(left, &n, 0, &done), TR_EINVAL);
+    tr_future_t *none[2] = {NULL, NULL};
+    ck_assert_int_eq(tr_future_wait_any(none, 2, 0, NULL), TR_EINVAL);
+    for (int i = 0; i < 3; i++)
+        tr_future_destroy(&f[i]);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
+typedef struct s_cb {
+    int calls;
+    int64_t sum;
+    int errors;
+} s_cb_t;
+
+static void
+s_collect(void *arg, tr_future_t *fut)
+{
+    s_cb_t *c = arg;
+    c->calls++;
+    tr_msg_t *r = NULL;
+    int rc = tr_future_get(fut, 0, &r);
+    int64_t v = 0;
+    if (rc == 0 && ts_read_ints(r, 1, &v) == 0)
+        c->sum += v;
+    else
+        c->errors++;
+    tr_msg_destroy(&r);
+}
+
+static void
+s_collect_and_free(void *arg, tr_future_t *fut)
+{
+    s_collect(arg, fut);
+    tr_future_destroy(&fut);
+}
+
+/* Callbacks run once each, on this thread, while it waits on anything;
+ * one set on a settled future runs at once; a second is TR_EEXIST; one
+ * may destroy its future. */
+START_TEST(then_runs_each_callback_once_on_the_asking_thread)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, TR_POOL_PROCESSES, 2, 0);
+    enum { N = 40 };
+    tr_future_t *f[N];
+    s_cb_t c = {0}, c2 = {0};
+    for (int i = 0; i < N; i++) {
+        f[i] = s_submit_i(pool, "square", i == 7 ? 1 << 20 : i);
+        ck_assert_int_eq(tr_future_then(f[i], s_collect, &c), 0);
+        ck_assert_int_eq(tr_future_then(f[i], s_collect, &c), TR_EEXIST);
+    }
+    tr_future_t *g = s_submit_i(pool, "fail", TR_ERANGE);
+    ck_assert_int_eq(tr_future_then(g, s_collect_and_free, &c2), 0);
+    g = NULL; /* the callback frees it */
+    ck_assert_int_eq(tr_future_wait_all(f, N, TS_CALL_MS), 0);
+    ck_assert_int_eq(c.calls, N);
+    int64_t want = 0;
+    for (int64_t i = 0; i < N; i++)
+        want += i == 7 ? (int64_t)1 << 40 : i * i;
+    ck_assert_int_eq(c.sum, want);
+    ck_assert_int_eq(c.errors, 0);
+    /* The failing one's callback ran by the next wait, whatever it is. */
+    tr_future_t *h = s_submit_i(pool, "square", 3);
+    ck_assert_int_eq(tr_future_wait(h, TS_CALL_MS), 0);
+    ck_assert_int_eq(c2.calls, 1);
+    ck_assert_int_eq(c2.errors, 1);
+    /* Settled already: at once. */
+    s_cb_t c3 = {0};
+    ck_assert_int_eq(tr_future_then(h, s_collect, &c3), 0);
+    ck_assert_int_eq(c3.calls, 1);
+    ck_assert_int_eq(c3.sum, 9);
+    tr_future_destroy(&h);
+    for (int i = 0; i < N; i++)
+        tr_future_destroy(&f[i]);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
 #define S_BOTH(tc, t) tcase_add_loop_test(tc, t, 0, 2)
 
 static Suite *
@@ -2252,6 +2634,17 @@ s_suite(void)
         process_pool_executable_runs_that_program_and_a_missing_one_is_enoent);
     tcase_add_test(tc, submit_rejects_bad_input_and_leaves_args_with_the_caller);
     tcase_add_test(tc, stats_resize_and_cancel_reject_null);
+
+    tc = s_tcase(s, "map", 60);
+    S_BOTH(tc, map_gives_every_result_in_input_order_with_uneven_durations);
+    S_BOTH(tc, map_unordered_gives_results_as_they_finish);
+    tcase_add_test(tc, map_stops_at_an_error_of_out_and_the_pool_goes_on);
+    tcase_add_test(tc, map_array_fills_results_and_codes);
+    tcase_add_test(tc, map_rejects_bad_input);
+
+    tc = s_tcase(s, "futures", 30);
+    tcase_add_test(tc, wait_any_all_and_next_done_follow_completion_order);
+    tcase_add_test(tc, then_runs_each_callback_once_on_the_asking_thread);
 
     tc = s_tcase(s, "stats", 30);
     S_BOTH(tc, stats_count_done_failed_retried_and_worker_deaths);
