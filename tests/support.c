@@ -3,10 +3,13 @@
  * test process's own and starts empty. */
 #include "support.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ */
 /* Time and numbers                                                    */
@@ -421,4 +424,57 @@ ts_run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Files and descriptors                                               */
+/* ------------------------------------------------------------------ */
+
+int
+ts_count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+int
+ts_fds(void)
+{
+    return ts_count_dir("/proc/self/fd");
+}
+
+void
+ts_tmpdir(char *buf, size_t cap, const char *prefix)
+{
+    ck_assert_int_lt(snprintf(buf, cap, "/tmp/%s-XXXXXX", prefix), (int)cap);
+    ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+void
+ts_rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            ts_rmtree(path);
+        else
+            unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }

@@ -171,6 +171,22 @@ int ts_log_count(const char *a, const char *b);
 void ts_label(char *buf, size_t cap, const char *name, tr_id_t id);
 
 /* ------------------------------------------------------------------ */
+/* Files and descriptors                                               */
+/* ------------------------------------------------------------------ */
+
+/* Entries of a directory other than "." and ".." (it must exist). */
+int ts_count_dir(const char *path);
+
+/* Open descriptors of this process (/proc/self/fd). */
+int ts_fds(void);
+
+/* A fresh private directory (mkdtemp) named /tmp/<prefix>-XXXXXX. */
+void ts_tmpdir(char *buf, size_t cap, const char *prefix);
+
+/* Remove a directory and everything below it. */
+void ts_rmtree(const char *dir);
+
+/* ------------------------------------------------------------------ */
 /* main                                                                */
 /* ------------------------------------------------------------------ */
 

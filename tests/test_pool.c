@@ -319,26 +319,6 @@ s_dyn(const tr_msg_t *args, tr_msg_t **result)
 /* Helpers: files, processes                                           */
 /* ------------------------------------------------------------------ */
 
-static int
-s_count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
-}
-
-static int
-s_fds(void)
-{
-    return s_count_dir("/proc/self/fd");
-}
-
 /* State and ppid of /proc/<pid>/stat; false if it is gone. */
 static bool
 s_proc_stat(long pid, char *state, long *ppid)
@@ -417,32 +397,6 @@ s_alive(pid_t pid)
     return s_proc_stat(pid, &state, &ppid) && state != 'Z' && state != 'X';
 }
 
-static void
-s_tmpdir(char *buf, size_t cap)
-{
-    ck_assert_int_lt(snprintf(buf, cap, "/tmp/trpool-XXXXXX"), (int)cap);
-    ck_assert_ptr_nonnull(mkdtemp(buf));
-}
-
-/* Remove dir and the files in it (one level). */
-static void
-s_rmdir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 /* The pids path holds, one a line, up to max of them into pids (may be
  * NULL); how many lines (0 if there is no file). */
 static int
@@ -505,7 +459,7 @@ typedef struct {
 static void
 s_gate_make(s_gate_t *g)
 {
-    s_tmpdir(g->dir, sizeof g->dir);
+    ts_tmpdir(g->dir, sizeof g->dir, "trpool");
     snprintf(g->path, sizeof g->path, "%s/gate", g->dir);
     ck_assert_int_eq(mkfifo(g->path, 0600), 0);
     g->fd = open(g->path, O_RDWR | O_CLOEXEC);
@@ -527,7 +481,7 @@ s_gate_close(s_gate_t *g)
     if (g->fd >= 0)
         close(g->fd);
     g->fd = -1;
-    s_rmdir(g->dir);
+    ts_rmtree(g->dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1064,7 +1018,7 @@ START_TEST(crashing_task_fails_alone_with_eworkerdied_after_max_retries_plus_one
     tr_node_t *node = ts_node(NULL);
     tr_pool_t *pool = s_start(node, TR_POOL_PROCESSES, 2, 0); /* 2 retries */
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trpool");
     snprintf(path, sizeof path, "%s/tries", dir);
     enum { N = 20 };
     tr_future_t *before[N], *after[N];
@@ -1103,7 +1057,7 @@ START_TEST(crashing_task_fails_alone_with_eworkerdied_after_max_retries_plus_one
     ck_assert(s_wait_kids(2, S_SETTLE_MS));
     s_squares(pool, 100);
     s_shutdown(&pool);
-    s_rmdir(dir);
+    ts_rmtree(dir);
     ts_destroy(&node);
 }
 END_TEST
@@ -1112,7 +1066,7 @@ START_TEST(max_retries_sets_the_tries_and_exit_reason_tells_how_the_worker_ended
 {
     tr_node_t *node = ts_node(NULL);
     char dir[64], p1[128], p2[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trpool");
     snprintf(p1, sizeof p1, "%s/none", dir);
     snprintf(p2, sizeof p2, "%s/one", dir);
 
@@ -1150,7 +1104,7 @@ START_TEST(max_retries_sets_the_tries_and_exit_reason_tells_how_the_worker_ended
     ck_assert_uint_eq(st.worker_deaths, 4);
     s_squares(pool, 20);
     s_shutdown(&pool);
-    s_rmdir(dir);
+    ts_rmtree(dir);
     ts_destroy(&node);
 }
 END_TEST
@@ -1334,7 +1288,7 @@ START_TEST(process_task_past_its_deadline_is_etimedout_and_its_worker_replaced)
     tr_node_t *node = ts_node(NULL);
     tr_pool_t *pool = s_start(node, TR_POOL_PROCESSES, 1, 0);
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trpool");
     snprintf(path, sizeof path, "%s/hang", dir);
     pid_t before = s_worker_pid(pool);
     int64_t t0 = ts_now_ms();
@@ -1361,7 +1315,7 @@ START_TEST(process_task_past_its_deadline_is_etimedout_and_its_worker_replaced)
     ck_assert(s_wait_kids(1, S_SETTLE_MS));
     s_squares(pool, 20);
     s_shutdown(&pool);
-    s_rmdir(dir);
+    ts_rmtree(dir);
     ts_destroy(&node);
 }
 END_TEST
@@ -1818,7 +1772,7 @@ START_TEST(shutdown_past_its_deadline_kills_a_stuck_process_worker_and_returns_e
     tr_node_t *node = ts_node(NULL);
     tr_pool_t *pool = s_start(node, TR_POOL_PROCESSES, 2, 0);
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trpool");
     snprintf(path, sizeof path, "%s/hang", dir);
     tr_future_t *stuck = s_submit(pool, "hang", s_path_msg(path),
                                   TR_FOREVER);
@@ -1841,7 +1795,7 @@ START_TEST(shutdown_past_its_deadline_kills_a_stuck_process_worker_and_returns_e
     /* The stuck worker was killed; no child is left. */
     ck_assert(s_wait_kids(0, S_SETTLE_MS));
     ck_assert(!s_alive((pid_t)hung));
-    s_rmdir(dir);
+    ts_rmtree(dir);
     ts_destroy(&node);
 }
 END_TEST
@@ -1876,7 +1830,7 @@ START_TEST(shutdown_with_tr_default_waits_the_nodes_shutdown_timeout)
     tr_node_t *node = ts_node(&no);
     tr_pool_t *pool = s_start(node, TR_POOL_PROCESSES, 1, 0);
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trpool");
     snprintf(path, sizeof path, "%s/hang", dir);
     tr_future_t *stuck = s_submit(pool, "hang", s_path_msg(path),
                                   TR_FOREVER);
@@ -1892,7 +1846,7 @@ START_TEST(shutdown_with_tr_default_waits_the_nodes_shutdown_timeout)
     ck_assert_int_ge(took, 300);
     ck_assert_int_lt(took, 400 + S_GRACE_MS);
     ck_assert(s_wait_kids(0, S_SETTLE_MS));
-    s_rmdir(dir);
+    ts_rmtree(dir);
     ts_destroy(&node);
 }
 END_TEST
@@ -2066,7 +2020,7 @@ START_TEST(stats_count_done_failed_retried_and_worker_deaths)
     ck_assert_uint_eq(st.worker_deaths, 0);
 
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trpool");
     snprintf(path, sizeof path, "%s/tries", dir);
     enum { OK = 30, BAD = 5 };
     tr_future_t *f[OK + BAD + 2];
@@ -2095,7 +2049,7 @@ START_TEST(stats_count_done_failed_retried_and_worker_deaths)
     ck_assert_uint_eq(st.retried, procs ? 2 : 0);
     ck_assert_uint_eq(st.worker_deaths, procs ? 3 : 0);
     s_shutdown(&pool);
-    s_rmdir(dir);
+    ts_rmtree(dir);
     ts_destroy(&node);
 }
 END_TEST
@@ -2117,10 +2071,10 @@ START_TEST(pools_leave_no_children_zombies_actors_or_fds_behind)
 {
     tr_pool_mode_t mode = s_mode(_i);
     bool procs = mode == TR_POOL_PROCESSES;
-    int fds0 = s_fds();
+    int fds0 = ts_fds();
     tr_node_t *node = ts_node(NULL);
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trpool");
     snprintf(path, sizeof path, "%s/tries", dir);
     tr_node_stats_t ns0, ns;
     int fds_warm = -1;
@@ -2140,7 +2094,7 @@ START_TEST(pools_leave_no_children_zombies_actors_or_fds_behind)
         ck_assert(s_wait_kids(0, S_SETTLE_MS));
         if (cycle == 0) {
             ts_stats(node, &ns0);
-            fds_warm = s_fds();
+            fds_warm = ts_fds();
             continue;
         }
         /* The pool's actors (pool, supervisor, workers) have ended. */
@@ -2152,14 +2106,14 @@ START_TEST(pools_leave_no_children_zombies_actors_or_fds_behind)
         ck_assert_uint_eq(ns.alive, ns0.alive);
         int fds;
         until = ts_now_ms() + 3000;
-        while ((fds = s_fds()) > fds_warm + 2 && ts_now_ms() < until)
+        while ((fds = ts_fds()) > fds_warm + 2 && ts_now_ms() < until)
             (void)poll(NULL, 0, 5);
         ck_assert_msg(fds <= fds_warm + 2, "cycle %d: %d descriptors, %d "
                       "after the first pool", cycle, fds, fds_warm);
     }
     ts_destroy(&node);
-    ck_assert_int_eq(s_fds(), fds0);
-    s_rmdir(dir);
+    ck_assert_int_eq(ts_fds(), fds0);
+    ts_rmtree(dir);
 }
 END_TEST
 

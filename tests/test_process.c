@@ -118,27 +118,6 @@ s_pidfd_wait(int fd, int ms)
     }
 }
 
-/* Entries of a directory other than "." and "..". */
-static int
-s_count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
-}
-
-static int
-s_fds(void)
-{
-    return s_count_dir("/proc/self/fd");
-}
-
 /* Children of this process (any thread's), and how many are zombies:
  * every /proc/<pid>/stat whose ppid is ours. */
 static void
@@ -282,37 +261,6 @@ s_stale_files(tr_node_t *node)
     }
     closedir(d);
     return n;
-}
-
-/* A fresh private directory for this test's files, and its removal (one
- * level of files and directories holding files). */
-static void
-s_tmpdir(char *buf, size_t cap)
-{
-    ck_assert_int_lt(snprintf(buf, cap, "/tmp/trp-XXXXXX"), (int)cap);
-    ck_assert_ptr_nonnull(mkdtemp(buf));
-}
-
-static void
-s_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            s_rmtree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 /* The int written to path (by a child's terminate or init); false if the
@@ -803,7 +751,7 @@ END_TEST
 START_TEST(stop_runs_terminate_in_the_child_with_eshutdown)
 {
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trp");
     snprintf(path, sizeof path, "%s/terminate", dir);
     tr_node_t *node = ts_node(NULL);
     tr_msg_t *args = s_cfg(1, path);
@@ -826,7 +774,7 @@ START_TEST(stop_runs_terminate_in_the_child_with_eshutdown)
     ck_assert_int_eq(tr_whereis(node, "pa", &found), TR_ENOENT);
     ck_assert_int_eq(tr_stop(node, id, 100), TR_ENOENT);
     ts_destroy(&node);
-    s_rmtree(dir);
+    ts_rmtree(dir);
 }
 END_TEST
 
@@ -1381,7 +1329,7 @@ END_TEST
 START_TEST(init_failure_in_the_child_fails_the_spawn_and_leaves_nothing)
 {
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trp");
     snprintf(path, sizeof path, "%s/init", dir);
     tr_node_t *node = ts_node(NULL);
     (void)s_spawn_proc(node, "pa_echo", "other", NULL); /* the service up */
@@ -1418,7 +1366,7 @@ START_TEST(init_failure_in_the_child_fails_the_spawn_and_leaves_nothing)
     (void)s_spawn_proc(node, "pa_echo", "pa", NULL);
     (void)s_whoami(node, "pa");
     ts_destroy(&node);
-    s_rmtree(dir);
+    ts_rmtree(dir);
 }
 END_TEST
 
@@ -1532,7 +1480,7 @@ s_cycle(tr_node_t *node)
  * lives, see cached_sockets_to_dead_process_actors_are_closed). */
 START_TEST(spawn_call_kill_cycles_leave_no_zombies_files_or_fds)
 {
-    int fds0 = s_fds();
+    int fds0 = ts_fds();
     tr_node_t *node = ts_node(NULL);
     (void)s_cycle(node); /* warm-up: the service, reaper, sockets */
     char base[4096], now[4096];
@@ -1564,13 +1512,13 @@ START_TEST(spawn_call_kill_cycles_leave_no_zombies_files_or_fds)
     ck_assert_uint_eq(st.failed, (uint64_t)n + 1);
     ck_assert_uint_eq(st.alive, 1); /* the node service */
     ts_destroy(&node);
-    ck_assert_int_eq(s_fds(), fds0);
+    ck_assert_int_eq(ts_fds(), fds0);
 }
 END_TEST
 
 START_TEST(supervised_worker_survives_1000_kill_restart_cycles)
 {
-    int fds0 = s_fds();
+    int fds0 = ts_fds();
     tr_node_t *node = ts_node(NULL);
     tr_id_t sup = s_sup_worker(node);
     tr_id_t cur = 0;
@@ -1614,7 +1562,7 @@ START_TEST(supervised_worker_survives_1000_kill_restart_cycles)
     ck_assert_int_eq(c[0].restarts, S_FULL_CYCLES);
     ck_assert_uint_eq(c[0].actor, cur);
     ts_destroy(&node);
-    ck_assert_int_eq(s_fds(), fds0);
+    ck_assert_int_eq(ts_fds(), fds0);
 }
 END_TEST
 
@@ -1731,7 +1679,7 @@ END_TEST
 static void
 s_private_xdg(char *buf, size_t cap)
 {
-    s_tmpdir(buf, cap);
+    ts_tmpdir(buf, cap, "trp");
     ck_assert_int_eq(setenv("XDG_RUNTIME_DIR", buf, 1), 0);
 }
 
@@ -1758,12 +1706,12 @@ START_TEST(runtime_directory_is_private_named_for_the_node_and_removed_at_destro
     ck_assert(S_ISDIR(st.st_mode));
     ck_assert_int_eq(st.st_mode & 0777, 0700);
     ck_assert_uint_eq(st.st_uid, geteuid());
-    ck_assert_int_gt(s_count_dir(want), 0); /* the endpoints are there */
+    ck_assert_int_gt(ts_count_dir(want), 0); /* the endpoints are there */
     ts_destroy(&node);
     ck_assert_int_eq(stat(want, &st), -1);
     ck_assert_int_eq(errno, ENOENT);
-    ck_assert_int_eq(s_count_dir(base), 0);
-    s_rmtree(xdg);
+    ck_assert_int_eq(ts_count_dir(base), 0);
+    ts_rmtree(xdg);
 }
 END_TEST
 
@@ -1802,7 +1750,7 @@ START_TEST(stale_runtime_directory_of_a_dead_node_is_removed)
     ck_assert_int_eq(errno, ENOENT);
     ck_assert_int_eq(stat(path, &st), 0); /* the live one is kept */
     ts_destroy(&node);
-    s_rmtree(xdg);
+    ts_rmtree(xdg);
 }
 END_TEST
 
@@ -1822,7 +1770,7 @@ START_TEST(world_writable_base_directory_refuses_process_actors_only)
     ck_assert_uint_eq(id, 0);
     tr_id_t found;
     ck_assert_int_eq(tr_whereis(node, "pa", &found), TR_ENOENT);
-    ck_assert_int_eq(s_count_dir(base), 0); /* nothing put there */
+    ck_assert_int_eq(ts_count_dir(base), 0); /* nothing put there */
     struct stat st;
     ck_assert_int_eq(stat(base, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0777); /* nor changed */
@@ -1836,7 +1784,7 @@ START_TEST(world_writable_base_directory_refuses_process_actors_only)
                      0);
     ck_assert_int_eq(v[1], 2);
     ts_destroy(&node);
-    s_rmtree(xdg);
+    ts_rmtree(xdg);
 }
 END_TEST
 
@@ -1847,7 +1795,7 @@ END_TEST
 START_TEST(destroy_stops_running_process_actors_with_eshutdown)
 {
     char dir[64], p1[128], p2[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trp");
     snprintf(p1, sizeof p1, "%s/one", dir);
     snprintf(p2, sizeof p2, "%s/two", dir);
     tr_node_t *node = ts_node(NULL);
@@ -1877,7 +1825,7 @@ START_TEST(destroy_stops_running_process_actors_with_eshutdown)
     int children, zombies;
     s_kids(&children, &zombies);
     ck_assert_int_eq(children, 0);
-    s_rmtree(dir);
+    ts_rmtree(dir);
 }
 END_TEST
 
@@ -1895,7 +1843,7 @@ END_TEST
 START_TEST(process_actor_linked_to_a_failing_thread_actor_ends_with_its_reason)
 {
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trp");
     snprintf(path, sizeof path, "%s/terminate", dir);
     tr_node_t *node = ts_node(NULL);
     tr_msg_t *args = s_cfg(0, path);
@@ -1909,7 +1857,7 @@ START_TEST(process_actor_linked_to_a_failing_thread_actor_ends_with_its_reason)
     ck_assert(s_read_file_ints(path, 1, &seen)); /* its terminate ran */
     ck_assert_int_eq(seen, TR_EPROTO);
     ts_destroy(&node);
-    s_rmtree(dir);
+    ts_rmtree(dir);
 }
 END_TEST
 
@@ -1949,10 +1897,10 @@ START_TEST(cached_sockets_to_dead_process_actors_are_closed)
 {
     tr_node_t *node = ts_node(NULL);
     (void)s_cycle(node); /* warm-up */
-    int fds = s_fds();
+    int fds = ts_fds();
     for (int i = 0; i < 300; i++)
         (void)s_cycle(node);
-    int after = s_fds();
+    int after = ts_fds();
     /* A measuring window (not a wait for an event): CPU used while idle. */
     struct rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
@@ -2002,7 +1950,7 @@ END_TEST
 START_TEST(init_failure_leaves_no_runtime_files_when_spawn_returns)
 {
     char dir[64], path[128];
-    s_tmpdir(dir, sizeof dir);
+    ts_tmpdir(dir, sizeof dir, "trp");
     snprintf(path, sizeof path, "%s/init", dir);
     tr_node_t *node = ts_node(NULL);
     (void)s_spawn_proc(node, "pa_echo", "other", NULL); /* the service up */
@@ -2022,7 +1970,7 @@ START_TEST(init_failure_leaves_no_runtime_files_when_spawn_returns)
             "30\n", left);
     ck_assert_int_eq(left, 0);
     ts_destroy(&node);
-    s_rmtree(dir);
+    ts_rmtree(dir);
 }
 END_TEST
 
@@ -2102,7 +2050,7 @@ START_TEST(world_writable_base_directory_makes_process_spawn_eperm)
     tr_spawn_opts_t o = {.mode = TR_PROCESS};
     tr_id_t id = 0;
     int rc = tr_spawn(node, "pa_echo", &o, &id);
-    s_rmtree(xdg);
+    ts_rmtree(xdg);
     ck_assert_int_eq(rc, TR_EPERM);
     ts_destroy(&node);
 }
