@@ -1002,10 +1002,13 @@ END_TEST
 START_TEST(idle_child_with_heartbeats_is_not_killed)
 {
     tr_node_t *node = ts_node(NULL);
-    tr_spawn_opts_t o = {.name = "pa", .mode = TR_PROCESS, .heartbeat_ms = 50};
+    /* 100 ms: a loaded 2-core machine (the suites run side by side) can
+     * hold a process off the CPU for a good part of 150 ms. */
+    tr_spawn_opts_t o = {.name = "pa", .mode = TR_PROCESS,
+                         .heartbeat_ms = 100};
     tr_id_t id = 0;
     ck_assert_int_eq(tr_spawn(node, "pa_echo", &o, &id), 0);
-    /* Ten times the hang limit (150 ms) of idling: it answers the pings. */
+    /* Five times the hang limit (300 ms) of idling: it answers the pings. */
     ck_assert_int_eq(tr_join(node, id, 1500, NULL), TR_ETIMEDOUT);
     (void)s_whoami(node, "pa");
     ts_destroy(&node);
