@@ -177,46 +177,48 @@ s_worker_chunk(tr_task_fn fn, const void *payload, size_t plen,
     return rc;
 }
 
-/* "task" [id, name, args tag, args payload]: run it, say "done" [id, rc,
- * result tag, result payload]. */
+/* "task" [n, (id, name, args tag, args payload) x n]: run them in turn,
+ * then say "done" [n, (id, rc, result tag, result payload) x n]. */
 static int
 s_worker_task(tr_actor_t *self, s_worker_state_t *w, const tr_msg_t *msg)
 {
     tr_reader_t r;
-    int64_t id;
-    char name[TR_NAME_MAX + 1], tag[TR_TAG_MAX + 2];
-    const void *payload;
-    size_t plen;
-    tr_reader_init(&r, msg);
-    int rc = tr_read_int(&r, &id);
-    if (rc == 0)
-        rc = tr_read_str_copy(&r, name, sizeof name);
-    if (rc == 0)
-        rc = tr_read_str_copy(&r, tag, sizeof tag);
-    if (rc == 0)
-        rc = tr_read_bin(&r, &payload, &plen);
-    if (rc != 0)
-        return rc; /* not from our pool: fail loudly */
-    tr_msg_t *result = NULL;
-    tr_task_fn fn = s_task_find(name);
-    int trc;
-    if (fn == NULL) {
-        tr_log(TR_LOG_WARN, "pool", "no task function '%s'", name);
-        trc = TR_ENOENT;
-    } else if (strcmp(tag, "$chunk") == 0) {
-        trc = s_worker_chunk(fn, payload, plen, &result);
-    } else {
-        trc = s_run_one(fn, tag, payload, plen, &result);
-    }
-    size_t rlen = 0;
-    const void *rp = result ? tr_msg_payload(result, &rlen) : NULL;
+    int64_t n;
     tr_msg_t *m = NULL;
-    if ((rc = tr_msg_create(&m, "done")) == 0 &&
-        (rc = tr_msg_add_int(m, id)) == 0 &&
-        (rc = tr_msg_add_int(m, trc)) == 0 &&
-        (rc = tr_msg_add_str(m, result ? tr_msg_tag(result) : "ok")) == 0)
-        rc = tr_msg_add_bin(m, rp, rlen);
-    tr_msg_destroy(&result);
+    tr_reader_init(&r, msg);
+    int rc = tr_read_int(&r, &n);
+    if (rc == 0 && (rc = tr_msg_create(&m, "done")) == 0)
+        rc = tr_msg_add_int(m, n);
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        int64_t id;
+        char name[TR_NAME_MAX + 1], tag[TR_TAG_MAX + 2];
+        const void *payload;
+        size_t plen;
+        if ((rc = tr_read_int(&r, &id)) != 0 ||
+            (rc = tr_read_str_copy(&r, name, sizeof name)) != 0 ||
+            (rc = tr_read_str_copy(&r, tag, sizeof tag)) != 0 ||
+            (rc = tr_read_bin(&r, &payload, &plen)) != 0)
+            break; /* not from our pool: fail loudly */
+        tr_msg_t *result = NULL;
+        tr_task_fn fn = s_task_find(name);
+        int trc;
+        if (fn == NULL) {
+            tr_log(TR_LOG_WARN, "pool", "no task function '%s'", name);
+            trc = TR_ENOENT;
+        } else if (strcmp(tag, "$chunk") == 0) {
+            trc = s_worker_chunk(fn, payload, plen, &result);
+        } else {
+            trc = s_run_one(fn, tag, payload, plen, &result);
+        }
+        size_t rlen = 0;
+        const void *rp = result ? tr_msg_payload(result, &rlen) : NULL;
+        if ((rc = tr_msg_add_int(m, id)) == 0 &&
+            (rc = tr_msg_add_int(m, trc)) == 0 &&
+            (rc = tr_msg_add_str(m, result ? tr_msg_tag(result) : "ok")) ==
+                0)
+            rc = tr_msg_add_bin(m, rp, rlen);
+        tr_msg_destroy(&result);
+    }
     if (rc != 0) {
         tr_msg_destroy(&m);
         return rc;
@@ -246,14 +248,20 @@ typedef struct s_task {
     tr_msg_t *args;         /* tag + payload, copied to each try */
     int timeout_ms;         /* per try; 0: none */
     uint64_t deadline_ns;   /* of the running try; 0: none */
-    int tries;              /* dispatches so far */
+    int tries;              /* dispatches alone so far */
+    bool solo;              /* never batched (a batch it was in died) */
     tr_id_t worker;         /* running on it; 0 while queued */
 } s_task_t;
 
+/* Tasks a worker is given at once when the queue is deep (fewer messages
+ * and wake-ups a task); one at a time otherwise. */
+#define TR__POOL_BATCH 16
+
 typedef struct s_worker {
     tr_id_t id;
-    uint64_t task;          /* running; 0 when idle */
-    bool retire;            /* stop it once its task is done */
+    uint64_t tasks[TR__POOL_BATCH]; /* handed to it; 0: done or dropped */
+    int ntasks;                     /* 0 when idle */
+    bool retire;            /* stop it once its tasks are done */
 } s_worker_t;
 
 /* A queue of ids (tasks or idle workers); removed entries are skipped
@@ -345,10 +353,11 @@ s_settle(tr_actor_t *self, s_pool_t *p, s_task_t *t, int rc, int reason,
             (void)tr_reply_error(self, t->req, brc);
         tr_msg_destroy(&r);
     }
-    if (t->worker != 0) {
+    if (t->worker != 0) { /* abandoned: its result will be ignored */
         s_worker_t *w = tr__map_get(&p->workers, t->worker);
-        if (w != NULL && w->task == t->id)
-            w->task = 0; /* abandoned: the worker's "done" is ignored */
+        for (int i = 0; w != NULL && i < w->ntasks; i++)
+            if (w->tasks[i] == t->id)
+                w->tasks[i] = 0;
     }
     s_task_free(t);
 }
@@ -370,51 +379,96 @@ s_arm(tr_actor_t *self, s_pool_t *p, uint64_t due)
     tr_msg_destroy(&m);
 }
 
-/* Hand queued tasks to idle workers. */
+/* Add task t to a "task" message. */
+static int
+s_add_task(tr_msg_t *m, const s_task_t *t)
+{
+    size_t plen;
+    const void *payload = tr_msg_payload(t->args, &plen);
+    int rc = tr_msg_add_int(m, (int64_t)t->id);
+    if (rc == 0 && (rc = tr_msg_add_str(m, t->name)) == 0 &&
+        (rc = tr_msg_add_str(m, t->tag)) == 0)
+        rc = tr_msg_add_bin(m, payload, plen);
+    return rc;
+}
+
+/* The next queued task, or NULL. */
+static s_task_t *
+s_next_queued(s_pool_t *p)
+{
+    s_task_t *t = NULL;
+    while (t == NULL && p->queue.n > 0)
+        t = tr__map_get(&p->tasks, s_ring_pop(&p->queue));
+    return t;
+}
+
+/* Hand queued tasks to idle workers: one each while the queue is short,
+ * a share of it (up to TR__POOL_BATCH) when it is deep. A task with a
+ * deadline or under suspicion goes alone. */
 static void
 s_dispatch(tr_actor_t *self, s_pool_t *p)
 {
     tr_node_t *node = tr_actor_node(self);
     while (p->queue.n > 0 && p->idle.n > 0) {
         s_worker_t *w = tr__map_get(&p->workers, s_ring_pop(&p->idle));
-        if (w == NULL || w->task != 0 || w->retire)
+        if (w == NULL || w->ntasks != 0 || w->retire)
             continue; /* gone, or listed twice */
-        s_task_t *t = NULL;
-        while (t == NULL && p->queue.n > 0)
-            t = tr__map_get(&p->tasks, s_ring_pop(&p->queue));
-        if (t == NULL) {
+        /* Deep: at least 4 tasks a worker wait. Then half a worker's
+         * share goes at once (the rest stays for those that finish
+         * first). */
+        size_t nw = p->workers.len ? p->workers.len : 1;
+        size_t share = p->queue.n >= 4 * nw ? p->queue.n / (2 * nw) : 1;
+        int want = share > TR__POOL_BATCH ? TR__POOL_BATCH : (int)share;
+        s_task_t *batch[TR__POOL_BATCH];
+        int n = 0;
+        while (n < want) {
+            s_task_t *t = s_next_queued(p);
+            if (t == NULL)
+                break;
+            if (n > 0 && (t->solo || t->timeout_ms > 0)) {
+                (void)s_ring_push(&p->queue, t->id, true); /* next time */
+                break;
+            }
+            batch[n++] = t;
+            if (t->solo || t->timeout_ms > 0)
+                break;
+        }
+        if (n == 0) {
             (void)s_ring_push(&p->idle, w->id, true);
             break;
         }
-        size_t plen;
-        const void *payload = tr_msg_payload(t->args, &plen);
         tr_msg_t *m = NULL;
         int rc = tr_msg_create(&m, "task");
-        if (rc == 0 && (rc = tr_msg_add_int(m, (int64_t)t->id)) == 0 &&
-            (rc = tr_msg_add_str(m, t->name)) == 0 &&
-            (rc = tr_msg_add_str(m, t->tag)) == 0 &&
-            (rc = tr_msg_add_bin(m, payload, plen)) == 0)
+        if (rc == 0)
+            rc = tr_msg_add_int(m, n);
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = s_add_task(m, batch[i]);
+        if (rc == 0)
             rc = tr_try_tell_id(node, w->id, &m);
         tr_msg_destroy(&m);
         if (rc != 0) {
-            /* The task waits for the next worker. One that is ending
+            /* The tasks wait for the next worker. One that is ending
              * (TR_ENOENT) is dropped: its DOWN will come. */
-            (void)s_ring_push(&p->queue, t->id, true);
+            for (int i = n - 1; i >= 0; i--)
+                (void)s_ring_push(&p->queue, batch[i]->id, true);
             if (rc == TR_ENOENT)
                 continue;
-            tr_log(TR_LOG_WARN, "pool", "cannot hand task %llu to %llx: %s",
-                   (unsigned long long)t->id, (unsigned long long)w->id,
-                   tr_strerror(rc));
+            tr_log(TR_LOG_WARN, "pool", "cannot hand tasks to %llx: %s",
+                   (unsigned long long)w->id, tr_strerror(rc));
             (void)s_ring_push(&p->idle, w->id, false);
             break; /* tried again at the next event */
         }
-        t->tries++;
-        t->worker = w->id;
-        w->task = t->id;
-        if (t->timeout_ms > 0) {
-            t->deadline_ns = tr__deadline_after_ms(t->timeout_ms);
-            s_arm(self, p, t->deadline_ns);
+        for (int i = 0; i < n; i++) {
+            s_task_t *t = batch[i];
+            t->tries += n == 1; /* a batch that dies is not counted */
+            t->worker = w->id;
+            w->tasks[i] = t->id;
+            if (t->timeout_ms > 0) {
+                t->deadline_ns = tr__deadline_after_ms(t->timeout_ms);
+                s_arm(self, p, t->deadline_ns);
+            }
         }
+        w->ntasks = n;
     }
 }
 
@@ -516,28 +570,35 @@ s_on_submit(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     return 0;
 }
 
-/* "done" [id, rc, tag, payload] from a worker: it is idle again. */
+/* "done" [n, (id, rc, tag, payload) x n] from a worker: it is idle
+ * again. */
 static int
 s_on_done(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
 {
     tr_reader_t r;
-    int64_t id, rc;
-    char tag[TR_TAG_MAX + 2];
-    const void *payload;
-    size_t plen;
+    int64_t n;
     tr_reader_init(&r, msg);
-    if (tr_read_int(&r, &id) != 0 || tr_read_int(&r, &rc) != 0 ||
-        tr_read_str_copy(&r, tag, sizeof tag) != 0 ||
-        tr_read_bin(&r, &payload, &plen) != 0)
+    if (tr_read_int(&r, &n) != 0)
         return 0; /* not from a worker of ours: dropped */
-    s_worker_t *w = tr__map_get(&p->workers, tr_msg_sender(msg));
-    s_task_t *t = tr__map_get(&p->tasks, (uint64_t)id);
-    if (t != NULL) {
-        t->worker = 0;
-        s_settle(self, p, t, rc < 0 ? (int)rc : 0, 0, tag, payload, plen);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t id, rc;
+        char tag[TR_TAG_MAX + 2];
+        const void *payload;
+        size_t plen;
+        if (tr_read_int(&r, &id) != 0 || tr_read_int(&r, &rc) != 0 ||
+            tr_read_str_copy(&r, tag, sizeof tag) != 0 ||
+            tr_read_bin(&r, &payload, &plen) != 0)
+            break;
+        s_task_t *t = tr__map_get(&p->tasks, (uint64_t)id);
+        if (t != NULL) {
+            t->worker = 0;
+            s_settle(self, p, t, rc < 0 ? (int)rc : 0, 0, tag, payload,
+                     plen);
+        }
     }
+    s_worker_t *w = tr__map_get(&p->workers, tr_msg_sender(msg));
     if (w != NULL) {
-        w->task = 0;
+        w->ntasks = 0;
         if (w->retire) {
             tr__map_del(&p->workers, w->id);
             (void)tr_sup_terminate_child(tr_actor_node(self), p->sup, NULL,
@@ -570,7 +631,9 @@ s_on_ready(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     return 0;
 }
 
-/* A worker ended: its task goes back to the queue, or fails. */
+/* A worker ended: its tasks go back to the queue, or fail. A task that
+ * was alone on it counts a try; a batch's tasks are tried again each
+ * alone (one of them may be what killed it), and do not count. */
 static int
 s_on_down(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
 {
@@ -583,23 +646,28 @@ s_on_down(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
         return 0;
     bool abnormal = reason != 0 && reason != TR_ESHUTDOWN;
     p->deaths += abnormal;
-    s_task_t *t = w->task ? tr__map_get(&p->tasks, w->task) : NULL;
-    free(w);
-    if (t != NULL) {
+    bool batch = w->ntasks > 1;
+    for (int i = w->ntasks - 1; i >= 0; i--) {
+        s_task_t *t = w->tasks[i] ? tr__map_get(&p->tasks, w->tasks[i])
+                                  : NULL;
+        if (t == NULL)
+            continue;
         t->worker = 0;
         t->deadline_ns = 0;
-        if (abnormal && t->tries > p->max_retries) {
+        t->solo |= batch && abnormal;
+        if (abnormal && !batch && t->tries > p->max_retries) {
             tr_log(TR_LOG_WARN, "pool", "task %llu ('%s') failed: its "
                    "worker ended (%s) on each of %d tries",
                    (unsigned long long)t->id, t->name, tr_strerror(reason),
                    t->tries);
             s_settle(self, p, t, TR_EWORKERDIED, reason, NULL, NULL, 0);
         } else {
-            p->retried++;
+            p->retried += abnormal;
             if (s_ring_push(&p->queue, t->id, true) != 0)
                 s_settle(self, p, t, TR_ENOMEM, 0, NULL, NULL, 0);
         }
     }
+    free(w);
     s_dispatch(self, p);
     s_maybe_finish_shutdown(self, p);
     return 0;
@@ -691,8 +759,9 @@ s_on_stats(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     TR__MAP_EACH(&p->workers, slot)
     {
         s_worker_t *w = slot->val;
-        idle += w->task == 0;
-        running += w->task != 0 && tr__map_get(&p->tasks, w->task) != NULL;
+        idle += w->ntasks == 0;
+        for (int i = 0; i < w->ntasks; i++)
+            running += w->tasks[i] && tr__map_get(&p->tasks, w->tasks[i]);
     }
     int64_t v[8] = {(int64_t)p->workers.len,
                     idle,
@@ -729,12 +798,12 @@ s_on_resize(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
             TR__MAP_EACH(&p->workers, slot)
             {
                 s_worker_t *w = slot->val;
-                if (k < drop && !w->retire && (pass == 1 || w->task == 0))
+                if (k < drop && !w->retire && (pass == 1 || w->ntasks == 0))
                     ids[k++] = w->id;
             }
             for (int i = 0; i < k; i++, drop--) {
                 s_worker_t *w = tr__map_get(&p->workers, ids[i]);
-                if (pass == 1 && w->task != 0) {
+                if (pass == 1 && w->ntasks != 0) {
                     w->retire = true;
                     continue;
                 }
@@ -844,7 +913,7 @@ s_pool_terminate(tr_actor_t *self, void *state, int reason)
         TR__MAP_EACH(&p->workers, slot)
         {
             s_worker_t *w = slot->val;
-            if (w->task != 0)
+            if (w->ntasks != 0)
                 (void)tr_kill(tr_actor_node(self), w->id);
         }
     }

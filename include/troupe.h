@@ -722,10 +722,14 @@ typedef struct tr_pool_opts {
 
 /* Start a pool: a pool actor with a simple_one_for_one supervisor of its
  * workers. Workers get a task only when idle (credit-based load
- * balancing: one slow task never holds a queue of others). A worker that
- * dies is replaced; its task goes to another worker up to max_retries
- * times, then fails alone with TR_EWORKERDIED (tr_future_exit_reason
- * tells how the last worker ended). The pool never becomes broken.
+ * balancing: one slow task never holds a queue of others; only when 4
+ * tasks a worker or more wait does an idle worker get a share of them,
+ * up to 16, in one message). A worker that dies is replaced; its task goes to another
+ * worker up to max_retries times, then fails alone with TR_EWORKERDIED
+ * (tr_future_exit_reason tells how the last worker ended); tasks it had
+ * been given in one batch are each tried again alone first, without
+ * counting (any of them may have killed it). The pool never becomes
+ * broken.
  * Errors: TR_EINVAL, TR_EEXIST (name), a worker's spawn error, TR_ENOMEM,
  * TR_ECLOSED. */
 int tr_pool_start(tr_node_t *node, const tr_pool_opts_t *opts,

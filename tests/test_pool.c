@@ -1040,20 +1040,29 @@ START_TEST(crashing_task_fails_alone_with_eworkerdied_after_max_retries_plus_one
         ck_assert_int_eq(s_outcome(&after[i], &v), 0);
         ck_assert_int_eq(v, (int64_t)(100 + i) * (100 + i));
     }
-    /* Tried 1 + max_retries times, each time on another worker process. */
+    /* Tried 1 + max_retries times alone, each time on another worker
+     * process; once more before that if it was first given out in a
+     * batch (the queue was deep), which does not count. */
     long pids[8];
-    ck_assert_int_eq(s_lines(path, pids, 8), 3);
-    ck_assert(pids[0] != pids[1] && pids[1] != pids[2] && pids[0] != pids[2]);
-    for (int i = 0; i < 3; i++)
+    int tries = s_lines(path, pids, 8);
+    ck_assert_int_ge(tries, 3);
+    ck_assert_int_le(tries, 4);
+    for (int i = 0; i < tries; i++) {
         ck_assert(pids[i] != getpid());
+        for (int j = 0; j < i; j++)
+            ck_assert(pids[i] != pids[j]);
+    }
 
     /* The pool is whole again and the counters say what happened. */
     tr_pool_stats_t st;
     s_wait_stats(pool, S_WANT(.workers = 2, .idle = 2, .done = 2 * N + 1),
                  &st);
     ck_assert_uint_eq(st.failed, 1);
-    ck_assert_uint_eq(st.retried, 2);
-    ck_assert_uint_eq(st.worker_deaths, 3);
+    ck_assert_uint_eq(st.worker_deaths, (uint64_t)tries);
+    if (tries == 3) /* never in a batch: only its own re-dispatches */
+        ck_assert_uint_eq(st.retried, 2);
+    else /* and its batch's, sent back once (16 at most) */
+        ck_assert_uint_le(st.retried, 2 + 16);
     ck_assert(s_wait_kids(2, S_SETTLE_MS));
     s_squares(pool, 100);
     s_shutdown(&pool);
@@ -1270,7 +1279,10 @@ START_TEST(process_pool_loses_no_task_while_workers_are_sigkilled_50_times)
     ck_assert_uint_eq(st.failed, 0);
     ck_assert_uint_ge(st.worker_deaths, 1);
     ck_assert_uint_le(st.worker_deaths, KILLS);
-    ck_assert_uint_le(st.retried, st.worker_deaths);
+    /* A death sends back what its worker had: a batch when the queue
+     * was deep (16 tasks at most). */
+    ck_assert_uint_ge(st.retried, 1);
+    ck_assert_uint_le(st.retried, st.worker_deaths * 16);
     ck_assert(s_wait_kids(WORKERS, S_SETTLE_MS));
     s_squares(pool, 100); /* and it still works */
     s_shutdown(&pool);
@@ -2046,8 +2058,17 @@ START_TEST(stats_count_done_failed_retried_and_worker_deaths)
     s_wait_stats(pool, S_WANT(.done = n, .workers = 2, .idle = 2,
                               .queued = 0, .running = 0), &st);
     ck_assert_uint_eq(st.failed, (uint64_t)(n - OK));
-    ck_assert_uint_eq(st.retried, procs ? 2 : 0);
-    ck_assert_uint_eq(st.worker_deaths, procs ? 3 : 0);
+    /* The crash task: 3 tries alone, maybe one more in a batch (whose
+     * other tasks were then sent back too). */
+    if (procs) {
+        ck_assert_uint_ge(st.worker_deaths, 3);
+        ck_assert_uint_le(st.worker_deaths, 4);
+        ck_assert_uint_ge(st.retried, 2);
+        ck_assert_uint_le(st.retried, 2 + 16);
+    } else {
+        ck_assert_uint_eq(st.retried, 0);
+        ck_assert_uint_eq(st.worker_deaths, 0);
+    }
     s_shutdown(&pool);
     ts_rmtree(dir);
     ts_destroy(&node);
@@ -2158,7 +2179,7 @@ s_feed_next(void *arg, tr_msg_t **item)
         f->max_open = open;
     /* nap items carry a duration; the others their index to square */
     if (f->nap_every > 0 && i % f->nap_every == 0) {
-        int64_t v[2] = {i, 60};
+        int64_t v[2] = {i, 30};
         *item = ts_msg_ints("nap", 2, v);
     } else {
         *item = ts_msg_i("a", i);
@@ -2249,7 +2270,7 @@ s_progress(void *arg, uint64_t done, uint64_t total)
     last[1] = total;
 }
 
-/* In order, with uneven durations (every 7th item naps 60 ms), for each
+/* In order, with uneven durations (every 97th item naps 30 ms), for each
  * chunk size; items that fail give their own code; memory stays bounded
  * (items made but not answered never exceed window x chunk). */
 START_TEST(map_gives_every_result_in_input_order_with_uneven_durations)
@@ -2260,7 +2281,7 @@ START_TEST(map_gives_every_result_in_input_order_with_uneven_durations)
     for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
         s_feed_t f;
         s_feed_init(&f, 2000);
-        f.nap_every = chunks[c] == 1 ? 97 : 7;
+        f.nap_every = 97;
         uint64_t prog[2] = {0, 0};
         tr_map_opts_t o = {.chunk = chunks[c], .window = 4, .total = 2000,
                            .progress = s_progress, .progress_arg = prog};
