@@ -523,7 +523,10 @@ s_pool_init(tr_actor_t *self, void *state, const tr_msg_t *args)
     tr_sup_opts_t so = {.strategy = TR_SIMPLE_ONE_FOR_ONE,
                         .max_restarts = INT32_MAX, .period_ms = 1};
     int rc = tr_sup_start(tr_actor_node(self), &so, &spec, 1, &p->sup);
-    if (rc == 0 && (rc = s_start_workers(self, p, p->target)) != 0)
+    /* Without its supervisor the pool has no workers: it ends with it,
+     * so that clients hear (TR_ESHUTDOWN) instead of waiting. */
+    if (rc == 0 && (rc = tr_monitor(self, p->sup)) == 0 &&
+        (rc = s_start_workers(self, p, p->target)) != 0)
         (void)tr_stop(tr_actor_node(self), p->sup, TR_DEFAULT);
     return rc;
 }
@@ -641,6 +644,13 @@ s_on_down(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     int reason;
     if (tr_msg_exit(msg, &who, &reason) != 0)
         return 0;
+    if (who == p->sup) {
+        tr_log(reason == TR_ESHUTDOWN ? TR_LOG_INFO : TR_LOG_ERROR, "pool",
+               "the workers' supervisor ended (%s): the pool ends too",
+               tr_strerror(reason));
+        p->sup = 0;
+        return reason != 0 ? reason : TR_ESHUTDOWN;
+    }
     s_worker_t *w = tr__map_del(&p->workers, who);
     if (w == NULL)
         return 0;
@@ -1281,7 +1291,7 @@ tr_pool_map(tr_pool_t *pool, const char *task, tr_map_next_fn next,
         tr_pool_stats_t st;
         if ((rc = tr_pool_stats(pool, &st)) != 0)
             return rc;
-        m.o.window = 2 * (st.workers > 0 ? st.workers : 1);
+        m.o.window = 16 * (st.workers > 0 ? st.workers : 1);
     }
     m.bar = m.o.progress_bar && isatty(STDERR_FILENO);
     m.slots = calloc((size_t)m.o.window, sizeof *m.slots);

@@ -553,7 +553,7 @@ s_bench_map(tr_node_t *node, bool chunked)
     printf("BENCH %s troupe=%.0fitems/s baseline=%.0fitems/s ratio=%.2f\n",
            name, t, py, t / py);
     if (chunked)
-        printf("# %s: higher is better; tr_pool_map chunk %d (window 2 x "
+        printf("# %s: higher is better; tr_pool_map chunk %d (window 16 x "
                "workers) vs Pool.map default chunksize, %ld items, median "
                "of %d rounds\n", name, chunk, n, s_rounds);
     else

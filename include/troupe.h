@@ -793,7 +793,7 @@ typedef int (*tr_map_out_fn)(void *arg, uint64_t index, int rc,
 
 typedef struct tr_map_opts {
     int chunk;        /* items per task; 0: 1 */
-    int window;       /* tasks in flight; 0: 2 x the pool's workers */
+    int window;       /* tasks in flight; 0: 16 x the pool's workers */
     bool unordered;   /* results as tasks finish (imap_unordered) */
     int timeout_ms;   /* per task, as tr_pool_submit's */
     uint64_t total;   /* items expected, for progress; 0: unknown */

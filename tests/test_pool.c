@@ -2417,6 +2417,42 @@ START_TEST(map_rejects_bad_input)
 }
 END_TEST
 
+/* The pool ends with its workers' supervisor: what was pending fails
+ * (TR_ESHUTDOWN), and later submits fail, rather than wait forever. */
+START_TEST(pool_ends_with_its_workers_supervisor_and_nothing_hangs)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, s_mode(_i), 1, 0);
+    s_gate_t g;
+    s_gate_make(&g);
+    tr_future_t *held = s_submit(pool, "gate", s_path_msg(g.path),
+                                 TR_FOREVER);
+    tr_future_t *queued = s_submit_i(pool, "square", 5);
+    s_wait_stats(pool, S_WANT(.running = 1, .queued = 1), NULL);
+    /* The root's children: the pool's supervisor is the only one. */
+    tr_sup_child_t kids[4];
+    ck_assert_int_eq(tr_sup_which_children(node, tr_node_root(node), kids,
+                                           4), 1);
+    s_gate_release(&g, 1); /* a thread worker must be able to stop */
+    ck_assert_int_eq(tr_stop(node, kids[0].actor, TS_CALL_MS), 0);
+    int rc = s_outcome(&queued, NULL);
+    ck_assert_msg(rc == TR_ESHUTDOWN || rc == 0, "queued: %s",
+                  tr_strerror(rc));
+    rc = s_outcome(&held, NULL);
+    ck_assert_msg(rc == TR_ESHUTDOWN || rc == 0, "held: %s",
+                  tr_strerror(rc));
+    ck_assert_int_eq(tr_join(node, tr_pool_id(pool), TS_CALL_MS, NULL), 0);
+    tr_future_t *late = NULL;
+    tr_msg_t *a = ts_msg_i("a", 1);
+    rc = tr_pool_submit(pool, "square", &a, TR_FOREVER, &late);
+    ck_assert_int_eq(rc, TR_ENOENT);
+    tr_msg_destroy(&a);
+    ck_assert_int_eq(tr_pool_shutdown(&pool, false, TS_CALL_MS), 0);
+    s_gate_close(&g);
+    ts_destroy(&node);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Futures together                                                    */
 /* ------------------------------------------------------------------ */
@@ -2616,6 +2652,9 @@ s_suite(void)
     tcase_add_test(tc, map_stops_at_an_error_of_out_and_the_pool_goes_on);
     tcase_add_test(tc, map_array_fills_results_and_codes);
     tcase_add_test(tc, map_rejects_bad_input);
+
+    tc = s_tcase(s, "supervisor", 30);
+    S_BOTH(tc, pool_ends_with_its_workers_supervisor_and_nothing_hangs);
 
     tc = s_tcase(s, "futures", 30);
     tcase_add_test(tc, wait_any_all_and_next_done_follow_completion_order);
