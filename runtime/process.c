@@ -90,6 +90,7 @@ typedef struct tr__job {
     char *const *argv;
     char *const *env;
     int err;                 /* posix_spawn's, once done */
+    pid_t pid;               /* the child, once done */
     bool done;
     struct tr__job *next;
 } tr__job_t;
@@ -318,6 +319,7 @@ s_run_jobs(tr__procs_t *p)
         }
         pthread_mutex_lock(&p->mu);
         if (j->err == 0) {
+            j->pid = pid;
             j->pr->pid = pid;
             j->pr->pidfd = pidfd;
             if (pidfd < 0)
@@ -773,6 +775,9 @@ tr__proc_start(tr_node_t *node, tr__rec_t *rec, const tr_spawn_opts_t *opts,
                 p->list[i] = p->list[--p->n];
         }
     }
+    /* Once listed and started, pr is the reaper's: the child may have
+     * died and been reaped (pr freed) before this thread woke up. */
+    pid_t pid = job.pid;
     pthread_mutex_unlock(&p->mu);
     free(env);
     if (rc != 0 || job.err != 0) {
@@ -783,9 +788,9 @@ tr__proc_start(tr_node_t *node, tr__rec_t *rec, const tr_spawn_opts_t *opts,
         return rc ? rc : job.err == ENOENT || job.err == EACCES ? TR_ENOENT
                                                                 : TR_ESYS;
     }
-    rec->pid = pr->pid; /* informational: remote already (set by tr_spawn) */
+    rec->pid = pid; /* informational: remote already (set by tr_spawn) */
     TR__LOG(TR_LOG_DEBUG, "runtime", "process actor %llx is pid %d",
-            (unsigned long long)rec->id, (int)pr->pid);
+            (unsigned long long)rec->id, (int)pid);
     return 0;
 }
 
