@@ -372,9 +372,11 @@ s_arm(tr_actor_t *self, s_pool_t *p, uint64_t due)
         return;
     uint64_t now = tr__now_ns();
     int ms = due > now ? (int)((due - now + 999999) / 1000000) : 0;
+    /* The due time rides along: a timer a sooner one replaced is
+     * recognised when it fires, and ignored. */
     tr_msg_t *m = NULL;
     if (tr_msg_create(&m, "deadline") == 0 &&
-        tr_timer_after(self, ms, &m, NULL) == 0)
+        tr_msg_add_uint(m, due) == 0 && tr_timer_after(self, ms, &m, NULL) == 0)
         p->timer_due = due;
     tr_msg_destroy(&m);
 }
@@ -525,7 +527,9 @@ s_pool_init(tr_actor_t *self, void *state, const tr_msg_t *args)
     int rc = tr_sup_start(tr_actor_node(self), &so, &spec, 1, &p->sup);
     /* Without its supervisor the pool has no workers: it ends with it,
      * so that clients hear (TR_ESHUTDOWN) instead of waiting. */
-    if (rc == 0 && (rc = tr_monitor(self, p->sup)) == 0 &&
+    if (rc != 0)
+        return rc;
+    if ((rc = tr_monitor(self, p->sup)) != 0 ||
         (rc = s_start_workers(self, p, p->target)) != 0)
         (void)tr_stop(tr_actor_node(self), p->sup, TR_DEFAULT);
     return rc;
@@ -685,8 +689,13 @@ s_on_down(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
 
 /* The deadline timer: fail what is overdue, re-arm for the next. */
 static int
-s_on_deadline(tr_actor_t *self, s_pool_t *p)
+s_on_deadline(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
 {
+    tr_reader_t r;
+    uint64_t due = 0;
+    tr_reader_init(&r, msg);
+    if (tr_read_uint(&r, &due) != 0 || due != p->timer_due)
+        return 0; /* replaced by a sooner one */
     uint64_t now = tr__now_ns(), next = 0;
     p->timer_due = 0;
     uint64_t late[64];
@@ -881,7 +890,7 @@ s_pool_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
     if (tr_msg_is(msg, "$down"))
         return s_on_down(self, p, msg);
     if (tr_msg_is(msg, "deadline"))
-        return s_on_deadline(self, p);
+        return s_on_deadline(self, p, msg);
     if (!tr_msg_is_request(msg))
         return TR_EUNHANDLED;
     if (tr_msg_is(msg, "cancel"))
@@ -1058,8 +1067,8 @@ tr_pool_cancel(tr_pool_t *pool, tr_future_t *fut)
         (rc = tr_msg_add_int(m, (int64_t)fut->corr)) == 0)
         rc = s_call(pool, &m, TR_DEFAULT, NULL, 0);
     tr_msg_destroy(&m);
-    if (rc == 0) /* its TR_ECANCELED came first: settle it now */
-        (void)tr_future_wait(fut, 0);
+    /* On 0, fut has settled already: the pool sent its TR_ECANCELED
+     * before the answer, to the same inbox, and the call read both. */
     return rc;
 }
 
@@ -1111,6 +1120,7 @@ tr_pool_shutdown(tr_pool_t **poolp, bool cancel_pending, int timeout_ms)
                           timeout_ms);
     if (timeout_ms == TR_DEFAULT)
         timeout_ms = pool->node->opts.shutdown_timeout_ms;
+    uint64_t deadline = tr__deadline_after_ms(timeout_ms);
     tr_msg_t *m = NULL;
     int rc = tr_msg_create(&m, "shutdown");
     if (rc == 0 && (rc = tr_msg_add_bool(m, cancel_pending)) == 0)
@@ -1118,8 +1128,12 @@ tr_pool_shutdown(tr_pool_t **poolp, bool cancel_pending, int timeout_ms)
     tr_msg_destroy(&m);
     if (rc == TR_EDEAD || rc == TR_ENOENT)
         rc = 0; /* ended already: nothing left to wait for */
-    /* Stop it whatever the answer: what still runs fails TR_ESHUTDOWN. */
-    int src = tr_stop(pool->node, pool->id, TR_DEFAULT);
+    /* Stop it whatever the answer: what still runs fails TR_ESHUTDOWN.
+     * Within what is left of the time (its workers' stop takes 100 ms
+     * at most: see s_pool_init), but at least that. */
+    int64_t left = tr__ms_left(deadline);
+    int stop_ms = left < 0 ? TR_FOREVER : left < 200 ? 200 : (int)left;
+    int src = tr_stop(pool->node, pool->id, stop_ms);
     if (rc == 0 && src != 0 && src != TR_ENOENT)
         rc = src;
     *poolp = NULL;

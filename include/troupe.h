@@ -653,8 +653,10 @@ int tr_future_next_done(tr_future_t **futs, size_t *n, int timeout_ms,
 /* Call fn(arg, fut) once the future has settled (add_done_callback): at
  * once if it already has, else from the thread that asked, the next time
  * it reads its inbox (while it waits on any future, or in its actor
- * loop). fn may take the outcome (tr_future_get with timeout 0) and may
- * destroy this future. One callback per future.
+ * loop), at its deadline at the latest. fn may take the outcome
+ * (tr_future_get with timeout 0) and may destroy this future, unless the
+ * future is being waited on (tr_future_wait*, next_done). One callback
+ * per future.
  * Errors: TR_EINVAL, TR_EEXIST (one is set), TR_EPERM (another thread). */
 typedef void (*tr_future_cb)(void *arg, tr_future_t *fut);
 int tr_future_then(tr_future_t *fut, tr_future_cb fn, void *arg);

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "runtime/behaviour.h"
+#include "runtime/future.h"
 #include "runtime/node.h"
 #include "runtime/process.h"
 #include "transport/clock.h"
@@ -316,11 +317,10 @@ tr_link(tr_actor_t *self, tr_id_t other)
     if (self->node->child) {
         /* Links live with the records, in the parent's node: made there;
          * the mirror here lets this actor's exit signals through. */
+        (void)tr__map_del(&self->unlinked, other); /* linked again */
         rc = tr__child_link(self, other, true);
-        if (rc >= 0) {
-            (void)tr__map_del(&self->unlinked, other);
+        if (rc >= 0)
             rc = tr__rec_link_one(self->rec, other);
-        }
     } else {
         tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
         rc = rec && rec->kind == TR__REC_ACTOR ? tr__rec_link(self->rec, rec)
@@ -349,7 +349,10 @@ tr_unlink(tr_actor_t *self, tr_id_t other)
         /* A signal already on its way from the parent's node is dropped
          * (if the map cannot grow, it may still end this actor). */
         (void)tr__map_put(&self->unlinked, other, (void *)1);
-        found |= tr__child_link(self, other, false) == 1;
+        if (tr__child_link(self, other, false) == 1)
+            found = true;
+        else if (!found) /* no link, so no signal on its way */
+            (void)tr__map_del(&self->unlinked, other);
     } else {
         tr__rec_t *rec = tr__reg_get(&self->node->reg, other);
         if (rec != NULL)
@@ -579,13 +582,18 @@ s_loop(tr_actor_t *a)
             continue;
         /* Both read dry: their fds may be polled. */
         long timeout = -1;
-        if (a->ntimers > 0)
-            timeout = (long)tr__ms_left(a->timers[0].due_ns);
+        uint64_t due = a->ntimers > 0 ? a->timers[0].due_ns : 0;
+        if (a->port->ntimed > 0) /* futures with a callback and a deadline */
+            due = tr__deadline_min(due, tr__future_next_deadline(a->port));
+        if (due != 0)
+            timeout = (long)tr__ms_left(due);
         if ((rc = tr__wait_fds(fds, 2, timeout)) < 0) {
             s_fail(a, rc, NULL);
             break;
         }
-        if (fds[0].revents != 0)
+        /* Read the inbox on its events, and when a future's deadline
+         * may have come (the pump settles those). */
+        if (fds[0].revents != 0 || a->port->ntimed > 0)
             a->port->inbox_drained = false;
         if (fds[1].revents != 0)
             mailbox_drained = false;

@@ -67,17 +67,45 @@ tr__future_run_callbacks(tr__port_t *port)
 {
     if (port->keep_peers > 0)
         return; /* inside a send: at the next pump */
-    /* One at a time from the front: a callback may destroy futures whose
-     * callbacks are queued (they leave the list) or settle others. */
-    while (port->ncallbacks > 0) {
-        tr_future_t *f = port->callbacks[0];
-        memmove(port->callbacks, port->callbacks + 1,
-                --port->ncallbacks * sizeof *port->callbacks);
+    /* In order, by an index kept in the port: a callback may destroy
+     * futures whose callbacks are queued (their slots become NULL), or
+     * wait, which runs this again from where it is. */
+    while (port->cb_head < port->ncallbacks) {
+        tr_future_t *f = port->callbacks[port->cb_head++];
+        if (f == NULL)
+            continue;
         f->then_queued = false;
         tr_future_cb fn = f->then;
         f->then = NULL;
         fn(f->then_arg, f);
     }
+    port->ncallbacks = port->cb_head = 0;
+}
+
+void
+tr__future_expire(tr__port_t *port)
+{
+    uint64_t now = tr__now_ns();
+    size_t k = 0;
+    for (size_t i = 0; i < port->ntimed; i++) {
+        tr_future_t *f = port->timed[i];
+        if (!f->settled && now >= f->deadline_ns)
+            tr__future_settle(f, TR_ETIMEDOUT, NULL);
+        if (f->settled)
+            f->timed = false;
+        else
+            port->timed[k++] = f;
+    }
+    port->ntimed = k;
+}
+
+uint64_t
+tr__future_next_deadline(const tr__port_t *port)
+{
+    uint64_t next = 0;
+    for (size_t i = 0; i < port->ntimed; i++)
+        next = tr__deadline_min(next, port->timed[i]->deadline_ns);
+    return next;
 }
 
 void
@@ -91,10 +119,14 @@ tr__future_discard(tr_future_t **fp)
     if (!f->settled && !port->closed)
         tr__map_del(&port->futures, f->corr);
     if (f->then_queued) { /* its callback will not run now */
-        for (size_t i = 0; i < port->ncallbacks; i++) {
-            if (port->callbacks[i] == f) {
-                memmove(port->callbacks + i, port->callbacks + i + 1,
-                        (--port->ncallbacks - i) * sizeof *port->callbacks);
+        for (size_t i = port->cb_head; i < port->ncallbacks; i++)
+            if (port->callbacks[i] == f)
+                port->callbacks[i] = NULL;
+    }
+    if (f->timed) { /* no deadline to watch for it any more */
+        for (size_t i = 0; i < port->ntimed; i++) {
+            if (port->timed[i] == f) {
+                port->timed[i] = port->timed[--port->ntimed];
                 break;
             }
         }
@@ -138,6 +170,8 @@ tr_future_wait(tr_future_t *f, int timeout_ms)
         uint64_t now = tr__now_ns();
         if (f->deadline_ns != 0 && now >= f->deadline_ns) {
             tr__future_settle(f, TR_ETIMEDOUT, NULL);
+            if (port->ncallbacks > 0) /* its own, if it has one */
+                tr__future_run_callbacks(port);
             return 0;
         }
         if (tr__port_stopping(port))
@@ -223,6 +257,7 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
     if (!pthread_equal(pthread_self(), port->thread))
         return TR_EPERM;
     uint64_t until = tr__deadline_after_ms(timeout_ms);
+    bool pumped = false;
     for (;;) {
         uint64_t now = tr__now_ns(), wake = until;
         size_t first = SIZE_MAX;
@@ -250,13 +285,16 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
                 tr__future_run_callbacks(port);
             return 0;
         }
-        if (timeout_ms == 0 || (until != 0 && now >= until))
+        /* A poll (timeout 0) reads what is there once before it says
+         * no. */
+        if (timeout_ms == 0 ? pumped : (until != 0 && now >= until))
             return TR_ETIMEDOUT;
         if (tr__port_stopping(port))
             return TR_ECANCELED;
-        int64_t ms = tr__ms_left(wake);
+        int64_t ms = timeout_ms == 0 ? 0 : tr__ms_left(wake);
         int rc = tr__port_pump(port, ms > INT32_MAX ? INT32_MAX : (int)ms,
                                NULL);
+        pumped = true;
         if (rc < 0)
             return rc;
     }
@@ -305,6 +343,17 @@ tr_future_then(tr_future_t *f, tr_future_cb fn, void *arg)
     if (f->settled) {
         fn(arg, f);
         return 0;
+    }
+    if (f->deadline_ns != 0) {
+        /* Nobody may wait on it: its deadline is watched by the port
+         * (tr__future_expire), so the callback runs then at the latest. */
+        tr__port_t *port = f->port;
+        int rc = tr__grow((void **)&port->timed, port->ntimed,
+                          &port->captimed, sizeof *port->timed, 8);
+        if (rc != 0)
+            return rc;
+        port->timed[port->ntimed++] = f;
+        f->timed = true;
     }
     f->then = fn;
     f->then_arg = arg;

@@ -22,12 +22,19 @@ struct tr_future {
     tr_future_cb then;           /* tr_future_then's, until called */
     void *then_arg;
     bool then_queued;            /* in port->callbacks */
+    bool timed;                  /* in port->timed */
     struct tr_future *next_free; /* in port->free_futures */
 };
 
 /* Run the callbacks of futures that settled (tr_future_then), unless the
  * port is inside a send (they run at its next pump then). */
 void tr__future_run_callbacks(tr__port_t *port);
+
+/* Settle (TR_ETIMEDOUT) the futures with a callback whose deadline has
+ * passed, and forget the settled ones; and the soonest deadline left
+ * (0: none). For threads that do not wait on those futures. */
+void tr__future_expire(tr__port_t *port);
+uint64_t tr__future_next_deadline(const tr__port_t *port);
 
 /* Freed futures a port keeps for reuse. */
 #define TR__FREE_FUTURES 16

@@ -308,6 +308,7 @@ tr__port_unref(tr__port_t **portp)
         free(f);
     }
     free(port->callbacks);
+    free(port->timed);
     tr__rec_unref(&port->rec);
     pthread_mutex_destroy(&port->mu);
     free(port);
@@ -895,6 +896,8 @@ tr__port_pump(tr__port_t *port, int timeout_ms, struct tr_future *want)
     tr__msg_view_close(&view);
     for (size_t i = 0; i < ndowns; i++)
         s_on_down(port, downs[i].id, downs[i].reason);
+    if (port->ntimed > 0)
+        tr__future_expire(port);
     if (port->ncallbacks > 0)
         tr__future_run_callbacks(port);
     return rc < 0 ? rc : handled;

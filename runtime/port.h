@@ -57,7 +57,9 @@ typedef struct tr__port {
     uint64_t next_corr;
     struct tr_future *free_futures; /* for reuse, owner thread only */
     struct tr_future **callbacks;   /* settled, with a callback to run */
-    size_t ncallbacks, capcallbacks;
+    size_t ncallbacks, capcallbacks, cb_head;
+    struct tr_future **timed;       /* with a callback and a deadline */
+    size_t ntimed, captimed;
     int nfree_futures;
     uint64_t tick;
     struct tr_actor *actor;    /* the actor owning this thread, or NULL */

@@ -322,6 +322,8 @@ s_run_jobs(tr__procs_t *p)
             j->pid = pid;
             j->pr->pid = pid;
             j->pr->pidfd = pidfd;
+            if (j->pr->kill_reason != 0) /* killed while starting */
+                kill(pid, SIGKILL);
             if (pidfd < 0)
                 p->no_pidfd = true; /* found out: poll instead */
         }
@@ -805,7 +807,10 @@ tr__proc_kill(tr_node_t *node, tr_id_t id, int reason)
     if (pr != NULL) {
         if (pr->kill_reason == 0)
             pr->kill_reason = reason;
-        kill(pr->pid, SIGKILL);
+        /* Not started yet (pid 0 would be our own process group): the
+         * reaper kills it as soon as it has started it. */
+        if (pr->pid > 0)
+            kill(pr->pid, SIGKILL);
         /* Nothing sent from now on will be read: senders by a kept name
          * wait for the next actor instead of reaching this one. */
         atomic_store(&pr->rec->dead, 1);

@@ -2457,6 +2457,97 @@ END_TEST
 /* Futures together                                                    */
 /* ------------------------------------------------------------------ */
 
+/* An actor that asks with a deadline, sets a callback and goes back to
+ * its loop: the callback runs at the deadline (TR_ETIMEDOUT) though
+ * nobody waits on the future. "go" [target] is answered from the
+ * callback with the ask's outcome. */
+typedef struct s_asker {
+    tr_actor_t *self;
+    tr_msg_t *go;
+} s_asker_t;
+
+static void
+s_asker_then(void *arg, tr_future_t *fut)
+{
+    s_asker_t *a = arg;
+    int rc = tr_future_get(fut, 0, NULL);
+    tr_future_destroy(&fut);
+    tr_msg_t *r = ts_msg_i("outcome", rc);
+    (void)tr_reply(a->self, a->go, &r);
+    tr_msg_destroy(&r);
+    tr_msg_destroy(&a->go);
+}
+
+static int
+s_asker_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    s_asker_t *a = state;
+    if (tr_msg_is(msg, "nop"))
+        return 0; /* says nothing back: the silent target */
+    int64_t target = 0;
+    int rc = ts_read_ints(msg, 1, &target);
+    if (rc != 0 || (rc = tr_msg_dup(msg, &a->go)) != 0)
+        return rc;
+    a->self = self;
+    tr_msg_t *m = ts_msg("nop");
+    tr_future_t *f = NULL;
+    if ((rc = tr_ask_id(tr_actor_node(self), (tr_id_t)target, &m, 200,
+                        &f)) != 0)
+        return rc;
+    return tr_future_then(f, s_asker_then, a);
+}
+
+static void
+s_asker_terminate(tr_actor_t *self, void *state, int reason)
+{
+    (void)self, (void)reason;
+    tr_msg_destroy(&((s_asker_t *)state)->go);
+}
+
+TR_BEHAVIOUR(t_asker, .state_size = sizeof(s_asker_t),
+             .handle = s_asker_handle, .terminate = s_asker_terminate);
+
+START_TEST(callback_runs_at_the_deadline_of_an_ask_nobody_waits_on)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_id_t asker = 0, silent = 0;
+    ck_assert_int_eq(tr_spawn(node, "t_asker", NULL, &asker), 0);
+    ck_assert_int_eq(tr_spawn(node, "t_asker", NULL, &silent), 0);
+    tr_msg_t *go = ts_msg_i("go", (int64_t)silent), *reply = NULL;
+    int64_t t0 = ts_now_ms();
+    ck_assert_int_eq(tr_call_id(node, asker, &go, TS_CALL_MS, &reply), 0);
+    int64_t took = ts_now_ms() - t0;
+    int64_t rc = 0;
+    ck_assert_int_eq(ts_read_ints(reply, 1, &rc), 0);
+    tr_msg_destroy(&reply);
+    ck_assert_int_eq(rc, TR_ETIMEDOUT);
+    ck_assert_int_ge(took, 190);
+    ck_assert_int_lt(took, 2000);
+    ts_destroy(&node);
+}
+END_TEST
+
+/* Polling (timeout 0) reads the inbox: a loop of polls sees the result. */
+START_TEST(polling_wait_any_makes_progress)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, TR_POOL_THREADS, 1, 0);
+    tr_future_t *f[1] = {s_submit_i(pool, "square", 6)};
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    size_t at = 9;
+    int rc;
+    while ((rc = tr_future_wait_any(f, 1, 0, &at)) == TR_ETIMEDOUT)
+        ck_assert_int_lt(ts_now_ms(), until);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(at, 0);
+    int64_t v = 0;
+    ck_assert_int_eq(s_outcome(&f[0], &v), 0);
+    ck_assert_int_eq(v, 36);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
 START_TEST(wait_any_all_and_next_done_follow_completion_order)
 {
     tr_node_t *node = ts_node(NULL);
@@ -2659,6 +2750,8 @@ s_suite(void)
     tc = s_tcase(s, "futures", 30);
     tcase_add_test(tc, wait_any_all_and_next_done_follow_completion_order);
     tcase_add_test(tc, then_runs_each_callback_once_on_the_asking_thread);
+    tcase_add_test(tc, callback_runs_at_the_deadline_of_an_ask_nobody_waits_on);
+    tcase_add_test(tc, polling_wait_any_makes_progress);
 
     tc = s_tcase(s, "stats", 30);
     S_BOTH(tc, stats_count_done_failed_retried_and_worker_deaths);
