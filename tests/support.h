@@ -180,7 +180,11 @@ int ts_count_dir(const char *path);
 /* Open descriptors of this process (/proc/self/fd). */
 int ts_fds(void);
 
-/* A fresh private directory (mkdtemp) named /tmp/<prefix>-XXXXXX. */
+/* A mkstemp/mkdtemp template: /tmp/<prefix>- and six random letters'
+ * places (the X's mkstemp wants). */
+void ts_template(char *buf, size_t cap, const char *prefix);
+
+/* A fresh private directory (mkdtemp) named from ts_template. */
 void ts_tmpdir(char *buf, size_t cap, const char *prefix);
 
 /* Remove a directory and everything below it. */

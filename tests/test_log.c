@@ -38,7 +38,7 @@ typedef struct {
 static void
 s_stderr_grab(s_stderr_t *e)
 {
-    snprintf(e->path, sizeof e->path, "/tmp/troupe-test-log-XXXXXX");
+    ts_template(e->path, sizeof e->path, "troupe-test-log");
     e->fd = mkstemp(e->path);
     ck_assert_int_ge(e->fd, 0);
     fflush(stderr);
