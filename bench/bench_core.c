@@ -29,6 +29,7 @@
 #include <zmq.h>
 
 #include "troupe.h"
+#include "bench_util.h"
 
 #define PAYLOAD 64
 
@@ -36,28 +37,6 @@ static long s_msgs = 2000000; /* per throughput round */
 static int s_echo_cpu_then = -1; /* where the asker runs once echo started */
 static long s_rtts = 50000;   /* per round-trip round */
 static int s_rounds = 5;
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void
 s_check(int rc, const char *what)
@@ -112,11 +91,11 @@ s_raw_throughput(void *ctx)
     raw_arg_t a = {ctx, s_msgs};
     pthread_t t;
     pthread_create(&t, NULL, s_raw_sink, &a);
-    double t0 = s_now();
+    double t0 = bu_now();
     for (long i = 0; i < s_msgs; i++)
         s_zcheck(zmq_send(push, buf, sizeof buf, 0) == PAYLOAD, "send");
     pthread_join(t, NULL);
-    double dt = s_now() - t0;
+    double dt = bu_now() - t0;
     zmq_close(push);
     return (double)s_msgs / dt;
 }
@@ -147,12 +126,12 @@ s_raw_rtt(void *ctx)
     pthread_t t;
     pthread_create(&t, NULL, s_raw_echo, &a);
     s_pin(s_echo_cpu_then);
-    double t0 = s_now();
+    double t0 = bu_now();
     for (long i = 0; i < s_rtts; i++) {
         s_zcheck(zmq_send(s, buf, sizeof buf, 0) == PAYLOAD, "send");
         s_zcheck(zmq_recv(s, in, sizeof in, 0) == PAYLOAD, "recv");
     }
-    double dt = s_now() - t0;
+    double dt = bu_now() - t0;
     pthread_join(t, NULL);
     zmq_close(s);
     return dt / (double)s_rtts * 1e6;
@@ -256,10 +235,10 @@ s_troupe_throughput(tr_node_t *node)
     s_check(tr_msg_create(&m, "go"), "msg");
     s_check(tr_msg_add_int(m, (int64_t)sink), "msg");
     s_check(tr_msg_add_int(m, s_msgs), "msg");
-    double t0 = s_now();
+    double t0 = bu_now();
     s_check(tr_tell_id(node, source, &m), "tell go");
     s_check(tr_future_get(f, TR_FOREVER, NULL), "await");
-    double dt = s_now() - t0;
+    double dt = bu_now() - t0;
     tr_future_destroy(&f);
     s_check(tr_stop(node, source, TR_DEFAULT), "stop");
     s_check(tr_stop(node, sink, TR_DEFAULT), "stop");
@@ -296,7 +275,7 @@ s_troupe_rtt(void *arg)
     tr_id_t echo;
     s_check(tr_spawn(node, "bench_echo", NULL, &echo), "spawn echo");
     s_pin(s_echo_cpu_then);
-    double t0 = s_now();
+    double t0 = bu_now();
     for (long i = 0; i < s_rtts; i++) {
         tr_msg_t *m, *reply = NULL;
         tr_future_t *f;
@@ -307,7 +286,7 @@ s_troupe_rtt(void *arg)
         tr_msg_destroy(&reply);
         tr_future_destroy(&f);
     }
-    double dt = s_now() - t0;
+    double dt = bu_now() - t0;
     s_check(tr_stop(node, echo, TR_DEFAULT), "stop");
     return dt / (double)s_rtts * 1e6;
 }
@@ -454,7 +433,7 @@ main(int argc, char **argv)
         }
         s_check(tr_node_destroy(&node), "destroy");
         zmq_ctx_term(ctx);
-        double t = s_median(tr, s_rounds), b = s_median(raw, s_rounds);
+        double t = bu_median(tr, s_rounds), b = bu_median(raw, s_rounds);
         printf("BENCH tell_throughput troupe=%.0fmsg/s baseline=%.0fmsg/s "
                "ratio=%.2f\n", t, b, t / b);
         fflush(stdout);
@@ -481,7 +460,7 @@ main(int argc, char **argv)
         }
         s_check(tr_node_destroy(&node), "destroy");
         zmq_ctx_term(ctx);
-        double t = s_median(tr, s_rounds), b = s_median(raw, s_rounds);
+        double t = bu_median(tr, s_rounds), b = bu_median(raw, s_rounds);
         printf("BENCH %s troupe=%.2fus baseline=%.2fus ratio=%.2f\n",
                placements[p].name, t, b, t / b);
         fflush(stdout);

@@ -44,6 +44,7 @@
 #include <msgpack.h>
 #include <zmq.h>
 
+#include "bench_util.h"
 #include "transport/envelope.h"
 
 #define PAYLOAD 64
@@ -62,28 +63,6 @@ static long s_msgs = 1000000; /* per round */
 static int s_rounds = 5;
 static uint64_t s_deadline;   /* set once: the clock is not what we measure */
 static int s_endpoint;        /* a fresh inproc endpoint per round */
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void
 s_zcheck(bool ok, const char *what)
@@ -389,11 +368,11 @@ s_throughput(void *ctx, const variant_t *v)
         fprintf(stderr, "bench_envelope: pthread_create failed\n");
         exit(1);
     }
-    double t0 = s_now();
+    double t0 = bu_now();
     for (long i = 0; i < s_msgs; i++)
         v->send(push, buf, i);
     pthread_join(t, NULL);
-    double dt = s_now() - t0;
+    double dt = bu_now() - t0;
     zmq_close(push);
     return (double)s_msgs / dt;
 }
@@ -440,7 +419,7 @@ main(int argc, char **argv)
             var[r] = s_throughput(ctx, v);
         }
         zmq_ctx_term(ctx);
-        double t = s_median(var, s_rounds), b = s_median(raw, s_rounds);
+        double t = bu_median(var, s_rounds), b = bu_median(raw, s_rounds);
         printf("BENCH %s troupe=%.0fmsg/s baseline=%.0fmsg/s ratio=%.2f\n",
                v->name, t, b, t / b);
         printf("# %s: %+.0f ns per message\n", v->name, 1e9 / t - 1e9 / b);

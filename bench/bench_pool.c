@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "troupe.h"
+#include "bench_util.h"
 
 #define WORKERS 2
 #define WINDOW 256
@@ -57,34 +58,12 @@ static int s_chaos_interval_ms = 80;
 static int s_chaos_task_us = 1000;
 static double s_chaos_stall_s = 10; /* nothing settled that long: hung */
 
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 s_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
         ;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp);
-    return v[n / 2];
 }
 
 static void
@@ -187,13 +166,13 @@ TR_TASK(bp_nap, s_nap);
 static void
 s_wait_ready(tr_pool_t *pool, int n)
 {
-    double end = s_now() + 30;
+    double end = bu_now() + 30;
     for (;;) {
         tr_pool_stats_t st;
         s_check(tr_pool_stats(pool, &st), "pool stats");
         if (st.workers == n && st.idle == n)
             return;
-        if (s_now() > end) {
+        if (bu_now() > end) {
             fprintf(stderr, "bench_pool: workers not ready in 30 s\n");
             exit(1);
         }
@@ -227,7 +206,7 @@ s_submit_rate(tr_pool_t *pool, long n)
     size_t nf = 0;
     long next = 0, got = 0;
     int64_t sum = 0;
-    double t0 = s_now();
+    double t0 = bu_now();
     while (got < n) {
         while (next < n && nf < WINDOW) {
             tr_msg_t *a;
@@ -243,7 +222,7 @@ s_submit_rate(tr_pool_t *pool, long n)
         tr_future_destroy(&f);
         got++;
     }
-    double dt = s_now() - t0;
+    double dt = bu_now() - t0;
     if (sum != (int64_t)n * (n - 1) / 2) {
         fprintf(stderr, "bench_pool: submit: wrong sum %lld\n",
                 (long long)sum);
@@ -287,11 +266,11 @@ s_map_rate(tr_pool_t *pool, long n, int chunk, int window)
 {
     s_mapio_t io = {.n = n};
     tr_map_opts_t o = {.chunk = chunk, .window = window, .total = (uint64_t)n};
-    double t0 = s_now();
+    double t0 = bu_now();
     s_check(tr_pool_map(pool, "bp_ident", s_map_next, &io, s_map_out, &io,
                         &o),
             "map");
-    double dt = s_now() - t0;
+    double dt = bu_now() - t0;
     if (io.seen != n || io.sum != (int64_t)n * (n - 1) / 2) {
         fprintf(stderr, "bench_pool: map: %ld results, sum %lld\n", io.seen,
                 (long long)io.sum);
@@ -307,7 +286,7 @@ s_primes_time(tr_pool_t *pool, long limit, int64_t *count)
     enum { TASKS = 16 };
     tr_future_t *fs[TASKS];
     long step = (limit + TASKS - 1) / TASKS;
-    double t0 = s_now();
+    double t0 = bu_now();
     for (int i = 0; i < TASKS; i++) {
         tr_msg_t *a;
         s_check(s_int_msg("range", (int64_t)i * step, &a), "msg");
@@ -322,7 +301,7 @@ s_primes_time(tr_pool_t *pool, long limit, int64_t *count)
         tr_msg_destroy(&r);
         tr_future_destroy(&fs[i]);
     }
-    return s_now() - t0;
+    return bu_now() - t0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -404,7 +383,7 @@ s_chaos(tr_node_t *node, long n, double stall_s, double timeout_s,
     long next = 0, got = 0;
     *lost = 0;
     *hung = 0;
-    double t0 = s_now(), end = t0 + timeout_s;
+    double t0 = bu_now(), end = t0 + timeout_s;
     while (got < n) {
         while (next < n && nf < WINDOW) {
             tr_msg_t *a;
@@ -412,7 +391,7 @@ s_chaos(tr_node_t *node, long n, double stall_s, double timeout_s,
             s_check(tr_msg_add_int(a, s_chaos_task_us), "msg");
             s_submit(pool, "bp_nap", &a, &fs[nf++]);
         }
-        double left = end - s_now();
+        double left = end - bu_now();
         if (left > stall_s)
             left = stall_s;
         tr_future_t *f;
@@ -438,7 +417,7 @@ s_chaos(tr_node_t *node, long n, double stall_s, double timeout_s,
         tr_future_destroy(&f);
         got++;
     }
-    *secs = s_now() - t0;
+    *secs = bu_now() - t0;
     atomic_store(&k.stop, true);
     pthread_join(th, NULL);
     *kills = k.kills;
@@ -508,7 +487,7 @@ s_bench_submit(tr_node_t *node, bool processes)
     for (int i = 0; i < s_rounds; i++)
         r[i] = s_submit_rate(pool, n);
     s_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "shutdown");
-    double t = s_median(r, s_rounds);
+    double t = bu_median(r, s_rounds);
     char args[128];
     snprintf(args, sizeof args, "%s %ld %d %d",
              processes ? "submit_process" : "submit_thread",
@@ -540,7 +519,7 @@ s_bench_map(tr_node_t *node, bool chunked)
     for (int i = 0; i < s_rounds; i++)
         r[i] = s_map_rate(pool, n, chunk, window);
     s_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "shutdown");
-    double t = s_median(r, s_rounds);
+    double t = bu_median(r, s_rounds);
     char args[128];
     long pyn = chunked ? s_mapc : s_py_map1;
     snprintf(args, sizeof args, "%s %ld %d", chunked ? "map_chunked" :
@@ -580,7 +559,7 @@ s_bench_speedup(tr_node_t *node)
             exit(1);
         }
     }
-    double t1 = s_median(t[0], s_rounds), t2 = s_median(t[1], s_rounds);
+    double t1 = bu_median(t[0], s_rounds), t2 = bu_median(t[1], s_rounds);
     double sp = t1 / t2;
     char args[128];
     snprintf(args, sizeof args, "speedup %ld %d", s_py_prime_limit,

@@ -27,6 +27,7 @@
 #include <zmq.h>
 
 #include "troupe.h"
+#include "bench_util.h"
 
 #define PAYLOAD 64
 
@@ -36,29 +37,6 @@ static long s_msgs = 1000000;
 static int s_rounds = 5;
 static int s_kills = 200;
 static int s_spawns = 20;
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-s_pct(double *v, int n, double p)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp);
-    int i = (int)(p * (n - 1) + 0.5);
-    return v[i < n ? i : n - 1];
-}
 
 static void
 s_check(int rc, const char *what)
@@ -136,12 +114,12 @@ s_raw_throughput(void)
     char *argv[] = {"bench_process", "--raw-sink", ep, n, NULL};
     pid_t pid = s_spawn_self(argv);
     char buf[PAYLOAD] = {0};
-    double t0 = s_now();
+    double t0 = bu_now();
     for (long i = 0; i < s_msgs; i++)
         s_zcheck(zmq_send(push, buf, sizeof buf, 0) == PAYLOAD, "send");
     int status;
     waitpid(pid, &status, 0);
-    double dt = s_now() - t0;
+    double dt = bu_now() - t0;
     zmq_close(push);
     zmq_ctx_term(ctx);
     unlink(ep + 6);
@@ -158,11 +136,11 @@ s_raw_start(void *ctx)
     s_zcheck(zmq_bind(s, ep) == 0, "bind");
     char *argv[] = {"bench_process", "--raw-echo", ep, NULL};
     char buf[PAYLOAD] = {0}, in[256];
-    double t0 = s_now();
+    double t0 = bu_now();
     pid_t pid = s_spawn_self(argv);
     s_zcheck(zmq_send(s, buf, sizeof buf, 0) == PAYLOAD, "send");
     s_zcheck(zmq_recv(s, in, sizeof in, 0) == PAYLOAD, "recv");
-    double ms = (s_now() - t0) * 1e3;
+    double ms = (bu_now() - t0) * 1e3;
     waitpid(pid, NULL, 0);
     zmq_close(s);
     unlink(ep + 6);
@@ -279,10 +257,10 @@ s_troupe_throughput(tr_node_t *node)
     s_check(tr_msg_create(&m, "go"), "msg");
     s_check(tr_msg_add_int(m, (int64_t)sink), "msg");
     s_check(tr_msg_add_int(m, s_msgs), "msg");
-    double t0 = s_now();
+    double t0 = bu_now();
     s_check(tr_tell_id(node, source, &m), "tell go");
     s_check(tr_future_get(f, TR_FOREVER, NULL), "await");
-    double dt = s_now() - t0;
+    double dt = bu_now() - t0;
     tr_future_destroy(&f);
     s_check(tr_stop(node, source, TR_DEFAULT), "stop");
     s_check(tr_stop(node, sink, TR_DEFAULT), "stop");
@@ -323,12 +301,12 @@ s_restart(void)
     double *t = calloc((size_t)s_kills, sizeof *t);
     long pid = s_pid_of(node, "echo");
     for (int i = 0; i < s_kills; i++) {
-        double t0 = s_now();
+        double t0 = bu_now();
         kill((pid_t)pid, SIGKILL);
         long next;
         while ((next = s_pid_of(node, "echo")) == pid)
             ; /* the old one answered before it died */
-        t[i] = (s_now() - t0) * 1e3;
+        t[i] = (bu_now() - t0) * 1e3;
         pid = next;
     }
     double raw[32];
@@ -338,8 +316,8 @@ s_restart(void)
         raw[i] = s_raw_start(ctx);
     zmq_ctx_term(ctx);
     s_check(tr_node_destroy(&node), "destroy");
-    double p50 = s_pct(t, s_kills, 0.5), p99 = s_pct(t, s_kills, 0.99);
-    double r50 = s_pct(raw, nraw, 0.5), r99 = s_pct(raw, nraw, 0.99);
+    double p50 = bu_pct(t, s_kills, 0.5), p99 = bu_pct(t, s_kills, 0.99);
+    double r50 = bu_pct(raw, nraw, 0.5), r99 = bu_pct(raw, nraw, 0.99);
     printf("BENCH restart_p50 troupe=%.2fms baseline=%.2fms ratio=%.2f\n",
            p50, r50, p50 / r50);
     printf("BENCH restart_p99 troupe=%.2fms baseline=%.2fms ratio=%.2f\n",
@@ -374,7 +352,7 @@ s_spawn_latency(const char *self_dir)
     double *t = calloc((size_t)s_spawns, sizeof *t);
     for (int i = 0; i < s_spawns; i++) {
         tr_id_t id;
-        double t0 = s_now();
+        double t0 = bu_now();
         s_check(tr_spawn(node, "bp_echo",
                          &(tr_spawn_opts_t){.mode = TR_PROCESS}, &id),
                 "spawn");
@@ -383,13 +361,13 @@ s_spawn_latency(const char *self_dir)
         tr_future_t *f;
         s_check(tr_ask_id(node, id, &m, 5000, &f), "ask");
         s_check(tr_future_get(f, TR_FOREVER, &r), "reply");
-        t[i] = (s_now() - t0) * 1e3;
+        t[i] = (bu_now() - t0) * 1e3;
         tr_future_destroy(&f);
         tr_msg_destroy(&r);
         s_check(tr_stop(node, id, TR_DEFAULT), "stop");
     }
     s_check(tr_node_destroy(&node), "destroy");
-    double ours = s_pct(t, s_spawns, 0.5);
+    double ours = bu_pct(t, s_spawns, 0.5);
     double py = s_python_spawn(self_dir);
     if (py > 0)
         printf("BENCH spawn_latency troupe=%.2fms baseline=%.2fms "
@@ -444,7 +422,7 @@ main(int argc, char **argv)
             tr[r] = s_troupe_throughput(node);
         }
         s_check(tr_node_destroy(&node), "destroy");
-        double t = s_pct(tr, s_rounds, 0.5), b = s_pct(raw, s_rounds, 0.5);
+        double t = bu_pct(tr, s_rounds, 0.5), b = bu_pct(raw, s_rounds, 0.5);
         printf("BENCH process_tell_throughput troupe=%.0fmsg/s "
                "baseline=%.0fmsg/s ratio=%.2f\n", t, b, t / b);
         fflush(stdout);
