@@ -2,6 +2,8 @@
  * until the reply, the deadline, or the target's DOWN settles the future. */
 #include "runtime/future.h"
 
+#define TR__RECENT 64
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +17,8 @@ int
 tr__future_new(tr__port_t *port, tr_id_t target, uint64_t deadline_ns,
                tr_future_t **out)
 {
+    _Static_assert(TR__RECENT == sizeof port->recent / sizeof port->recent[0],
+                   "TR__RECENT is the size of port->recent");
     /* Futures are made and freed by the same thread: a short free list
      * in the port spares malloc on every ask. */
     tr_future_t *f = port->free_futures;
@@ -49,6 +53,14 @@ tr__future_settle(tr_future_t *f, int rc, tr_msg_t *reply)
     f->settled = true;
     f->rc = rc;
     f->reply = reply;
+    /* For tr_future_wait_any over many futures: the newest settled are
+     * looked at first, instead of the whole array. */
+    tr__port_t *p = f->port;
+    unsigned slot = p->recent_next++ % TR__RECENT;
+    if (p->recent[slot] != NULL)
+        p->recent[slot]->recent_slot = 0;
+    p->recent[slot] = f;
+    f->recent_slot = slot + 1;
     if (f->then != NULL) {
         tr__port_t *port = f->port;
         if (tr__grow((void **)&port->callbacks, port->ncallbacks,
@@ -118,6 +130,8 @@ tr__future_discard(tr_future_t **fp)
     tr__port_t *port = f->port;
     if (!f->settled && !port->closed)
         tr__map_del(&port->futures, f->corr);
+    if (f->recent_slot != 0 && port->recent[f->recent_slot - 1] == f)
+        port->recent[f->recent_slot - 1] = NULL;
     if (f->then_queued) { /* its callback will not run now */
         for (size_t i = port->cb_head; i < port->ncallbacks; i++)
             if (port->callbacks[i] == f)
@@ -243,6 +257,21 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
 {
     if (futs == NULL || timeout_ms < TR_FOREVER)
         return TR_EINVAL;
+    /* Many futures, any one: the port's newest settled first (as
+     * next_done loops do, this is O(1) a call instead of O(n)). */
+    if (!all && n > 8 && futs[0] != NULL &&
+        pthread_equal(pthread_self(), futs[0]->port->thread)) {
+        tr__port_t *port = futs[0]->port;
+        for (unsigned k = 1; k <= TR__RECENT; k++) {
+            tr_future_t *f = port->recent[(port->recent_next - k) % TR__RECENT];
+            if (f != NULL && f->settled && f->wait_ix < n &&
+                futs[f->wait_ix] == f) {
+                if (index != NULL)
+                    *index = f->wait_ix;
+                return 0;
+            }
+        }
+    }
     tr__port_t *port = NULL;
     for (size_t i = 0; i < n; i++) {
         if (futs[i] == NULL)
@@ -266,6 +295,7 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
             tr_future_t *f = futs[i];
             if (f == NULL)
                 continue;
+            f->wait_ix = i;
             if (!f->settled && port->closed)
                 tr__future_settle(f, TR_ECANCELED, NULL);
             else if (!f->settled && f->deadline_ns && now >= f->deadline_ns)
@@ -326,6 +356,9 @@ tr_future_next_done(tr_future_t **futs, size_t *n, int timeout_ms,
     tr_future_t *f = futs[i];
     futs[i] = futs[*n - 1];
     futs[*n - 1] = f;
+    if (futs[i] != NULL)
+        futs[i]->wait_ix = i;
+    f->wait_ix = SIZE_MAX; /* out of the set now */
     (*n)--;
     *done = f;
     return 0;

@@ -23,6 +23,8 @@ struct tr_future {
     void *then_arg;
     bool then_queued;            /* in port->callbacks */
     bool timed;                  /* in port->timed */
+    unsigned recent_slot;        /* 1 + its slot in port->recent, or 0 */
+    size_t wait_ix;              /* where s_wait_many last saw it */
     struct tr_future *next_free; /* in port->free_futures */
 };
 

@@ -60,6 +60,8 @@ typedef struct tr__port {
     size_t ncallbacks, capcallbacks, cb_head;
     struct tr_future **timed;       /* with a callback and a deadline */
     size_t ntimed, captimed;
+    struct tr_future *recent[64];   /* the last settled, a ring */
+    unsigned recent_next;
     int nfree_futures;
     uint64_t tick;
     struct tr_actor *actor;    /* the actor owning this thread, or NULL */
