@@ -29,6 +29,7 @@
 #include <zmq.h>
 
 #include "troupe.h"
+#include "bench_tell.h"
 #include "bench_util.h"
 
 #define PAYLOAD 64
@@ -37,24 +38,6 @@ static long s_msgs = 2000000; /* per throughput round */
 static int s_echo_cpu_then = -1; /* where the asker runs once echo started */
 static long s_rtts = 50000;   /* per round-trip round */
 static int s_rounds = 5;
-
-static void
-s_check(int rc, const char *what)
-{
-    if (rc != 0) {
-        fprintf(stderr, "bench_core: %s: %s\n", what, tr_strerror(rc));
-        exit(1);
-    }
-}
-
-static void
-s_zcheck(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "bench_core: %s: %s\n", what, zmq_strerror(errno));
-        exit(1);
-    }
-}
 
 static void s_pin(int cpu);
 
@@ -71,11 +54,11 @@ s_raw_sink(void *arg)
 {
     raw_arg_t *a = arg;
     void *pull = zmq_socket(a->ctx, ZMQ_PULL);
-    s_zcheck(zmq_connect(pull, "inproc://raw-tput") == 0, "connect");
+    bu_zcheck(zmq_connect(pull, "inproc://raw-tput") == 0, "connect");
     zmq_msg_t m;
     zmq_msg_init(&m);
     for (long i = 0; i < a->n; i++)
-        s_zcheck(zmq_msg_recv(&m, pull, 0) >= 0, "recv");
+        bu_zcheck(zmq_msg_recv(&m, pull, 0) >= 0, "recv");
     zmq_msg_close(&m);
     zmq_close(pull);
     return NULL;
@@ -87,13 +70,13 @@ s_raw_throughput(void *ctx)
 {
     char buf[PAYLOAD] = {0};
     void *push = zmq_socket(ctx, ZMQ_PUSH);
-    s_zcheck(zmq_bind(push, "inproc://raw-tput") == 0, "bind");
+    bu_zcheck(zmq_bind(push, "inproc://raw-tput") == 0, "bind");
     raw_arg_t a = {ctx, s_msgs};
     pthread_t t;
     pthread_create(&t, NULL, s_raw_sink, &a);
     double t0 = bu_now();
     for (long i = 0; i < s_msgs; i++)
-        s_zcheck(zmq_send(push, buf, sizeof buf, 0) == PAYLOAD, "send");
+        bu_zcheck(zmq_send(push, buf, sizeof buf, 0) == PAYLOAD, "send");
     pthread_join(t, NULL);
     double dt = bu_now() - t0;
     zmq_close(push);
@@ -105,11 +88,11 @@ s_raw_echo(void *arg)
 {
     raw_arg_t *a = arg;
     void *s = zmq_socket(a->ctx, ZMQ_PAIR);
-    s_zcheck(zmq_connect(s, "inproc://raw-rtt") == 0, "connect");
+    bu_zcheck(zmq_connect(s, "inproc://raw-rtt") == 0, "connect");
     char buf[256];
     for (long i = 0; i < a->n; i++) {
         int n = zmq_recv(s, buf, sizeof buf, 0);
-        s_zcheck(n >= 0 && zmq_send(s, buf, (size_t)n, 0) == n, "echo");
+        bu_zcheck(n >= 0 && zmq_send(s, buf, (size_t)n, 0) == n, "echo");
     }
     zmq_close(s);
     return NULL;
@@ -121,15 +104,15 @@ s_raw_rtt(void *ctx)
 {
     char buf[PAYLOAD] = {0}, in[256];
     void *s = zmq_socket(ctx, ZMQ_PAIR);
-    s_zcheck(zmq_bind(s, "inproc://raw-rtt") == 0, "bind");
+    bu_zcheck(zmq_bind(s, "inproc://raw-rtt") == 0, "bind");
     raw_arg_t a = {ctx, s_rtts};
     pthread_t t;
     pthread_create(&t, NULL, s_raw_echo, &a);
     s_pin(s_echo_cpu_then);
     double t0 = bu_now();
     for (long i = 0; i < s_rtts; i++) {
-        s_zcheck(zmq_send(s, buf, sizeof buf, 0) == PAYLOAD, "send");
-        s_zcheck(zmq_recv(s, in, sizeof in, 0) == PAYLOAD, "recv");
+        bu_zcheck(zmq_send(s, buf, sizeof buf, 0) == PAYLOAD, "send");
+        bu_zcheck(zmq_recv(s, in, sizeof in, 0) == PAYLOAD, "recv");
     }
     double dt = bu_now() - t0;
     pthread_join(t, NULL);
@@ -139,111 +122,6 @@ s_raw_rtt(void *ctx)
 
 /* ------------------------------------------------------------------ */
 /* troupe                                                               */
-
-/* sink: counts "data" messages; answers a kept "await" request once it
- * has seen the expected count. */
-typedef struct {
-    long seen, want;
-    tr_msg_t *waiter;
-} sink_t;
-
-static int
-s_sink_reply(tr_actor_t *self, sink_t *s)
-{
-    tr_msg_t *r;
-    int rc = tr_msg_create(&r, "done");
-    if (rc == 0 && (rc = tr_reply(self, s->waiter, &r)) != 0)
-        tr_msg_destroy(&r);
-    tr_msg_destroy(&s->waiter);
-    return rc;
-}
-
-static int
-s_sink_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    sink_t *s = state;
-    if (tr_msg_is(msg, "data")) {
-        if (++s->seen == s->want && s->waiter)
-            return s_sink_reply(self, s);
-        return 0;
-    }
-    if (tr_msg_is(msg, "await")) {
-        tr_reader_t r;
-        tr_reader_init(&r, msg);
-        int64_t want;
-        int rc = tr_read_int(&r, &want);
-        if (rc != 0 || (rc = tr_msg_dup(msg, &s->waiter)) != 0)
-            return rc;
-        s->want = s->seen + want;
-        return s->seen == s->want ? s_sink_reply(self, s) : 0;
-    }
-    return TR_EUNHANDLED;
-}
-
-static void
-s_sink_terminate(tr_actor_t *self, void *state, int reason)
-{
-    (void)self, (void)reason;
-    tr_msg_destroy(&((sink_t *)state)->waiter);
-}
-
-TR_BEHAVIOUR(bench_sink, .state_size = sizeof(sink_t),
-             .handle = s_sink_handle, .terminate = s_sink_terminate);
-
-/* source: on "go" [sink id, n], tells n 64-byte "data" messages. */
-static int
-s_source_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    (void)state;
-    if (!tr_msg_is(msg, "go"))
-        return TR_EUNHANDLED;
-    tr_reader_t r;
-    int64_t to, n;
-    tr_reader_init(&r, msg);
-    int rc = tr_read_int(&r, &to);
-    if (rc == 0)
-        rc = tr_read_int(&r, &n);
-    if (rc != 0)
-        return rc;
-    static const char payload[PAYLOAD - 2]; /* bin8 header: 2 bytes */
-    tr_node_t *node = tr_actor_node(self);
-    for (int64_t i = 0; i < n; i++) {
-        tr_msg_t *m;
-        if ((rc = tr_msg_create(&m, "data")) != 0 ||
-            (rc = tr_msg_add_bin(m, payload, sizeof payload)) != 0 ||
-            (rc = tr_tell_id(node, (tr_id_t)to, &m)) != 0) {
-            tr_msg_destroy(&m);
-            return rc;
-        }
-    }
-    return 0;
-}
-
-TR_BEHAVIOUR(bench_source, .handle = s_source_handle);
-
-static double
-s_troupe_throughput(tr_node_t *node)
-{
-    tr_id_t sink, source;
-    s_check(tr_spawn(node, "bench_sink", NULL, &sink), "spawn sink");
-    s_check(tr_spawn(node, "bench_source", NULL, &source), "spawn source");
-    tr_msg_t *m;
-    tr_future_t *f;
-    s_check(tr_msg_create(&m, "await"), "msg");
-    s_check(tr_msg_add_int(m, s_msgs), "msg");
-    s_check(tr_ask_id(node, sink, &m, TR_FOREVER, &f), "ask await");
-    s_check(tr_msg_create(&m, "go"), "msg");
-    s_check(tr_msg_add_int(m, (int64_t)sink), "msg");
-    s_check(tr_msg_add_int(m, s_msgs), "msg");
-    double t0 = bu_now();
-    s_check(tr_tell_id(node, source, &m), "tell go");
-    s_check(tr_future_get(f, TR_FOREVER, NULL), "await");
-    double dt = bu_now() - t0;
-    tr_future_destroy(&f);
-    s_check(tr_stop(node, source, TR_DEFAULT), "stop");
-    s_check(tr_stop(node, sink, TR_DEFAULT), "stop");
-    return (double)s_msgs / dt;
-}
 
 static int
 s_echo_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
@@ -273,21 +151,21 @@ s_troupe_rtt(void *arg)
     static const char payload[PAYLOAD - 2];
     tr_node_t *node = arg;
     tr_id_t echo;
-    s_check(tr_spawn(node, "bench_echo", NULL, &echo), "spawn echo");
+    bu_check(tr_spawn(node, "bench_echo", NULL, &echo), "spawn echo");
     s_pin(s_echo_cpu_then);
     double t0 = bu_now();
     for (long i = 0; i < s_rtts; i++) {
         tr_msg_t *m, *reply = NULL;
         tr_future_t *f;
-        s_check(tr_msg_create(&m, "ping"), "msg");
-        s_check(tr_msg_add_bin(m, payload, sizeof payload), "msg");
-        s_check(tr_ask_id(node, echo, &m, TR_DEFAULT, &f), "ask");
-        s_check(tr_future_get(f, TR_FOREVER, &reply), "reply");
+        bu_check(tr_msg_create(&m, "ping"), "msg");
+        bu_check(tr_msg_add_bin(m, payload, sizeof payload), "msg");
+        bu_check(tr_ask_id(node, echo, &m, TR_DEFAULT, &f), "ask");
+        bu_check(tr_future_get(f, TR_FOREVER, &reply), "reply");
         tr_msg_destroy(&reply);
         tr_future_destroy(&f);
     }
     double dt = bu_now() - t0;
-    s_check(tr_stop(node, echo, TR_DEFAULT), "stop");
+    bu_check(tr_stop(node, echo, TR_DEFAULT), "stop");
     return dt / (double)s_rtts * 1e6;
 }
 
@@ -384,32 +262,18 @@ s_memory(int n)
     free(t);
 
     tr_node_t *node;
-    s_check(tr_node_create(&node, NULL), "node");
+    bu_check(tr_node_create(&node, NULL), "node");
     tr_id_t one;
-    s_check(tr_spawn(node, "bench_idle", NULL, &one), "spawn");
+    bu_check(tr_spawn(node, "bench_idle", NULL, &one), "spawn");
     before = s_rss_kib();
-    s_check(tr_spawn_n(node, "bench_idle", NULL, n, NULL), "spawn_n");
+    bu_check(tr_spawn_n(node, "bench_idle", NULL, n, NULL), "spawn_n");
     double actor = (double)(s_rss_kib() - before) / n;
-    s_check(tr_node_destroy(&node), "destroy");
+    bu_check(tr_node_destroy(&node), "destroy");
     printf("BENCH actor_memory troupe=%.1fKiB baseline=%.1fKiB ratio=%.2f\n",
            actor, bare, bare > 0 ? actor / bare : 0.0);
 }
 
 /* ------------------------------------------------------------------ */
-
-static bool
-s_wanted(int argc, char **argv, const char *name)
-{
-    bool any = false;
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-')
-            continue;
-        any = true;
-        if (strcmp(argv[i], name) == 0)
-            return true;
-    }
-    return !any;
-}
 
 int
 main(int argc, char **argv)
@@ -423,15 +287,15 @@ main(int argc, char **argv)
     }
     double tr[16], raw[16];
 
-    if (s_wanted(argc, argv, "tell_throughput")) {
+    if (bu_wanted(argc, argv, "tell_throughput")) {
         void *ctx = zmq_ctx_new();
         tr_node_t *node;
-        s_check(tr_node_create(&node, NULL), "node");
+        bu_check(tr_node_create(&node, NULL), "node");
         for (int r = 0; r < s_rounds; r++) {
             raw[r] = s_raw_throughput(ctx);
-            tr[r] = s_troupe_throughput(node);
+            tr[r] = bt_throughput(node, TR_THREAD, s_msgs);
         }
-        s_check(tr_node_destroy(&node), "destroy");
+        bu_check(tr_node_destroy(&node), "destroy");
         zmq_ctx_term(ctx);
         double t = bu_median(tr, s_rounds), b = bu_median(raw, s_rounds);
         printf("BENCH tell_throughput troupe=%.0fmsg/s baseline=%.0fmsg/s "
@@ -445,27 +309,27 @@ main(int argc, char **argv)
                       {"ask_rtt_one_cpu", 0, 0},
                       {"ask_rtt_two_cpus", 1, 0}};
     for (size_t p = 0; p < sizeof placements / sizeof placements[0]; p++) {
-        if (!s_wanted(argc, argv, placements[p].name))
+        if (!bu_wanted(argc, argv, placements[p].name))
             continue;
         if (placements[p].echo_cpu >= sysconf(_SC_NPROCESSORS_ONLN))
             continue;
         void *ctx = zmq_ctx_new();
         tr_node_t *node;
-        s_check(tr_node_create(&node, NULL), "node");
+        bu_check(tr_node_create(&node, NULL), "node");
         for (int r = 0; r < s_rounds; r++) {
             raw[r] = s_rtt_placed(s_raw_rtt, ctx, placements[p].echo_cpu,
                                   placements[p].ask_cpu);
             tr[r] = s_rtt_placed(s_troupe_rtt, node, placements[p].echo_cpu,
                                  placements[p].ask_cpu);
         }
-        s_check(tr_node_destroy(&node), "destroy");
+        bu_check(tr_node_destroy(&node), "destroy");
         zmq_ctx_term(ctx);
         double t = bu_median(tr, s_rounds), b = bu_median(raw, s_rounds);
         printf("BENCH %s troupe=%.2fus baseline=%.2fus ratio=%.2f\n",
                placements[p].name, t, b, t / b);
         fflush(stdout);
     }
-    if (s_wanted(argc, argv, "actor_memory"))
+    if (bu_wanted(argc, argv, "actor_memory"))
         s_memory(1000);
     return 0;
 }

@@ -64,15 +64,6 @@ static int s_rounds = 5;
 static uint64_t s_deadline;   /* set once: the clock is not what we measure */
 static int s_endpoint;        /* a fresh inproc endpoint per round */
 
-static void
-s_zcheck(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "bench_envelope: %s: %s\n", what, zmq_strerror(errno));
-        exit(1);
-    }
-}
-
 /* A frame that fails its check means the benchmark is wrong, not slow. */
 static void
 s_bad(const char *variant, long i, const char *why)
@@ -122,14 +113,14 @@ static void
 s_bare_send(void *push, uint8_t *buf, long i)
 {
     (void)buf, (void)i;
-    s_zcheck(zmq_send(push, s_payload, PAYLOAD, 0) == PAYLOAD, "send");
+    bu_zcheck(zmq_send(push, s_payload, PAYLOAD, 0) == PAYLOAD, "send");
 }
 
 static void
 s_bare_recv(void *pull, zmq_msg_t zm[2], msgpack_unpacked *mp, long i)
 {
     (void)mp;
-    s_zcheck(zmq_msg_recv(&zm[0], pull, 0) >= 0, "recv");
+    bu_zcheck(zmq_msg_recv(&zm[0], pull, 0) >= 0, "recv");
     if (zmq_msg_size(&zm[0]) != PAYLOAD)
         s_bad("baseline", i, "wrong size");
 }
@@ -150,7 +141,7 @@ s_binary_send(void *push, uint8_t *buf, long i)
     const size_t len = TR__ENV_HDR + TAGLEN + 1 + PAYLOAD;
     tr__env_t env = s_env(i);
     tr__env_write(buf, &env, TAGLEN);
-    s_zcheck(zmq_send(push, buf, len, 0) == (int)len, "send");
+    bu_zcheck(zmq_send(push, buf, len, 0) == (int)len, "send");
 }
 
 /* Parse a header + tag frame and check it; *plen gets the payload size. */
@@ -174,7 +165,7 @@ s_binary_recv(void *pull, zmq_msg_t zm[2], msgpack_unpacked *mp, long i)
 {
     (void)mp;
     size_t plen;
-    s_zcheck(zmq_msg_recv(&zm[0], pull, 0) >= 0, "recv");
+    bu_zcheck(zmq_msg_recv(&zm[0], pull, 0) >= 0, "recv");
     s_binary_check("envelope_binary", &zm[0], i, &plen);
     if (plen != PAYLOAD)
         s_bad("envelope_binary", i, "wrong payload size");
@@ -218,7 +209,7 @@ s_msgpack_send(void *push, uint8_t *buf, long i)
     memcpy(buf + b.len, TAG, TAGLEN + 1);
     memcpy(buf + b.len + TAGLEN + 1, s_payload, PAYLOAD);
     size_t len = b.len + TAGLEN + 1 + PAYLOAD;
-    s_zcheck(zmq_send(push, buf, len, 0) == (int)len, "send");
+    bu_zcheck(zmq_send(push, buf, len, 0) == (int)len, "send");
 }
 
 /* An unsigned msgpack integer, or false. */
@@ -238,7 +229,7 @@ static void
 s_msgpack_recv(void *pull, zmq_msg_t zm[2], msgpack_unpacked *mp, long i)
 {
     const char *v = "envelope_msgpack";
-    s_zcheck(zmq_msg_recv(&zm[0], pull, 0) >= 0, "recv");
+    bu_zcheck(zmq_msg_recv(&zm[0], pull, 0) >= 0, "recv");
     const char *frame = zmq_msg_data(&zm[0]);
     size_t len = zmq_msg_size(&zm[0]), off = 0;
     if (msgpack_unpack_next(mp, frame, len, &off) != MSGPACK_UNPACK_SUCCESS)
@@ -290,8 +281,8 @@ s_multipart_send(void *push, uint8_t *buf, long i)
     const size_t len = TR__ENV_HDR + TAGLEN + 1;
     tr__env_t env = s_env(i);
     tr__env_write(buf, &env, TAGLEN);
-    s_zcheck(zmq_send(push, buf, len, ZMQ_SNDMORE) == (int)len, "send");
-    s_zcheck(zmq_send(push, s_payload, PAYLOAD, 0) == PAYLOAD, "send");
+    bu_zcheck(zmq_send(push, buf, len, ZMQ_SNDMORE) == (int)len, "send");
+    bu_zcheck(zmq_send(push, s_payload, PAYLOAD, 0) == PAYLOAD, "send");
 }
 
 static void
@@ -300,11 +291,11 @@ s_multipart_recv(void *pull, zmq_msg_t zm[2], msgpack_unpacked *mp, long i)
     (void)mp;
     const char *v = "envelope_multipart";
     size_t plen;
-    s_zcheck(zmq_msg_recv(&zm[0], pull, 0) >= 0, "recv");
+    bu_zcheck(zmq_msg_recv(&zm[0], pull, 0) >= 0, "recv");
     if (!zmq_msg_more(&zm[0]))
         s_bad(v, i, "no second frame");
     s_binary_check(v, &zm[0], i, &plen);
-    s_zcheck(zmq_msg_recv(&zm[1], pull, 0) >= 0, "recv");
+    bu_zcheck(zmq_msg_recv(&zm[1], pull, 0) >= 0, "recv");
     if (plen != 0 || zmq_msg_more(&zm[1]) || zmq_msg_size(&zm[1]) != PAYLOAD)
         s_bad(v, i, "wrong frames");
 }
@@ -332,8 +323,8 @@ s_sink(void *arg)
 {
     sink_arg_t *a = arg;
     void *pull = zmq_socket(a->ctx, ZMQ_PULL);
-    s_zcheck(pull != NULL, "socket");
-    s_zcheck(zmq_connect(pull, a->endpoint) == 0, "connect");
+    bu_zcheck(pull != NULL, "socket");
+    bu_zcheck(zmq_connect(pull, a->endpoint) == 0, "connect");
     zmq_msg_t zm[2];
     zmq_msg_init(&zm[0]);
     zmq_msg_init(&zm[1]);
@@ -360,8 +351,8 @@ s_throughput(void *ctx, const variant_t *v)
     if (v->init)
         v->init(buf);
     void *push = zmq_socket(ctx, ZMQ_PUSH);
-    s_zcheck(push != NULL, "socket");
-    s_zcheck(zmq_bind(push, endpoint) == 0, "bind");
+    bu_zcheck(push != NULL, "socket");
+    bu_zcheck(zmq_bind(push, endpoint) == 0, "bind");
     sink_arg_t a = {ctx, v, endpoint};
     pthread_t t;
     if (pthread_create(&t, NULL, s_sink, &a) != 0) {
@@ -378,20 +369,6 @@ s_throughput(void *ctx, const variant_t *v)
 }
 
 /* ------------------------------------------------------------------ */
-
-static bool
-s_wanted(int argc, char **argv, const char *name)
-{
-    bool any = false;
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-')
-            continue;
-        any = true;
-        if (strcmp(argv[i], name) == 0)
-            return true;
-    }
-    return !any;
-}
 
 int
 main(int argc, char **argv)
@@ -410,10 +387,10 @@ main(int argc, char **argv)
     double var[16], raw[16];
     for (size_t k = 0; k < sizeof s_variants / sizeof s_variants[0]; k++) {
         const variant_t *v = &s_variants[k];
-        if (!s_wanted(argc, argv, v->name))
+        if (!bu_wanted(argc, argv, v->name))
             continue;
         void *ctx = zmq_ctx_new();
-        s_zcheck(ctx != NULL, "zmq_ctx_new");
+        bu_zcheck(ctx != NULL, "zmq_ctx_new");
         for (int r = 0; r < s_rounds; r++) {
             raw[r] = s_throughput(ctx, &s_baseline);
             var[r] = s_throughput(ctx, v);

@@ -66,15 +66,6 @@ s_sleep_ms(int ms)
         ;
 }
 
-static void
-s_check(int rc, const char *what)
-{
-    if (rc != 0) {
-        fprintf(stderr, "bench_pool: %s: %s\n", what, tr_strerror(rc));
-        exit(1);
-    }
-}
-
 /* ------------------------------------------------------------------ */
 /* Task functions (found by name in the process workers)               */
 
@@ -169,7 +160,7 @@ s_wait_ready(tr_pool_t *pool, int n)
     double end = bu_now() + 30;
     for (;;) {
         tr_pool_stats_t st;
-        s_check(tr_pool_stats(pool, &st), "pool stats");
+        bu_check(tr_pool_stats(pool, &st), "pool stats");
         if (st.workers == n && st.idle == n)
             return;
         if (bu_now() > end) {
@@ -185,7 +176,7 @@ s_pool(tr_node_t *node, tr_pool_mode_t mode, int workers)
 {
     tr_pool_t *pool;
     tr_pool_opts_t o = {.workers = workers, .mode = mode};
-    s_check(tr_pool_start(node, &o, &pool), "pool start");
+    bu_check(tr_pool_start(node, &o, &pool), "pool start");
     s_wait_ready(pool, workers);
     return pool;
 }
@@ -194,7 +185,7 @@ static void
 s_submit(tr_pool_t *pool, const char *task, tr_msg_t **args,
          tr_future_t **fut)
 {
-    s_check(tr_pool_submit(pool, task, args, TR_DEFAULT, fut), "submit");
+    bu_check(tr_pool_submit(pool, task, args, TR_DEFAULT, fut), "submit");
 }
 
 /* Tasks per second: n bp_ident tasks, at most WINDOW in flight, each
@@ -210,13 +201,13 @@ s_submit_rate(tr_pool_t *pool, long n)
     while (got < n) {
         while (next < n && nf < WINDOW) {
             tr_msg_t *a;
-            s_check(s_int_msg("x", next++, &a), "msg");
+            bu_check(s_int_msg("x", next++, &a), "msg");
             s_submit(pool, "bp_ident", &a, &fs[nf++]);
         }
         tr_future_t *f;
         tr_msg_t *r = NULL;
-        s_check(tr_future_next_done(fs, &nf, TR_FOREVER, &f), "next_done");
-        s_check(tr_future_get(f, 0, &r), "task");
+        bu_check(tr_future_next_done(fs, &nf, TR_FOREVER, &f), "next_done");
+        bu_check(tr_future_get(f, 0, &r), "task");
         sum += s_int_of(r);
         tr_msg_destroy(&r);
         tr_future_destroy(&f);
@@ -267,7 +258,7 @@ s_map_rate(tr_pool_t *pool, long n, int chunk, int window)
     s_mapio_t io = {.n = n};
     tr_map_opts_t o = {.chunk = chunk, .window = window, .total = (uint64_t)n};
     double t0 = bu_now();
-    s_check(tr_pool_map(pool, "bp_ident", s_map_next, &io, s_map_out, &io,
+    bu_check(tr_pool_map(pool, "bp_ident", s_map_next, &io, s_map_out, &io,
                         &o),
             "map");
     double dt = bu_now() - t0;
@@ -289,14 +280,14 @@ s_primes_time(tr_pool_t *pool, long limit, int64_t *count)
     double t0 = bu_now();
     for (int i = 0; i < TASKS; i++) {
         tr_msg_t *a;
-        s_check(s_int_msg("range", (int64_t)i * step, &a), "msg");
-        s_check(tr_msg_add_int(a, (int64_t)(i + 1) * step), "msg");
+        bu_check(s_int_msg("range", (int64_t)i * step, &a), "msg");
+        bu_check(tr_msg_add_int(a, (int64_t)(i + 1) * step), "msg");
         s_submit(pool, "bp_primes", &a, &fs[i]);
     }
     *count = 0;
     for (int i = 0; i < TASKS; i++) {
         tr_msg_t *r = NULL;
-        s_check(tr_future_get(fs[i], TR_FOREVER, &r), "primes");
+        bu_check(tr_future_get(fs[i], TR_FOREVER, &r), "primes");
         *count += s_int_of(r);
         tr_msg_destroy(&r);
         tr_future_destroy(&fs[i]);
@@ -387,8 +378,8 @@ s_chaos(tr_node_t *node, long n, double stall_s, double timeout_s,
     while (got < n) {
         while (next < n && nf < WINDOW) {
             tr_msg_t *a;
-            s_check(s_int_msg("x", next++, &a), "msg");
-            s_check(tr_msg_add_int(a, s_chaos_task_us), "msg");
+            bu_check(s_int_msg("x", next++, &a), "msg");
+            bu_check(tr_msg_add_int(a, s_chaos_task_us), "msg");
             s_submit(pool, "bp_nap", &a, &fs[nf++]);
         }
         double left = end - bu_now();
@@ -401,7 +392,7 @@ s_chaos(tr_node_t *node, long n, double stall_s, double timeout_s,
             *hung = n - got; /* in flight, and never submitted */
             break;
         }
-        s_check(rc, "next_done");
+        bu_check(rc, "next_done");
         tr_msg_t *r = NULL;
         rc = tr_future_get(f, 0, &r);
         if (rc != 0) {
@@ -423,7 +414,7 @@ s_chaos(tr_node_t *node, long n, double stall_s, double timeout_s,
     *kills = k.kills;
     for (size_t i = 0; i < nf; i++)
         tr_future_destroy(&fs[i]);
-    s_check(tr_pool_stats(pool, st), "pool stats");
+    bu_check(tr_pool_stats(pool, st), "pool stats");
     int rc = tr_pool_shutdown(&pool, true, 5000);
     if (rc != 0)
         fprintf(stderr, "bench_pool: chaos: shutdown: %s\n", tr_strerror(rc));
@@ -486,7 +477,7 @@ s_bench_submit(tr_node_t *node, bool processes)
     s_submit_rate(pool, n / 10); /* warm up */
     for (int i = 0; i < s_rounds; i++)
         r[i] = s_submit_rate(pool, n);
-    s_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "shutdown");
+    bu_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "shutdown");
     double t = bu_median(r, s_rounds);
     char args[128];
     snprintf(args, sizeof args, "%s %ld %d %d",
@@ -518,7 +509,7 @@ s_bench_map(tr_node_t *node, bool chunked)
     s_map_rate(pool, n / 10, chunk, window); /* warm up */
     for (int i = 0; i < s_rounds; i++)
         r[i] = s_map_rate(pool, n, chunk, window);
-    s_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "shutdown");
+    bu_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "shutdown");
     double t = bu_median(r, s_rounds);
     char args[128];
     long pyn = chunked ? s_mapc : s_py_map1;
@@ -551,7 +542,7 @@ s_bench_speedup(tr_node_t *node)
             tr_pool_t *pool = s_pool(node, TR_POOL_PROCESSES, w);
             t[w - 1][i] =
                 s_primes_time(pool, s_prime_limit, w == 1 ? &c1 : &c2);
-            s_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "shutdown");
+            bu_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "shutdown");
         }
         if (c1 != c2) {
             fprintf(stderr, "bench_pool: primes: %lld vs %lld\n",
@@ -621,20 +612,6 @@ s_bench_chaos(tr_node_t *node)
            (unsigned long long)st.retried, secs, py[3], py[1], py[2], py[4]);
 }
 
-static bool
-s_wanted(int argc, char **argv, const char *name)
-{
-    bool any = false;
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-')
-            continue;
-        any = true;
-        if (strcmp(argv[i], name) == 0)
-            return true;
-    }
-    return !any;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -662,42 +639,42 @@ main(int argc, char **argv)
         s_bench_dir = src;
 
     tr_node_t *node = NULL;
-    if (s_wanted(argc, argv, "pool_submit_process")) {
-        s_check(tr_node_create(&node, NULL), "node");
+    if (bu_wanted(argc, argv, "pool_submit_process")) {
+        bu_check(tr_node_create(&node, NULL), "node");
         s_bench_submit(node, true);
         fflush(stdout);
     }
-    if (s_wanted(argc, argv, "pool_submit_thread")) {
+    if (bu_wanted(argc, argv, "pool_submit_thread")) {
         if (node == NULL)
-            s_check(tr_node_create(&node, NULL), "node");
+            bu_check(tr_node_create(&node, NULL), "node");
         s_bench_submit(node, false);
         fflush(stdout);
     }
-    if (s_wanted(argc, argv, "pool_map_chunk1")) {
+    if (bu_wanted(argc, argv, "pool_map_chunk1")) {
         if (node == NULL)
-            s_check(tr_node_create(&node, NULL), "node");
+            bu_check(tr_node_create(&node, NULL), "node");
         s_bench_map(node, false);
         fflush(stdout);
     }
-    if (s_wanted(argc, argv, "pool_map_chunked")) {
+    if (bu_wanted(argc, argv, "pool_map_chunked")) {
         if (node == NULL)
-            s_check(tr_node_create(&node, NULL), "node");
+            bu_check(tr_node_create(&node, NULL), "node");
         s_bench_map(node, true);
         fflush(stdout);
     }
-    if (s_wanted(argc, argv, "pool_speedup")) {
+    if (bu_wanted(argc, argv, "pool_speedup")) {
         if (node == NULL)
-            s_check(tr_node_create(&node, NULL), "node");
+            bu_check(tr_node_create(&node, NULL), "node");
         s_bench_speedup(node);
         fflush(stdout);
     }
-    if (s_wanted(argc, argv, "pool_chaos_lost")) {
+    if (bu_wanted(argc, argv, "pool_chaos_lost")) {
         if (node == NULL)
-            s_check(tr_node_create(&node, NULL), "node");
+            bu_check(tr_node_create(&node, NULL), "node");
         s_bench_chaos(node);
         fflush(stdout);
     }
     if (node != NULL)
-        s_check(tr_node_destroy(&node), "destroy");
+        bu_check(tr_node_destroy(&node), "destroy");
     return 0;
 }

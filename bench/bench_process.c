@@ -27,6 +27,7 @@
 #include <zmq.h>
 
 #include "troupe.h"
+#include "bench_tell.h"
 #include "bench_util.h"
 
 #define PAYLOAD 64
@@ -37,24 +38,6 @@ static long s_msgs = 1000000;
 static int s_rounds = 5;
 static int s_kills = 200;
 static int s_spawns = 20;
-
-static void
-s_check(int rc, const char *what)
-{
-    if (rc != 0) {
-        fprintf(stderr, "bench_process: %s: %s\n", what, tr_strerror(rc));
-        exit(1);
-    }
-}
-
-static void
-s_zcheck(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "bench_process: %s: %s\n", what, zmq_strerror(errno));
-        exit(1);
-    }
-}
 
 static pid_t
 s_spawn_self(char *const argv[])
@@ -76,11 +59,11 @@ s_raw_sink(const char *ep, long n)
 {
     void *ctx = zmq_ctx_new();
     void *pull = zmq_socket(ctx, ZMQ_PULL);
-    s_zcheck(zmq_connect(pull, ep) == 0, "connect");
+    bu_zcheck(zmq_connect(pull, ep) == 0, "connect");
     zmq_msg_t m;
     zmq_msg_init(&m);
     for (long i = 0; i < n; i++)
-        s_zcheck(zmq_msg_recv(&m, pull, 0) >= 0, "recv");
+        bu_zcheck(zmq_msg_recv(&m, pull, 0) >= 0, "recv");
     zmq_msg_close(&m);
     zmq_close(pull);
     zmq_ctx_term(ctx);
@@ -92,10 +75,10 @@ s_raw_echo(const char *ep)
 {
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_PAIR);
-    s_zcheck(zmq_connect(s, ep) == 0, "connect");
+    bu_zcheck(zmq_connect(s, ep) == 0, "connect");
     char buf[256];
     int n = zmq_recv(s, buf, sizeof buf, 0);
-    s_zcheck(n >= 0 && zmq_send(s, buf, (size_t)n, 0) == n, "echo");
+    bu_zcheck(n >= 0 && zmq_send(s, buf, (size_t)n, 0) == n, "echo");
     zmq_close(s);
     zmq_ctx_term(ctx);
     return 0;
@@ -110,13 +93,13 @@ s_raw_throughput(void)
     snprintf(n, sizeof n, "%ld", s_msgs);
     void *ctx = zmq_ctx_new();
     void *push = zmq_socket(ctx, ZMQ_PUSH);
-    s_zcheck(zmq_bind(push, ep) == 0, "bind");
+    bu_zcheck(zmq_bind(push, ep) == 0, "bind");
     char *argv[] = {"bench_process", "--raw-sink", ep, n, NULL};
     pid_t pid = s_spawn_self(argv);
     char buf[PAYLOAD] = {0};
     double t0 = bu_now();
     for (long i = 0; i < s_msgs; i++)
-        s_zcheck(zmq_send(push, buf, sizeof buf, 0) == PAYLOAD, "send");
+        bu_zcheck(zmq_send(push, buf, sizeof buf, 0) == PAYLOAD, "send");
     int status;
     waitpid(pid, &status, 0);
     double dt = bu_now() - t0;
@@ -133,13 +116,13 @@ s_raw_start(void *ctx)
     char ep[128];
     snprintf(ep, sizeof ep, "ipc:///tmp/troupe-bench-e%d.ipc", (int)getpid());
     void *s = zmq_socket(ctx, ZMQ_PAIR);
-    s_zcheck(zmq_bind(s, ep) == 0, "bind");
+    bu_zcheck(zmq_bind(s, ep) == 0, "bind");
     char *argv[] = {"bench_process", "--raw-echo", ep, NULL};
     char buf[PAYLOAD] = {0}, in[256];
     double t0 = bu_now();
     pid_t pid = s_spawn_self(argv);
-    s_zcheck(zmq_send(s, buf, sizeof buf, 0) == PAYLOAD, "send");
-    s_zcheck(zmq_recv(s, in, sizeof in, 0) == PAYLOAD, "recv");
+    bu_zcheck(zmq_send(s, buf, sizeof buf, 0) == PAYLOAD, "send");
+    bu_zcheck(zmq_recv(s, in, sizeof in, 0) == PAYLOAD, "recv");
     double ms = (bu_now() - t0) * 1e3;
     waitpid(pid, NULL, 0);
     zmq_close(s);
@@ -149,81 +132,6 @@ s_raw_start(void *ctx)
 
 /* ------------------------------------------------------------------ */
 /* Actors                                                               */
-
-typedef struct {
-    long seen, want;
-    tr_msg_t *waiter;
-} sink_t;
-
-static int
-s_sink_done(tr_actor_t *self, sink_t *s)
-{
-    tr_msg_t *r = NULL;
-    int rc = tr_msg_create(&r, "done");
-    if (rc == 0)
-        rc = tr_reply(self, s->waiter, &r);
-    tr_msg_destroy(&r);
-    tr_msg_destroy(&s->waiter);
-    return rc;
-}
-
-static int
-s_sink_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    sink_t *s = state;
-    if (tr_msg_is(msg, "data"))
-        return ++s->seen == s->want && s->waiter ? s_sink_done(self, s) : 0;
-    if (tr_msg_is(msg, "await")) {
-        tr_reader_t r;
-        int64_t want;
-        tr_reader_init(&r, msg);
-        int rc = tr_read_int(&r, &want);
-        if (rc != 0 || (rc = tr_msg_dup(msg, &s->waiter)) != 0)
-            return rc;
-        /* A count since the start: data from the source may overtake
-         * this request, which comes from another process. */
-        s->want = want;
-        return s->seen >= s->want ? s_sink_done(self, s) : 0;
-    }
-    return TR_EUNHANDLED;
-}
-
-static void
-s_sink_terminate(tr_actor_t *self, void *state, int reason)
-{
-    (void)self, (void)reason;
-    tr_msg_destroy(&((sink_t *)state)->waiter);
-}
-
-TR_BEHAVIOUR(bp_sink, .state_size = sizeof(sink_t), .handle = s_sink_handle,
-             .terminate = s_sink_terminate);
-
-/* source: "go" [to, n] tells n "data" messages; answers when sent. */
-static int
-s_source_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    (void)state;
-    if (!tr_msg_is(msg, "go"))
-        return TR_EUNHANDLED;
-    tr_reader_t r;
-    int64_t to, n;
-    tr_reader_init(&r, msg);
-    int rc = tr_read_int(&r, &to);
-    if (rc == 0)
-        rc = tr_read_int(&r, &n);
-    static const char payload[PAYLOAD - 2];
-    tr_node_t *node = tr_actor_node(self);
-    for (int64_t i = 0; i < n && rc == 0; i++) {
-        tr_msg_t *m = NULL;
-        if ((rc = tr_msg_create(&m, "data")) == 0 &&
-            (rc = tr_msg_add_bin(m, payload, sizeof payload)) == 0)
-            rc = tr_tell_id(node, (tr_id_t)to, &m);
-        tr_msg_destroy(&m);
-    }
-    return rc;
-}
-
-TR_BEHAVIOUR(bp_source, .handle = s_source_handle);
 
 /* echo: answers "pid" with its pid. */
 static int
@@ -242,47 +150,22 @@ s_echo_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 
 TR_BEHAVIOUR(bp_echo, .handle = s_echo_handle);
 
-static double
-s_troupe_throughput(tr_node_t *node)
-{
-    tr_spawn_opts_t o = {.mode = TR_PROCESS};
-    tr_id_t sink, source;
-    s_check(tr_spawn(node, "bp_sink", &o, &sink), "spawn sink");
-    s_check(tr_spawn(node, "bp_source", &o, &source), "spawn source");
-    tr_msg_t *m = NULL;
-    tr_future_t *f;
-    s_check(tr_msg_create(&m, "await"), "msg");
-    s_check(tr_msg_add_int(m, s_msgs), "msg");
-    s_check(tr_ask_id(node, sink, &m, TR_FOREVER, &f), "ask await");
-    s_check(tr_msg_create(&m, "go"), "msg");
-    s_check(tr_msg_add_int(m, (int64_t)sink), "msg");
-    s_check(tr_msg_add_int(m, s_msgs), "msg");
-    double t0 = bu_now();
-    s_check(tr_tell_id(node, source, &m), "tell go");
-    s_check(tr_future_get(f, TR_FOREVER, NULL), "await");
-    double dt = bu_now() - t0;
-    tr_future_destroy(&f);
-    s_check(tr_stop(node, source, TR_DEFAULT), "stop");
-    s_check(tr_stop(node, sink, TR_DEFAULT), "stop");
-    return (double)s_msgs / dt;
-}
-
 /* The pid of whoever answers "pid" under name (waits across restarts). */
 static long
 s_pid_of(tr_node_t *node, const char *name)
 {
     for (;;) {
         tr_msg_t *m = NULL, *r = NULL;
-        s_check(tr_msg_create(&m, "pid"), "msg");
+        bu_check(tr_msg_create(&m, "pid"), "msg");
         int rc = tr_call(node, name, &m, 5000, &r);
         tr_msg_destroy(&m);
         if (rc == TR_EDEAD || rc == TR_ENOENT)
             continue; /* asked the incarnation that was just killed */
-        s_check(rc, "call pid");
+        bu_check(rc, "call pid");
         tr_reader_t rd;
         int64_t pid;
         tr_reader_init(&rd, r);
-        s_check(tr_read_int(&rd, &pid), "read pid");
+        bu_check(tr_read_int(&rd, &pid), "read pid");
         tr_msg_destroy(&r);
         return (long)pid;
     }
@@ -292,12 +175,12 @@ static void
 s_restart(void)
 {
     tr_node_t *node;
-    s_check(tr_node_create(&node, NULL), "node");
+    bu_check(tr_node_create(&node, NULL), "node");
     tr_child_spec_t spec = {.id = "echo",
                             .behaviour = "bp_echo",
                             .spawn = {.name = "echo", .mode = TR_PROCESS}};
     tr_sup_opts_t so = {.max_restarts = s_kills + 10, .period_ms = 1000};
-    s_check(tr_sup_start(node, &so, &spec, 1, NULL), "sup");
+    bu_check(tr_sup_start(node, &so, &spec, 1, NULL), "sup");
     double *t = calloc((size_t)s_kills, sizeof *t);
     long pid = s_pid_of(node, "echo");
     for (int i = 0; i < s_kills; i++) {
@@ -315,7 +198,7 @@ s_restart(void)
     for (int i = 0; i < nraw; i++)
         raw[i] = s_raw_start(ctx);
     zmq_ctx_term(ctx);
-    s_check(tr_node_destroy(&node), "destroy");
+    bu_check(tr_node_destroy(&node), "destroy");
     double p50 = bu_pct(t, s_kills, 0.5), p99 = bu_pct(t, s_kills, 0.99);
     double r50 = bu_pct(raw, nraw, 0.5), r99 = bu_pct(raw, nraw, 0.99);
     printf("BENCH restart_p50 troupe=%.2fms baseline=%.2fms ratio=%.2f\n",
@@ -348,25 +231,25 @@ static void
 s_spawn_latency(const char *self_dir)
 {
     tr_node_t *node;
-    s_check(tr_node_create(&node, NULL), "node");
+    bu_check(tr_node_create(&node, NULL), "node");
     double *t = calloc((size_t)s_spawns, sizeof *t);
     for (int i = 0; i < s_spawns; i++) {
         tr_id_t id;
         double t0 = bu_now();
-        s_check(tr_spawn(node, "bp_echo",
+        bu_check(tr_spawn(node, "bp_echo",
                          &(tr_spawn_opts_t){.mode = TR_PROCESS}, &id),
                 "spawn");
         tr_msg_t *m = NULL, *r = NULL;
-        s_check(tr_msg_create(&m, "pid"), "msg");
+        bu_check(tr_msg_create(&m, "pid"), "msg");
         tr_future_t *f;
-        s_check(tr_ask_id(node, id, &m, 5000, &f), "ask");
-        s_check(tr_future_get(f, TR_FOREVER, &r), "reply");
+        bu_check(tr_ask_id(node, id, &m, 5000, &f), "ask");
+        bu_check(tr_future_get(f, TR_FOREVER, &r), "reply");
         t[i] = (bu_now() - t0) * 1e3;
         tr_future_destroy(&f);
         tr_msg_destroy(&r);
-        s_check(tr_stop(node, id, TR_DEFAULT), "stop");
+        bu_check(tr_stop(node, id, TR_DEFAULT), "stop");
     }
-    s_check(tr_node_destroy(&node), "destroy");
+    bu_check(tr_node_destroy(&node), "destroy");
     double ours = bu_pct(t, s_spawns, 0.5);
     double py = s_python_spawn(self_dir);
     if (py > 0)
@@ -376,20 +259,6 @@ s_spawn_latency(const char *self_dir)
         printf("# spawn_latency troupe=%.2fms: python3 not found, no "
                "baseline\n", ours);
     free(t);
-}
-
-static bool
-s_wanted(int argc, char **argv, const char *name)
-{
-    bool any = false;
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-')
-            continue;
-        any = true;
-        if (strcmp(argv[i], name) == 0)
-            return true;
-    }
-    return !any;
 }
 
 int
@@ -413,26 +282,26 @@ main(int argc, char **argv)
     if (src == NULL)
         src = "bench";
 
-    if (s_wanted(argc, argv, "process_tell_throughput")) {
+    if (bu_wanted(argc, argv, "process_tell_throughput")) {
         tr_node_t *node;
-        s_check(tr_node_create(&node, NULL), "node");
+        bu_check(tr_node_create(&node, NULL), "node");
         double tr[8], raw[8];
         for (int r = 0; r < s_rounds; r++) {
             raw[r] = s_raw_throughput();
-            tr[r] = s_troupe_throughput(node);
+            tr[r] = bt_throughput(node, TR_PROCESS, s_msgs);
         }
-        s_check(tr_node_destroy(&node), "destroy");
+        bu_check(tr_node_destroy(&node), "destroy");
         double t = bu_pct(tr, s_rounds, 0.5), b = bu_pct(raw, s_rounds, 0.5);
         printf("BENCH process_tell_throughput troupe=%.0fmsg/s "
                "baseline=%.0fmsg/s ratio=%.2f\n", t, b, t / b);
         fflush(stdout);
     }
-    if (s_wanted(argc, argv, "restart_p50") ||
-        s_wanted(argc, argv, "restart_p99")) {
+    if (bu_wanted(argc, argv, "restart_p50") ||
+        bu_wanted(argc, argv, "restart_p99")) {
         s_restart();
         fflush(stdout);
     }
-    if (s_wanted(argc, argv, "spawn_latency"))
+    if (bu_wanted(argc, argv, "spawn_latency"))
         s_spawn_latency(src);
     return 0;
 }

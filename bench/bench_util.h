@@ -3,8 +3,53 @@
 #ifndef TR_BENCH_UTIL_H
 #define TR_BENCH_UTIL_H
 
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include <zmq.h>
+
+#include "troupe.h"
+
+/* A benchmark that cannot set itself up stops, saying why. */
+static inline void
+bu_check(int rc, const char *what)
+{
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what,
+                tr_strerror(rc));
+        exit(1);
+    }
+}
+
+static inline void
+bu_zcheck(bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what,
+                zmq_strerror(errno));
+        exit(1);
+    }
+}
+
+/* True when name is to run: named among the arguments (options, which
+ * start with '-', aside), or no name given at all. */
+static inline bool
+bu_wanted(int argc, char **argv, const char *name)
+{
+    bool any = false;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-')
+            continue;
+        any = true;
+        if (strcmp(argv[i], name) == 0)
+            return true;
+    }
+    return !any;
+}
 
 /* Seconds on the monotonic clock. */
 static inline double
