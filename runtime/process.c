@@ -865,20 +865,6 @@ tr__procs_shutdown(tr_node_t *node, uint64_t deadline_ns)
 /* ------------------------------------------------------------------ */
 /* The child's side                                                     */
 
-/* Ask the parent's node service; no deadline beyond the node's ask
- * timeout, and the reply taken. */
-static int
-s_ask_service(tr_actor_t *a, tr_msg_t **m, tr_msg_t **reply)
-{
-    tr_future_t *f;
-    int rc = tr_ask_id(a->node, a->node->service, m, TR_DEFAULT, &f);
-    if (rc != 0)
-        return rc;
-    rc = tr_future_get(f, TR_FOREVER, reply);
-    tr_future_destroy(&f);
-    return rc;
-}
-
 /* Send tag [x, y] to the service; with answer, wait for its "ok [a, b]"
  * and give a. */
 static int
@@ -889,7 +875,8 @@ s_tell_service(tr_actor_t *a, const char *tag, int64_t x, int64_t y,
     int rc = tr_msg_create(&m, tag);
     if (rc == 0 && (rc = tr_msg_add_int(m, x)) == 0 &&
         (rc = tr_msg_add_int(m, y)) == 0)
-        rc = answer ? s_ask_service(a, &m, &reply)
+        rc = answer ? tr_call_id(a->node, a->node->service, &m, TR_DEFAULT,
+                               &reply)
                     : tr_tell_id(a->node, a->node->service, &m);
     if (rc == 0 && answer != NULL) {
         tr_reader_t r;
@@ -925,7 +912,7 @@ tr__child_hello(tr_actor_t *a, tr_msg_t **args)
     tr_msg_t *m = NULL, *reply = NULL;
     int rc = tr_msg_create(&m, "hello");
     if (rc == 0 && (rc = tr_msg_add_int(m, (int64_t)a->rec->id)) == 0)
-        rc = s_ask_service(a, &m, &reply);
+        rc = tr_call_id(a->node, a->node->service, &m, TR_DEFAULT, &reply);
     tr_msg_destroy(&m);
     if (rc != 0)
         return rc;
@@ -988,14 +975,11 @@ tr__child_lookup(tr_node_t *node, tr__port_t *port, tr_id_t id,
 {
     (void)port;
     tr_msg_t *m = NULL, *reply = NULL;
-    tr_future_t *f = NULL;
     int rc = tr_msg_create(&m, "lookup");
     if (rc == 0 && (rc = tr_msg_add_int(m, (int64_t)id)) == 0)
         rc = name ? tr_msg_add_str(m, name) : tr_msg_add_nil(m);
-    if (rc == 0 && (rc = tr_ask_id(node, node->service, &m, TR_DEFAULT,
-                                   &f)) == 0)
-        rc = tr_future_get(f, TR_FOREVER, &reply);
-    tr_future_destroy(&f);
+    if (rc == 0)
+        rc = tr_call_id(node, node->service, &m, TR_DEFAULT, &reply);
     tr_msg_destroy(&m);
     int64_t got = 0, pid = 0, hwm = 0;
     if (rc == 0) {

@@ -651,27 +651,14 @@ s_check_spec(const tr_child_spec_t *c, bool need_id)
     return rc;
 }
 
-/* Ask sup (no deadline: a supervisor always answers, and starting a child
- * takes as long as its init) and take the reply. */
-static int
-s_call(tr_node_t *node, tr_id_t sup, tr_msg_t **m, tr_msg_t **reply)
-{
-    tr_future_t *f;
-    int rc = tr_ask_id(node, sup, m, TR_FOREVER, &f);
-    if (rc != 0)
-        return rc;
-    rc = tr_future_get(f, TR_FOREVER, reply);
-    tr_future_destroy(&f);
-    return rc;
-}
-
-/* Ask sup and read the id in its "ok" reply. */
 static int
 s_call_id(tr_node_t *node, tr_id_t sup, tr_msg_t **m, tr_id_t *out)
 {
     tr_msg_t *reply = NULL;
     uint64_t id = 0;
-    int rc = s_call(node, sup, m, &reply);
+    /* No deadline: a supervisor always answers, and starting a child
+     * takes as long as its init. */
+    int rc = tr_call_id(node, sup, m, TR_FOREVER, &reply);
     if (rc == 0) {
         tr_reader_t r;
         tr_reader_init(&r, reply);
@@ -818,7 +805,7 @@ tr_sup_which_children(tr_node_t *node, tr_id_t sup, tr_sup_child_t *out,
     tr_msg_t *m = NULL, *reply = NULL;
     int rc = tr_msg_create(&m, "which_children");
     if (rc == 0)
-        rc = s_call(node, sup, &m, &reply);
+        rc = tr_call_id(node, sup, &m, TR_FOREVER, &reply);
     tr_msg_destroy(&m);
     uint64_t n = 0;
     tr_reader_t r;
