@@ -286,29 +286,47 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
     if (!pthread_equal(pthread_self(), port->thread))
         return TR_EPERM;
     uint64_t until = tr__deadline_after_ms(timeout_ms);
-    bool pumped = false;
+    bool pumped = false, scan = true;
+    uint64_t wake = until;
+    unsigned seen = 0;
     for (;;) {
-        uint64_t now = tr__now_ns(), wake = until;
+        uint64_t now = tr__now_ns();
         size_t first = SIZE_MAX;
         bool pending = false;
-        for (size_t i = 0; i < n; i++) {
-            tr_future_t *f = futs[i];
-            if (f == NULL)
-                continue;
-            f->wait_ix = i;
-            if (!f->settled && port->closed)
-                tr__future_settle(f, TR_ECANCELED, NULL);
-            else if (!f->settled && f->deadline_ns && now >= f->deadline_ns)
-                tr__future_settle(f, TR_ETIMEDOUT, NULL);
-            if (f->settled) {
-                if (first == SIZE_MAX)
-                    first = i;
-            } else {
-                pending = true;
-                wake = tr__deadline_min(wake, f->deadline_ns);
+        if (!scan) {
+            /* Waiting for any: only what settled since the last look can
+             * be new (the ring holds it), until a deadline comes round. */
+            for (unsigned k = 1; k <= port->recent_next - seen; k++) {
+                tr_future_t *f =
+                    port->recent[(port->recent_next - k) % TR__RECENT];
+                if (f != NULL && f->settled && f->wait_ix < n &&
+                    futs[f->wait_ix] == f && f->wait_ix < first)
+                    first = f->wait_ix;
             }
+            seen = port->recent_next;
+        } else {
+            wake = until;
+            for (size_t i = 0; i < n; i++) {
+                tr_future_t *f = futs[i];
+                if (f == NULL)
+                    continue;
+                f->wait_ix = i;
+                if (!f->settled && port->closed)
+                    tr__future_settle(f, TR_ECANCELED, NULL);
+                else if (!f->settled && f->deadline_ns &&
+                         now >= f->deadline_ns)
+                    tr__future_settle(f, TR_ETIMEDOUT, NULL);
+                if (f->settled) {
+                    if (first == SIZE_MAX)
+                        first = i;
+                } else {
+                    pending = true;
+                    wake = tr__deadline_min(wake, f->deadline_ns);
+                }
+            }
+            seen = port->recent_next;
         }
-        if (all ? !pending : first != SIZE_MAX) {
+        if (all ? (scan && !pending) : first != SIZE_MAX) {
             if (index != NULL)
                 *index = first;
             if (port->ncallbacks > 0 && !port->closed)
@@ -327,6 +345,10 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
         pumped = true;
         if (rc < 0)
             return rc;
+        /* Look at everything again for all, when the port closed, when
+         * more settled than the ring holds, or at a future's deadline. */
+        scan = all || port->closed || port->recent_next - seen > TR__RECENT ||
+               (wake != 0 && tr__now_ns() >= wake);
     }
 }
 

@@ -54,6 +54,13 @@ void tr__future_settle(tr_future_t *f, int rc, tr_msg_t *reply);
 int tr__reply_error_reason(tr_actor_t *self, const tr_msg_t *req, int code,
                            int reason);
 
+/* Answer the ask corr of actor to (kept from its request: the request
+ * itself need not be): with code < 0 an error (and exit reason), else
+ * *reply (taken on success). With more, a part of a run of answers to the
+ * same asker (tr__port_send_part): the run must end with more false. */
+int tr__reply_to(tr_actor_t *self, tr_id_t to, uint64_t corr, int code,
+                 int reason, tr_msg_t **reply, bool more);
+
 /* Free a future that was never handed to the caller. */
 void tr__future_discard(tr_future_t **f);
 

@@ -534,7 +534,7 @@ s_peer_sock(tr__port_t *port, tr__peer_t *pe, tr__box_t box, void **out)
  * when the target ends. Rare, so zmq_poll's cost does not matter here. */
 static int
 s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, zmq_msg_t *zm,
-            uint64_t deadline_ns)
+            int flags, uint64_t deadline_ns)
 {
     for (;;) {
         if (atomic_load(&rec->dead))
@@ -562,7 +562,7 @@ s_send_wait(tr__port_t *port, tr__rec_t *rec, void *sock, zmq_msg_t *zm,
                 return rc;
         }
         if (items[0].revents & ZMQ_POLLOUT) {
-            int rc = tr__zmsg_send(zm, sock, true);
+            int rc = tr__zmsg_send(zm, sock, flags);
             if (rc != TR_EAGAIN)
                 return rc;
         }
@@ -611,9 +611,9 @@ tr__ports_sending_to(tr_node_t *node, tr__rec_t *rec)
     return any;
 }
 
-int
-tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
-              const tr__wait_t *wait)
+static int
+s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
+       const tr__wait_t *wait, int flags)
 {
     if (port->closed)
         return TR_ECLOSED;
@@ -639,11 +639,11 @@ tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     if (s_announce(node, port, rec, to)) {
         rc = TR_ENOENT;
     } else {
-        rc = tr__zmsg_send(&zm, sock, true);
+        rc = tr__zmsg_send(&zm, sock, flags);
         if (rc == TR_EAGAIN && wait != TR__NOWAIT) {
             uint64_t until = tr__deadline_min(
                 tr__deadline_after_ms(wait->timeout_ms), wait->cap_ns);
-            rc = s_send_wait(port, rec, sock, &zm, until);
+            rc = s_send_wait(port, rec, sock, &zm, flags, until);
         }
     }
     s_retract(node, port, rec);
@@ -655,6 +655,20 @@ tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     if (rc == TR_ENOENT)
         s_peer_drop(port, to);
     return rc;
+}
+
+int
+tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
+              const tr__wait_t *wait)
+{
+    return s_send(port, to, msgp, box, wait, ZMQ_DONTWAIT);
+}
+
+int
+tr__port_send_part(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, bool more)
+{
+    return s_send(port, to, msgp, TR__BOX_INBOX, TR__NOWAIT,
+                  ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
 }
 
 int

@@ -110,6 +110,15 @@ typedef struct tr__wait {
 int tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msg, tr__box_t box,
                   const tr__wait_t *wait);
 
+/* Send *msg to id's inbox (never waiting) as one part of a run: with
+ * more, ZeroMQ holds it until a part to the same id without more ends the
+ * run, and hands the run over at once (one wake-up of its reader for many
+ * answers). The reader takes each part as a message of its own. A run
+ * must be ended: after a failed part, the rest of the run may be dropped
+ * (only when the reader is going away). */
+int tr__port_send_part(tr__port_t *port, tr_id_t to, tr_msg_t **msg,
+                       bool more);
+
 /* Read and handle what is in the inbox; with timeout_ms != 0 and nothing
  * there, first wait up to timeout_ms (-1: forever) for something. With
  * want, stop as soon as that future has settled (the rest waits for the

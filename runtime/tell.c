@@ -221,20 +221,21 @@ tr_call_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
     return rc ? rc : s_await(f, reply);
 }
 
+/* Send *reply (flags and code set) to the asker to, as the answer to
+ * corr; a part of a run with more (tr__port_send_part). */
 static int
-s_reply(tr_actor_t *self, const tr_msg_t *req, tr_msg_t **reply)
+s_reply(tr_actor_t *self, tr_id_t to, uint64_t corr, tr_msg_t **reply,
+        bool more)
 {
-    tr__port_t *port = self->port;
     (*reply)->env.flags |= TR__F_REPLY;
-    (*reply)->env.corr = req->env.corr;
+    (*reply)->env.corr = corr;
     (*reply)->env.deadline_ns = 0;
-    int rc = tr__port_send(port, req->env.sender, reply, TR__BOX_INBOX,
-                           TR__NOWAIT);
+    int rc = tr__port_send_part(self->port, to, reply, more);
     if (rc == TR_ENOENT) {
         /* The asker is gone: like gen_server:reply, not our failure. */
         TR__STAT_INC(self->node, dead_letters);
         TR__LOG(TR_LOG_DEBUG, "runtime", "reply to %llx dropped: asker gone",
-                (unsigned long long)req->env.sender);
+                (unsigned long long)to);
         tr_msg_destroy(reply);
         rc = 0;
     }
@@ -263,7 +264,30 @@ tr_reply(tr_actor_t *self, const tr_msg_t *req, tr_msg_t **reply)
         return TR_EINVAL;
     (*reply)->env.flags = 0;
     (*reply)->env.code = 0;
-    return s_reply(self, req, reply);
+    return s_reply(self, req->env.sender, req->env.corr, reply, false);
+}
+
+int
+tr__reply_to(tr_actor_t *self, tr_id_t to, uint64_t corr, int code,
+             int reason, tr_msg_t **reply, bool more)
+{
+    if (code < 0) {
+        tr_msg_t *msg;
+        int rc = tr__msg_create_sys(&msg, "$error");
+        if (rc != 0)
+            return rc;
+        msg->env.flags = TR__F_ERROR;
+        msg->env.code = code;
+        if (reason == 0 || (rc = tr_msg_add_int(msg, reason)) == 0)
+            rc = s_reply(self, to, corr, &msg, more);
+        tr_msg_destroy(&msg);
+        return rc;
+    }
+    if (reply == NULL || *reply == NULL || (*reply)->kind != TR__MSG_BUILT)
+        return TR_EINVAL;
+    (*reply)->env.flags = 0;
+    (*reply)->env.code = 0;
+    return s_reply(self, to, corr, reply, more);
 }
 
 int
@@ -275,15 +299,8 @@ tr__reply_error_reason(tr_actor_t *self, const tr_msg_t *req, int code,
         return rc;
     if (code >= 0)
         return TR_EINVAL;
-    tr_msg_t *msg;
-    if ((rc = tr__msg_create_sys(&msg, "$error")) != 0)
-        return rc;
-    msg->env.flags = TR__F_ERROR;
-    msg->env.code = code;
-    if (reason == 0 || (rc = tr_msg_add_int(msg, reason)) == 0)
-        rc = s_reply(self, req, &msg);
-    tr_msg_destroy(&msg);
-    return rc;
+    return tr__reply_to(self, req->env.sender, req->env.corr, code, reason,
+                        NULL, false);
 }
 
 int

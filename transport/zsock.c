@@ -72,10 +72,10 @@ tr__sock_send(void *sock, const void *buf, size_t len, bool dontwait)
 }
 
 int
-tr__zmsg_send(zmq_msg_t *zm, void *sock, bool dontwait)
+tr__zmsg_send(zmq_msg_t *zm, void *sock, int flags)
 {
     for (;;) {
-        if (zmq_msg_send(zm, sock, dontwait ? ZMQ_DONTWAIT : 0) >= 0)
+        if (zmq_msg_send(zm, sock, flags) >= 0)
             return 0;
         int err = zmq_errno();
         if (err == EINTR)

@@ -31,9 +31,10 @@ void tr__sock_close(void **sock);
 int tr__sock_send(void *sock, const void *buf, size_t len, bool dontwait);
 
 /* Send a prepared zmq_msg_t (one frame); on success ZeroMQ owns it, on
- * failure it is untouched. dontwait: TR_EAGAIN at once when it would
- * block. */
-int tr__zmsg_send(zmq_msg_t *zm, void *sock, bool dontwait);
+ * failure it is untouched. flags: ZMQ_DONTWAIT (TR_EAGAIN at once when it
+ * would block), ZMQ_SNDMORE (a part: ZeroMQ delivers the parts together,
+ * with the last one sent without it). */
+int tr__zmsg_send(zmq_msg_t *zm, void *sock, int flags);
 
 /* The socket's ZMQ_FD: readable when the socket may have work (commands
  * or messages). Only valid to poll after an operation on the socket
