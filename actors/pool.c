@@ -40,55 +40,88 @@
 /* ------------------------------------------------------------------ */
 /* Task functions by name                                              */
 
+/* A task function or an items task function (one of the two). */
 typedef struct s_taskdef {
     char name[TR_NAME_MAX + 1];
     tr_task_fn fn;
+    tr_items_fn items;
 } s_taskdef_t;
 
 static pthread_mutex_t s_tasks_mu = PTHREAD_MUTEX_INITIALIZER;
 static s_taskdef_t *s_tasks;
 static size_t s_ntasks, s_captasks;
 
-static tr_task_fn
-s_task_find(const char *name)
+/* The definition named name (copied): false if there is none. */
+static bool
+s_task_find(const char *name, s_taskdef_t *def)
 {
-    tr_task_fn fn = NULL;
+    bool found = false;
     pthread_mutex_lock(&s_tasks_mu);
-    for (size_t i = 0; i < s_ntasks && fn == NULL; i++)
-        if (strcmp(s_tasks[i].name, name) == 0)
-            fn = s_tasks[i].fn;
+    for (size_t i = 0; i < s_ntasks && !found; i++)
+        if (strcmp(s_tasks[i].name, name) == 0) {
+            *def = s_tasks[i];
+            found = true;
+        }
     pthread_mutex_unlock(&s_tasks_mu);
-    return fn;
+    return found;
 }
 
-int
-tr_task_register(const char *name, tr_task_fn fn)
+static int
+s_task_add(const char *name, tr_task_fn fn, tr_items_fn items)
 {
     int rc = tr__name_check(name);
-    if (rc != 0 || fn == NULL)
-        return rc ? rc : tr__refuse(TR_EINVAL, "tr_task_register: NULL fn");
+    if (rc != 0 || (fn == NULL && items == NULL))
+        return rc ? rc : tr__refuse(TR_EINVAL, "task '%s': NULL function",
+                                    name);
     pthread_mutex_lock(&s_tasks_mu);
     for (size_t i = 0; i < s_ntasks && rc == 0; i++)
         if (strcmp(s_tasks[i].name, name) == 0)
             rc = TR_EEXIST;
     if (rc == 0 && (rc = tr__grow((void **)&s_tasks, s_ntasks, &s_captasks,
                                   sizeof *s_tasks, 16)) == 0) {
-        snprintf(s_tasks[s_ntasks].name, sizeof s_tasks[0].name, "%s", name);
-        s_tasks[s_ntasks++].fn = fn;
+        s_taskdef_t *d = &s_tasks[s_ntasks++];
+        snprintf(d->name, sizeof d->name, "%s", name);
+        d->fn = fn;
+        d->items = items;
     }
     pthread_mutex_unlock(&s_tasks_mu);
     return rc;
 }
 
-void
-tr__task_register_static(const char *name, tr_task_fn fn)
+int
+tr_task_register(const char *name, tr_task_fn fn)
 {
-    int rc = tr_task_register(name, fn);
+    return fn ? s_task_add(name, fn, NULL)
+              : tr__refuse(TR_EINVAL, "tr_task_register: NULL fn");
+}
+
+int
+tr_items_task_register(const char *name, tr_items_fn fn)
+{
+    return fn ? s_task_add(name, NULL, fn)
+              : tr__refuse(TR_EINVAL, "tr_items_task_register: NULL fn");
+}
+
+static void
+s_register_static(const char *name, int rc)
+{
     if (rc != 0) {
         fprintf(stderr, "troupe: cannot register task '%s': %s\n", name,
                 tr_strerror(rc));
         abort();
     }
+}
+
+void
+tr__task_register_static(const char *name, tr_task_fn fn)
+{
+    s_register_static(name, tr_task_register(name, fn));
+}
+
+void
+tr__items_task_register_static(const char *name, tr_items_fn fn)
+{
+    s_register_static(name, tr_items_task_register(name, fn));
 }
 
 /* ------------------------------------------------------------------ */
@@ -177,6 +210,47 @@ s_worker_chunk(tr_task_fn fn, const void *payload, size_t plen,
     return rc;
 }
 
+/* An items chunk: "$items" [in_size, out_size, bin of n x in_size] in,
+ * "$items" [bin of n x out_size] out. The function sees both on 16-byte
+ * boundaries (a frame's bytes may lie anywhere: copied if need be). */
+static int
+s_worker_items(tr_items_fn fn, const void *payload, size_t plen,
+               tr_msg_t **out)
+{
+    tr_reader_t r;
+    uint64_t isz, osz;
+    const void *in;
+    size_t len;
+    tr_reader_init_bytes(&r, payload, plen);
+    if (tr_read_uint(&r, &isz) != 0 || tr_read_uint(&r, &osz) != 0 ||
+        tr_read_bin(&r, &in, &len) != 0 || isz == 0 || len % isz != 0 ||
+        osz > UINT32_MAX || (len / isz > 0 && osz > UINT32_MAX / (len / isz)))
+        return TR_EPROTO;
+    size_t n = len / isz, olen = n * osz;
+    void *ibuf = NULL, *obuf = NULL;
+    if (((uintptr_t)in % 16) != 0 && len > 0) {
+        if ((ibuf = aligned_alloc(16, (len + 15) / 16 * 16)) == NULL)
+            return TR_ENOMEM;
+        memcpy(ibuf, in, len);
+        in = ibuf;
+    }
+    int rc = 0;
+    if ((obuf = aligned_alloc(16, olen ? (olen + 15) / 16 * 16 : 16)) ==
+        NULL)
+        rc = TR_ENOMEM;
+    if (rc == 0) {
+        rc = fn(in, (size_t)isz, obuf, (size_t)osz, n);
+        if (rc > 0)
+            rc = TR_EFAILED;
+    }
+    if (rc == 0 && (rc = tr__msg_create_sys(out, "$items")) == 0 &&
+        (rc = tr_msg_add_bin(*out, obuf, olen)) != 0)
+        tr_msg_destroy(out);
+    free(ibuf);
+    free(obuf);
+    return rc;
+}
+
 /* "task" [n, (id, name, args tag, args payload) x n]: run them in turn,
  * then say "done" [n, (id, rc, result tag, result payload) x n]. */
 static int
@@ -200,15 +274,22 @@ s_worker_task(tr_actor_t *self, s_worker_state_t *w, const tr_msg_t *msg)
             (rc = tr_read_bin(&r, &payload, &plen)) != 0)
             break; /* not from our pool: fail loudly */
         tr_msg_t *result = NULL;
-        tr_task_fn fn = s_task_find(name);
+        s_taskdef_t def;
+        bool items = strcmp(tag, "$items") == 0;
         int trc;
-        if (fn == NULL) {
+        if (!s_task_find(name, &def)) {
             tr_log(TR_LOG_WARN, "pool", "no task function '%s'", name);
             trc = TR_ENOENT;
+        } else if (items != (def.items != NULL)) {
+            tr_log(TR_LOG_WARN, "pool", "'%s' is %s items task", name,
+                   items ? "not an" : "an");
+            trc = TR_EINVAL;
+        } else if (items) {
+            trc = s_worker_items(def.items, payload, plen, &result);
         } else if (strcmp(tag, "$chunk") == 0) {
-            trc = s_worker_chunk(fn, payload, plen, &result);
+            trc = s_worker_chunk(def.fn, payload, plen, &result);
         } else {
-            trc = s_run_one(fn, tag, payload, plen, &result);
+            trc = s_run_one(def.fn, tag, payload, plen, &result);
         }
         size_t rlen = 0;
         const void *rp = result ? tr_msg_payload(result, &rlen) : NULL;
@@ -242,15 +323,17 @@ TR_BEHAVIOUR(tr_pool_worker, .state_size = sizeof(s_worker_state_t),
 
 typedef struct s_task {
     uint64_t id;
-    tr_msg_t *req;          /* the client's "submit", answered at the end */
+    tr_id_t client;         /* who submitted it, and the ask's */
+    uint64_t corr;          /* correlation id: answered at the end */
     char name[TR_NAME_MAX + 1];
     char tag[TR_TAG_MAX + 2];
-    tr_msg_t *args;         /* tag + payload, copied to each try */
     int timeout_ms;         /* per try; 0: none */
     uint64_t deadline_ns;   /* of the running try; 0: none */
     int tries;              /* dispatches alone so far */
     bool solo;              /* never batched (a batch it was in died) */
     tr_id_t worker;         /* running on it; 0 while queued */
+    size_t plen;
+    unsigned char payload[]; /* the arguments, copied to each try */
 } s_task_t;
 
 /* Tasks a worker is given at once when the queue is deep (fewer messages
@@ -286,6 +369,16 @@ typedef struct s_pool {
     bool closing;
     tr_msg_t *shutdown_req; /* answered once nothing is left */
     uint64_t done, failed, retried, deaths;
+    /* Answers held while a "done" is handled, then sent as one run a
+     * client (one wake-up of the client for a batch of results). */
+    bool holding;
+    int nheld;
+    struct s_held {
+        tr_id_t to;
+        uint64_t corr;
+        int rc;
+        tr_msg_t *reply;
+    } held[TR__POOL_BATCH];
 } s_pool_t;
 
 static int
@@ -324,12 +417,23 @@ s_ring_pop(s_ring_t *q)
     return v;
 }
 
+/* Send the held answers: a run to each client in turn. */
 static void
-s_task_free(s_task_t *t)
+s_flush(tr_actor_t *self, s_pool_t *p)
 {
-    tr_msg_destroy(&t->req);
-    tr_msg_destroy(&t->args);
-    free(t);
+    for (int i = 0; i < p->nheld; i++) {
+        struct s_held *h = &p->held[i];
+        bool more = i + 1 < p->nheld && p->held[i + 1].to == h->to;
+        int rc = tr__reply_to(self, h->to, h->corr, h->rc, 0, &h->reply,
+                              more);
+        if (rc != 0 && h->rc == 0) /* the client must hear something */
+            rc = tr__reply_to(self, h->to, h->corr, rc, 0, NULL, more);
+        if (rc != 0)
+            tr_log(TR_LOG_WARN, "pool", "cannot answer %llx: %s",
+                   (unsigned long long)h->to, tr_strerror(rc));
+        tr_msg_destroy(&h->reply);
+    }
+    p->nheld = 0;
 }
 
 /* Answer the task's client and forget the task. */
@@ -339,18 +443,21 @@ s_settle(tr_actor_t *self, s_pool_t *p, s_task_t *t, int rc, int reason,
 {
     tr__map_del(&p->tasks, t->id);
     p->done++;
+    tr_msg_t *r = NULL;
     if (rc != 0) {
         p->failed++;
-        (void)tr__reply_error_reason(self, t->req, rc, reason);
+    } else if ((rc = tr__msg_create_sys(&r, tag)) == 0 && plen > 0 &&
+               (rc = tr_msg_add_raw(r, payload, plen)) != 0) {
+        tr_msg_destroy(&r);
+    }
+    if (p->holding && reason == 0 && p->nheld < TR__POOL_BATCH) {
+        p->held[p->nheld++] = (struct s_held){t->client, t->corr, rc, r};
     } else {
-        tr_msg_t *r = NULL;
-        int brc = tr__msg_create_sys(&r, tag);
-        if (brc == 0 && plen > 0)
-            brc = tr_msg_add_raw(r, payload, plen);
-        if (brc == 0)
-            brc = tr_reply(self, t->req, &r);
-        if (brc != 0) /* the client must hear something */
-            (void)tr_reply_error(self, t->req, brc);
+        int src = tr__reply_to(self, t->client, t->corr, rc, reason, &r,
+                               false);
+        if (src != 0 && rc == 0)
+            (void)tr__reply_to(self, t->client, t->corr, src, 0, NULL,
+                               false);
         tr_msg_destroy(&r);
     }
     if (t->worker != 0) { /* abandoned: its result will be ignored */
@@ -359,7 +466,7 @@ s_settle(tr_actor_t *self, s_pool_t *p, s_task_t *t, int rc, int reason,
             if (w->tasks[i] == t->id)
                 w->tasks[i] = 0;
     }
-    s_task_free(t);
+    free(t);
 }
 
 static void s_maybe_finish_shutdown(tr_actor_t *self, s_pool_t *p);
@@ -385,12 +492,10 @@ s_arm(tr_actor_t *self, s_pool_t *p, uint64_t due)
 static int
 s_add_task(tr_msg_t *m, const s_task_t *t)
 {
-    size_t plen;
-    const void *payload = tr_msg_payload(t->args, &plen);
     int rc = tr_msg_add_int(m, (int64_t)t->id);
     if (rc == 0 && (rc = tr_msg_add_str(m, t->name)) == 0 &&
         (rc = tr_msg_add_str(m, t->tag)) == 0)
-        rc = tr_msg_add_bin(m, payload, plen);
+        rc = tr_msg_add_bin(m, t->payload, t->plen);
     return rc;
 }
 
@@ -541,33 +646,37 @@ s_on_submit(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
 {
     if (p->closing)
         return tr_reply_error(self, msg, TR_ECLOSED);
-    s_task_t *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return tr_reply_error(self, msg, TR_ENOMEM);
     tr_reader_t r;
+    char name[TR_NAME_MAX + 1], tag[TR_TAG_MAX + 2];
     const void *payload;
     size_t plen;
     int64_t timeout;
     tr_reader_init(&r, msg);
-    int rc = tr_read_str_copy(&r, t->name, sizeof t->name);
+    int rc = tr_read_str_copy(&r, name, sizeof name);
     if (rc == 0)
-        rc = tr_read_str_copy(&r, t->tag, sizeof t->tag);
+        rc = tr_read_str_copy(&r, tag, sizeof tag);
     if (rc == 0)
         rc = tr_read_bin(&r, &payload, &plen);
     if (rc == 0)
         rc = tr_read_int(&r, &timeout);
-    if (rc == 0 && (rc = tr__msg_create_sys(&t->args, t->tag)) == 0 &&
-        plen > 0)
-        rc = tr_msg_add_raw(t->args, payload, plen);
-    if (rc == 0)
-        rc = tr_msg_dup(msg, &t->req);
-    t->id = ++p->next_task;
-    if (rc == 0)
-        rc = tr__map_put(&p->tasks, t->id, t);
-    if (rc == 0 && (rc = s_ring_push(&p->queue, t->id, false)) != 0)
+    if (rc != 0)
+        return tr_reply_error(self, msg, rc);
+    s_task_t *t = malloc(sizeof *t + plen);
+    if (t == NULL)
+        return tr_reply_error(self, msg, TR_ENOMEM);
+    *t = (s_task_t){.id = ++p->next_task,
+                    .client = tr_msg_sender(msg),
+                    .corr = msg->env.corr,
+                    .plen = plen};
+    memcpy(t->name, name, sizeof name);
+    memcpy(t->tag, tag, sizeof tag);
+    if (plen > 0)
+        memcpy(t->payload, payload, plen);
+    if ((rc = tr__map_put(&p->tasks, t->id, t)) == 0 &&
+        (rc = s_ring_push(&p->queue, t->id, false)) != 0)
         tr__map_del(&p->tasks, t->id);
     if (rc != 0) {
-        s_task_free(t);
+        free(t);
         return tr_reply_error(self, msg, rc);
     }
     if (timeout == TR_DEFAULT)
@@ -587,6 +696,7 @@ s_on_done(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     tr_reader_init(&r, msg);
     if (tr_read_int(&r, &n) != 0)
         return 0; /* not from a worker of ours: dropped */
+    p->holding = true;
     for (int64_t i = 0; i < n; i++) {
         int64_t id, rc;
         char tag[TR_TAG_MAX + 2];
@@ -603,6 +713,8 @@ s_on_done(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
                      plen);
         }
     }
+    p->holding = false;
+    s_flush(self, p);
     s_worker_t *w = tr__map_get(&p->workers, tr_msg_sender(msg));
     if (w != NULL) {
         w->ntasks = 0;
@@ -739,8 +851,7 @@ s_on_cancel(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     TR__MAP_EACH(&p->tasks, slot)
     {
         s_task_t *t = slot->val;
-        if (t->req->env.sender == (tr_id_t)sender &&
-            t->req->env.corr == (uint64_t)corr)
+        if (t->client == (tr_id_t)sender && t->corr == (uint64_t)corr)
             found = t;
     }
     if (found == NULL)
@@ -1221,18 +1332,19 @@ s_map_feed(s_map_t *m)
     return rc;
 }
 
+/* The progress bar: "[####   ] done/total" redrawn on stderr. */
 static void
-s_map_bar(s_map_t *m)
+s_bar(uint64_t done, uint64_t total)
 {
-    if (m->o.total > 0) {
+    if (total > 0) {
         int width = 40;
-        uint64_t done = m->done > m->o.total ? m->o.total : m->done;
-        int fill = (int)(done * (uint64_t)width / m->o.total);
+        done = done > total ? total : done;
+        int fill = (int)(done * (uint64_t)width / total);
         fprintf(stderr, "\r[%.*s%*s] %llu/%llu", fill,
                 "########################################", width - fill, "",
-                (unsigned long long)done, (unsigned long long)m->o.total);
+                (unsigned long long)done, (unsigned long long)total);
     } else {
-        fprintf(stderr, "\r%llu done", (unsigned long long)m->done);
+        fprintf(stderr, "\r%llu done", (unsigned long long)done);
     }
     fflush(stderr);
 }
@@ -1276,7 +1388,7 @@ s_map_deliver(s_map_t *m, s_slot_t *s)
     if (m->o.progress != NULL)
         m->o.progress(m->o.progress_arg, m->done, m->o.total);
     if (m->bar)
-        s_map_bar(m);
+        s_bar(m->done, m->o.total);
     return rc;
 }
 
@@ -1406,4 +1518,146 @@ tr_pool_map_array(tr_pool_t *pool, const char *task, tr_msg_t *const *in,
         for (size_t i = 0; i < n; i++)
             tr_msg_destroy(&out[i]);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* map over a plain array                                              */
+
+/* A chunk in flight: its future and the items it covers. */
+typedef struct s_ichunk {
+    tr_future_t *f;
+    size_t first, count;
+} s_ichunk_t;
+
+/* Copy a settled chunk's results out; the chunk's error, or 0. */
+static int
+s_items_take(tr_future_t *f, const s_ichunk_t *c, void *out, size_t osz)
+{
+    tr_msg_t *reply = NULL;
+    int rc = tr_future_get(f, 0, &reply);
+    if (rc == 0) {
+        tr_reader_t r;
+        const void *p;
+        size_t len;
+        tr_reader_init(&r, reply);
+        if (tr_read_bin(&r, &p, &len) != 0 || len != c->count * osz)
+            rc = TR_EPROTO;
+        else if (len > 0)
+            memcpy((char *)out + c->first * osz, p, len);
+    }
+    tr_msg_destroy(&reply);
+    return rc;
+}
+
+int
+tr_pool_map_items(tr_pool_t *pool, const char *task, const void *in,
+                  size_t in_size, void *out, size_t out_size, size_t n,
+                  int *rcs, const tr_map_opts_t *opts)
+{
+    if (pool == NULL || in_size == 0 || (n > 0 && in == NULL) ||
+        (n > 0 && out_size > 0 && out == NULL) || in_size > UINT32_MAX ||
+        out_size > UINT32_MAX)
+        return tr__refuse(TR_EINVAL, "tr_pool_map_items: NULL pool or "
+                          "array, or item size %zu/%zu", in_size, out_size);
+    int rc = tr__name_check(task);
+    if (rc != 0)
+        return rc;
+    tr_map_opts_t o = opts ? *opts : (tr_map_opts_t){0};
+    if (o.chunk < 0 || o.window < 0 || o.window > 100000 ||
+        o.timeout_ms < TR_FOREVER)
+        return tr__refuse(TR_EINVAL, "tr_pool_map_items: chunk %d, window "
+                          "%d, timeout %d", o.chunk, o.window, o.timeout_ms);
+    if (n == 0)
+        return 0;
+    size_t big = in_size > out_size ? in_size : out_size;
+    size_t most = (UINT32_MAX - 64) / big; /* one msgpack bin a chunk */
+    if (o.chunk == 0 || o.window == 0) {
+        tr_pool_stats_t st;
+        if ((rc = tr_pool_stats(pool, &st)) != 0)
+            return rc;
+        size_t w = st.workers > 0 ? (size_t)st.workers : 1;
+        if (o.window == 0)
+            o.window = 4 * (int)w;
+        if (o.chunk == 0) {
+            size_t c = (n + 4 * w - 1) / (4 * w), cap = ((size_t)1 << 20) / big;
+            c = c < cap ? c : cap;
+            o.chunk = c == 0 ? 1 : c > INT32_MAX ? INT32_MAX : (int)c;
+        }
+    }
+    size_t chunk = (size_t)o.chunk < most ? (size_t)o.chunk : most;
+    if (chunk == 0)
+        return tr__refuse(TR_EINVAL, "tr_pool_map_items: items of %zu "
+                          "bytes are too large", big);
+    if (o.total == 0)
+        o.total = n;
+    bool bar = o.progress_bar && isatty(STDERR_FILENO);
+    s_ichunk_t *cs = calloc((size_t)o.window, sizeof *cs);
+    tr_future_t **fs = calloc((size_t)o.window, sizeof *fs);
+    if (cs == NULL || fs == NULL) {
+        free(cs);
+        free(fs);
+        return TR_ENOMEM;
+    }
+    size_t fed = 0, nf = 0;
+    uint64_t done = 0;
+    int err = 0, first_fail = 0;
+    for (;;) {
+        while (err == 0 && fed < n && nf < (size_t)o.window) {
+            size_t count = n - fed < chunk ? n - fed : chunk;
+            tr_msg_t *a = NULL;
+            tr_future_t *f = NULL;
+            if ((rc = tr__msg_create_sys(&a, "$items")) == 0 &&
+                (rc = tr_msg_add_uint(a, in_size)) == 0 &&
+                (rc = tr_msg_add_uint(a, out_size)) == 0 &&
+                (rc = tr_msg_add_bin(a, (const char *)in + fed * in_size,
+                                     count * in_size)) == 0)
+                rc = tr_pool_submit(pool, task, &a, o.timeout_ms, &f);
+            tr_msg_destroy(&a);
+            if (rc != 0) {
+                err = rc;
+                break;
+            }
+            /* A chunk's slot is found again by its future's place. */
+            cs[nf] = (s_ichunk_t){f, fed, count};
+            fs[nf++] = f;
+            fed += count;
+        }
+        if (nf == 0)
+            break;
+        tr_future_t *f;
+        size_t before = nf;
+        rc = tr_future_next_done(fs, &nf, TR_FOREVER, &f);
+        if (rc != 0) { /* this thread is being stopped */
+            err = err ? err : rc;
+            for (size_t i = 0; i < nf; i++)
+                tr_future_destroy(&fs[i]);
+            break;
+        }
+        /* next_done moved the last future into the settled one's place:
+         * do the same with the chunks. */
+        size_t at = 0;
+        while (cs[at].f != f)
+            at++;
+        s_ichunk_t c = cs[at];
+        cs[at] = cs[before - 1];
+        int crc = s_items_take(f, &c, out, out_size);
+        tr_future_destroy(&f);
+        if (crc != 0 && first_fail == 0)
+            first_fail = crc;
+        if (rcs != NULL)
+            for (size_t i = 0; i < c.count; i++)
+                rcs[c.first + i] = crc;
+        done += c.count;
+        if (o.progress != NULL)
+            o.progress(o.progress_arg, done, o.total);
+        if (bar)
+            s_bar(done, o.total);
+    }
+    if (bar)
+        fputc('\n', stderr);
+    free(cs);
+    free(fs);
+    if (err != 0)
+        return err;
+    return rcs == NULL ? first_fail : 0;
 }

@@ -706,6 +706,28 @@ void tr__task_register_static(const char *name, tr_task_fn fn);
  * TR_ENAMETOOLONG, TR_EEXIST, TR_ENOMEM. */
 int tr_task_register(const char *name, tr_task_fn fn);
 
+/* An items task: what each chunk of tr_pool_map_items runs, in a pool
+ * worker. in holds n items of in_size bytes each, out has room for n
+ * results of out_size bytes each (both start on a 16-byte boundary; the
+ * sizes are those given to tr_pool_map_items, so a function can check
+ * them). Returns 0, or a negative TR_E* code with which all n items fail.
+ * It must not keep in or out. */
+typedef int (*tr_items_fn)(const void *in, size_t in_size, void *out,
+                           size_t out_size, size_t n);
+
+/* Define and register an items task before main() runs (as TR_TASK). */
+#define TR_ITEMS_TASK(ident, fn)                                            \
+    __attribute__((constructor)) static void tr__register_items_##ident(    \
+        void)                                                               \
+    {                                                                       \
+        tr__items_task_register_static(#ident, fn);                         \
+    }
+void tr__items_task_register_static(const char *name, tr_items_fn fn);
+
+/* Register an items task at run time (thread pools only, as
+ * tr_task_register). Task and items task names share one namespace. */
+int tr_items_task_register(const char *name, tr_items_fn fn);
+
 typedef struct tr_pool tr_pool_t; /* a handle; any thread may use it */
 
 typedef enum {
@@ -817,6 +839,23 @@ int tr_pool_map(tr_pool_t *pool, const char *task, tr_map_next_fn next,
  * or the map's error. */
 int tr_pool_map_array(tr_pool_t *pool, const char *task,
                       tr_msg_t *const *in, size_t n, tr_msg_t **out,
+                      int *rcs, const tr_map_opts_t *opts);
+
+/* map over a plain array, in chunks: items task task runs on in[0..n)
+ * (n items of in_size bytes) and fills out[0..n) (n results of out_size
+ * bytes; out may be NULL when out_size is 0). The fast way to process a
+ * large array of numbers or structs: a chunk travels as one block of
+ * bytes, with no message per item. opts (may be NULL): .chunk is items
+ * per task (0: n / (4 x workers), at most 1 MiB of input or output a
+ * chunk); .window chunks in flight (0: 4 x workers); .timeout_ms,
+ * .total, .progress and .progress_bar as tr_pool_map's (progress counts
+ * items, chunks finishing in any order); .unordered is ignored. Chunks
+ * that fail leave their results untouched and set rcs[i] (may be NULL,
+ * else 0 for each item that succeeded). Returns 0 when every chunk ran
+ * (without rcs: when every one succeeded; else the first failure), or the
+ * map's error (TR_EINVAL: in_size 0, a NULL array, n too large). */
+int tr_pool_map_items(tr_pool_t *pool, const char *task, const void *in,
+                      size_t in_size, void *out, size_t out_size, size_t n,
                       int *rcs, const tr_map_opts_t *opts);
 
 /* Shut the pool down within timeout_ms (TR_DEFAULT: the node's shutdown

@@ -2417,6 +2417,173 @@ START_TEST(map_rejects_bad_input)
 }
 END_TEST
 
+/* Items tasks: doubles squared (a chunk whose first item is negative
+ * fails with TR_ERANGE), checking the sizes and the alignment they get. */
+static int
+s_sqd(const void *in, size_t in_size, void *out, size_t out_size, size_t n)
+{
+    if (in_size != sizeof(double) || out_size != sizeof(double))
+        return TR_EINVAL;
+    if ((uintptr_t)in % 16 != 0 || (uintptr_t)out % 16 != 0)
+        return TR_EPROTO;
+    const double *x = in;
+    double *y = out;
+    if (n > 0 && x[0] < 0)
+        return TR_ERANGE;
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] * x[i];
+    return 0;
+}
+TR_ITEMS_TASK(sqd, s_sqd);
+
+/* Structs in, one int out: items of any size. */
+typedef struct {
+    int32_t a, b;
+    char name[5];
+} s_pair_t;
+
+static int
+s_pair_sum(const void *in, size_t in_size, void *out, size_t out_size,
+           size_t n)
+{
+    if (in_size != sizeof(s_pair_t) || out_size != sizeof(int64_t))
+        return TR_EINVAL;
+    const s_pair_t *p = in;
+    int64_t *o = out;
+    for (size_t i = 0; i < n; i++)
+        o[i] = (int64_t)p[i].a + p[i].b + p[i].name[0];
+    return 0;
+}
+TR_ITEMS_TASK(pair_sum, s_pair_sum);
+
+START_TEST(map_items_fills_the_output_array_in_chunks_of_any_size)
+{
+    static const int chunks[] = {0, 1, 7, 1000, 100000};
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, s_mode(_i), 2, 0);
+    enum { N = 20011 };
+    double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    ck_assert(x && y);
+    for (int i = 0; i < N; i++)
+        x[i] = i * 0.5;
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        for (int i = 0; i < N; i++)
+            y[i] = -1;
+        uint64_t prog[2] = {0, 0};
+        tr_map_opts_t o = {.chunk = chunks[c], .progress = s_progress,
+                           .progress_arg = prog};
+        if (chunks[c] == 1)
+            o.window = 64;
+        int n = chunks[c] == 1 ? 2000 : N; /* one task an item: fewer */
+        ck_assert_int_eq(tr_pool_map_items(pool, "sqd", x, sizeof *x, y,
+                                           sizeof *y, (size_t)n, NULL, &o),
+                         0);
+        for (int i = 0; i < n; i++)
+            ck_assert(y[i] == x[i] * x[i]);
+        ck_assert_uint_eq(prog[0], (uint64_t)n);
+        ck_assert_uint_eq(prog[1], (uint64_t)n);
+    }
+    /* Structs of 16 bytes (with padding) to 8-byte results. */
+    enum { M = 3001 };
+    s_pair_t *ps = calloc(M, sizeof *ps);
+    int64_t *sums = calloc(M, sizeof *sums);
+    ck_assert(ps && sums);
+    for (int i = 0; i < M; i++)
+        ps[i] = (s_pair_t){i, 2 * i, "abcd"};
+    tr_map_opts_t o = {.chunk = 100};
+    ck_assert_int_eq(tr_pool_map_items(pool, "pair_sum", ps, sizeof *ps, sums,
+                                       sizeof *sums, M, NULL, &o), 0);
+    for (int i = 0; i < M; i++)
+        ck_assert_int_eq(sums[i], 3 * (int64_t)i + 'a');
+    free(ps);
+    free(sums);
+    free(x);
+    free(y);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
+/* A chunk that fails sets its items' codes and leaves their results; the
+ * others are filled. Without rcs the failure is the map's. */
+START_TEST(map_items_failed_chunks_set_codes_and_leave_results)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, s_mode(_i), 2, 0);
+    enum { N = 1000 };
+    double x[N], y[N];
+    int rcs[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = (i == 300 || i == 710) ? -1 : i;
+        y[i] = 42;
+        rcs[i] = 1;
+    }
+    tr_map_opts_t o = {.chunk = 100};
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", x, sizeof *x, y,
+                                       sizeof *y, N, rcs, &o), 0);
+    for (int i = 0; i < N; i++) {
+        if ((i >= 300 && i < 400) || (i >= 700 && i < 800)) {
+            /* 710 is not first in its chunk: only 300's chunk fails */
+            if (i >= 300 && i < 400) {
+                ck_assert_int_eq(rcs[i], TR_ERANGE);
+                ck_assert(y[i] == 42);
+                continue;
+            }
+        }
+        ck_assert_int_eq(rcs[i], 0);
+        ck_assert(y[i] == x[i] * x[i]);
+    }
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", x, sizeof *x, y,
+                                       sizeof *y, N, NULL, &o), TR_ERANGE);
+    /* Sizes the function refuses, an unknown task, a message task. */
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", x, 4, y, 4, 10, NULL,
+                                       NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map_items(pool, "no_such_items", x, 8, y, 8, 10,
+                                       NULL, NULL), TR_ENOENT);
+    ck_assert_int_eq(tr_pool_map_items(pool, "square", x, 8, y, 8, 10, NULL,
+                                       NULL), TR_EINVAL);
+    /* ... and the pool goes on. */
+    s_squares(pool, 10);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
+START_TEST(map_items_rejects_bad_input)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, TR_POOL_THREADS, 1, 0);
+    double x[4] = {1, 2, 3, 4}, y[4];
+    tr_map_opts_t neg = {.chunk = -1}, negw = {.window = -1};
+    ck_assert_int_eq(tr_pool_map_items(NULL, "sqd", x, 8, y, 8, 4, NULL,
+                                       NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map_items(pool, NULL, x, 8, y, 8, 4, NULL,
+                                       NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", NULL, 8, y, 8, 4, NULL,
+                                       NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", x, 8, NULL, 8, 4, NULL,
+                                       NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", x, 0, y, 8, 4, NULL,
+                                       NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", x, 8, y, 8, 4, NULL,
+                                       &neg), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", x, 8, y, 8, 4, NULL,
+                                       &negw), TR_EINVAL);
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", x, (size_t)1 << 33, y,
+                                       8, 4, NULL, NULL), TR_EINVAL);
+    /* Nothing to do is a map that ran; registration refuses NULL and
+     * names taken by either kind. */
+    ck_assert_int_eq(tr_pool_map_items(pool, "sqd", NULL, 8, NULL, 8, 0,
+                                       NULL, NULL), 0);
+    ck_assert_int_eq(tr_items_task_register("sqd2", NULL), TR_EINVAL);
+    ck_assert_int_eq(tr_items_task_register("sqd", s_sqd), TR_EEXIST);
+    ck_assert_int_eq(tr_items_task_register("square", s_sqd), TR_EEXIST);
+    ck_assert_int_eq(tr_task_register("sqd", s_square), TR_EEXIST);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
 /* The pool ends with its workers' supervisor: what was pending fails
  * (TR_ESHUTDOWN), and later submits fail, rather than wait forever. */
 START_TEST(pool_ends_with_its_workers_supervisor_and_nothing_hangs)
@@ -2746,6 +2913,9 @@ s_suite(void)
     tcase_add_test(tc, map_stops_at_an_error_of_out_and_the_pool_goes_on);
     tcase_add_test(tc, map_array_fills_results_and_codes);
     tcase_add_test(tc, map_rejects_bad_input);
+    S_BOTH(tc, map_items_fills_the_output_array_in_chunks_of_any_size);
+    S_BOTH(tc, map_items_failed_chunks_set_codes_and_leave_results);
+    tcase_add_test(tc, map_items_rejects_bad_input);
 
     tc = s_tcase(s, "supervisor", 30);
     S_BOTH(tc, pool_ends_with_its_workers_supervisor_and_nothing_hangs);
