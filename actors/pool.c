@@ -338,7 +338,7 @@ typedef struct s_task {
 
 /* Tasks a worker is given at once when the queue is deep (fewer messages
  * and wake-ups a task); one at a time otherwise. */
-#define TR__POOL_BATCH 16
+#define TR__POOL_BATCH 64
 
 typedef struct s_worker {
     tr_id_t id;
@@ -640,33 +640,34 @@ s_pool_init(tr_actor_t *self, void *state, const tr_msg_t *args)
     return rc;
 }
 
-/* "submit" [name, args tag, args payload, timeout ms] */
+/* Queue a task for the ask corr of client: 0 or an error to answer. */
 static int
-s_on_submit(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+s_new_task(s_pool_t *p, tr_id_t client, uint64_t corr, tr_reader_t *r)
 {
-    if (p->closing)
-        return tr_reply_error(self, msg, TR_ECLOSED);
-    tr_reader_t r;
     char name[TR_NAME_MAX + 1], tag[TR_TAG_MAX + 2];
     const void *payload;
     size_t plen;
     int64_t timeout;
-    tr_reader_init(&r, msg);
-    int rc = tr_read_str_copy(&r, name, sizeof name);
+    int rc = tr_read_str_copy(r, name, sizeof name);
     if (rc == 0)
-        rc = tr_read_str_copy(&r, tag, sizeof tag);
+        rc = tr_read_str_copy(r, tag, sizeof tag);
     if (rc == 0)
-        rc = tr_read_bin(&r, &payload, &plen);
+        rc = tr_read_bin(r, &payload, &plen);
     if (rc == 0)
-        rc = tr_read_int(&r, &timeout);
+        rc = tr_read_int(r, &timeout);
     if (rc != 0)
-        return tr_reply_error(self, msg, rc);
+        return rc;
     s_task_t *t = malloc(sizeof *t + plen);
     if (t == NULL)
-        return tr_reply_error(self, msg, TR_ENOMEM);
+        return TR_ENOMEM;
+    if (timeout == TR_DEFAULT)
+        timeout = p->task_timeout_ms;
     *t = (s_task_t){.id = ++p->next_task,
-                    .client = tr_msg_sender(msg),
-                    .corr = msg->env.corr,
+                    .client = client,
+                    .corr = corr,
+                    .timeout_ms = timeout > 0 && timeout <= INT32_MAX
+                                      ? (int)timeout
+                                      : 0,
                     .plen = plen};
     memcpy(t->name, name, sizeof name);
     memcpy(t->tag, tag, sizeof tag);
@@ -675,13 +676,35 @@ s_on_submit(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     if ((rc = tr__map_put(&p->tasks, t->id, t)) == 0 &&
         (rc = s_ring_push(&p->queue, t->id, false)) != 0)
         tr__map_del(&p->tasks, t->id);
-    if (rc != 0) {
+    if (rc != 0)
         free(t);
-        return tr_reply_error(self, msg, rc);
+    return rc;
+}
+
+/* "submit" [name, args tag, args payload, timeout ms], or "submits" [k,
+ * (name, args tag, args payload, timeout ms) x k]: k tasks for the asks
+ * whose ids follow the message's (tr__ask_many). */
+static int
+s_on_submit(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg, bool many)
+{
+    if (!tr_msg_is_request(msg))
+        return TR_EUNHANDLED;
+    tr_reader_t r;
+    int64_t k = 1;
+    tr_id_t client = tr_msg_sender(msg);
+    uint64_t corr = msg->env.corr;
+    tr_reader_init(&r, msg);
+    if (many && (tr_read_int(&r, &k) != 0 || k < 1 || k > 1000000))
+        return tr_reply_error(self, msg, TR_EPROTO);
+    int rc = p->closing ? TR_ECLOSED : 0;
+    for (int64_t i = 0; i < k; i++) {
+        int trc = rc ? rc : s_new_task(p, client, corr + (uint64_t)i, &r);
+        if (trc == TR_EPROTO)
+            rc = trc; /* the rest cannot be read: all fail */
+        if (trc != 0)
+            (void)tr__reply_to(self, client, corr + (uint64_t)i, trc, 0,
+                               NULL, false);
     }
-    if (timeout == TR_DEFAULT)
-        timeout = p->task_timeout_ms;
-    t->timeout_ms = timeout > 0 ? (int)timeout : 0;
     s_dispatch(self, p);
     return 0;
 }
@@ -994,8 +1017,8 @@ s_pool_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
     s_pool_t *p = state;
     if (tr_msg_is(msg, "done"))
         return s_on_done(self, p, msg);
-    if (tr_msg_is(msg, "submit"))
-        return s_on_submit(self, p, msg);
+    if (tr_msg_is(msg, "submit") || tr_msg_is(msg, "submits"))
+        return s_on_submit(self, p, msg, tr_msg_is(msg, "submits"));
     if (tr_msg_is(msg, "ready"))
         return s_on_ready(self, p, msg);
     if (tr_msg_is(msg, "$down"))
@@ -1121,6 +1144,20 @@ tr_pool_id(const tr_pool_t *pool)
     return pool ? pool->id : 0;
 }
 
+/* Add a task's fields to a "submit"/"submits" message. */
+static int
+s_add_submit(tr_msg_t *m, const char *task, const tr_msg_t *a,
+             int timeout_ms)
+{
+    size_t plen = 0;
+    const void *payload = a ? tr_msg_payload(a, &plen) : NULL;
+    int rc = tr_msg_add_str(m, task);
+    if (rc == 0 && (rc = tr_msg_add_str(m, a ? tr_msg_tag(a) : "args")) == 0 &&
+        (rc = tr_msg_add_bin(m, payload, plen)) == 0)
+        rc = tr_msg_add_int(m, timeout_ms);
+    return rc;
+}
+
 int
 tr_pool_submit(tr_pool_t *pool, const char *task, tr_msg_t **args,
                int timeout_ms, tr_future_t **fut)
@@ -1131,19 +1168,31 @@ tr_pool_submit(tr_pool_t *pool, const char *task, tr_msg_t **args,
     int rc = tr__name_check(task);
     if (rc != 0)
         return rc;
-    const tr_msg_t *a = args ? *args : NULL;
-    size_t plen = 0;
-    const void *payload = a ? tr_msg_payload(a, &plen) : NULL;
     tr_msg_t *m = NULL;
     if ((rc = tr_msg_create(&m, "submit")) == 0 &&
-        (rc = tr_msg_add_str(m, task)) == 0 &&
-        (rc = tr_msg_add_str(m, a ? tr_msg_tag(a) : "args")) == 0 &&
-        (rc = tr_msg_add_bin(m, payload, plen)) == 0 &&
-        (rc = tr_msg_add_int(m, timeout_ms)) == 0)
+        (rc = s_add_submit(m, task, args ? *args : NULL, timeout_ms)) == 0)
         rc = tr_ask_id(pool->node, pool->id, &m, TR_FOREVER, fut);
     tr_msg_destroy(&m);
     if (rc == 0 && args != NULL)
         tr_msg_destroy(args);
+    return rc;
+}
+
+/* k tasks in one message (what map feeds at once): futs[i] settles with
+ * args[i]'s task. The args stay the caller's. */
+static int
+s_submit_many(tr_pool_t *pool, const char *task, tr_msg_t *const *args,
+              size_t k, int timeout_ms, tr_future_t **futs)
+{
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "submits");
+    if (rc == 0)
+        rc = tr_msg_add_int(m, (int64_t)k);
+    for (size_t i = 0; i < k && rc == 0; i++)
+        rc = s_add_submit(m, task, args[i], timeout_ms);
+    if (rc == 0)
+        rc = tr__ask_many(pool->node, pool->id, &m, TR_FOREVER, k, futs);
+    tr_msg_destroy(&m);
     return rc;
 }
 
@@ -1280,16 +1329,19 @@ typedef struct s_map {
     int err;         /* the first error: stop feeding */
 } s_map_t;
 
-/* Build and submit the next task (one item, or a "$chunk" of up to
- * o.chunk). 0 with nothing submitted at the end of the input. */
+/* Tasks map submits in one message at most. */
+#define TR__MAP_FEED 64
+
+/* Build the next task's arguments (one item, or a "$chunk" of up to
+ * o.chunk) into *args; *count is 0 at the end of the input. */
 static int
-s_map_feed(s_map_t *m)
+s_map_build(s_map_t *m, tr_msg_t **args, int *count)
 {
-    tr_msg_t *args = NULL, *item = NULL;
-    int rc = 0, count = 0;
+    tr_msg_t *item = NULL;
+    int rc = 0, n = 0;
     bool chunked = m->o.chunk > 1;
     tr_msg_t **items = m->items;
-    while (count < (chunked ? m->o.chunk : 1)) {
+    while (n < (chunked ? m->o.chunk : 1)) {
         rc = m->next(m->next_arg, &item);
         if (rc == 1) {
             m->input_done = true;
@@ -1302,33 +1354,56 @@ s_map_feed(s_map_t *m)
             rc = tr__refuse(TR_EINVAL, "tr_pool_map: next gave no item");
             break;
         }
-        items[count++] = item;
+        items[n++] = item;
         item = NULL;
     }
-    if (rc == 0 && count > 0) {
+    if (rc == 0 && n > 0) {
         if (!chunked) {
-            args = items[0];
+            *args = items[0];
             items[0] = NULL;
-        } else if ((rc = tr__msg_create_sys(&args, "$chunk")) == 0) {
-            rc = tr_msg_add_int(args, count);
-            for (int i = 0; i < count && rc == 0; i++) {
+        } else if ((rc = tr__msg_create_sys(args, "$chunk")) == 0) {
+            rc = tr_msg_add_int(*args, n);
+            for (int i = 0; i < n && rc == 0; i++) {
                 size_t plen;
                 const void *p = tr_msg_payload(items[i], &plen);
-                if ((rc = tr_msg_add_str(args, tr_msg_tag(items[i]))) == 0)
-                    rc = tr_msg_add_bin(args, p, plen);
+                if ((rc = tr_msg_add_str(*args, tr_msg_tag(items[i]))) == 0)
+                    rc = tr_msg_add_bin(*args, p, plen);
             }
         }
-        tr_future_t *f = NULL;
-        if (rc == 0)
-            rc = tr_pool_submit(m->pool, m->task, &args, m->o.timeout_ms, &f);
-        if (rc == 0) {
-            m->slots[m->nslots++] = (s_slot_t){f, m->fed, count};
-            m->fed += (uint64_t)count;
+    }
+    for (int i = 0; i < n; i++)
+        tr_msg_destroy(&items[i]);
+    *count = rc == 0 ? n : 0;
+    return rc;
+}
+
+/* Build up to want tasks and submit them in one message. */
+static int
+s_map_feed(s_map_t *m, size_t want)
+{
+    tr_msg_t *args[TR__MAP_FEED] = {0};
+    tr_future_t *fs[TR__MAP_FEED];
+    int counts[TR__MAP_FEED];
+    size_t k = 0;
+    int rc = 0;
+    want = want < TR__MAP_FEED ? want : TR__MAP_FEED;
+    while (k < want && rc == 0 && !m->input_done) {
+        if ((rc = s_map_build(m, &args[k], &counts[k])) == 0 &&
+            counts[k] > 0)
+            k++;
+    }
+    if (rc == 0 && k > 0) {
+        rc = k == 1 ? tr_pool_submit(m->pool, m->task, &args[0],
+                                     m->o.timeout_ms, &fs[0])
+                    : s_submit_many(m->pool, m->task, args, k,
+                                    m->o.timeout_ms, fs);
+        for (size_t i = 0; i < k && rc == 0; i++) {
+            m->slots[m->nslots++] = (s_slot_t){fs[i], m->fed, counts[i]};
+            m->fed += (uint64_t)counts[i];
         }
     }
-    for (int i = 0; i < count; i++)
-        tr_msg_destroy(&items[i]);
-    tr_msg_destroy(&args);
+    for (size_t i = 0; i < k; i++)
+        tr_msg_destroy(&args[i]);
     return rc;
 }
 
@@ -1429,10 +1504,15 @@ tr_pool_map(tr_pool_t *pool, const char *task, tr_map_next_fn next,
         free(m.items);
         return TR_ENOMEM;
     }
+    /* Feed in runs (one message for many tasks) once a quarter of the
+     * window is free, or when nothing is in flight. */
+    size_t low = (size_t)m.o.window / 4;
+    low = low == 0 ? 1 : low > TR__MAP_FEED ? TR__MAP_FEED : low;
     for (;;) {
-        while (m.err == 0 && !m.input_done &&
-               m.nslots < (size_t)m.o.window)
-            m.err = s_map_feed(&m);
+        if (m.nslots == 0 || (size_t)m.o.window - m.nslots >= low)
+            while (m.err == 0 && !m.input_done &&
+                   m.nslots < (size_t)m.o.window)
+                m.err = s_map_feed(&m, (size_t)m.o.window - m.nslots);
         if (m.nslots == 0)
             break;
         /* The oldest task (in order), or whichever settles first. */

@@ -749,7 +749,7 @@ typedef struct tr_pool_opts {
  * workers. Workers get a task only when idle (credit-based load
  * balancing: one slow task never holds a queue of others; only when 4
  * tasks a worker or more wait does an idle worker get a share of them,
- * up to 16, in one message). A worker that dies is replaced; its task goes to another
+ * up to 64, in one message). A worker that dies is replaced; its task goes to another
  * worker up to max_retries times, then fails alone with TR_EWORKERDIED
  * (tr_future_exit_reason tells how the last worker ended); tasks it had
  * been given in one batch are each tried again alone first, without

@@ -61,6 +61,13 @@ int tr__reply_error_reason(tr_actor_t *self, const tr_msg_t *req, int code,
 int tr__reply_to(tr_actor_t *self, tr_id_t to, uint64_t corr, int code,
                  int reason, tr_msg_t **reply, bool more);
 
+/* An ask that k answers settle: k futures whose correlation ids follow
+ * each other from the message's (futs[i]'s is the message's + i), for an
+ * actor that answers each part of one request by itself (the pool's
+ * "submits"). The rest as tr_ask_id. */
+int tr__ask_many(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
+                 size_t k, tr_future_t **futs);
+
 /* Free a future that was never handed to the caller. */
 void tr__future_discard(tr_future_t **f);
 

@@ -126,11 +126,11 @@ tr_try_tell(tr_node_t *node, const char *name, tr_msg_t **msg)
 }
 
 int
-tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
-          tr_future_t **fut)
+tr__ask_many(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
+             size_t k, tr_future_t **futs)
 {
     tr__port_t *port;
-    if (fut == NULL || timeout_ms < TR_FOREVER)
+    if (futs == NULL || k == 0 || timeout_ms < TR_FOREVER)
         return TR_EINVAL;
     int rc = s_check(node, msg, &port);
     if (rc != 0)
@@ -152,22 +152,34 @@ tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
                        : tr__deadline_after_ms(node->opts.ask_timeout_ms);
     else
         deadline = tr__deadline_after_ms(timeout_ms); /* FOREVER: 0 */
-    tr_future_t *f;
-    if ((rc = tr__future_new(port, to, deadline, &f)) != 0)
-        return rc;
-    (*msg)->env.flags = TR__F_REQUEST;
-    (*msg)->env.code = 0;
-    (*msg)->env.corr = f->corr;
-    (*msg)->env.deadline_ns = deadline;
-    /* A full mailbox waits up to the ask's own deadline. */
-    tr__wait_t wait = {deadline ? -1 : node->opts.send_timeout_ms, deadline};
-    rc = tr__port_send(port, to, msg, TR__BOX_MAILBOX, &wait);
-    if (rc != 0) {
-        tr__future_discard(&f);
-        return rc;
+    /* One thread makes them in a row: the ids follow each other. */
+    size_t made = 0;
+    for (; made < k && rc == 0; made++)
+        if ((rc = tr__future_new(port, to, deadline, &futs[made])) != 0)
+            break;
+    if (rc == 0) {
+        (*msg)->env.flags = TR__F_REQUEST;
+        (*msg)->env.code = 0;
+        (*msg)->env.corr = futs[0]->corr;
+        (*msg)->env.deadline_ns = deadline;
+        /* A full mailbox waits up to the ask's own deadline. */
+        tr__wait_t wait = {deadline ? -1 : node->opts.send_timeout_ms,
+                           deadline};
+        rc = tr__port_send(port, to, msg, TR__BOX_MAILBOX, &wait);
     }
-    *fut = f;
-    return 0;
+    if (rc != 0)
+        while (made > 0)
+            tr__future_discard(&futs[--made]);
+    return rc;
+}
+
+int
+tr_ask_id(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
+          tr_future_t **fut)
+{
+    if (fut == NULL)
+        return TR_EINVAL;
+    return tr__ask_many(node, to, msg, timeout_ms, 1, fut);
 }
 
 typedef struct s_ask_args {
