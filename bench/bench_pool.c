@@ -6,6 +6,10 @@
  *                       256 futures collected as they settle, vs
  *                       ProcessPoolExecutor.submit (a window of 256)
  *  pool_submit_thread   the same on 2 thread workers vs ThreadPoolExecutor
+ *  pool_submit_thread_floor
+ *                       the same troupe figure vs the same message pattern
+ *                       in raw libzmq (bench/zmq_broker.c): the framework's
+ *                       cost, and the most any pool on ZeroMQ gets here
  *  pool_map_chunk1      tr_pool_map, one item per task, vs
  *                       multiprocessing.Pool.map(chunksize=1)
  *  pool_map_chunked     tr_pool_map with chunks of 1,000 items vs Pool.map
@@ -37,6 +41,7 @@
 
 #include "troupe.h"
 #include "bench_util.h"
+#include "zmq_broker.h"
 
 #define WORKERS 2
 #define WINDOW 256
@@ -523,28 +528,48 @@ s_bench_submit(tr_node_t *node, bool processes)
     long n = processes ? s_submit_proc : s_submit_thread;
     tr_pool_t *pool =
         s_pool(node, processes ? TR_POOL_PROCESSES : TR_POOL_THREADS, WORKERS);
-    double r[8];
+    double r[8], fl[8];
     s_submit_rate(pool, n / 10); /* warm up */
-    for (int i = 0; i < s_rounds; i++)
+    if (!processes)
+        zb_rate(n / 10, WORKERS, WINDOW);
+    for (int i = 0; i < s_rounds; i++) { /* alternating */
         r[i] = s_submit_rate(pool, n);
+        if (!processes)
+            fl[i] = zb_rate(n, WORKERS, WINDOW);
+    }
     bu_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "shutdown");
     double t = bu_median(r, s_rounds);
+    double floor_rate = processes ? 0 : bu_median(fl, s_rounds);
     char args[128];
     snprintf(args, sizeof args, "%s %ld %d %d",
              processes ? "submit_process" : "submit_thread",
              processes ? s_py_submit_proc : s_py_submit_thread, WINDOW,
              s_rounds);
-    double py;
+    double py = 0;
     if (s_py(args, &py, 1) != 1) {
         s_no_python(name, t, "tasks/s");
-        return;
+        py = 0;
+    } else {
+        printf("BENCH %s troupe=%.0ftasks/s baseline=%.0ftasks/s "
+               "ratio=%.2f\n", name, t, py, t / py);
+        printf("# %s: higher is better; a window of %d futures on %d %s "
+               "workers (troupe %ld tasks, Python %ld, median of %d "
+               "rounds)\n", name, WINDOW, WORKERS,
+               processes ? "process" : "thread", n,
+               processes ? s_py_submit_proc : s_py_submit_thread, s_rounds);
     }
-    printf("BENCH %s troupe=%.0ftasks/s baseline=%.0ftasks/s ratio=%.2f\n",
-           name, t, py, t / py);
-    printf("# %s: higher is better; a window of %d futures on %d %s "
-           "workers (troupe %ld tasks, Python %ld, median of %d rounds)\n",
-           name, WINDOW, WORKERS, processes ? "process" : "thread", n,
-           processes ? s_py_submit_proc : s_py_submit_thread, s_rounds);
+    if (!processes) {
+        printf("BENCH pool_submit_thread_floor troupe=%.0ftasks/s "
+               "baseline=%.0ftasks/s ratio=%.2f\n", t, floor_rate,
+               t / floor_rate);
+        printf("# pool_submit_thread_floor: higher is better; the baseline "
+               "is the same message pattern (a task a message in, batches "
+               "to 2 worker threads by credit, answers as one multipart "
+               "run) in raw libzmq, no troupe (bench/zmq_broker.c)");
+        if (py > 0)
+            printf(": %.1fx ThreadPoolExecutor", floor_rate / py);
+        printf("\n");
+    }
 }
 
 static void
@@ -707,7 +732,8 @@ main(int argc, char **argv)
         s_bench_submit(node, true);
         fflush(stdout);
     }
-    if (bu_wanted(argc, argv, "pool_submit_thread")) {
+    if (bu_wanted(argc, argv, "pool_submit_thread") ||
+        bu_wanted(argc, argv, "pool_submit_thread_floor")) {
         if (node == NULL)
             bu_check(tr_node_create(&node, NULL), "node");
         s_bench_submit(node, false);

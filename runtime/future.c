@@ -2,8 +2,6 @@
  * until the reply, the deadline, or the target's DOWN settles the future. */
 #include "runtime/future.h"
 
-#define TR__RECENT 64
-
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,8 +15,6 @@ int
 tr__future_new(tr__port_t *port, tr_id_t target, uint64_t deadline_ns,
                tr_future_t **out)
 {
-    _Static_assert(TR__RECENT == sizeof port->recent / sizeof port->recent[0],
-                   "TR__RECENT is the size of port->recent");
     /* Futures are made and freed by the same thread: a short free list
      * in the port spares malloc on every ask. */
     tr_future_t *f = port->free_futures;
@@ -53,14 +49,18 @@ tr__future_settle(tr_future_t *f, int rc, tr_msg_t *reply)
     f->settled = true;
     f->rc = rc;
     f->reply = reply;
-    /* For tr_future_wait_any over many futures: the newest settled are
+    /* For tr_future_wait_any over many futures: the settled ones are
      * looked at first, instead of the whole array. */
     tr__port_t *p = f->port;
-    unsigned slot = p->recent_next++ % TR__RECENT;
-    if (p->recent[slot] != NULL)
-        p->recent[slot]->recent_slot = 0;
-    p->recent[slot] = f;
-    f->recent_slot = slot + 1;
+    f->seq = ++p->settle_seq;
+    f->in_done = true;
+    f->done_next = NULL;
+    f->done_prev = p->done_tail;
+    if (p->done_tail != NULL)
+        p->done_tail->done_next = f;
+    else
+        p->done_head = f;
+    p->done_tail = f;
     if (f->then != NULL) {
         tr__port_t *port = f->port;
         if (tr__grow((void **)&port->callbacks, port->ncallbacks,
@@ -72,6 +72,24 @@ tr__future_settle(tr_future_t *f, int rc, tr_msg_t *reply)
                     "callback will not run");
         }
     }
+}
+
+/* Take f out of its port's list of settled futures. */
+static void
+s_done_unlink(tr_future_t *f)
+{
+    if (!f->in_done)
+        return;
+    tr__port_t *p = f->port;
+    if (f->done_prev != NULL)
+        f->done_prev->done_next = f->done_next;
+    else
+        p->done_head = f->done_next;
+    if (f->done_next != NULL)
+        f->done_next->done_prev = f->done_prev;
+    else
+        p->done_tail = f->done_prev;
+    f->in_done = false;
 }
 
 void
@@ -130,8 +148,7 @@ tr__future_discard(tr_future_t **fp)
     tr__port_t *port = f->port;
     if (!f->settled && !port->closed)
         tr__map_del(&port->futures, f->corr);
-    if (f->recent_slot != 0 && port->recent[f->recent_slot - 1] == f)
-        port->recent[f->recent_slot - 1] = NULL;
+    s_done_unlink(f);
     if (f->then_queued) { /* its callback will not run now */
         for (size_t i = port->cb_head; i < port->ncallbacks; i++)
             if (port->callbacks[i] == f)
@@ -250,66 +267,86 @@ tr_future_destroy(tr_future_t **fp)
     tr__future_discard(fp);
 }
 
-/* Wait until all (or any) of futs have settled; see tr_future_wait_all. */
+/* A settled member of futs, by the index it was last seen at; the
+ * oldest of those settled after seq (walking back from the newest), or
+ * of the first 64 on the list (from the oldest). SIZE_MAX: none. */
+static size_t
+s_settled_member(tr__port_t *port, tr_future_t *const *futs, size_t n,
+                 bool after, uint64_t seq)
+{
+    size_t found = SIZE_MAX;
+    if (after) {
+        for (tr_future_t *f = port->done_tail; f != NULL && f->seq > seq;
+             f = f->done_prev)
+            if (f->wait_ix < n && futs[f->wait_ix] == f)
+                found = f->wait_ix;
+        return found;
+    }
+    int k = 0;
+    for (tr_future_t *f = port->done_head; f != NULL && k < 64;
+         f = f->done_next, k++)
+        if (f->wait_ix < n && futs[f->wait_ix] == f)
+            return f->wait_ix;
+    return found;
+}
+
+/* Wait until all (or any) of futs have settled; see tr_future_wait_all.
+ * For any, the port's list of settled futures is looked at first, and the
+ * array only once before each wait: the entries that next_done appends
+ * and takes away keep their places known in between (O(1) a call). */
 static int
 s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
             size_t *index)
 {
     if (futs == NULL || timeout_ms < TR_FOREVER)
         return TR_EINVAL;
-    /* Many futures, any one: the port's newest settled first (as
-     * next_done loops do, this is O(1) a call instead of O(n)). */
-    if (!all && n > 8 && futs[0] != NULL &&
-        pthread_equal(pthread_self(), futs[0]->port->thread)) {
-        tr__port_t *port = futs[0]->port;
-        for (unsigned k = 1; k <= TR__RECENT; k++) {
-            tr_future_t *f = port->recent[(port->recent_next - k) % TR__RECENT];
-            if (f != NULL && f->settled && f->wait_ix < n &&
-                futs[f->wait_ix] == f) {
-                if (index != NULL)
-                    *index = f->wait_ix;
-                return 0;
-            }
-        }
-    }
     tr__port_t *port = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (futs[i] == NULL)
-            continue;
-        if (port == NULL)
+    for (size_t i = 0; i < n && port == NULL; i++)
+        if (futs[i] != NULL)
             port = futs[i]->port;
-        else if (futs[i]->port != port)
-            return tr__refuse(TR_EPERM, "futures of several threads");
-    }
     if (port == NULL)
         return tr__refuse(TR_EINVAL, "no future to wait for");
     if (!pthread_equal(pthread_self(), port->thread))
         return TR_EPERM;
+    if (!all && port->ws_futs == (const void *)futs && port->ws_n <= n &&
+        !port->closed) {
+        /* The same array as last time: index what was appended. */
+        for (size_t i = port->ws_n; i < n; i++) {
+            if (futs[i] == NULL)
+                continue;
+            if (futs[i]->port != port)
+                return tr__refuse(TR_EPERM, "futures of several threads");
+            futs[i]->wait_ix = i;
+        }
+        port->ws_n = n;
+        size_t at = s_settled_member(port, futs, n, false, 0);
+        if (at != SIZE_MAX) {
+            if (index != NULL)
+                *index = at;
+            if (port->ncallbacks > 0)
+                tr__future_run_callbacks(port);
+            return 0;
+        }
+    }
     uint64_t until = tr__deadline_after_ms(timeout_ms);
     bool pumped = false, scan = true;
-    uint64_t wake = until;
-    unsigned seen = 0;
+    uint64_t wake = until, seen = 0;
     for (;;) {
         uint64_t now = tr__now_ns();
         size_t first = SIZE_MAX;
         bool pending = false;
         if (!scan) {
-            /* Waiting for any: only what settled since the last look can
-             * be new (the ring holds it), until a deadline comes round. */
-            for (unsigned k = 1; k <= port->recent_next - seen; k++) {
-                tr_future_t *f =
-                    port->recent[(port->recent_next - k) % TR__RECENT];
-                if (f != NULL && f->settled && f->wait_ix < n &&
-                    futs[f->wait_ix] == f && f->wait_ix < first)
-                    first = f->wait_ix;
-            }
-            seen = port->recent_next;
+            /* Only what settled since the last look can be new. */
+            first = s_settled_member(port, futs, n, true, seen);
         } else {
             wake = until;
             for (size_t i = 0; i < n; i++) {
                 tr_future_t *f = futs[i];
                 if (f == NULL)
                     continue;
+                if (f->port != port)
+                    return tr__refuse(TR_EPERM, "futures of several "
+                                      "threads");
                 f->wait_ix = i;
                 if (!f->settled && port->closed)
                     tr__future_settle(f, TR_ECANCELED, NULL);
@@ -324,8 +361,10 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
                     wake = tr__deadline_min(wake, f->deadline_ns);
                 }
             }
-            seen = port->recent_next;
+            port->ws_futs = futs;
+            port->ws_n = n;
         }
+        seen = port->settle_seq;
         if (all ? (scan && !pending) : first != SIZE_MAX) {
             if (index != NULL)
                 *index = first;
@@ -345,10 +384,9 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
         pumped = true;
         if (rc < 0)
             return rc;
-        /* Look at everything again for all, when the port closed, when
-         * more settled than the ring holds, or at a future's deadline. */
-        scan = all || port->closed || port->recent_next - seen > TR__RECENT ||
-               (wake != 0 && tr__now_ns() >= wake);
+        /* Look at everything again for all, when the port closed, or at
+         * a future's deadline. */
+        scan = all || port->closed || (wake != 0 && tr__now_ns() >= wake);
     }
 }
 
@@ -380,8 +418,11 @@ tr_future_next_done(tr_future_t **futs, size_t *n, int timeout_ms,
     futs[*n - 1] = f;
     if (futs[i] != NULL)
         futs[i]->wait_ix = i;
-    f->wait_ix = SIZE_MAX; /* out of the set now */
+    f->wait_ix = SIZE_MAX; /* out of the set now, handed out */
+    s_done_unlink(f);
     (*n)--;
+    if (f->port->ws_futs == (const void *)futs)
+        f->port->ws_n = *n;
     *done = f;
     return 0;
 }

@@ -23,7 +23,9 @@ struct tr_future {
     void *then_arg;
     bool then_queued;            /* in port->callbacks */
     bool timed;                  /* in port->timed */
-    unsigned recent_slot;        /* 1 + its slot in port->recent, or 0 */
+    bool in_done;                /* in port->done_head's list */
+    struct tr_future *done_prev, *done_next;
+    uint64_t seq;                /* port->settle_seq when it settled */
     size_t wait_ix;              /* where s_wait_many last saw it */
     struct tr_future *next_free; /* in port->free_futures */
 };

@@ -60,8 +60,12 @@ typedef struct tr__port {
     size_t ncallbacks, capcallbacks, cb_head;
     struct tr_future **timed;       /* with a callback and a deadline */
     size_t ntimed, captimed;
-    struct tr_future *recent[64];   /* the last settled, a ring */
-    unsigned recent_next;
+    /* Settled futures not yet handed out by next_done nor destroyed,
+     * oldest first: tr_future_wait_any looks here before at its array. */
+    struct tr_future *done_head, *done_tail;
+    uint64_t settle_seq;            /* futures settled so far */
+    const void *ws_futs;            /* the array wait_any last scanned */
+    size_t ws_n;                    /* entries of it indexed then */
     int nfree_futures;
     uint64_t tick;
     struct tr_actor *actor;    /* the actor owning this thread, or NULL */

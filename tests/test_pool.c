@@ -2755,6 +2755,50 @@ START_TEST(wait_any_all_and_next_done_follow_completion_order)
 }
 END_TEST
 
+/* wait_any over an array whose entries are replaced in place (not only
+ * appended and taken by next_done), many settling at once: every index
+ * it gives holds a settled future, and it never waits while one does. */
+START_TEST(wait_any_over_an_array_changed_in_place_finds_every_settled_one)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, TR_POOL_THREADS, 2, 0);
+    enum { W = 100, TOTAL = 3000 };
+    tr_future_t *f[W];
+    int64_t next = 0, sum = 0, got = 0;
+    for (int i = 0; i < W; i++)
+        f[i] = s_submit_i(pool, "square", next++);
+    /* all W settle before anyone looks: more than a look takes at once */
+    tr_pool_stats_t st;
+    s_wait_stats(pool, S_WANT(.running = 0, .queued = 0), &st);
+    while (got < TOTAL) {
+        size_t at = SIZE_MAX;
+        ck_assert_int_eq(tr_future_wait_any(f, W, TS_CALL_MS, &at), 0);
+        ck_assert_uint_lt(at, W);
+        ck_assert(tr_future_done(f[at]));
+        tr_msg_t *r = NULL;
+        int64_t v = 0;
+        ck_assert_int_eq(tr_future_get(f[at], 0, &r), 0);
+        ck_assert_int_eq(ts_read_ints(r, 1, &v), 0);
+        tr_msg_destroy(&r);
+        tr_future_destroy(&f[at]);
+        sum += v;
+        got++;
+        /* the slot gets a new task (or a settled stand-in at the end) */
+        f[at] = s_submit_i(pool, "square", next < TOTAL ? next : 0);
+        next++;
+    }
+    int64_t want = 0;
+    for (int64_t i = 0; i < TOTAL; i++)
+        want += i * i;
+    ck_assert_int_eq(sum, want);
+    ck_assert_int_eq(tr_future_wait_all(f, W, TS_CALL_MS), 0);
+    for (int i = 0; i < W; i++)
+        tr_future_destroy(&f[i]);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
 typedef struct s_cb {
     int calls;
     int64_t sum;
@@ -2922,6 +2966,8 @@ s_suite(void)
 
     tc = s_tcase(s, "futures", 30);
     tcase_add_test(tc, wait_any_all_and_next_done_follow_completion_order);
+    tcase_add_test(
+        tc, wait_any_over_an_array_changed_in_place_finds_every_settled_one);
     tcase_add_test(tc, then_runs_each_callback_once_on_the_asking_thread);
     tcase_add_test(tc, callback_runs_at_the_deadline_of_an_ask_nobody_waits_on);
     tcase_add_test(tc, polling_wait_any_makes_progress);
