@@ -13,6 +13,20 @@
 #include "suite.h"
 
 static const char *s_sys = "czmq";
+static int s_run; /* endpoints are new each run: an inproc endpoint is
+                   * freed only some time after its socket closes */
+
+/* "inproc://cz-<run>-<name>[-<i>]", prefixed with '@' (bind) or '>'
+ * (connect) as zsock_new_* take it. */
+static const char *
+s_ep(char *buf, size_t cap, char how, const char *name, long i)
+{
+    if (i >= 0)
+        snprintf(buf, cap, "%cinproc://cz-%d-%s-%ld", how, s_run, name, i);
+    else
+        snprintf(buf, cap, "%cinproc://cz-%d-%s", how, s_run, name);
+    return buf;
+}
 
 /* ------------------------------------------------------------------ */
 /* counter: "inc" adds one, "get" answers the count.                    */
@@ -152,7 +166,7 @@ s_pingpong(const su_spec_t *s)
 }
 
 /* ------------------------------------------------------------------ */
-/* ring: actor i PULLs tokens (left, hops) at inproc://czring-i and     */
+/* ring: actor i PULLs tokens (left, hops) at endpoint ring-i and      */
 /* PUSHes them to i + 1; the last one PUSHes (hops, i) to the driver,  */
 /* which PUSHed the first one to actor 0.                               */
 
@@ -165,10 +179,11 @@ static void
 s_ring_actor(zsock_t *pipe, void *args)
 {
     place_t *pl = args;
-    zsock_t *in = zsock_new_pull(NULL), *next = zsock_new_push(NULL);
-    zsock_t *done = zsock_new_push(">inproc://czring-done");
-    zsock_bind(in, "inproc://czring-%ld", pl->idx);
-    zsock_connect(next, "inproc://czring-%ld", (pl->idx + 1) % pl->n);
+    char ep[96];
+    zsock_t *in = zsock_new_pull(s_ep(ep, sizeof ep, '@', "ring", pl->idx));
+    zsock_t *next = zsock_new_push(
+        s_ep(ep, sizeof ep, '>', "ring", (pl->idx + 1) % pl->n));
+    zsock_t *done = zsock_new_push(s_ep(ep, sizeof ep, '>', "done", -1));
     zpoller_t *poller = zpoller_new(pipe, in, NULL);
     zsock_signal(pipe, 0);
     for (;;) {
@@ -192,14 +207,15 @@ static void
 s_ring(const su_spec_t *s)
 {
     long r = su_get(s, "r"), t = su_get(s, "t");
-    zsock_t *done = zsock_new_pull("@inproc://czring-done");
+    char ep[96];
+    zsock_t *done = zsock_new_pull(s_ep(ep, sizeof ep, '@', "done", -1));
     zactor_t **a = calloc((size_t)r, sizeof *a);
     place_t *pl = calloc((size_t)r, sizeof *pl);
     for (long i = 0; i < r; i++) {
         pl[i] = (place_t){i, r, 0};
         a[i] = zactor_new(s_ring_actor, &pl[i]);
     }
-    zsock_t *start = zsock_new_push(">inproc://czring-0");
+    zsock_t *start = zsock_new_push(s_ep(ep, sizeof ep, '>', "ring", 0));
     uint64_t hops, pos;
     double t0 = su_now();
     zsock_send(start, "88", (uint64_t)t, (uint64_t)0);
@@ -218,7 +234,7 @@ s_ring(const su_spec_t *s)
 }
 
 /* ------------------------------------------------------------------ */
-/* big: actor i PULLs at inproc://czbig-i ping (0, from) and pong (1),  */
+/* big: actor i PULLs at endpoint big-i ping (0, from) and pong (1),   */
 /* PUSHes to every other actor; after p pongs, PUSHes its count to the  */
 /* driver. The driver starts it with "GO" through its pipe.             */
 
@@ -226,16 +242,15 @@ static void
 s_big_actor(zsock_t *pipe, void *args)
 {
     place_t *pl = args;
-    zsock_t *in = zsock_new_pull(NULL);
-    zsock_bind(in, "inproc://czbig-%ld", pl->idx);
+    char ep[96];
+    zsock_t *in = zsock_new_pull(s_ep(ep, sizeof ep, '@', "big", pl->idx));
     zsock_t **peer = calloc((size_t)pl->n, sizeof *peer);
     for (long i = 0; i < pl->n; i++) {
         if (i == pl->idx)
             continue;
-        peer[i] = zsock_new_push(NULL);
-        zsock_connect(peer[i], "inproc://czbig-%ld", i);
+        peer[i] = zsock_new_push(s_ep(ep, sizeof ep, '>', "big", i));
     }
-    zsock_t *done = zsock_new_push(">inproc://czbig-done");
+    zsock_t *done = zsock_new_push(s_ep(ep, sizeof ep, '>', "done", -1));
     zpoller_t *poller = zpoller_new(pipe, in, NULL);
     uint64_t rng = (uint64_t)pl->idx + 1;
     uint64_t p = (uint64_t)pl->p, pongs = 0;
@@ -274,7 +289,8 @@ s_big(const su_spec_t *s)
     long n = su_get(s, "a"), p = su_get(s, "p");
     if (n < 2)
         su_die("big: a must be at least 2");
-    zsock_t *done = zsock_new_pull("@inproc://czbig-done");
+    char ep[96];
+    zsock_t *done = zsock_new_pull(s_ep(ep, sizeof ep, '@', "done", -1));
     zactor_t **a = calloc((size_t)n, sizeof *a);
     place_t *pl = calloc((size_t)n, sizeof *pl);
     for (long i = 0; i < n; i++) {
@@ -305,8 +321,9 @@ static void
 s_worker(zsock_t *pipe, void *args)
 {
     (void)args;
-    zsock_t *in = zsock_new_pull(">inproc://czpool-tasks");
-    zsock_t *out = zsock_new_push(">inproc://czpool-results");
+    char ep[96];
+    zsock_t *in = zsock_new_pull(s_ep(ep, sizeof ep, '>', "tasks", -1));
+    zsock_t *out = zsock_new_push(s_ep(ep, sizeof ep, '>', "results", -1));
     zpoller_t *poller = zpoller_new(pipe, in, NULL);
     zsock_signal(pipe, 0);
     for (;;) {
@@ -326,7 +343,8 @@ static void
 s_sink(zsock_t *pipe, void *args)
 {
     long n = *(long *)args;
-    zsock_t *in = zsock_new_pull("@inproc://czpool-results");
+    char ep[96];
+    zsock_t *in = zsock_new_pull(s_ep(ep, sizeof ep, '@', "results", -1));
     zsock_signal(pipe, 0);
     uint64_t sum = 0, v;
     for (long i = 0; i < n; i++) {
@@ -343,7 +361,8 @@ static void
 s_pool(const su_spec_t *s)
 {
     long w = su_get(s, "w"), n = su_get(s, "n");
-    zsock_t *tasks = zsock_new_push("@inproc://czpool-tasks");
+    char ep[96];
+    zsock_t *tasks = zsock_new_push(s_ep(ep, sizeof ep, '@', "tasks", -1));
     zactor_t *sink = zactor_new(s_sink, &n);
     zactor_t **wk = calloc((size_t)w, sizeof *wk);
     for (long i = 0; i < w; i++)
@@ -417,7 +436,7 @@ main(int argc, char **argv)
                    s_sys);
             continue;
         }
-        for (int r = 0; r < a.rounds; r++)
+        for (int r = 0; r < a.rounds; r++, s_run++)
             s_workloads[w].fn(&a.specs[i]);
     }
     return 0;
