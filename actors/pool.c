@@ -129,6 +129,7 @@ tr__items_task_register_static(const char *name, tr_items_fn fn)
 
 typedef struct s_worker_state {
     tr_id_t pool;
+    s_taskdef_t last; /* the last task function found (none are removed) */
 } s_worker_state_t;
 
 static int
@@ -277,7 +278,14 @@ s_worker_task(tr_actor_t *self, s_worker_state_t *w, const tr_msg_t *msg)
         s_taskdef_t def;
         bool items = strcmp(tag, "$items") == 0;
         int trc;
-        if (!s_task_find(name, &def)) {
+        if (w->last.name[0] != 0 && strcmp(w->last.name, name) == 0) {
+            def = w->last;
+        } else if (s_task_find(name, &def)) {
+            w->last = def;
+        } else {
+            def.name[0] = 0;
+        }
+        if (def.name[0] == 0) {
             tr_log(TR_LOG_WARN, "pool", "no task function '%s'", name);
             trc = TR_ENOENT;
         } else if (items != (def.items != NULL)) {
@@ -333,8 +341,14 @@ typedef struct s_task {
     bool solo;              /* never batched (a batch it was in died) */
     tr_id_t worker;         /* running on it; 0 while queued */
     size_t plen;
+    struct s_task *next_free; /* in s_pool_t.free_tasks */
     unsigned char payload[]; /* the arguments, copied to each try */
 } s_task_t;
+
+/* Tasks with arguments this small are kept for reuse when done (a short
+ * free list spares a malloc and a free a task). */
+#define TR__POOL_SMALL_ARGS 48
+#define TR__POOL_FREE_TASKS 1024
 
 /* Tasks a worker is given at once when the queue is deep (fewer messages
  * and wake-ups a task); one at a time otherwise. */
@@ -369,6 +383,8 @@ typedef struct s_pool {
     bool closing;
     tr_msg_t *shutdown_req; /* answered once nothing is left */
     uint64_t done, failed, retried, deaths;
+    s_task_t *free_tasks;   /* of TR__POOL_SMALL_ARGS room */
+    int nfree_tasks;
     /* Answers held while a "done" is handled, then sent as one run a
      * client (one wake-up of the client for a batch of results). */
     bool holding;
@@ -415,6 +431,33 @@ s_ring_pop(s_ring_t *q)
     q->head = (q->head + 1) % q->cap;
     q->n--;
     return v;
+}
+
+/* A task with room for plen bytes of arguments. */
+static s_task_t *
+s_task_get(s_pool_t *p, size_t plen)
+{
+    if (plen <= TR__POOL_SMALL_ARGS && p->free_tasks != NULL) {
+        s_task_t *t = p->free_tasks;
+        p->free_tasks = t->next_free;
+        p->nfree_tasks--;
+        return t;
+    }
+    return malloc(sizeof(s_task_t) +
+                  (plen <= TR__POOL_SMALL_ARGS ? TR__POOL_SMALL_ARGS : plen));
+}
+
+static void
+s_task_put(s_pool_t *p, s_task_t *t)
+{
+    if (t->plen <= TR__POOL_SMALL_ARGS &&
+        p->nfree_tasks < TR__POOL_FREE_TASKS) {
+        t->next_free = p->free_tasks;
+        p->free_tasks = t;
+        p->nfree_tasks++;
+    } else {
+        free(t);
+    }
 }
 
 /* Send the held answers: a run to each client in turn. */
@@ -466,7 +509,7 @@ s_settle(tr_actor_t *self, s_pool_t *p, s_task_t *t, int rc, int reason,
             if (w->tasks[i] == t->id)
                 w->tasks[i] = 0;
     }
-    free(t);
+    s_task_put(p, t);
 }
 
 static void s_maybe_finish_shutdown(tr_actor_t *self, s_pool_t *p);
@@ -657,7 +700,7 @@ s_new_task(s_pool_t *p, tr_id_t client, uint64_t corr, tr_reader_t *r)
         rc = tr_read_int(r, &timeout);
     if (rc != 0)
         return rc;
-    s_task_t *t = malloc(sizeof *t + plen);
+    s_task_t *t = s_task_get(p, plen);
     if (t == NULL)
         return TR_ENOMEM;
     if (timeout == TR_DEFAULT)
@@ -677,7 +720,7 @@ s_new_task(s_pool_t *p, tr_id_t client, uint64_t corr, tr_reader_t *r)
         (rc = s_ring_push(&p->queue, t->id, false)) != 0)
         tr__map_del(&p->tasks, t->id);
     if (rc != 0)
-        free(t);
+        s_task_put(p, t);
     return rc;
 }
 
@@ -1079,6 +1122,11 @@ s_pool_terminate(tr_actor_t *self, void *state, int reason)
     tr__map_free(&p->workers);
     tr__map_free(&p->tasks);
     free(p->queue.v);
+    while (p->free_tasks != NULL) {
+        s_task_t *t = p->free_tasks;
+        p->free_tasks = t->next_free;
+        free(t);
+    }
     free(p->idle.v);
 }
 
