@@ -1,10 +1,13 @@
 /* tests/test_codec.c - the envelope, messages and the payload reader: round
  * trips, exact error codes, every rejection of a bad frame, and hostile
- * input (truncation at each byte, count bombs, deep nesting, random bytes).
+ * input (truncation at each byte, count bombs, deep nesting, random bytes)
+ * and the decoder's limits (nesting depth; no allocation driven by a
+ * length field). Inputs the fuzzers of fuzz/ found are kept here too.
  * msgpack-c's own packer and unpacker serve as the reference encoding.
  * No ZeroMQ context: zmq_msg_t works without one. */
 #include <check.h>
 #include <float.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1199,7 +1202,7 @@ START_TEST(map_count_needs_two_bytes_per_entry)
 }
 END_TEST
 
-START_TEST(skip_survives_100000_nested_arrays)
+START_TEST(skip_refuses_100000_nested_arrays_without_recursing)
 {
     size_t depth = 100000;
     uint8_t *b = malloc(depth + 1);
@@ -1208,12 +1211,18 @@ START_TEST(skip_survives_100000_nested_arrays)
     b[depth] = 0x2a;
     tr_reader_t r;
     tr_reader_init_bytes(&r, b, depth + 1);
-    ck_assert_int_eq(tr_read_skip(&r), 0);
-    ck_assert(tr_read_done(&r));
+    ck_assert_int_eq(tr_read_skip(&r), TR_ERANGE); /* past the limit */
+    ck_assert_uint_eq(r.pos, 0);
 
-    /* Without the innermost value: cut short. */
-    tr_reader_init_bytes(&r, b, depth);
-    ck_assert_int_eq(tr_read_skip(&r), TR_ETRUNC);
+    /* Read by hand, level by level, it is all there: the reader itself
+     * keeps no depth and no stack. */
+    uint32_t n;
+    for (size_t i = 0; i < depth; i++)
+        TS_CHECK(tr_read_array(&r, &n) == 0 && n == 1);
+    int64_t v;
+    ck_assert_int_eq(tr_read_int(&r, &v), 0);
+    ck_assert_int_eq(v, 42);
+    ck_assert(tr_read_done(&r));
     free(b);
 }
 END_TEST
@@ -1544,6 +1553,270 @@ START_TEST(we_read_what_msgpack_c_packs)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Limits: nesting depth, and no allocation from length fields         */
+/* ------------------------------------------------------------------ */
+
+/* Into b: n containers of one element, one inside another (fixarray(1),
+ * or fixmap(1) with a nil key), then the byte last. Returns the length. */
+static size_t
+s_nested(uint8_t *b, size_t n, bool maps, uint8_t last)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (maps) {
+            b[len++] = 0x81;
+            b[len++] = 0xc0;
+        } else {
+            b[len++] = 0x91;
+        }
+    }
+    b[len++] = last;
+    return len;
+}
+
+START_TEST(skip_takes_nesting_up_to_the_limit_and_refuses_one_more)
+{
+    uint8_t b[2 * TR__MSG_MAX_DEPTH + 8];
+    tr_reader_t r;
+    uint32_t n;
+    for (int maps = 0; maps < 2; maps++) {
+        /* TR__MSG_MAX_DEPTH containers around a scalar: taken. */
+        size_t len = s_nested(b, TR__MSG_MAX_DEPTH, maps, 0x2a);
+        tr_reader_init_bytes(&r, b, len);
+        ck_assert_int_eq(tr_read_skip(&r), 0);
+        ck_assert(tr_read_done(&r));
+
+        /* One container more, even an empty one: refused with TR_ERANGE,
+         * the cursor unmoved and the reader still usable (not sticky). */
+        uint8_t empty = maps ? 0x80 : 0x90;
+        len = s_nested(b, TR__MSG_MAX_DEPTH, maps, empty);
+        tr_reader_init_bytes(&r, b, len);
+        ck_assert_int_eq(tr_read_skip(&r), TR_ERANGE);
+        ck_assert_uint_eq(r.pos, 0);
+        ck_assert_int_eq(tr_read_skip(&r), TR_ERANGE);
+        ck_assert_int_eq(tr_read_type(&r), maps ? TR_TYPE_MAP : TR_TYPE_ARRAY);
+        ck_assert_int_eq(maps ? tr_read_map(&r, &n) : tr_read_array(&r, &n),
+                         0);
+        ck_assert_uint_eq(n, 1);
+        /* One level in, it is within the limit again. */
+        if (maps)
+            ck_assert_int_eq(tr_read_nil(&r), 0);
+        ck_assert_int_eq(tr_read_skip(&r), 0);
+        ck_assert(tr_read_done(&r));
+    }
+
+    /* Depth is how deep, not how many: two chains of TR__MSG_MAX_DEPTH - 1
+     * side by side in one array are taken; the depth falls back when a
+     * container ends. */
+    uint8_t two[4 * TR__MSG_MAX_DEPTH];
+    size_t len = 0;
+    two[len++] = 0x92;
+    len += s_nested(two + len, TR__MSG_MAX_DEPTH - 1, false, 0x01);
+    len += s_nested(two + len, TR__MSG_MAX_DEPTH - 1, true, 0x02);
+    two[len++] = 0x03; /* a second top-level value */
+    tr_reader_init_bytes(&r, two, len);
+    ck_assert_int_eq(tr_read_skip(&r), 0);
+    ck_assert_int_eq(tr_read_skip(&r), 0);
+    ck_assert(tr_read_done(&r));
+    /* ... and one more level in the second chain is refused. */
+    len = 0;
+    two[len++] = 0x92;
+    len += s_nested(two + len, TR__MSG_MAX_DEPTH - 1, false, 0x01);
+    len += s_nested(two + len, TR__MSG_MAX_DEPTH, true, 0x02);
+    tr_reader_init_bytes(&r, two, len);
+    ck_assert_int_eq(tr_read_skip(&r), TR_ERANGE);
+    ck_assert_uint_eq(r.pos, 0);
+
+    /* A count bomb that deep is still TR_ETRUNC: the head is read first. */
+    len = s_nested(b, TR__MSG_MAX_DEPTH, false, 0xdd);
+    tr_reader_init_bytes(&r, b, len);
+    ck_assert_int_eq(tr_read_skip(&r), TR_ETRUNC);
+}
+END_TEST
+
+START_TEST(add_raw_refuses_a_payload_nested_past_the_limit)
+{
+    uint8_t b[TR__MSG_MAX_DEPTH + 2];
+    tr_msg_t *m = ts_msg("t");
+    size_t before, after;
+    tr_msg_payload(m, &before);
+
+    size_t len = s_nested(b, TR__MSG_MAX_DEPTH + 1, false, 0x2a);
+    ck_assert_int_eq(tr_msg_add_raw(m, b, len), TR_ERANGE);
+    tr_msg_payload(m, &after);
+    ck_assert_uint_eq(after, before); /* nothing appended */
+
+    len = s_nested(b, TR__MSG_MAX_DEPTH, false, 0x2a);
+    ck_assert_int_eq(tr_msg_add_raw(m, b, len), 0);
+    const void *p = tr_msg_payload(m, &after);
+    ck_assert_uint_eq(after, len);
+    ck_assert_int_eq(memcmp(p, b, len), 0);
+    tr_msg_destroy(&m);
+}
+END_TEST
+
+/* Bytes malloc'd between s_meter_start and s_meter_stop. Under
+ * AddressSanitizer every allocation is counted through its allocator hooks
+ * (freed or not); otherwise what glibc has in use grew by (mallinfo2), so
+ * an allocation freed in between goes unseen there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define S_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define S_ASAN 1
+#endif
+#endif
+
+#ifdef S_ASAN
+/* The sanitizer runtime's, declared here: gcc ships no header for it. */
+int __sanitizer_install_malloc_and_free_hooks(
+    void (*malloc_hook)(const volatile void *, size_t),
+    void (*free_hook)(const volatile void *));
+static bool s_metering;
+static size_t s_metered;
+
+static void
+s_malloc_hook(const volatile void *p, size_t n)
+{
+    (void)p;
+    if (s_metering)
+        s_metered += n;
+}
+
+static void
+s_free_hook(const volatile void *p)
+{
+    (void)p;
+}
+
+static void
+s_meter_start(void)
+{
+    static bool installed;
+    if (!installed)
+        ck_assert_int_ne(__sanitizer_install_malloc_and_free_hooks(
+                             s_malloc_hook, s_free_hook), 0);
+    installed = true;
+    s_metered = 0;
+    s_metering = true;
+}
+
+static size_t
+s_meter_stop(void)
+{
+    s_metering = false;
+    return s_metered;
+}
+#else
+static size_t s_in_use;
+
+static void
+s_meter_start(void)
+{
+    s_in_use = mallinfo2().uordblks;
+}
+
+static size_t
+s_meter_stop(void)
+{
+    size_t now = mallinfo2().uordblks;
+    return now > s_in_use ? now - s_in_use : 0;
+}
+#endif
+
+START_TEST(decoding_never_allocates_whatever_the_length_fields_say)
+{
+    /* Each claims up to 4 GiB in a frame of a few dozen bytes. */
+    static const struct {
+        uint8_t b[8];
+        size_t len;
+    } bombs[] = {
+        {{0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3}, 8}, /* array32 */
+        {{0xdf, 0xff, 0xff, 0xff, 0xff, 1, 2, 3}, 8}, /* map32 */
+        {{0xdb, 0xff, 0xff, 0xff, 0xff, 'a', 'b'}, 7}, /* str32 */
+        {{0xc6, 0xff, 0xff, 0xff, 0xff, 1}, 6},        /* bin32 */
+        {{0xc9, 0xff, 0xff, 0xff, 0xff, 1, 'x'}, 7},   /* ext32 */
+        {{0xdc, 0xff, 0xff, 1}, 4},                    /* array16 */
+        {{0xda, 0xff, 0xff, 'a'}, 4},                  /* str16 */
+        {{0x91, 0x92, 0xdd, 0x7f, 0xff, 0xff, 0xff, 1}, 8}, /* nested */
+    };
+    for (size_t k = 0; k < sizeof bombs / sizeof bombs[0]; k++) {
+        uint8_t frame[128];
+        size_t len = s_frame(frame, "bomb");
+        memcpy(frame + len, bombs[k].b, bombs[k].len);
+        len += bombs[k].len;
+        zmq_msg_t zm;
+        s_zmsg_of(&zm, frame, len);
+
+        tr_msg_t view;
+        tr_reader_t r;
+        bool b;
+        int64_t i;
+        uint64_t u;
+        double d;
+        const char *str;
+        const void *p;
+        size_t n;
+        uint32_t c;
+        char small[8];
+        s_meter_start();
+        int rc = tr__msg_view_init(&view, &zm);
+        tr_reader_init(&r, &view);
+        tr_type_t ty = tr_read_type(&r);
+        int rcs[12];
+        int nrc = 0;
+        rcs[nrc++] = tr_read_array(&r, &c);
+        tr_reader_init(&r, &view); /* fresh: the error is sticky */
+        rcs[nrc++] = tr_read_map(&r, &c);
+        tr_reader_init(&r, &view);
+        rcs[nrc++] = tr_read_str(&r, &str, &n);
+        tr_reader_init(&r, &view);
+        rcs[nrc++] = tr_read_str_copy(&r, small, sizeof small);
+        tr_reader_init(&r, &view);
+        rcs[nrc++] = tr_read_bin(&r, &p, &n);
+        tr_reader_init(&r, &view);
+        rcs[nrc++] = tr_read_skip(&r);
+        tr_reader_init(&r, &view);
+        rcs[nrc++] = tr_read_nil(&r);
+        rcs[nrc++] = tr_read_bool(&r, &b);
+        rcs[nrc++] = tr_read_int(&r, &i);
+        rcs[nrc++] = tr_read_uint(&r, &u);
+        rcs[nrc++] = tr_read_double(&r, &d);
+        size_t grew = s_meter_stop();
+        ck_assert_msg(grew == 0, "bomb %zu: %zu bytes allocated", k, grew);
+        ck_assert_int_eq(rc, 0); /* the envelope is fine */
+        if (k < 7) {
+            /* The outermost value is the bomb: every reader sees it. */
+            ck_assert_int_eq(ty, TR_TYPE_INVALID);
+            for (int j = 0; j < nrc; j++)
+                ck_assert_msg(rcs[j] == TR_ETRUNC, "bomb %zu, read %d: %d", k,
+                              j, rcs[j]);
+        } else {
+            /* Inside containers: found when skipped or reached. */
+            ck_assert_int_eq(rcs[5], TR_ETRUNC);
+        }
+
+        /* Forwarding it (tr_msg_add_raw checks first) is refused before
+         * anything is appended or allocated. */
+        size_t plen;
+        const void *payload = tr_msg_payload(&view, &plen);
+        tr_msg_t *fwd = ts_msg("fwd");
+        s_meter_start();
+        rc = tr_msg_add_raw(fwd, payload, plen);
+        grew = s_meter_stop();
+        ck_assert_int_eq(rc, TR_ETRUNC);
+        ck_assert_uint_eq(grew, 0);
+        tr_msg_payload(fwd, &n);
+        ck_assert_uint_eq(n, 0);
+        tr_msg_destroy(&fwd);
+
+        tr__msg_view_close(&view);
+        zmq_msg_close(&zm);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Random input                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -1591,7 +1864,8 @@ START_TEST(random_frames_never_crash_the_parser_or_reader)
         tr_reader_init_bytes(&r, f, len);
         while (!tr_read_done(&r) && (rc = tr_read_skip(&r)) == 0)
             ;
-        TS_CHECK(rc == 0 || rc == TR_ETRUNC || rc == TR_EPROTO);
+        TS_CHECK(rc == 0 || rc == TR_ETRUNC || rc == TR_EPROTO ||
+                 rc == TR_ERANGE);
         tr_reader_init_bytes(&r, f, len);
         rc = s_drain(&r);
         TS_CHECK(rc == 0 || rc == TR_ETRUNC || rc == TR_EPROTO);
@@ -1663,12 +1937,18 @@ s_suite(void)
     tcase_add_test(tc, byte_0xc1_is_eproto_and_sticky);
     tcase_add_test(tc, array32_count_bomb_is_etrunc);
     tcase_add_test(tc, map_count_needs_two_bytes_per_entry);
-    tcase_add_test(tc, skip_survives_100000_nested_arrays);
+    tcase_add_test(tc, skip_refuses_100000_nested_arrays_without_recursing);
     tcase_add_test(tc, str_copy_too_small_is_erange_and_cursor_unmoved);
     tcase_add_test(tc, read_type_peeks_without_moving);
     tcase_add_test(tc, reader_over_null_message_reads_nothing);
     tcase_add_test(tc, ext_values_are_typed_ext_and_skippable);
     tcase_add_test(tc, truncation_at_every_byte_is_etrunc_and_never_overreads);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("limits");
+    tcase_add_test(tc, skip_takes_nesting_up_to_the_limit_and_refuses_one_more);
+    tcase_add_test(tc, add_raw_refuses_a_payload_nested_past_the_limit);
+    tcase_add_test(tc, decoding_never_allocates_whatever_the_length_fields_say);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reference");

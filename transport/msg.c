@@ -665,27 +665,45 @@ tr_read_map(tr_reader_t *r, uint32_t *n)
     return 0;
 }
 
+_Static_assert(TR__MSG_MAX_DEPTH >= 1 && TR__MSG_MAX_DEPTH <= 4096,
+               "TR__MSG_MAX_DEPTH: 1 to 4096 levels");
+
 int
 tr_read_skip(tr_reader_t *r)
 {
-    /* A count of values still to skip instead of recursion: a payload of
-     * 100,000 nested arrays must not overflow the stack. s_head bounds each
-     * count by the bytes left, so pending stays below 2 * len. */
+    /* An explicit stack of the values still to skip at each open
+     * container, not recursion: a payload of 100,000 nested arrays must not
+     * overflow the stack. Past TR__MSG_MAX_DEPTH levels the value is
+     * refused, so what we forward (tr_msg_add_raw) is never deeper than a
+     * recursive reader on the other side can take. s_head bounds each count
+     * by the bytes left, so a forged count cannot make this loop long. */
     if (r->err != 0)
         return r->err;
-    uint64_t pending = 1;
+    uint64_t left[TR__MSG_MAX_DEPTH];
+    size_t depth = 0;
     size_t pos = r->pos;
-    while (pending > 0) {
+    for (;;) {
         struct s_head h;
         int rc = s_head(r->p + pos, r->len - pos, &h);
         if (rc != 0)
             return r->err = rc;
-        pending--;
-        if (h.type == TR_TYPE_ARRAY)
-            pending += h.n;
-        else if (h.type == TR_TYPE_MAP)
-            pending += 2 * h.n;
         pos += h.size;
+        if (h.type == TR_TYPE_ARRAY || h.type == TR_TYPE_MAP) {
+            /* Empty containers count too: the limit is on how deep a
+             * value sits, whatever is inside it. */
+            if (depth == TR__MSG_MAX_DEPTH)
+                return TR_ERANGE; /* cursor unmoved; not sticky */
+            uint64_t n = h.type == TR_TYPE_MAP ? 2 * h.n : h.n;
+            if (n > 0) {
+                left[depth++] = n;
+                continue;
+            }
+        }
+        /* One whole value done: it may complete its containers too. */
+        while (depth > 0 && --left[depth - 1] == 0)
+            depth--;
+        if (depth == 0)
+            break;
     }
     r->pos = pos;
     return 0;

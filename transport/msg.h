@@ -16,6 +16,18 @@
 /* Small messages live in the struct itself: no second allocation. */
 #define TR__MSG_INLINE 192
 
+/* How many arrays and maps, one inside another, tr_read_skip (and so
+ * tr_msg_add_raw) will walk. A container deeper than this (the outermost
+ * is level 1), even an empty one, is refused with TR_ERANGE: the cursor
+ * does not move and the error is not sticky. Deeper data can still be
+ * read by hand with tr_read_array / tr_read_map, which keep no depth.
+ * troupe's own messages nest one level (a child spec); 64 leaves users room
+ * and costs skip 512 bytes of stack. Build with -DTR__MSG_MAX_DEPTH=n to
+ * change it. */
+#ifndef TR__MSG_MAX_DEPTH
+#define TR__MSG_MAX_DEPTH 64
+#endif
+
 typedef enum {
     TR__MSG_BUILT = 0, /* buf is inline_buf or malloc'd; can be appended */
     TR__MSG_RECEIVED,  /* buf is inside zm; read-only */
