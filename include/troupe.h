@@ -430,6 +430,25 @@ tr_node_t *tr_actor_node(const tr_actor_t *self);
 /* The actor that spawned this one with .link (its supervisor), or 0. */
 tr_id_t tr_actor_parent(const tr_actor_t *self);
 
+/* Input besides the mailbox: an actor may watch ZeroMQ sockets and file
+ * descriptors of its own (a gateway's STREAM socket, a pipe). When one has
+ * input, fn runs on the actor's thread between messages; for a ZeroMQ
+ * socket it should read what is there (ZMQ_DONTWAIT) and is called again
+ * while more is (a few messages a call keep the mailbox served). A
+ * non-zero return fails the actor as a handler's does. Give socket (and
+ * fd -1) or fd (and socket NULL). From the actor's own callbacks; the
+ * actor closes what it opened (in terminate, say). Up to 16 an actor.
+ * Errors: TR_EINVAL, TR_EPERM (another thread), TR_EEXIST (watched
+ * already), TR_ERANGE (16 watched), TR_ENOENT (unwatch: not watched). */
+typedef int (*tr_io_fn)(tr_actor_t *self, void *state, void *socket, int fd);
+int tr_actor_watch_io(tr_actor_t *self, void *socket, int fd, tr_io_fn fn);
+int tr_actor_unwatch_io(tr_actor_t *self, void *socket, int fd);
+
+/* The node's ZeroMQ context, for sockets an actor makes itself (threads
+ * of this process only; set ZMQ_LINGER to 0 and close them before the
+ * actor ends). */
+void *tr_node_zmq_context(tr_node_t *node);
+
 /* Stop this actor once the running callback returns, with reason (0 is a
  * normal exit; a negative TR_E* code is abnormal). Only from the actor's own
  * callbacks. */

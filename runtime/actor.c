@@ -537,16 +537,116 @@ s_bad_frame(int rc)
     return rc == TR_EPROTO || rc == TR_EVERSION;
 }
 
+/* ------------------------------------------------------------------ */
+/* Watched sockets and fds                                              */
+
+static int
+s_io_find(const tr_actor_t *a, void *sock, int fd)
+{
+    for (int i = 0; i < a->nio; i++)
+        if (a->io[i].fn != NULL &&
+            (sock != NULL ? a->io[i].sock == sock
+                          : a->io[i].sock == NULL && a->io[i].fd == fd))
+            return i;
+    return -1;
+}
+
+int
+tr_actor_watch_io(tr_actor_t *self, void *sock, int fd, tr_io_fn fn)
+{
+    if (self == NULL || fn == NULL || (sock == NULL) == (fd < 0))
+        return tr__refuse(TR_EINVAL, "tr_actor_watch_io: a socket or an fd, "
+                          "and a function");
+    if (!pthread_equal(pthread_self(), self->thread))
+        return TR_EPERM;
+    if (s_io_find(self, sock, fd) >= 0)
+        return TR_EEXIST;
+    if (self->nio == TR__IO_MAX)
+        return tr__refuse(TR_ERANGE, "tr_actor_watch_io: %d watched already",
+                          TR__IO_MAX);
+    if (sock != NULL) {
+        int rc = tr__sock_fd(sock, &fd);
+        if (rc != 0)
+            return rc;
+    }
+    /* A socket is looked at once first: input may be there already (its
+     * fd only signals what comes later); an fd waits for poll. */
+    self->io[self->nio++] = (struct tr__io){sock, fd, fn, sock != NULL};
+    return 0;
+}
+
+int
+tr_actor_unwatch_io(tr_actor_t *self, void *sock, int fd)
+{
+    if (self == NULL || (sock == NULL) == (fd < 0))
+        return TR_EINVAL;
+    if (!pthread_equal(pthread_self(), self->thread))
+        return TR_EPERM;
+    int i = s_io_find(self, sock, fd);
+    if (i < 0)
+        return TR_ENOENT;
+    self->io[i].fn = NULL; /* the loop drops it (it may be running it) */
+    return 0;
+}
+
+void *
+tr_node_zmq_context(tr_node_t *node)
+{
+    return node ? node->zctx : NULL;
+}
+
+/* Whether a watched socket has input (and, for an fd, what poll said). */
+static bool
+s_io_has_input(struct tr__io *io)
+{
+    if (io->sock == NULL)
+        return io->ready;
+    int ev = 0;
+    size_t len = sizeof ev;
+    if (zmq_getsockopt(io->sock, ZMQ_EVENTS, &ev, &len) != 0)
+        return true; /* let fn see the error */
+    return (ev & ZMQ_POLLIN) != 0;
+}
+
+/* Run the callbacks of watched input that is ready, once each; how many
+ * ran. Entries unwatched meanwhile are dropped. */
+static int
+s_io_run(tr_actor_t *a)
+{
+    int ran = 0;
+    for (int i = 0; i < a->nio && !a->stopping; i++) {
+        struct tr__io *io = &a->io[i];
+        if (io->fn == NULL || !io->ready)
+            continue;
+        if (io->sock != NULL && !(io->ready = s_io_has_input(io)))
+            continue;
+        int rc = io->fn(a, a->state, io->sock, io->sock ? -1 : io->fd);
+        ran++;
+        if (rc != 0) {
+            s_fail(a, rc > 0 ? TR_EFAILED : rc, NULL);
+            break;
+        }
+        if (io->fn != NULL) /* a socket: still ready if it was not read dry */
+            io->ready = io->sock != NULL && s_io_has_input(io);
+    }
+    int k = 0;
+    for (int i = 0; i < a->nio; i++)
+        if (a->io[i].fn != NULL)
+            a->io[k++] = a->io[i];
+    a->nio = k;
+    return ran;
+}
+
 /* The loop. A socket is polled only after a recv on it gave EAGAIN (so
  * its ZMQ_FD can be polled directly), and read again only when its fd woke
  * us (or once a batch while busy): a failed recv costs a poll(2) inside
  * libzmq, and this way an actor pays one per wake-up, as a blocking
- * zmq_recv does. */
+ * zmq_recv does. Watched input is served between batches. */
 static void
 s_loop(tr_actor_t *a)
 {
-    struct pollfd fds[2] = {{.fd = a->port->inbox_fd},
-                            {.fd = a->mailbox_fd}};
+    struct pollfd fds[2 + TR__IO_MAX] = {{.fd = a->port->inbox_fd},
+                                         {.fd = a->mailbox_fd}};
     tr_msg_t view;
     tr__msg_view_open(&view);
     bool mailbox_drained = false;
@@ -572,6 +672,12 @@ s_loop(tr_actor_t *a)
             s_deliver(a, &view, rc);
             busy++;
         }
+        bool io_ready = false;
+        if (a->nio > 0 && !a->stopping) {
+            busy += s_io_run(a);
+            for (int i = 0; i < a->nio; i++)
+                io_ready |= a->io[i].ready;
+        }
         if (busy >= TR__BATCH) {
             /* Still busy: look at the inbox between batches anyway. */
             a->port->inbox_drained = false;
@@ -580,14 +686,18 @@ s_loop(tr_actor_t *a)
         if (a->stopping || !a->port->inbox_drained || !mailbox_drained ||
             a->npending > 0)
             continue;
-        /* Both read dry: their fds may be polled. */
-        long timeout = -1;
+        /* All read dry: their fds may be polled (without waiting while
+         * watched input is still there). */
+        long timeout = io_ready ? 0 : -1;
         uint64_t due = a->ntimers > 0 ? a->timers[0].due_ns : 0;
         if (a->port->ntimed > 0) /* futures with a callback and a deadline */
             due = tr__deadline_min(due, tr__future_next_deadline(a->port));
-        if (due != 0)
+        if (due != 0 && !io_ready)
             timeout = (long)tr__ms_left(due);
-        if ((rc = tr__wait_fds(fds, 2, timeout)) < 0) {
+        int nio = a->nio;
+        for (int i = 0; i < nio; i++)
+            fds[2 + i].fd = a->io[i].fd;
+        if ((rc = tr__wait_fds(fds, 2 + nio, timeout)) < 0) {
             s_fail(a, rc, NULL);
             break;
         }
@@ -597,6 +707,9 @@ s_loop(tr_actor_t *a)
             a->port->inbox_drained = false;
         if (fds[1].revents != 0)
             mailbox_drained = false;
+        for (int i = 0; i < nio; i++)
+            if (fds[2 + i].revents != 0)
+                a->io[i].ready = true;
     }
     tr__msg_view_close(&view);
 }

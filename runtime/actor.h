@@ -18,6 +18,8 @@ typedef struct tr__timer {
     tr_msg_t *msg;
 } tr__timer_t;
 
+#define TR__IO_MAX 16
+
 struct tr_actor {
     tr_node_t *node;
     const tr_behaviour_t *beh;
@@ -44,6 +46,13 @@ struct tr_actor {
     tr__timer_t *timers; /* a binary min-heap on due_ns */
     size_t ntimers, captimers;
     uint64_t next_timer;
+    struct tr__io {      /* tr_actor_watch_io's */
+        void *sock;      /* or NULL for a plain fd */
+        int fd;          /* the fd, or the socket's ZMQ_FD */
+        tr_io_fn fn;     /* NULL: unwatched while the loop ran it */
+        bool ready;      /* has input (a socket: until it reads dry) */
+    } io[TR__IO_MAX];
+    int nio;
 };
 
 /* Send DOWN to rec's watchers and exit signals to its links, through

@@ -21,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <unistd.h>
+#include <zmq.h>
+
 #include "support.h"
 #include "troupe.h"
 
@@ -710,6 +714,242 @@ START_TEST(no_message_vanishes_when_the_target_stops_mid_send)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Watched sockets and fds                                             */
+/* ------------------------------------------------------------------ */
+
+#define TR__IO_TEST_MAX 20
+
+/* "io": watches a PULL socket bound at inproc://io-<name> and a pipe
+ * whose read end it gets from a global (the test writes the other end).
+ * "count" answers [socket messages, pipe bytes]; a socket message "bad"
+ * makes the callback fail; pipe byte 'u' unwatches the pipe. */
+typedef struct {
+    void *pull;
+    int64_t msgs, bytes;
+    tr_actor_t *self;
+    tr_msg_t *held; /* a "hold" request, never answered */
+} s_io_t;
+
+static int s_io_pipe[2] = {-1, -1};
+static tr_actor_t *_Atomic s_io_self;
+
+static int
+s_io_sock(tr_actor_t *self, void *state, void *sock, int fd)
+{
+    s_io_t *st = state;
+    (void)self;
+    ck_assert_ptr_eq(sock, st->pull);
+    ck_assert_int_eq(fd, -1);
+    char buf[16];
+    /* a few a call: the loop calls again while more is there */
+    for (int i = 0; i < 8; i++) {
+        int n = zmq_recv(sock, buf, sizeof buf, ZMQ_DONTWAIT);
+        if (n < 0)
+            return zmq_errno() == EAGAIN ? 0 : TR_ESYS;
+        if (n == 3 && memcmp(buf, "bad", 3) == 0)
+            return TR_EPROTO;
+        st->msgs++;
+    }
+    return 0;
+}
+
+static int
+s_io_fd(tr_actor_t *self, void *state, void *sock, int fd)
+{
+    s_io_t *st = state;
+    ck_assert_ptr_null(sock);
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf);
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == 'u')
+            ck_assert_int_eq(tr_actor_unwatch_io(self, NULL, fd), 0);
+    st->bytes += n > 0 ? n : 0;
+    return 0;
+}
+
+static int
+s_io_init(tr_actor_t *self, void *state, const tr_msg_t *args)
+{
+    s_io_t *st = state;
+    (void)args;
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://io-%s", tr_actor_name(self));
+    st->pull = zmq_socket(tr_node_zmq_context(tr_actor_node(self)), ZMQ_PULL);
+    int zero = 0;
+    zmq_setsockopt(st->pull, ZMQ_LINGER, &zero, sizeof zero);
+    if (st->pull == NULL || zmq_bind(st->pull, ep) != 0)
+        return TR_ESYS;
+    int rc = tr_actor_watch_io(self, st->pull, -1, s_io_sock);
+    if (rc == 0 && s_io_pipe[0] >= 0)
+        rc = tr_actor_watch_io(self, NULL, s_io_pipe[0], s_io_fd);
+    st->self = self;
+    s_io_self = self;
+    return rc;
+}
+
+static int
+s_io_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    s_io_t *st = state;
+    if (tr_msg_is(msg, "count"))
+        return ts_reply_ints(self, msg, 2, (int64_t[]){st->msgs, st->bytes});
+    if (tr_msg_is(msg, "hold") && st->held == NULL)
+        return tr_msg_dup(msg, &st->held);
+    if (tr_msg_is(msg, "errors")) {
+        /* the API's refusals, from the actor's own thread */
+        int64_t v[6];
+        v[0] = tr_actor_watch_io(self, st->pull, 3, s_io_sock);   /* both */
+        v[1] = tr_actor_watch_io(self, NULL, -1, s_io_sock);      /* none */
+        v[2] = tr_actor_watch_io(self, st->pull, -1, s_io_sock);  /* twice */
+        v[3] = tr_actor_unwatch_io(self, NULL, 1000);             /* not */
+        int pfd[TR__IO_TEST_MAX][2];
+        int added = 0;
+        v[4] = 0;
+        for (; added < TR__IO_TEST_MAX; added++) {
+            ck_assert_int_eq(pipe(pfd[added]), 0);
+            int rc = tr_actor_watch_io(self, NULL, pfd[added][0], s_io_fd);
+            if (rc != 0) {
+                v[4] = rc;
+                close(pfd[added][0]);
+                close(pfd[added][1]);
+                break;
+            }
+        }
+        for (int i = 0; i < added; i++) {
+            ck_assert_int_eq(tr_actor_unwatch_io(self, NULL, pfd[i][0]), 0);
+            close(pfd[i][0]);
+            close(pfd[i][1]);
+        }
+        v[5] = tr_actor_watch_io(NULL, st->pull, -1, s_io_sock);
+        return ts_reply_ints(self, msg, 6, v);
+    }
+    return TR_EUNHANDLED;
+}
+
+static void
+s_io_terminate(tr_actor_t *self, void *state, int reason)
+{
+    s_io_t *st = state;
+    (void)self, (void)reason;
+    zmq_close(st->pull);
+    tr_msg_destroy(&st->held);
+}
+
+TR_BEHAVIOUR(io, .state_size = sizeof(s_io_t), .init = s_io_init,
+             .handle = s_io_handle, .terminate = s_io_terminate);
+
+static void *
+s_io_push(tr_node_t *node, const char *name)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://io-%s", name);
+    void *s = zmq_socket(tr_node_zmq_context(node), ZMQ_PUSH);
+    int zero = 0;
+    ck_assert_ptr_nonnull(s);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    ck_assert_int_eq(zmq_connect(s, ep), 0);
+    return s;
+}
+
+/* Wait until "count" gives at least msgs and bytes; the last answer. */
+static void
+s_io_await(tr_node_t *node, const char *name, int64_t msgs, int64_t bytes,
+           int64_t *v)
+{
+    int64_t end = ts_now_ms() + TS_CALL_MS;
+    do {
+        ck_assert_int_eq(ts_call_ints(node, name, ts_msg("count"), 2, v), 0);
+    } while ((v[0] < msgs || v[1] < bytes) && ts_now_ms() < end);
+    ck_assert_int_eq(v[0], msgs);
+    ck_assert_int_eq(v[1], bytes);
+}
+
+/* A flood on the watched socket does not starve the mailbox: asks are
+ * answered while it lasts, and every message is read. */
+START_TEST(watched_socket_and_fd_are_read_between_messages)
+{
+    ck_assert_int_eq(pipe(s_io_pipe), 0);
+    tr_node_t *node = ts_node(NULL);
+    ts_spawn(node, "io", "io1");
+    void *push = s_io_push(node, "io1");
+    enum { N = 20000 };
+    int asked = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(zmq_send(push, "x", 1, 0), 1);
+        if (i % 5000 == 0) {
+            int64_t v[2];
+            ck_assert_int_eq(ts_call_ints(node, "io1", ts_msg("count"), 2, v),
+                             0);
+            asked++;
+        }
+    }
+    ck_assert_int_eq(write(s_io_pipe[1], "abcde", 5), 5);
+    int64_t v[2];
+    s_io_await(node, "io1", N, 5, v);
+    ck_assert_int_eq(asked, 4);
+    /* 'u' unwatches the pipe from inside its callback: what comes after
+     * stays in the pipe. */
+    ck_assert_int_eq(write(s_io_pipe[1], "u", 1), 1);
+    s_io_await(node, "io1", N, 6, v);
+    ck_assert_int_eq(write(s_io_pipe[1], "zz", 2), 2);
+    ck_assert_int_eq(zmq_send(push, "y", 1, 0), 1); /* still watched */
+    s_io_await(node, "io1", N + 1, 6, v);
+    char left[4];
+    ck_assert_int_eq(read(s_io_pipe[0], left, sizeof left), 2);
+    zmq_close(push);
+    ts_destroy(&node);
+    close(s_io_pipe[0]);
+    close(s_io_pipe[1]);
+    s_io_pipe[0] = s_io_pipe[1] = -1;
+}
+END_TEST
+
+/* A callback's error fails the actor with it (its monitor hears). */
+START_TEST(watched_callback_error_fails_the_actor)
+{
+    tr_node_t *node = ts_node(NULL);
+    ts_spawn(node, "io", "io2");
+    tr_future_t *f = NULL;
+    tr_msg_t *m = ts_msg("hold");
+    ck_assert_int_eq(tr_ask(node, "io2", &m, TS_CALL_MS, &f), 0);
+    int64_t v[2];
+    s_io_await(node, "io2", 0, 0, v); /* the hold is in */
+    void *push = s_io_push(node, "io2");
+    ck_assert_int_eq(zmq_send(push, "bad", 3, 0), 3);
+    ck_assert_int_eq(tr_future_wait(f, TS_CALL_MS), 0);
+    ck_assert_int_eq(tr_future_get(f, 0, NULL), TR_EDEAD);
+    ck_assert_int_eq(tr_future_exit_reason(f), TR_EPROTO);
+    tr_future_destroy(&f);
+    zmq_close(push);
+    ts_destroy(&node);
+}
+END_TEST
+
+START_TEST(watch_io_refuses_bad_input)
+{
+    tr_node_t *node = ts_node(NULL);
+    ts_spawn(node, "io", "io3");
+    int64_t v[6];
+    ck_assert_int_eq(ts_call_ints(node, "io3", ts_msg("errors"), 6, v), 0);
+    ck_assert_int_eq(v[0], TR_EINVAL);
+    ck_assert_int_eq(v[1], TR_EINVAL);
+    ck_assert_int_eq(v[2], TR_EEXIST);
+    ck_assert_int_eq(v[3], TR_ENOENT);
+    ck_assert_int_eq(v[4], TR_ERANGE); /* 16 at most: the socket + 15 */
+    ck_assert_int_eq(v[5], TR_EINVAL);
+    /* From another thread than the actor's. */
+    tr_actor_t *self = s_io_self;
+    ck_assert_int_eq(tr_actor_watch_io(self, NULL, 0, s_io_fd), TR_EPERM);
+    ck_assert_int_eq(tr_actor_unwatch_io(self, NULL, 0), TR_EPERM);
+    ck_assert_ptr_null(tr_node_zmq_context(NULL));
+    /* still working after all that */
+    int64_t c[2];
+    ck_assert_int_eq(ts_call_ints(node, "io3", ts_msg("count"), 2, c), 0);
+    ts_destroy(&node);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -736,6 +976,13 @@ s_suite(void)
     suite_add_tcase(s, tc);
 
     /* Regressions: each of these once failed against the runtime. */
+    tc = tcase_create("io");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, watched_socket_and_fd_are_read_between_messages);
+    tcase_add_test(tc, watched_callback_error_fails_the_actor);
+    tcase_add_test(tc, watch_io_refuses_bad_input);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("regressions");
     tcase_set_timeout(tc, 30);
     tcase_add_test(
