@@ -249,6 +249,106 @@ def pool(s, name, p):
         result(name, s.name, time.perf_counter() - t0, total)
 
 
+def sleepy_task(xs):
+    x, us = xs
+    time.sleep(us / 1e6)
+    return 2 * x + 1
+
+
+def io(s, name, p):
+    """pool's tasks, each sleeping s microseconds (blocking I/O)."""
+    w, n, us = p["w"], p["n"], p["s"]
+    with s.executor(w) as ex:
+        list(ex.map(task, range(w)))  # workers started
+        t0 = time.perf_counter()
+        total = sum(ex.map(sleepy_task, ((x, us) for x in range(n))))
+        result(name, s.name, time.perf_counter() - t0, total)
+
+
+# --- starve: a call to a counter that another writer floods ---------------
+
+def starve_counter(box, reply):
+    count = 0
+    get = box.get
+    while True:
+        m = get()
+        if m == "inc":
+            count += 1
+        elif m is None:
+            return
+        else:
+            reply.put(count)
+
+
+def flooder(box, n):
+    put = box.put
+    for _ in range(n):
+        put("inc")
+
+
+def starve(s, name, p):
+    """The tutorial's bounded buffer (a Queue with maxsize, i.e. a
+    semaphore on its slots): one writer keeps it full, the driver's
+    request waits behind what is queued."""
+    n, m = p["n"], p["m"]
+    if isinstance(s, Threads):
+        box, reply = queue.Queue(maxsize=1000), queue.Queue()
+    else:
+        box, reply = s.ctx.Queue(maxsize=1000), s.ctx.Queue()
+    hc = s.start(starve_counter, box, reply)
+    hf = s.start(flooder, box, n)
+    lat, inflood = [], 0
+    for _ in range(m):
+        t0 = time.perf_counter()
+        box.put("get")
+        c = reply.get()
+        lat.append(time.perf_counter() - t0)
+        inflood += c < n
+        time.sleep(0.001)
+    hf.join()
+    box.put(None)
+    hc.join()
+    lat.sort()
+    print("# starve %s: %d of %d calls answered during the flood" %
+          (s.name, inflood, len(lat)))
+    result(name, s.name, lat[len(lat) // 2], len(lat))
+
+
+# --- deadlock: two locks taken in opposite orders --------------------------
+
+def cycle(first, second, barrier, d, out):
+    with first:
+        barrier.wait()
+        # a plain "with second:" would wait forever; the timeout is
+        # Python's way out
+        if second.acquire(timeout=d / 1000):
+            second.release()
+        else:
+            out.put("timeout")
+
+
+def deadlock(s, name, p):
+    d = p["d"]
+    if isinstance(s, Threads):
+        a, b, barrier = threading.Lock(), threading.Lock(), \
+            threading.Barrier(2)
+    else:
+        a, b, barrier = s.ctx.Lock(), s.ctx.Lock(), s.ctx.Barrier(2)
+    out = s.queue()
+    t0 = time.perf_counter()
+    hs = [s.start(cycle, a, b, barrier, d, out),
+          s.start(cycle, b, a, barrier, d, out)]
+    join_all(hs)
+    secs = time.perf_counter() - t0
+    timeouts = 0
+    while not out.empty():
+        out.get()
+        timeouts += 1
+    # one gives up at its timeout, which lets the other through
+    print("# deadlock %s: %d of 2 acquires timed out" % (s.name, timeouts))
+    result(name, s.name, secs, sum(not h.is_alive() for h in hs))
+
+
 # --- mutex: the tutorial's lock against a counter actor --------------------
 
 COUNT = 0
@@ -362,7 +462,7 @@ def memory(s, name, p):
 WORKLOADS = {
     "pingpong": pingpong, "counting": counting, "fjthrput": fjthrput,
     "ring": ring, "big": big, "pool": pool, "mutex": mutex,
-    "memory": memory,
+    "memory": memory, "io": io, "starve": starve, "deadlock": deadlock,
 }
 
 

@@ -56,6 +56,10 @@ MEMORY_ROWS = [
 ]
 
 WORKLOADS = ["pingpong", "counting", "fjthrput", "ring", "big", "pool"]
+# The tutorial's other bottlenecks: blocking I/O, a flooded bounded
+# mailbox (semaphore starvation), a request cycle (deadlock).
+OTHER = ["io", "starve", "deadlock"]
+OTHER_SYSTEMS = ["troupe", "troupe-proc", "python", "python-mp"]
 TITLES = {
     "pingpong": "ping-pong",
     "counting": "counting",
@@ -65,6 +69,9 @@ TITLES = {
     "pool": "trivial-task pool",
     "mutex": "mutex counter",
     "memory": "memory per actor",
+    "io": "blocking I/O on a pool",
+    "starve": "a call to a flooded actor",
+    "deadlock": "a request cycle",
 }
 
 # Parameters: per mode and tier; counts are scaled per system (below) so
@@ -76,12 +83,18 @@ PARAMS = {
             "fjthrput": {"k": 4, "n": 1000}, "ring": {"r": 16, "t": 1000},
             "big": {"a": 8, "p": 100}, "pool": {"w": 2, "n": 2000},
             "mutex": {"t": 4, "n": 2000}, "memory": {"n": 20},
+            "io": {"w": 4, "n": 40, "s": 1000}, "starve": {"n": 20000,
+                                                           "m": 5},
+            "deadlock": {"d": 20},
         },
         "cross": {
             "pingpong": {"n": 300}, "counting": {"n": 3000},
             "fjthrput": {"k": 2, "n": 1000}, "ring": {"r": 4, "t": 500},
             "big": {"a": 4, "p": 100}, "pool": {"w": 2, "n": 1000},
             "mutex": {"t": 2, "n": 1000}, "memory": {"n": 4},
+            "io": {"w": 4, "n": 40, "s": 1000}, "starve": {"n": 5000,
+                                                           "m": 5},
+            "deadlock": {"d": 20},
         },
     },
     "full": {
@@ -91,6 +104,8 @@ PARAMS = {
             "ring": {"r": 100, "t": 100000},
             "big": {"a": 32, "p": 5000}, "pool": {"w": 2, "n": 200000},
             "mutex": {"t": 4, "n": 250000}, "memory": {"n": 500},
+            "io": {"w": 16, "n": 2000, "s": 2000},
+            "starve": {"n": 2000000, "m": 200}, "deadlock": {"d": 100},
         },
         "cross": {
             "pingpong": {"n": 20000}, "counting": {"n": 500000},
@@ -98,17 +113,20 @@ PARAMS = {
             "ring": {"r": 16, "t": 50000},
             "big": {"a": 8, "p": 5000}, "pool": {"w": 2, "n": 100000},
             "mutex": {"t": 4, "n": 100000}, "memory": {"n": 40},
+            "io": {"w": 16, "n": 2000, "s": 2000},
+            "starve": {"n": 1000000, "m": 200}, "deadlock": {"d": 100},
         },
     },
 }
 COUNT_KEYS = {"pingpong": ["n"], "counting": ["n"], "fjthrput": ["n"],
-              "ring": ["t"], "big": ["p"], "pool": ["n"], "mutex": ["n"]}
+              "ring": ["t"], "big": ["p"], "pool": ["n"], "mutex": ["n"],
+              "starve": ["n"]}
 # Full mode: the share of the tier's counts a slower system runs (by
 # workload; "*" for the others), so that each figure takes about a second.
 SCALE = {
     "python": {"*": 0.25, "pool": 0.1, "mutex": 0.1},
     "python-mp": {"*": 0.25, "counting": 0.05, "fjthrput": 0.05,
-                  "pool": 0.05, "mutex": 0.05},
+                  "pool": 0.05, "mutex": 0.05, "starve": 0.1},
     "erlang-dist": {"*": 0.5, "counting": 0.25, "fjthrput": 0.25,
                     "mutex": 0.25},
 }
@@ -127,6 +145,9 @@ def unit_count(workload, p):
         "pool": lambda: p["n"],
         "mutex": lambda: p["t"] * p["n"],
         "memory": lambda: p["n"],
+        "io": lambda: p["n"],
+        "starve": lambda: 1,
+        "deadlock": lambda: 1,
     }[workload]()
 
 
@@ -140,6 +161,9 @@ def expected(workload, p):
         "pool": lambda: str(p["n"] * p["n"]),
         "mutex": lambda: str(p["t"] * p["n"]),
         "memory": lambda: str(p["n"]),
+        "io": lambda: str(p["n"] * p["n"]),
+        "starve": lambda: str(p["m"]),
+        "deadlock": lambda: "2",
     }[workload]()
 
 
@@ -174,6 +198,7 @@ def systems(build):
     have = lambda p: os.access(prog(p), os.X_OK)
     escript = shutil.which("escript")
     all_w = WORKLOADS + ["mutex", "memory"]
+    all_t = all_w + OTHER  # troupe and Python
     py = [sys.executable, os.path.join(HERE, "python_suite.py")]
     es = [escript or "escript", os.path.join(HERE, "erlang_suite.escript")]
     no_troupe = None if have("troupe_suite") else "troupe_suite not built"
@@ -185,21 +210,21 @@ def systems(build):
     no_erl = None if escript else "erlang-nox not installed (no escript)"
     return [
         System("troupe", [prog("troupe_suite"), "--mode", "thread"],
-               no_troupe, all_w, ("pthread-mutex", "c-atomic", "pthread")),
+               no_troupe, all_t, ("pthread-mutex", "c-atomic", "pthread")),
         System("libzmq", [prog("zmq_suite"), "--mode", "thread"], no_zmq,
                WORKLOADS),
         System("czmq", [prog("czmq_suite")], no_czmq, WORKLOADS + ["memory"]),
         System("caf", [prog("caf_suite")], no_caf, all_w),
         System("erlang", es + ["--mode", "local"], no_erl, all_w),
-        System("python", py + ["--mode", "thread"], None, all_w,
+        System("python", py + ["--mode", "thread"], None, all_t,
                ("py-lock",)),
         System("troupe-proc", [prog("troupe_suite"), "--mode", "process"],
-               no_troupe, all_w),
+               no_troupe, all_t),
         System("libzmq-ipc", [prog("zmq_suite"), "--mode", "process"],
                no_zmq, WORKLOADS),
         System("erlang-dist", es + ["--mode", "dist"], no_erl,
                WORKLOADS + ["mutex"]),
-        System("python-mp", py + ["--mode", "process"], None, all_w,
+        System("python-mp", py + ["--mode", "process"], None, all_t,
                ("py-mp-value",)),
     ]
 
@@ -332,6 +357,26 @@ def memory_rows(res):
         n = res.params[("memory", s)]["n"]
         rows.append([s, what, str(n), "%.1f" % k,
                      "%.2g" % (k / base) if base else "-"])
+    return rows
+
+
+def other_rows(res):
+    """io (tasks/s), starve (median wait of a call), deadlock (time until
+    both sides are free), per system."""
+    rows = []
+    for w in OTHER:
+        row = [TITLES[w]]
+        for s in OTHER_SYSTEMS:
+            v = res.values.get((w, s))
+            if not v:
+                row.append("-")
+            elif w == "io":
+                row.append(fmt_rate(rate(res, w, s)) + "/s")
+            elif w == "starve":
+                row.append("%.0f us" % (median(v) * 1e6))
+            else:
+                row.append("%.0f ms" % (median(v) * 1e3))
+        rows.append(row)
     return rows
 
 
@@ -492,9 +537,10 @@ def params_text(mode):
     out = []
     for tier, label in (("in", "one process"), ("cross", "across processes")):
         ps = PARAMS[mode][tier]
-        out.append("%s: %s" % (label, "; ".join(
+        out.append("%s: %s." % (label, "; ".join(
             "%s %s" % (w, ",".join("%s=%d" % kv for kv in sorted(
-                ps[w].items()))) for w in WORKLOADS + ["mutex", "memory"])))
+                ps[w].items()))) for w in WORKLOADS + ["mutex", "memory"] +
+            OTHER)))
     return out
 
 
@@ -525,7 +571,8 @@ def write_docs(res, args, command, elapsed):
         "Sizes (full mode): " + " ".join(params_text("full")) +
         " Slower systems run a share of the counts (rates do not depend on "
         "them): " + "; ".join("%s %s" % (k, ", ".join(
-            "%s %s" % (w, f) for w, f in v.items())) for k, v in
+            "%s %s" % ("others" if w == "*" else w, f)
+            for w, f in v.items())) for k, v in
             SCALE.items()) + ".",
         "",
         "Against raw libzmq, in bench/run's format:",
@@ -559,6 +606,11 @@ def write_docs(res, args, command, elapsed):
                       md_table(["implementation", "what", "n", "KiB each",
                                 "ratio"], memory_rows(res),
                                ["---", "---", "---:", "---:", "---:"]),
+                      "",
+                      "**The other bottlenecks** (median of the rounds):",
+                      "",
+                      md_table(["bottleneck"] + OTHER_SYSTEMS,
+                               other_rows(res)),
                   ]), "# Bottlenecks\n")
     svg = svg_chart(res, "troupe and the actor systems people use (%s)" %
                     date)
@@ -640,6 +692,10 @@ def main():
     print("memory per idle actor: KiB (ratio to a troupe thread actor)")
     print(text_table(["implementation", "what", "n", "KiB each", "ratio"],
                      memory_rows(res)))
+    print()
+    print("other bottlenecks: io tasks/s, starve median wait, deadlock "
+          "time until both are free")
+    print(text_table(["bottleneck"] + OTHER_SYSTEMS, other_rows(res)))
     print()
     for line in bench_lines(res):
         print(line)

@@ -494,13 +494,19 @@ s_big(tr_node_t *node, const su_spec_t *s)
 /* ------------------------------------------------------------------ */
 /* pool: n trivial tasks (x -> 2x + 1) on w workers, at most 256 in     */
 /* flight, collected as they settle; the check is their sum (n^2).      */
+/* io: the same tasks, each sleeping s microseconds first (a stand-in   */
+/* for blocking I/O).                                                   */
 
 static int
 s_task_inc(const tr_msg_t *args, tr_msg_t **result)
 {
-    int64_t x;
-    int rc = s_read(args, 1, &x);
-    return rc ? rc : s_make(result, "r", 1, (int64_t[]){2 * x + 1});
+    int64_t v[2] = {0, 0}; /* x, and for io the microseconds to sleep */
+    tr_reader_t r;
+    tr_reader_init(&r, args);
+    int rc = tr_read_int(&r, &v[0]);
+    if (rc == 0 && !tr_read_done(&r) && (rc = tr_read_int(&r, &v[1])) == 0)
+        usleep((useconds_t)v[1]);
+    return rc ? rc : s_make(result, "r", 1, (int64_t[]){2 * v[0] + 1});
 }
 
 TR_TASK(suite_inc, s_task_inc);
@@ -508,7 +514,7 @@ TR_TASK(suite_inc, s_task_inc);
 #define POOL_WINDOW 256
 
 static void
-s_pool(tr_node_t *node, const su_spec_t *s)
+s_pool_run(tr_node_t *node, const su_spec_t *s, long sleep_us)
 {
     long w = su_get(s, "w"), n = su_get(s, "n");
     tr_pool_opts_t o = {.workers = (int)w,
@@ -524,7 +530,9 @@ s_pool(tr_node_t *node, const su_spec_t *s)
     while (sent < n || inflight > 0) {
         while (sent < n && inflight < POOL_WINDOW) {
             tr_msg_t *m = NULL;
-            s_check(s_make(&m, "x", 1, (int64_t[]){sent}), "task");
+            s_check(s_make(&m, "x", sleep_us ? 2 : 1,
+                           (int64_t[]){sent, sleep_us}),
+                    "task");
             s_check(tr_pool_submit(pool, "suite_inc", &m, TR_FOREVER,
                                    &futs[inflight]),
                     "submit");
@@ -543,6 +551,18 @@ s_pool(tr_node_t *node, const su_spec_t *s)
     }
     su_result_int(s->name, s_sys, su_now() - t0, sum);
     s_check(tr_pool_shutdown(&pool, false, TR_DEFAULT), "pool shutdown");
+}
+
+static void
+s_pool(tr_node_t *node, const su_spec_t *s)
+{
+    s_pool_run(node, s, 0);
+}
+
+static void
+s_io(tr_node_t *node, const su_spec_t *s)
+{
+    s_pool_run(node, s, su_get(s, "s"));
 }
 
 /* ------------------------------------------------------------------ */
@@ -729,6 +749,114 @@ s_memory(tr_node_t *node, const su_spec_t *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* starve: one writer floods the counter (n incs, its mailbox full the  */
+/* whole time) while the driver calls "get" m times, 1 ms apart; the    */
+/* figure is the median wait of a call. Each sender has its own queue   */
+/* into the mailbox and the mailbox takes turns between them, so a call */
+/* does not wait behind the flood.                                      */
+
+static void
+s_starve(tr_node_t *node, const su_spec_t *s)
+{
+    long n = su_get(s, "n"), m = su_get(s, "m"), answered = 0, inflood = 0;
+    tr_id_t counter = s_spawn(node, "suite_counter");
+    tr_id_t flooder = s_spawn(node, "suite_producer");
+    tr_future_t *f;
+    tr_msg_t *msg = NULL;
+    s_check(s_make(&msg, "go", 2, (int64_t[]){(int64_t)counter, n}), "go");
+    s_check(tr_ask_id(node, flooder, &msg, TR_FOREVER, &f), "go");
+    double *lat = calloc((size_t)m, sizeof *lat);
+    for (long i = 0; i < m; i++) {
+        int64_t c;
+        double t0 = su_now();
+        s_call(node, counter, "get", 0, NULL, 1, &c);
+        lat[answered++] = su_now() - t0;
+        inflood += c < n;
+        usleep(1000);
+    }
+    s_check(tr_future_get(f, TR_FOREVER, NULL), "flood");
+    tr_future_destroy(&f);
+    /* median */
+    for (long i = 1; i < answered; i++)
+        for (long j = i; j > 0 && lat[j - 1] > lat[j]; j--) {
+            double t = lat[j];
+            lat[j] = lat[j - 1], lat[j - 1] = t;
+        }
+    printf("# starve %s: %ld of %ld calls answered during the flood\n",
+           s_sys, inflood, answered);
+    su_result_int(s->name, s_sys, lat[answered / 2], answered);
+    free(lat);
+    s_check(tr_stop(node, flooder, TR_DEFAULT), "stop");
+    s_check(tr_stop(node, counter, TR_DEFAULT), "stop");
+}
+
+/* ------------------------------------------------------------------ */
+/* deadlock: actors A and B each ask the other while handling a request */
+/* (the shape of two threads taking two locks in opposite orders). With */
+/* a lock both wait forever; here each ask carries a deadline of d ms,  */
+/* settles with TR_ETIMEDOUT, and both actors go on. The figure is the  */
+/* time until both are free again; the check, how many of the two       */
+/* "start" calls came back.                                             */
+
+static int
+s_cycle_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)state;
+    if (tr_msg_is(msg, "ping"))
+        return s_reply(self, msg, 0, NULL);
+    if (!tr_msg_is(msg, "start"))
+        return TR_EUNHANDLED;
+    int64_t v[2]; /* the other actor, the deadline */
+    int rc = s_read(msg, 2, v);
+    tr_msg_t *m = NULL;
+    tr_future_t *f = NULL;
+    if (rc == 0 && (rc = s_make(&m, "ping", 0, NULL)) == 0 &&
+        (rc = tr_ask_id(tr_actor_node(self), (tr_id_t)v[0], &m, (int)v[1],
+                        &f)) != 0)
+        tr_msg_destroy(&m);
+    if (rc != 0)
+        return rc;
+    int outcome = tr_future_get(f, TR_FOREVER, NULL);
+    tr_future_destroy(&f);
+    return s_reply(self, msg, 1, (int64_t[]){outcome});
+}
+
+TR_BEHAVIOUR(suite_cycle, .handle = s_cycle_handle);
+
+static void
+s_deadlock(tr_node_t *node, const su_spec_t *s)
+{
+    long d = su_get(s, "d");
+    tr_id_t a = s_spawn(node, "suite_cycle"), b = s_spawn(node,
+                                                          "suite_cycle");
+    tr_future_t *f[2];
+    tr_id_t pair[2][2] = {{a, b}, {b, a}};
+    double t0 = su_now();
+    for (int i = 0; i < 2; i++) {
+        tr_msg_t *m = NULL;
+        s_check(s_make(&m, "start", 2, (int64_t[]){(int64_t)pair[i][1], d}),
+                "start");
+        s_check(tr_ask_id(node, pair[i][0], &m, TR_FOREVER, &f[i]), "start");
+    }
+    long timedout = 0, back = 0;
+    for (int i = 0; i < 2; i++) {
+        tr_msg_t *r = NULL;
+        int64_t outcome;
+        s_check(tr_future_get(f[i], TR_FOREVER, &r), "start");
+        s_check(s_read(r, 1, &outcome), "start");
+        timedout += outcome == TR_ETIMEDOUT;
+        back++;
+        tr_msg_destroy(&r);
+        tr_future_destroy(&f[i]);
+    }
+    double dt = su_now() - t0;
+    printf("# deadlock %s: %ld of 2 asks timed out\n", s_sys, timedout);
+    su_result_int(s->name, s_sys, dt, back);
+    s_check(tr_stop(node, a, TR_DEFAULT), "stop");
+    s_check(tr_stop(node, b, TR_DEFAULT), "stop");
+}
+
+/* ------------------------------------------------------------------ */
 
 static const struct {
     const char *name;
@@ -738,6 +866,8 @@ static const struct {
     {"fjthrput", s_fjthrput}, {"ring", s_ring},
     {"big", s_big},           {"pool", s_pool},
     {"mutex", s_mutex},       {"memory", s_memory},
+    {"io", s_io},             {"starve", s_starve},
+    {"deadlock", s_deadlock},
 };
 
 int
