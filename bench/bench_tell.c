@@ -64,7 +64,7 @@ s_source_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
     if (!tr_msg_is(msg, "go"))
         return TR_EUNHANDLED;
     tr_reader_t r;
-    int64_t to, n;
+    int64_t to = 0, n = 0;
     tr_reader_init(&r, msg);
     int rc = tr_read_int(&r, &to);
     if (rc == 0)

@@ -164,6 +164,11 @@ const void *
 tr_msg_payload(const tr_msg_t *msg, size_t *size)
 {
     size_t off = TR__ENV_HDR + msg->taglen + 1;
+    if (msg->buf == NULL || msg->len < off) { /* a view after a failed read */
+        if (size != NULL)
+            *size = 0;
+        return NULL;
+    }
     if (size != NULL)
         *size = msg->len - off;
     return msg->buf + off;
