@@ -83,8 +83,7 @@ PARAMS = {
             "fjthrput": {"k": 4, "n": 1000}, "ring": {"r": 16, "t": 1000},
             "big": {"a": 8, "p": 100}, "pool": {"w": 2, "n": 2000},
             "mutex": {"t": 4, "n": 2000}, "memory": {"n": 20},
-            "io": {"w": 4, "n": 40, "s": 1000}, "starve": {"n": 20000,
-                                                           "m": 5},
+            "io": {"w": 4, "n": 40, "s": 1000}, "starve": {"m": 5},
             "deadlock": {"d": 20},
         },
         "cross": {
@@ -92,8 +91,7 @@ PARAMS = {
             "fjthrput": {"k": 2, "n": 1000}, "ring": {"r": 4, "t": 500},
             "big": {"a": 4, "p": 100}, "pool": {"w": 2, "n": 1000},
             "mutex": {"t": 2, "n": 1000}, "memory": {"n": 4},
-            "io": {"w": 4, "n": 40, "s": 1000}, "starve": {"n": 5000,
-                                                           "m": 5},
+            "io": {"w": 4, "n": 40, "s": 1000}, "starve": {"m": 5},
             "deadlock": {"d": 20},
         },
     },
@@ -105,7 +103,7 @@ PARAMS = {
             "big": {"a": 32, "p": 5000}, "pool": {"w": 2, "n": 200000},
             "mutex": {"t": 4, "n": 250000}, "memory": {"n": 500},
             "io": {"w": 16, "n": 2000, "s": 2000},
-            "starve": {"n": 2000000, "m": 200}, "deadlock": {"d": 100},
+            "starve": {"m": 50}, "deadlock": {"d": 100},
         },
         "cross": {
             "pingpong": {"n": 20000}, "counting": {"n": 500000},
@@ -114,19 +112,18 @@ PARAMS = {
             "big": {"a": 8, "p": 5000}, "pool": {"w": 2, "n": 100000},
             "mutex": {"t": 4, "n": 100000}, "memory": {"n": 40},
             "io": {"w": 16, "n": 2000, "s": 2000},
-            "starve": {"n": 1000000, "m": 200}, "deadlock": {"d": 100},
+            "starve": {"m": 50}, "deadlock": {"d": 100},
         },
     },
 }
 COUNT_KEYS = {"pingpong": ["n"], "counting": ["n"], "fjthrput": ["n"],
-              "ring": ["t"], "big": ["p"], "pool": ["n"], "mutex": ["n"],
-              "starve": ["n"]}
+              "ring": ["t"], "big": ["p"], "pool": ["n"], "mutex": ["n"]}
 # Full mode: the share of the tier's counts a slower system runs (by
 # workload; "*" for the others), so that each figure takes about a second.
 SCALE = {
     "python": {"*": 0.25, "pool": 0.1, "mutex": 0.1},
     "python-mp": {"*": 0.25, "counting": 0.05, "fjthrput": 0.05,
-                  "pool": 0.05, "mutex": 0.05, "starve": 0.1},
+                  "pool": 0.05, "mutex": 0.05},
     "erlang-dist": {"*": 0.5, "counting": 0.25, "fjthrput": 0.25,
                     "mutex": 0.25},
 }
