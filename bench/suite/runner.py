@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -241,14 +242,17 @@ def run_program(sysm, specs, rounds, timeout, res, log):
     by_workload = {w: p for w, p, _ in specs}
     seen = set()
     t0 = time.time()
+    # a session of its own: on a timeout the program's whole group (its
+    # forked actors, a peer BEAM) goes, not only the program
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            start_new_session=True)
     try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=timeout,
-                              text=True, cwd=ROOT)
-        out, err, rc = proc.stdout, proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (
-            e.stdout or "")
+        out, err = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
         err, rc = "timed out after %d s" % timeout, "timeout"
     log.write("$ %s  (%.1f s)\n%s%s" % (" ".join(argv), time.time() - t0,
                                          out, err))
@@ -654,6 +658,8 @@ def main():
                 res.skipped.append((s.name, s.missing))
                 continue
             ws = [w for w in s.workloads if not want_w or w in want_w]
+            if not ws:
+                continue
             specs = [(w, params_for(mode, s.name, w),
                       spec(w, params_for(mode, s.name, w))) for w in ws]
             t0 = time.time()
