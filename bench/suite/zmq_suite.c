@@ -266,6 +266,8 @@ s_counter(void *ctx, long idx, const su_spec_t *s)
 static void
 s_counters(const su_spec_t *s, long k, long n)
 {
+    if (k < 1 || k > MAX_KIDS)
+        su_die("%s: k must be 1..%d", s->name, MAX_KIDS);
     void *ctx = s_begin(), *ctl;
     for (long i = 0; i < k; i++)
         s_start(ctx, s_counter, i, s);
