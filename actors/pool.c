@@ -910,9 +910,10 @@ s_on_cancel(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
 {
     tr_reader_t r;
     int64_t sender, corr;
+    bool ask = tr_msg_is_request(msg); /* a tell: tr_pool_cancel_async */
     tr_reader_init(&r, msg);
     if (tr_read_int(&r, &sender) != 0 || tr_read_int(&r, &corr) != 0)
-        return tr_reply_error(self, msg, TR_EINVAL);
+        return ask ? tr_reply_error(self, msg, TR_EINVAL) : 0;
     s_task_t *found = NULL;
     TR__MAP_EACH(&p->tasks, slot)
     {
@@ -920,12 +921,14 @@ s_on_cancel(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
         if (t->client == (tr_id_t)sender && t->corr == (uint64_t)corr)
             found = t;
     }
-    if (found == NULL)
-        return tr_reply_error(self, msg, TR_ENOENT);
-    if (found->worker != 0)
-        return tr_reply_error(self, msg, TR_EBUSY);
+    if (found == NULL || found->worker != 0)
+        return !ask ? 0
+                    : tr_reply_error(self, msg,
+                                     found == NULL ? TR_ENOENT : TR_EBUSY);
     s_settle(self, p, found, TR_ECANCELED, 0, NULL, NULL, 0);
     s_maybe_finish_shutdown(self, p);
+    if (!ask)
+        return 0;
     tr_msg_t *ok = NULL;
     int rc = tr_msg_create(&ok, "ok");
     if (rc == 0)
@@ -1068,10 +1071,10 @@ s_pool_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         return s_on_down(self, p, msg);
     if (tr_msg_is(msg, "deadline"))
         return s_on_deadline(self, p, msg);
-    if (!tr_msg_is_request(msg))
-        return TR_EUNHANDLED;
     if (tr_msg_is(msg, "cancel"))
         return s_on_cancel(self, p, msg);
+    if (!tr_msg_is_request(msg))
+        return TR_EUNHANDLED;
     if (tr_msg_is(msg, "stats"))
         return s_on_stats(self, p, msg);
     if (tr_msg_is(msg, "resize"))
@@ -1261,22 +1264,42 @@ s_call(tr_pool_t *pool, tr_msg_t **m, int timeout_ms, int64_t *v, int n)
     return rc;
 }
 
-int
-tr_pool_cancel(tr_pool_t *pool, tr_future_t *fut)
+/* A "cancel" [asker, corr] for fut's task. */
+static int
+s_cancel_msg(tr_pool_t *pool, tr_future_t *fut, tr_msg_t **m)
 {
     if (pool == NULL || fut == NULL)
         return tr__refuse(TR_EINVAL, "tr_pool_cancel: NULL argument");
     if (fut->settled || fut->target != pool->id)
         return TR_ENOENT;
-    tr_msg_t *m = NULL;
-    int rc = tr_msg_create(&m, "cancel");
+    int rc = tr_msg_create(m, "cancel");
     if (rc == 0 &&
-        (rc = tr_msg_add_int(m, (int64_t)fut->port->rec->id)) == 0 &&
-        (rc = tr_msg_add_int(m, (int64_t)fut->corr)) == 0)
+        (rc = tr_msg_add_int(*m, (int64_t)fut->port->rec->id)) == 0)
+        rc = tr_msg_add_int(*m, (int64_t)fut->corr);
+    return rc;
+}
+
+int
+tr_pool_cancel(tr_pool_t *pool, tr_future_t *fut)
+{
+    tr_msg_t *m = NULL;
+    int rc = s_cancel_msg(pool, fut, &m);
+    if (rc == 0)
         rc = s_call(pool, &m, TR_DEFAULT, NULL, 0);
     tr_msg_destroy(&m);
     /* On 0, fut has settled already: the pool sent its TR_ECANCELED
      * before the answer, to the same inbox, and the call read both. */
+    return rc;
+}
+
+int
+tr_pool_cancel_async(tr_pool_t *pool, tr_future_t *fut)
+{
+    tr_msg_t *m = NULL;
+    int rc = s_cancel_msg(pool, fut, &m);
+    if (rc == 0)
+        rc = tr_try_tell_id(pool->node, pool->id, &m);
+    tr_msg_destroy(&m);
     return rc;
 }
 

@@ -185,7 +185,8 @@ int tr_msg_add_array(tr_msg_t *msg, uint32_t n);
 int tr_msg_add_map(tr_msg_t *msg, uint32_t n);
 /* Append values already encoded as msgpack (e.g. another message's
  * payload): data must hold whole values. Errors: TR_EINVAL, TR_ETRUNC or
- * TR_EPROTO (not whole msgpack values; nothing appended), TR_ENOMEM. */
+ * TR_EPROTO (not whole msgpack values; nothing appended), TR_ERANGE
+ * (containers nested deeper than 64 levels), TR_ENOMEM. */
 int tr_msg_add_raw(tr_msg_t *msg, const void *data, size_t len);
 
 /* Reading a payload: a cursor over the message's values, one call per
@@ -236,7 +237,8 @@ int tr_read_str_copy(tr_reader_t *r, char *buf, size_t cap);
 int tr_read_bin(tr_reader_t *r, const void **data, size_t *len);
 int tr_read_array(tr_reader_t *r, uint32_t *n);
 int tr_read_map(tr_reader_t *r, uint32_t *n);
-/* Skip one whole value, containers included. */
+/* Skip one whole value, containers included (TR_ERANGE, cursor unmoved:
+ * nested deeper than 64 levels). */
 int tr_read_skip(tr_reader_t *r);
 /* True when every value has been read. */
 bool tr_read_done(const tr_reader_t *r);
@@ -802,6 +804,13 @@ int tr_pool_submit(tr_pool_t *pool, const char *task, tr_msg_t **args,
  * or not a task of this pool). From the thread that submitted it. */
 int tr_pool_cancel(tr_pool_t *pool, tr_future_t *fut);
 
+/* The same without waiting (for an actor that must not block): if the
+ * task is still queued, its future settles with TR_ECANCELED later; a
+ * running or finished task is not affected. Errors: TR_EINVAL, TR_ENOENT
+ * (settled already, or not this pool's), TR_EAGAIN (the pool's mailbox is
+ * full). */
+int tr_pool_cancel_async(tr_pool_t *pool, tr_future_t *fut);
+
 /* Change the number of workers (1..1024). Busy workers beyond the new
  * number finish their task first. */
 int tr_pool_resize(tr_pool_t *pool, int workers);
@@ -885,6 +894,85 @@ int tr_pool_map_items(tr_pool_t *pool, const char *task, const void *in,
  * them are killed; a thread worker stuck in a task is left, after 100 ms,
  * and reported) and TR_ETIMEDOUT is returned. */
 int tr_pool_shutdown(tr_pool_t **pool, bool cancel_pending, int timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* HTTP gateway: HTTP/1.1 in front of actors and pools                 */
+/* ------------------------------------------------------------------ */
+
+/* A gateway is an actor that serves HTTP/1.1 on a tcp port (a ZeroMQ
+ * STREAM socket, requests parsed by http-parser). Each request whose
+ * method and path match a route becomes an "http" message to the route's
+ * actor (an ask) or a task of its pool; the answer becomes the response,
+ * in request order on each connection (keep-alive and pipelining work).
+ * Statuses the gateway makes itself: 400 malformed request, 404 no route,
+ * 413 body too large, 431 head too large, 408 head not complete in
+ * time, 503 (with Retry-After) no worker took the task in time or the
+ * gateway is full or draining, 504 the handler did not answer in time,
+ * 500 the handler failed or its worker died. */
+typedef struct tr_http_route {
+    const char *method; /* "GET", ...; NULL: any */
+    const char *prefix; /* the path starts with it ("/api/v1/users") */
+    const char *actor;  /* ask this actor by name ... */
+    tr_pool_t *pool;    /* ... or run task on this pool (not both) */
+    const char *task;
+    int timeout_ms;     /* answer within; 0: 10 s */
+} tr_http_route_t;
+
+typedef struct tr_http_opts {
+    const char *name;       /* the gateway actor's name; NULL: none */
+    const char *endpoint;   /* "tcp://127.0.0.1:8080" (port * or 0:
+                             * any free one, see tr_http_port) */
+    const tr_http_route_t *routes; /* first match wins; copied */
+    int nroutes;
+    int max_connections;    /* 0: 1024; more are closed at once */
+    size_t max_head_bytes;  /* request line + headers; 0: 8 KiB */
+    size_t max_body_bytes;  /* 0: 1 MiB */
+    int head_timeout_ms;    /* a request's head must arrive within; 0: 10 s */
+    int idle_timeout_ms;    /* keep-alive: idle connections close; 0: 60 s */
+} tr_http_opts_t;
+
+typedef struct tr_http tr_http_t;
+
+/* Start a gateway (a thread actor of node). Errors: TR_EINVAL (no
+ * endpoint or routes, a route with neither or both of actor and pool),
+ * TR_EADDRINUSE-like bind errors (TR_ESYS), TR_EEXIST (name), TR_ENOMEM. */
+int tr_http_start(tr_node_t *node, const tr_http_opts_t *opts,
+                  tr_http_t **gw);
+int tr_http_port(const tr_http_t *gw); /* the tcp port it listens on */
+tr_id_t tr_http_id(const tr_http_t *gw);
+
+/* Graceful stop: new connections are closed at once, idle ones too, and
+ * requests in flight are answered (with "Connection: close"); then the
+ * gateway ends and *gw is freed. Past timeout_ms (TR_DEFAULT: the node's
+ * shutdown timeout) what is left gets 503 and TR_ETIMEDOUT is returned. */
+int tr_http_stop(tr_http_t **gw, int timeout_ms);
+
+/* A handler's view of an "http" request (strings copied, NUL-ended; the
+ * body points into the message). The query is what follows '?'. */
+#define TR_HTTP_PATH_MAX 2048
+typedef struct tr_http_req {
+    char method[16];
+    char path[TR_HTTP_PATH_MAX + 1];
+    char query[TR_HTTP_PATH_MAX + 1];
+    const void *body;
+    size_t body_len;
+} tr_http_req_t;
+
+/* Read an "http" request. Errors: TR_EINVAL (not one), TR_EPROTO. */
+int tr_http_req_read(const tr_msg_t *msg, tr_http_req_t *req);
+/* A header's value (name in any case) into buf. TR_ENOENT, TR_ERANGE. */
+int tr_http_req_header(const tr_msg_t *msg, const char *name, char *buf,
+                       size_t cap);
+/* A query parameter's value, %-decoded ('+' is a space), into buf.
+ * TR_ENOENT, TR_ERANGE, TR_EINVAL. */
+int tr_http_query_get(const char *query, const char *key, char *buf,
+                      size_t cap);
+/* The response: from an actor, answer req; from a pool's task function,
+ * set *result. content_type NULL: "text/plain". */
+int tr_http_reply(tr_actor_t *self, const tr_msg_t *req, int status,
+                  const char *content_type, const void *body, size_t len);
+int tr_http_response(tr_msg_t **result, int status, const char *content_type,
+                     const void *body, size_t len);
 
 #ifdef __cplusplus
 }
