@@ -15,16 +15,20 @@
  *
  * Here nothing is shared and nothing is started per request:
  *
- *   curl --> gateway --"http"--> users_api --lookup task--> lookup pool
- *                                    ^  (one per id)         (10 threads)
- *                                    +---- answers, any order -----+
+ *   curl --> gateway --"http"--> users_api --"get" [id]--> store-0..3
+ *                                    ^  (an ask per id)     (lookup actors)
+ *                                    +---- answers, any order ----+
  *
- * users_api asks the lookup pool once per id (futures with callbacks, so
- * it never blocks), keeps each answer in its slot, and replies when all
- * are in, in the order asked, or at its deadline with what it has (a user
- * that did not come in time is an error entry). /primes?below=N counts
- * primes on a pool of worker processes (a crash there costs one request,
- * not the service), /health answers at once.
+ * users_api asks the lookup actors once per id, in turn (futures with
+ * callbacks, so it never blocks), keeps each answer in its slot, and
+ * replies when all are in, in the order asked, or at its deadline with
+ * what it has (a user that did not come in time is an error entry). A
+ * lookup actor waits for its "database" with a timer, not by blocking a
+ * thread, so one actor has many lookups in flight (Python's pool holds a
+ * thread per lookup instead). /primes?below=N counts primes on a pool of
+ * worker processes (a crash there costs one request, not the service),
+ * /health answers at once. Everything but the pool runs under one
+ * supervisor.
  *
  *   webservice [PORT [SECONDS]]   PORT 0: any free one (printed);
  *                                 SECONDS: stop after (0: on Ctrl-C)
@@ -83,32 +87,84 @@ s_load_users(const char *path)
     fclose(f);
 }
 
-/* lookup [id] -> "user" [json] or TR_ENOENT: one user, after the
- * latency a database lookup would have. */
+/* ------------------------------------------------------------------ */
+/* A lookup actor: "get" [id] -> "user" [json], or TR_ENOENT, after the  */
+/* latency a database would have. The wait is a timer: the request is  */
+/* kept (tr_msg_dup) and answered when the timer's "done" [key] comes.  */
+
+#define STORES 4
+#define STORE_PENDING 1024
+
+typedef struct {
+    tr_msg_t *pending[STORE_PENDING]; /* kept requests, by slot */
+} s_store_t;
+
 static int
-s_lookup(const tr_msg_t *args, tr_msg_t **result)
+s_store_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
-    tr_reader_t r;
-    int64_t id;
-    tr_reader_init(&r, args);
-    int rc = tr_read_int(&r, &id);
-    if (rc != 0)
-        return rc;
-    (void)poll(NULL, 0, LOOKUP_MS);
-    for (int i = 0; i < s_nusers; i++) {
-        if (s_users[i].id != id)
-            continue;
-        char json[256];
-        snprintf(json, sizeof json,
-                 "{\"id\":%d,\"name\":\"%s\",\"email\":\"%s\"}",
-                 s_users[i].id, s_users[i].name, s_users[i].email);
-        if ((rc = tr_msg_create(result, "user")) == 0)
-            rc = tr_msg_add_str(*result, json);
+    s_store_t *st = state;
+    if (tr_msg_is(msg, "get")) {
+        int slot = 0;
+        while (slot < STORE_PENDING && st->pending[slot] != NULL)
+            slot++;
+        if (slot == STORE_PENDING)
+            return tr_reply_error(self, msg, TR_EBUSY);
+        int rc = tr_msg_dup(msg, &st->pending[slot]);
+        tr_msg_t *done = NULL;
+        if (rc == 0 && (rc = tr_msg_create(&done, "done")) == 0 &&
+            (rc = tr_msg_add_int(done, slot)) == 0)
+            rc = tr_timer_after(self, LOOKUP_MS, &done, NULL);
+        tr_msg_destroy(&done);
+        if (rc != 0) {
+            tr_msg_destroy(&st->pending[slot]);
+            return tr_reply_error(self, msg, rc);
+        }
+        return 0;
+    }
+    if (tr_msg_is(msg, "done")) { /* the "database" answered */
+        tr_reader_t r;
+        int64_t slot, id;
+        tr_reader_init(&r, msg);
+        if (tr_read_int(&r, &slot) != 0 || slot < 0 ||
+            slot >= STORE_PENDING || st->pending[slot] == NULL)
+            return TR_EPROTO;
+        tr_msg_t *req = st->pending[slot];
+        st->pending[slot] = NULL;
+        tr_reader_init(&r, req);
+        int rc = tr_read_int(&r, &id);
+        for (int i = 0; rc == 0 && i < s_nusers; i++) {
+            if (s_users[i].id != id)
+                continue;
+            char json[256];
+            tr_msg_t *user = NULL;
+            snprintf(json, sizeof json,
+                     "{\"id\":%d,\"name\":\"%s\",\"email\":\"%s\"}",
+                     s_users[i].id, s_users[i].name, s_users[i].email);
+            if ((rc = tr_msg_create(&user, "user")) == 0 &&
+                (rc = tr_msg_add_str(user, json)) == 0)
+                rc = tr_reply(self, req, &user);
+            tr_msg_destroy(&user);
+            tr_msg_destroy(&req);
+            return rc;
+        }
+        rc = tr_reply_error(self, req, rc ? rc : TR_ENOENT);
+        tr_msg_destroy(&req);
         return rc;
     }
-    return TR_ENOENT;
+    return TR_EUNHANDLED;
 }
-TR_TASK(lookup, s_lookup);
+
+static void
+s_store_terminate(tr_actor_t *self, void *state, int reason)
+{
+    s_store_t *st = state;
+    (void)self, (void)reason;
+    for (int i = 0; i < STORE_PENDING; i++)
+        tr_msg_destroy(&st->pending[i]);
+}
+
+TR_BEHAVIOUR(user_store, .state_size = sizeof(s_store_t),
+             .handle = s_store_handle, .terminate = s_store_terminate);
 
 /* primes: an "http" request ?below=N -> a JSON response; CPU-bound, so it
  * runs on worker processes. */
@@ -146,8 +202,6 @@ TR_TASK(primes, s_primes);
 /* users_api: one "http" request -> a lookup task per id, answers      */
 /* gathered in order                                                   */
 
-static tr_pool_t *s_lookup_pool; /* set before the actor starts */
-
 typedef struct s_req s_req_t;
 typedef struct {
     s_req_t *req;
@@ -167,7 +221,7 @@ struct s_req {
 
 typedef struct {
     s_req_t *open;
-    uint64_t next_key;
+    unsigned next_store; /* lookups go to the stores in turn */
 } s_api_t;
 
 static tr_actor_t *s_api_self; /* for the callbacks (one users_api) */
@@ -274,10 +328,12 @@ s_api_users(tr_actor_t *self, s_api_t *api, const tr_msg_t *msg)
         char *end;
         long id = strtol(tok, &end, 10);
         tr_msg_t *a = NULL;
-        rc = *end != 0 || end == tok ? TR_EINVAL : tr_msg_create(&a, "id");
+        char store[16];
+        snprintf(store, sizeof store, "store-%u", api->next_store++ % STORES);
+        rc = *end != 0 || end == tok ? TR_EINVAL : tr_msg_create(&a, "get");
         if (rc == 0 && (rc = tr_msg_add_int(a, id)) == 0 &&
-            (rc = tr_pool_submit(s_lookup_pool, "lookup", &a, TR_DEFAULT,
-                                 &q->f[i])) == 0)
+            (rc = tr_ask(tr_actor_node(self), store, &a, API_DEADLINE,
+                         &q->f[i])) == 0)
             rc = tr_future_then(q->f[i], s_on_user, &q->part[i]);
         tr_msg_destroy(&a);
         if (rc != 0) { /* this id fails at once; the others go on */
@@ -374,27 +430,32 @@ main(int argc, char **argv)
 
     tr_node_t *node = NULL;
     s_check(tr_node_create(&node, NULL), "node");
-    /* 10 lookup workers (threads: a lookup waits, it does not compute);
-     * 2 primes workers (processes: CPU-bound, and a crash stays there;
+    /* 2 primes workers (processes: CPU-bound, and a crash stays there;
      * a request is not tried again on another worker). */
     tr_pool_t *primes = NULL;
-    s_check(tr_pool_start(node, &(tr_pool_opts_t){.name = "lookup",
-                                                  .workers = 10},
-                          &s_lookup_pool), "lookup pool");
     s_check(tr_pool_start(node, &(tr_pool_opts_t){.name = "primes",
                                                   .workers = 2,
                                                   .mode = TR_POOL_PROCESSES,
                                                   .max_retries = -1},
                           &primes), "primes pool");
-    /* users_api under a supervisor: if it fails, it is restarted under
-     * the same name, and the gateway's next request finds it. */
-    tr_child_spec_t api = {.id = "users_api", .behaviour = "users_api",
-                           .spawn = {.name = "users_api"},
-                           .restart = TR_PERMANENT};
+    /* The lookup actors and users_api under a supervisor: one that fails
+     * is restarted under the same name, and the next ask finds it. */
+    tr_child_spec_t kids[STORES + 1];
+    char names[STORES][16];
+    for (int i = 0; i < STORES; i++) {
+        snprintf(names[i], sizeof names[i], "store-%d", i);
+        kids[i] = (tr_child_spec_t){.id = names[i], .behaviour = "user_store",
+                                    .spawn = {.name = names[i]},
+                                    .restart = TR_PERMANENT};
+    }
+    kids[STORES] = (tr_child_spec_t){.id = "users_api",
+                                     .behaviour = "users_api",
+                                     .spawn = {.name = "users_api"},
+                                     .restart = TR_PERMANENT};
     s_check(tr_sup_start(node, &(tr_sup_opts_t){.name = "web_sup",
                                                 .strategy = TR_ONE_FOR_ONE,
                                                 .max_restarts = 5},
-                         &api, 1, NULL), "supervisor");
+                         kids, STORES + 1, NULL), "supervisor");
     tr_http_route_t routes[] = {
         {.method = "GET", .prefix = "/api/v1/users", .actor = "users_api",
          .timeout_ms = API_DEADLINE + 500},
@@ -426,7 +487,6 @@ main(int argc, char **argv)
     /* graceful: the gateway answers what is in flight, then the rest */
     s_check(tr_http_stop(&gw, 5000), "gateway stop");
     s_check(tr_pool_shutdown(&primes, true, 5000), "primes stop");
-    s_check(tr_pool_shutdown(&s_lookup_pool, true, 5000), "lookup stop");
     s_check(tr_node_destroy(&node), "node destroy");
     printf("webservice: stopped\n");
     return 0;
