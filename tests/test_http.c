@@ -40,8 +40,9 @@ s_echo_answer(tr_actor_t *self, const tr_msg_t *req)
 {
     tr_http_req_t r;
     char hdr[64] = "-", text[TR_HTTP_PATH_MAX * 2 + 200];
-    ck_assert_int_eq(tr_http_req_read(req, &r), 0);
     (void)tr_http_req_header(req, "X-Test", hdr, sizeof hdr);
+    if (tr_http_req_read(req, &r) != 0)
+        return TR_EPROTO;
     int n = snprintf(text, sizeof text, "%s %s %s %s %zu", r.method, r.path,
                      r.query[0] ? r.query : "-", hdr, r.body_len);
     return tr_http_reply(self, req, 200, "text/plain", text, (size_t)n);
@@ -54,14 +55,17 @@ s_echo_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
     if (tr_msg_is(msg, "http")) {
         tr_http_req_t r;
         char v[32];
-        ck_assert_int_eq(tr_http_req_read(msg, &r), 0);
+        /* no ck_assert here: this also runs as a process actor */
+        if (tr_http_req_read(msg, &r) != 0)
+            return TR_EPROTO;
         if (tr_http_query_get(r.query, "hold", v, sizeof v) == 0 &&
             st->nheld < 64)
             return tr_msg_dup(msg, &st->held[st->nheld++]);
         if (tr_http_query_get(r.query, "nap", v, sizeof v) == 0 &&
             st->nnap < 64) {
             int i = st->nnap++;
-            ck_assert_int_eq(tr_msg_dup(msg, &st->napping[i]), 0);
+            if (tr_msg_dup(msg, &st->napping[i]) != 0)
+                return TR_ENOMEM;
             tr_msg_t *wake = ts_msg_i("wake", i);
             return tr_timer_after(self, atoi(v), &wake, NULL);
         }
@@ -69,7 +73,8 @@ s_echo_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
     }
     if (tr_msg_is(msg, "wake")) {
         int64_t i;
-        ts_ints(msg, 1, &i);
+        if (ts_read_ints(msg, 1, &i) != 0)
+            return TR_EPROTO;
         int rc = s_echo_answer(self, st->napping[i]);
         tr_msg_destroy(&st->napping[i]);
         return rc;
@@ -245,6 +250,7 @@ s_start_gw(const tr_http_opts_t *extra)
          .task = "hello", .timeout_ms = 150},
         {.method = "GET", .prefix = "/proc", .pool = s_pool_proc,
          .task = "hello"},
+        {.prefix = "/pecho", .actor = "pecho"},
     };
     tr_http_opts_t o = extra ? *extra : (tr_http_opts_t){0};
     o.endpoint = "tcp://127.0.0.1:*";
@@ -262,6 +268,11 @@ s_setup(void)
 {
     s_node = ts_node(NULL);
     ts_spawn(s_node, "echo", "echo");
+    /* the same behaviour as a process actor */
+    ck_assert_int_eq(tr_spawn(s_node, "echo",
+                              &(tr_spawn_opts_t){.name = "pecho",
+                                                 .mode = TR_PROCESS},
+                              NULL), 0);
     ck_assert_int_eq(tr_pool_start(s_node, &(tr_pool_opts_t){.workers = 1},
                                    &s_pool_thr), 0);
     ck_assert_int_eq(
@@ -300,6 +311,9 @@ START_TEST(requests_reach_actors_and_pools_with_method_path_query_headers)
     r = s_get(port, "GET /hello?name=x HTTP/1.1\r\nHost: t\r\n\r\n");
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "hello name=x");
+    r = s_get(port, "GET /pecho/x?p=1 HTTP/1.1\r\nX-Test: proc\r\n\r\n");
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "GET /pecho/x p=1 proc 0");
     r = s_get(port, "GET /proc?p HTTP/1.1\r\nHost: t\r\n\r\n");
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "hello p");
