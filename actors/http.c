@@ -405,6 +405,24 @@ s_dispatch(s_gw_t *gw, s_conn_t *c)
 /* ------------------------------------------------------------------ */
 /* http-parser callbacks (p->data is the connection)                    */
 
+/* Room for need bytes in *buf (of *cap, doubling from first): false
+ * when out of memory. */
+static bool
+s_room(char **buf, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap : first;
+    while (n < need)
+        n *= 2;
+    char *nb = realloc(*buf, n);
+    if (nb == NULL)
+        return false;
+    *buf = nb;
+    *cap = n;
+    return true;
+}
+
 static int
 s_head_add(s_conn_t *c, const char *at, size_t len, bool nul)
 {
@@ -413,17 +431,9 @@ s_head_add(s_conn_t *c, const char *at, size_t len, bool nul)
         c->refuse = 431;
         return 1;
     }
-    if (need > c->head_cap) {
-        size_t cap = c->head_cap ? c->head_cap : 512;
-        while (cap < need)
-            cap *= 2;
-        char *nb = realloc(c->head, cap);
-        if (nb == NULL) {
-            c->refuse = 500;
-            return 1;
-        }
-        c->head = nb;
-        c->head_cap = cap;
+    if (!s_room(&c->head, &c->head_cap, need, 512)) {
+        c->refuse = 500;
+        return 1;
     }
     memcpy(c->head + c->head_len, at, len);
     c->head_len += len;
@@ -517,17 +527,9 @@ s_on_body(http_parser *p, const char *at, size_t len)
         c->refuse = 413;
         return 1;
     }
-    if (need > c->body_cap) {
-        size_t cap = c->body_cap ? c->body_cap : 1024;
-        while (cap < need)
-            cap *= 2;
-        char *nb = realloc(c->body, cap);
-        if (nb == NULL) {
-            c->refuse = 500;
-            return 1;
-        }
-        c->body = nb;
-        c->body_cap = cap;
+    if (!s_room(&c->body, &c->body_cap, need, 1024)) {
+        c->refuse = 500;
+        return 1;
     }
     memcpy(c->body + c->body_len, at, len);
     c->body_len += len;
