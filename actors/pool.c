@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/actor.h"
 #include "runtime/behaviour.h"
 #include "runtime/future.h"
 #include "runtime/map.h"
@@ -383,6 +384,7 @@ typedef struct s_pool {
     bool closing;
     tr_msg_t *shutdown_req; /* answered once nothing is left */
     uint64_t done, failed, retried, deaths;
+    uint64_t shown_ns;      /* counters last shown to the control endpoint */
     s_task_t *free_tasks;   /* of TR__POOL_SMALL_ARGS room */
     int nfree_tasks;
     /* Answers held while a "done" is handled, then sent as one run a
@@ -677,9 +679,13 @@ s_pool_init(tr_actor_t *self, void *state, const tr_msg_t *args)
      * so that clients hear (TR_ESHUTDOWN) instead of waiting. */
     if (rc != 0)
         return rc;
+    tr_msg_t *show = NULL;
     if ((rc = tr_monitor(self, p->sup)) != 0 ||
-        (rc = s_start_workers(self, p, p->target)) != 0)
+        (rc = s_start_workers(self, p, p->target)) != 0 ||
+        (rc = tr_msg_create(&show, "show")) != 0 ||
+        (rc = tr_timer_every(self, 250, &show, NULL)) != 0)
         (void)tr_stop(tr_actor_node(self), p->sup, TR_DEFAULT);
+    tr_msg_destroy(&show);
     return rc;
 }
 
@@ -951,8 +957,9 @@ s_reply_ints(tr_actor_t *self, const tr_msg_t *req, const int64_t *v,
     return rc;
 }
 
-static int
-s_on_stats(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+/* The counters of tr_pool_stats_t, in its order. */
+static void
+s_counters(s_pool_t *p, int64_t v[8])
 {
     int64_t idle = 0, running = 0;
     TR__MAP_EACH(&p->workers, slot)
@@ -962,7 +969,7 @@ s_on_stats(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
         for (int i = 0; i < w->ntasks; i++)
             running += w->tasks[i] && tr__map_get(&p->tasks, w->tasks[i]);
     }
-    int64_t v[8] = {(int64_t)p->workers.len,
+    int64_t c[8] = {(int64_t)p->workers.len,
                     idle,
                     (int64_t)(p->tasks.len - (size_t)running),
                     running,
@@ -970,6 +977,14 @@ s_on_stats(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
                     (int64_t)p->failed,
                     (int64_t)p->retried,
                     (int64_t)p->deaths};
+    memcpy(v, c, sizeof c);
+}
+
+static int
+s_on_stats(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
+    int64_t v[8];
+    s_counters(p, v);
     return s_reply_ints(self, msg, v, 8);
 }
 
@@ -1057,10 +1072,30 @@ s_on_shutdown(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     return 0;
 }
 
+static int s_pool_dispatch_msg(tr_actor_t *self, s_pool_t *p,
+                               const tr_msg_t *msg);
+
+/* Handle a message; every 20 ms or so, show the counters to the control
+ * endpoint (docs/control.md). */
 static int
 s_pool_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_pool_t *p = state;
+    bool show = tr_msg_is(msg, "show"); /* a timer's, every 250 ms */
+    int rc = show ? 0 : s_pool_dispatch_msg(self, p, msg);
+    uint64_t now = tr__now_ns();
+    if (show || now - p->shown_ns > 20000000u) {
+        int64_t v[8];
+        s_counters(p, v);
+        tr__actor_set_pool_stats(self, v);
+        p->shown_ns = now;
+    }
+    return rc;
+}
+
+static int
+s_pool_dispatch_msg(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
+{
     if (tr_msg_is(msg, "done"))
         return s_on_done(self, p, msg);
     if (tr_msg_is(msg, "submit") || tr_msg_is(msg, "submits"))

@@ -311,6 +311,10 @@ typedef struct tr_node_opts {
     int log_level;           /* TR_LOG_*; 0 keeps the current level */
     int io_threads;          /* ZeroMQ I/O threads; 1 */
     int max_sockets;         /* ZeroMQ socket limit; 16384 */
+    bool no_control;         /* serve no control endpoint (docs/control.md:
+                              * what `troupe ps` and friends read) */
+    const char *trace;       /* record a trace into this file (as
+                              * TROUPE_TRACE, which it overrides) */
 } tr_node_opts_t;
 
 /* Create a node. opts may be NULL. Errors: TR_EINVAL (a negative field; the

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "runtime/behaviour.h"
@@ -162,6 +163,14 @@ const char *
 tr_actor_name(const tr_actor_t *self)
 {
     return (self && self->rec->name[0]) ? self->rec->name : NULL;
+}
+
+void
+tr__actor_set_pool_stats(tr_actor_t *self, const int64_t v[8])
+{
+    pthread_mutex_lock(&self->rec->mu);
+    memcpy(self->rec->pool_stats, v, sizeof self->rec->pool_stats);
+    pthread_mutex_unlock(&self->rec->mu);
 }
 
 tr_node_t *
@@ -669,6 +678,10 @@ s_loop(tr_actor_t *a)
                 s_fail(a, rc, NULL);
                 break;
             }
+            atomic_store_explicit(
+                &a->rec->taken,
+                atomic_load_explicit(&a->rec->taken, memory_order_relaxed) + 1,
+                memory_order_relaxed); /* only this thread writes it */
             s_deliver(a, &view, rc);
             busy++;
         }
@@ -842,6 +855,7 @@ tr__actor_main(void *arg)
     int rc;
 
     a->thread = pthread_self(); /* before any callback compares with it */
+    atomic_store_explicit(&rec->tid, (long)gettid(), memory_order_relaxed);
     snprintf(a->label, sizeof a->label, "%s#%llx",
              rec->name[0] ? rec->name : a->beh->name,
              (unsigned long long)rec->id);

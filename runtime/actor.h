@@ -68,6 +68,10 @@ void tr__rec_finish(tr_node_t *node, tr__rec_t *rec, int reason,
 /* Count an end in the node's stats. */
 void tr__stat_end(tr_node_t *node, int reason);
 
+/* A pool actor's counters, for the control endpoint: workers, idle,
+ * queued, running, done, failed, retried, worker deaths. */
+void tr__actor_set_pool_stats(tr_actor_t *self, const int64_t v[8]);
+
 /* The actor's thread body (a thread actor's thread, or a child process's
  * main thread). */
 void *tr__actor_main(void *arg);

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "runtime/behaviour.h"
+#include "runtime/control.h"
 #include "runtime/port.h"
 #include "runtime/process.h"
 #include "transport/clock.h"
@@ -206,6 +207,17 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
         zmq_ctx_term(node->zctx);
         goto fail_reg;
     }
+    /* The control endpoint (docs/control.md), in the node's runtime
+     * directory; a node runs without one when it cannot be made. */
+    const char *dir = NULL;
+    if (!tr__in_child_init && !o.no_control) {
+        int crc = tr__node_rundir(node, &dir);
+        if (crc == 0)
+            crc = tr__control_start(node, &node->control);
+        if (crc != 0)
+            TR__LOG(TR_LOG_WARN, "runtime", "node '%s' has no control "
+                    "endpoint: %s", node->name, tr_strerror(crc));
+    }
     TR__LOG(TR_LOG_INFO, "runtime", "node '%s' up", node->name);
     *out = node;
     return 0;
@@ -308,6 +320,14 @@ s_snapshot(tr_node_t *node, size_t *n, bool top_only)
         return NULL;
     }
     return recs;
+}
+
+int
+tr__stop_async(tr_node_t *node, tr_id_t id, int reason)
+{
+    tr__port_t *port;
+    int rc = tr__port_get(node, &port);
+    return rc ? rc : tr__port_send_sys(port, id, TR__SYS_STOP, reason, 0);
 }
 
 static void
@@ -432,6 +452,7 @@ tr_node_destroy(tr_node_t **nodep)
         return TR_EPERM;
     *nodep = NULL;
     atomic_store(&node->closing, 1);
+    tr__control_stop(&node->control);
 
     uint64_t deadline = tr__deadline_after_ms(node->opts.shutdown_timeout_ms);
     bool all = s_stop_all(node, port, deadline);

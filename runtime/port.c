@@ -649,6 +649,14 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     s_retract(node, port, rec);
     if (rc == 0) {
         *msgp = NULL; /* ZeroMQ has it now, and gives it back when done */
+        if (box == TR__BOX_MAILBOX) { /* for the control endpoint */
+            atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
+            tr__rec_t *me = port->rec; /* only this thread writes out */
+            atomic_store_explicit(
+                &me->out,
+                atomic_load_explicit(&me->out, memory_order_relaxed) + 1,
+                memory_order_relaxed);
+        }
         return 0;
     }
     tr__msg_zmq_abandon(msg, &zm);

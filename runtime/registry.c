@@ -265,6 +265,18 @@ tr__reg_add(tr__registry_t *reg, tr__rec_t *rec)
             }
             old = tr__smap_del(&reg->by_name, rec->name);
             rec->took_over = true;
+            /* A restart: what the control endpoint tells of the name. */
+            rec->restarts = old->restarts + 1;
+            pthread_mutex_lock(&old->mu);
+            if (old->ended && old->reason < 0)
+                snprintf(rec->last_failure, sizeof rec->last_failure,
+                         "%s%s%s%s", tr_strerror(old->reason),
+                         old->last_tag[0] ? " handling '" : "",
+                         old->last_tag, old->last_tag[0] ? "'" : "");
+            else
+                memcpy(rec->last_failure, old->last_failure,
+                       sizeof rec->last_failure);
+            pthread_mutex_unlock(&old->mu);
         }
         if ((rc = tr__smap_add(&reg->by_name, rec->name, rec)) != 0) {
             if (old != NULL && tr__smap_add(&reg->by_name, rec->name, old) == 0)

@@ -58,6 +58,18 @@ typedef struct tr__rec {
     long pid;             /* the process it lives in; 0: this one */
     int hwm;              /* its mailbox bound, for senders elsewhere */
     _Atomic bool exposed; /* its endpoints are bound on ipc too */
+
+    /* What the control endpoint shows (docs/control.md). sent_to is
+     * bumped by senders of this process, on a line of its own; taken and
+     * out only by the actor's own thread. */
+    _Alignas(64) _Atomic uint64_t sent_to; /* into its mailbox */
+    char pad2_[64 - sizeof(uint64_t)];
+    _Atomic uint64_t taken; /* out of its mailbox */
+    _Atomic uint64_t out;   /* sent by it */
+    _Atomic long tid;       /* its thread (Linux tid), once it runs */
+    int restarts;           /* of actors under its kept name before it */
+    int64_t pool_stats[8];  /* a pool actor's counters, under mu */
+    char last_failure[96];  /* how the last of them failed; "" */
 } tr__rec_t;
 
 typedef struct tr__grave {

@@ -245,7 +245,9 @@ s_stale_files(tr_node_t *node)
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            strcmp(e->d_name, "node") == 0 ||
+            strcmp(e->d_name, "control") == 0) /* the node's own */
             continue;
         char *end = NULL;
         unsigned long long id = strtoull(e->d_name, &end, 16);
