@@ -19,6 +19,7 @@
 #include "runtime/future.h"
 #include "runtime/node.h"
 #include "runtime/process.h"
+#include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 #include "transport/zsock.h"
@@ -257,6 +258,9 @@ s_enqueue_exit(tr_actor_t *a, const char *tag, tr_id_t who, int reason)
 void
 tr__actor_on_down(tr_actor_t *a, tr_id_t who, int reason)
 {
+    if (a->node->trace != NULL)
+        tr__trace_add(a->node->trace, TR__TRACE_DOWN, a->rec->id, who, 0,
+                      tr_strerror(reason));
     s_enqueue_exit(a, "$down", who, reason);
 }
 
@@ -486,6 +490,12 @@ s_deliver(tr_actor_t *a, const tr_msg_t *view, int rc)
         TR__LOG(TR_LOG_DEBUG, "runtime", "expired request '%s' dropped",
                 tr_msg_tag(view));
     } else {
+        if (a->node->trace != NULL) {
+            size_t len = 0;
+            (void)tr_msg_payload(view, &len);
+            tr__trace_add(a->node->trace, TR__TRACE_RECV, a->rec->id,
+                          view->env.sender, (uint32_t)len, tr_msg_tag(view));
+        }
         s_handle(a, view);
     }
 }
@@ -910,6 +920,15 @@ report:
     if (init_ok) {
         tr__rec_report_init(rec, 0);
         TR__LOG(TR_LOG_DEBUG, "runtime", "started (%s)", a->beh->name);
+        if (node->trace != NULL) {
+            char text[2 * TR_NAME_MAX + 2];
+            snprintf(text, sizeof text, "%s/%s", rec->name, a->beh->name);
+            tr__trace_add(node->trace, TR__TRACE_SPAWN, rec->id, rec->parent,
+                          0, text);
+            if (rec->replaces != 0)
+                tr__trace_add(node->trace, TR__TRACE_RESTART, rec->id,
+                              rec->replaces, 0, rec->name);
+        }
         s_loop(a);
         reason = a->reason;
         if (a->beh->terminate != NULL) {
@@ -920,6 +939,11 @@ report:
             tr__child_exiting(a, reason);
     }
     s_log_exit(reason, init_ok);
+    if (init_ok && node->trace != NULL) {
+        tr__trace_add(node->trace, TR__TRACE_EXIT, rec->id, 0,
+                      (uint32_t)reason, tr_strerror(reason));
+        tr__trace_flush_thread(node->trace);
+    }
     bool child = a->process_child;
     s_wind_down(a, reason, init_ok);
     if (init_ok) {

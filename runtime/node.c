@@ -17,6 +17,7 @@
 #include "runtime/control.h"
 #include "runtime/port.h"
 #include "runtime/process.h"
+#include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 
@@ -207,6 +208,11 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
         zmq_ctx_term(node->zctx);
         goto fail_reg;
     }
+    /* A trace, when asked for (docs/control.md). */
+    const char *trace = o.trace ? o.trace : getenv("TROUPE_TRACE");
+    if (trace != NULL && trace[0] != '\0' &&
+        tr__trace_open(trace, tr__in_child_init, &node->trace) != 0)
+        TR__LOG(TR_LOG_WARN, "runtime", "node '%s': no trace", node->name);
     /* The control endpoint (docs/control.md), in the node's runtime
      * directory; a node runs without one when it cannot be made. */
     const char *dir = NULL;
@@ -490,6 +496,7 @@ tr_node_destroy(tr_node_t **nodep)
     if (!node->child) /* a child's directory is its parent's */
         tr__rundir_remove(node->rundir);
     TR__LOG(TR_LOG_INFO, "runtime", "node '%s' down", node->name);
+    tr__trace_close(&node->trace);
     tr__reg_fini(&node->reg);
     free(node->actors);
     pthread_mutex_destroy(&node->mu);

@@ -11,6 +11,7 @@
 #include "runtime/actor.h"
 #include "runtime/future.h"
 #include "runtime/process.h"
+#include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 #include "transport/zsock.h"
@@ -636,6 +637,17 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
      * thread drops peers, and waiting does not. */
     tr__rec_t *rec = pe->rec;
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    /* A trace records user messages and answers, read before ZeroMQ has
+     * the message. */
+    char ttag[TR_TAG_MAX + 1];
+    uint32_t tsize = 0;
+    bool traced = node->trace != NULL && !(msg->env.flags & TR__F_SYSTEM);
+    if (traced) {
+        size_t len = 0;
+        (void)tr_msg_payload(msg, &len);
+        tsize = (uint32_t)len;
+        snprintf(ttag, sizeof ttag, "%s", tr_msg_tag(msg));
+    }
     if (s_announce(node, port, rec, to)) {
         rc = TR_ENOENT;
     } else {
@@ -649,6 +661,9 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     s_retract(node, port, rec);
     if (rc == 0) {
         *msgp = NULL; /* ZeroMQ has it now, and gives it back when done */
+        if (traced)
+            tr__trace_add(node->trace, TR__TRACE_SEND, port->rec->id, to,
+                          tsize, ttag);
         if (box == TR__BOX_MAILBOX) { /* for the control endpoint */
             atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
             tr__rec_t *me = port->rec; /* only this thread writes out */
@@ -770,6 +785,12 @@ static void
 s_on_reply(tr__port_t *port, tr_msg_t *view)
 {
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    if (node->trace != NULL) {
+        size_t len = 0;
+        (void)tr_msg_payload(view, &len);
+        tr__trace_add(node->trace, TR__TRACE_RECV, port->rec->id,
+                      view->env.sender, (uint32_t)len, tr_msg_tag(view));
+    }
     tr_future_t *f = tr__map_get(&port->futures, view->env.corr);
     if (f == NULL) {
         TR__STAT_INC(node, late_replies);

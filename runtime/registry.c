@@ -267,6 +267,7 @@ tr__reg_add(tr__registry_t *reg, tr__rec_t *rec)
             rec->took_over = true;
             /* A restart: what the control endpoint tells of the name. */
             rec->restarts = old->restarts + 1;
+            rec->replaces = old->id;
             pthread_mutex_lock(&old->mu);
             if (old->ended && old->reason < 0)
                 snprintf(rec->last_failure, sizeof rec->last_failure,

@@ -68,6 +68,7 @@ typedef struct tr__rec {
     _Atomic uint64_t out;   /* sent by it */
     _Atomic long tid;       /* its thread (Linux tid), once it runs */
     int restarts;           /* of actors under its kept name before it */
+    tr_id_t replaces;       /* the one whose kept name it took, or 0 */
     int64_t pool_stats[8];  /* a pool actor's counters, under mu */
     char last_failure[96];  /* how the last of them failed; "" */
 } tr__rec_t;

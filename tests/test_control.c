@@ -360,6 +360,51 @@ START_TEST(no_control_means_no_endpoint_and_destroy_removes_it)
 }
 END_TEST
 
+/* A trace: every message sent and taken, the spawn and the exit. */
+START_TEST(trace_records_sends_receives_spawns_and_exits)
+{
+    char dir[256], path[300];
+    ts_tmpdir(dir, sizeof dir, "trace");
+    snprintf(path, sizeof path, "%s/t.trace", dir);
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.trace = path});
+    tr_id_t sink = ts_spawn(node, "sink", "sink1");
+    for (int i = 0; i < 100; i++)
+        ts_tell(node, "sink1", ts_msg("n"));
+    int64_t n = 0;
+    ck_assert_int_eq(ts_call_ints(node, "sink1", ts_msg("count"), 1, &n), 0);
+    ck_assert_int_eq(n, 100);
+    ts_destroy(&node);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char head[16], r[64];
+    ck_assert_uint_eq(fread(head, 1, 16, f), 16);
+    ck_assert(memcmp(head, "TRTRACE1", 8) == 0);
+    int kinds[8] = {0}, to_sink = 0, n_tag = 0, exits = 0;
+    while (fread(r, 1, 64, f) == 64) {
+        uint64_t a, b;
+        memcpy(&a, r + 8, 8);
+        memcpy(&b, r + 16, 8);
+        ck_assert_int_ge(r[28], 1);
+        ck_assert_int_le(r[28], 6);
+        kinds[r[28]]++;
+        if (r[28] == 1 && b == sink)
+            to_sink++;
+        if (r[28] == 2 && a == sink && strncmp((char *)r + 32, "n", 32) == 0)
+            n_tag++;
+        if (r[28] == 4 && a == sink)
+            exits++;
+    }
+    fclose(f);
+    ck_assert_int_eq(to_sink, 101);   /* 100 "n" and the "count" */
+    ck_assert_int_eq(n_tag, 100);     /* each taken */
+    ck_assert_int_eq(kinds[1], kinds[2]); /* every send was taken */
+    ck_assert_int_ge(kinds[3], 1);    /* the spawn */
+    ck_assert_int_eq(exits, 1);
+    unlink(path);
+    ts_rmtree(dir);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -370,6 +415,7 @@ s_suite(void)
     tcase_add_test(tc, tree_and_pools_show_supervision_and_pool_counters);
     tcase_add_test(tc, stop_and_restart_end_actors_and_restarts_are_counted);
     tcase_add_test(tc, no_control_means_no_endpoint_and_destroy_removes_it);
+    tcase_add_test(tc, trace_records_sends_receives_spawns_and_exits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,166 @@
+/* runtime/trace.c - a node's trace: 64-byte records (docs/control.md)
+ * kept by each thread in a buffer of its own and appended whole to the
+ * file (O_APPEND: the writes of two threads never interleave), so
+ * recording takes no lock. A thread finds its buffer through a
+ * thread-local (trace generation, buffer) pair: a buffer belongs to its
+ * trace, which frees them all at close, and a new trace has a new
+ * generation, so a thread never touches a buffer of a closed trace.
+ */
+#include "runtime/trace.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "transport/clock.h"
+#include "transport/log.h"
+
+#define S_RECORDS 256 /* a buffer: 16 KiB */
+
+typedef struct s_rec {
+    uint64_t ts, a, b;
+    uint32_t size;
+    uint8_t kind, pad[3];
+    char text[32];
+} s_rec_t;
+
+_Static_assert(sizeof(s_rec_t) == 64, "a trace record is 64 bytes");
+
+typedef struct s_buf {
+    struct s_buf *next; /* the trace's list */
+    size_t n;
+    s_rec_t r[S_RECORDS];
+} s_buf_t;
+
+struct tr__trace {
+    int fd;
+    uint64_t gen;
+    pthread_mutex_t mu; /* the list of buffers */
+    s_buf_t *bufs;
+};
+
+static _Atomic uint64_t s_gens;
+static _Thread_local struct {
+    uint64_t gen;
+    s_buf_t *buf;
+} t_cur;
+
+static void
+s_write(tr__trace_t *t, s_buf_t *b)
+{
+    size_t len = b->n * sizeof(s_rec_t);
+    const char *p = (const char *)b->r;
+    while (len > 0) {
+        ssize_t w = write(t->fd, p, len);
+        if (w <= 0)
+            break; /* a full disk: the trace is cut short */
+        p += w;
+        len -= (size_t)w;
+    }
+    b->n = 0;
+}
+
+int
+tr__trace_open(const char *path, bool child, tr__trace_t **out)
+{
+    char name[4096];
+    if (child)
+        snprintf(name, sizeof name, "%s.%ld", path, (long)getpid());
+    else
+        snprintf(name, sizeof name, "%s", path);
+    tr__trace_t *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return TR_ENOMEM;
+    t->fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+                 0600);
+    if (t->fd < 0) {
+        TR__LOG(TR_LOG_ERROR, "trace", "cannot write the trace %s", name);
+        free(t);
+        return TR_ESYS;
+    }
+    uint8_t head[16] = "TRTRACE1";
+    uint64_t now = tr__now_ns();
+    for (int i = 0; i < 8; i++)
+        head[8 + i] = (uint8_t)(now >> (8 * i));
+    if (write(t->fd, head, sizeof head) != (ssize_t)sizeof head) {
+        close(t->fd);
+        free(t);
+        return TR_ESYS;
+    }
+    t->gen = atomic_fetch_add(&s_gens, 1) + 1;
+    pthread_mutex_init(&t->mu, NULL);
+    *out = t;
+    return 0;
+}
+
+static s_buf_t *
+s_mine(tr__trace_t *t)
+{
+    if (t_cur.gen == t->gen)
+        return t_cur.buf;
+    s_buf_t *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    pthread_mutex_lock(&t->mu);
+    b->next = t->bufs;
+    t->bufs = b;
+    pthread_mutex_unlock(&t->mu);
+    t_cur.gen = t->gen;
+    t_cur.buf = b;
+    return b;
+}
+
+void
+tr__trace_add(tr__trace_t *t, int kind, uint64_t a, uint64_t b,
+              uint32_t size, const char *text)
+{
+    s_buf_t *buf = s_mine(t);
+    if (buf == NULL)
+        return;
+    if (buf->n == S_RECORDS)
+        s_write(t, buf);
+    s_rec_t *r = &buf->r[buf->n++];
+    memset(r, 0, sizeof *r);
+    r->ts = tr__now_ns();
+    r->a = a;
+    r->b = b;
+    r->size = size;
+    r->kind = (uint8_t)kind;
+    if (text != NULL)
+        strncpy(r->text, text, sizeof r->text); /* NUL-padded, maybe full */
+}
+
+void
+tr__trace_flush_thread(tr__trace_t *t)
+{
+    if (t != NULL && t_cur.gen == t->gen && t_cur.buf != NULL)
+        s_write(t, t_cur.buf);
+}
+
+void
+tr__trace_close(tr__trace_t **tp)
+{
+    tr__trace_t *t = *tp;
+    if (t == NULL)
+        return;
+    *tp = NULL;
+    pthread_mutex_lock(&t->mu);
+    s_buf_t *b = t->bufs;
+    t->bufs = NULL;
+    pthread_mutex_unlock(&t->mu);
+    while (b != NULL) {
+        s_buf_t *next = b->next;
+        s_write(t, b);
+        free(b);
+        b = next;
+    }
+    if (t_cur.gen == t->gen)
+        t_cur.gen = 0, t_cur.buf = NULL;
+    close(t->fd);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}

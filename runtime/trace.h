@@ -1,0 +1,38 @@
+/* runtime/trace.h - recording what actors do (docs/control.md, Traces).
+ * Off, each place that records costs one test of node->trace. */
+#ifndef TR_RUNTIME_TRACE_H
+#define TR_RUNTIME_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe.h"
+
+typedef struct tr__trace tr__trace_t;
+
+enum {
+    TR__TRACE_SEND = 1,
+    TR__TRACE_RECV = 2,
+    TR__TRACE_SPAWN = 3,
+    TR__TRACE_EXIT = 4,
+    TR__TRACE_RESTART = 5,
+    TR__TRACE_DOWN = 6,
+};
+
+/* Open path (a child process: path.<pid>) and write the header.
+ * Errors: TR_ESYS, TR_ENOMEM. */
+int tr__trace_open(const char *path, bool child, tr__trace_t **out);
+
+/* Write every thread's records and close (node destroy, when the other
+ * threads are done with the node). */
+void tr__trace_close(tr__trace_t **t);
+
+/* One record, into the calling thread's buffer (written out when full,
+ * when the thread ends, and at close). text may be NULL. */
+void tr__trace_add(tr__trace_t *t, int kind, uint64_t a, uint64_t b,
+                   uint32_t size, const char *text);
+
+/* Write the calling thread's records now (an actor thread that ends). */
+void tr__trace_flush_thread(tr__trace_t *t);
+
+#endif
