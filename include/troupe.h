@@ -315,6 +315,10 @@ typedef struct tr_node_opts {
                               * what `troupe ps` and friends read) */
     const char *trace;       /* record a trace into this file (as
                               * TROUPE_TRACE, which it overrides) */
+    const char *chaos;       /* inject faults (as TROUPE_CHAOS, which it
+                              * overrides): "seed=N,kill=P,stop=P,
+                              * stop_ms=MS,dup=P,delay=P,delay_ms=MS,
+                              * every=MS" (docs/reliability.md) */
 } tr_node_opts_t;
 
 /* Create a node. opts may be NULL. Errors: TR_EINVAL (a negative field; the

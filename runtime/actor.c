@@ -945,6 +945,7 @@ report:
         tr__trace_flush_thread(node->trace);
     }
     bool child = a->process_child;
+    tr__rec_note_reason(rec, reason);
     s_wind_down(a, reason, init_ok);
     if (init_ok) {
         tr__stat_end(node, reason);

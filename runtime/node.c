@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "runtime/behaviour.h"
+#include "runtime/chaos.h"
 #include "runtime/control.h"
 #include "runtime/port.h"
 #include "runtime/process.h"
@@ -213,6 +214,15 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
     if (trace != NULL && trace[0] != '\0' &&
         tr__trace_open(trace, tr__in_child_init, &node->trace) != 0)
         TR__LOG(TR_LOG_WARN, "runtime", "node '%s': no trace", node->name);
+    /* Faults on purpose, when asked for (runtime/chaos.c). A bad spec is
+     * the caller's error: no node. */
+    const char *chaos = o.chaos ? o.chaos : getenv("TROUPE_CHAOS");
+    if (chaos != NULL && chaos[0] != '\0' && !tr__in_child_init &&
+        (rc = tr__chaos_start(node, chaos, &node->chaos)) != 0) {
+        tr__trace_close(&node->trace);
+        zmq_ctx_term(node->zctx);
+        goto fail_reg;
+    }
     /* The control endpoint (docs/control.md), in the node's runtime
      * directory; a node runs without one when it cannot be made. */
     const char *dir = NULL;
@@ -459,6 +469,7 @@ tr_node_destroy(tr_node_t **nodep)
     *nodep = NULL;
     atomic_store(&node->closing, 1);
     tr__control_stop(&node->control);
+    tr__chaos_stop(&node->chaos);
 
     uint64_t deadline = tr__deadline_after_ms(node->opts.shutdown_timeout_ms);
     bool all = s_stop_all(node, port, deadline);

@@ -40,6 +40,7 @@ struct tr_node {
     struct tr__procs *procs;     /* process actors and their reaper */
     struct tr__control *control; /* the control endpoint, or NULL */
     struct tr__trace *trace;     /* recording (TROUPE_TRACE), or NULL */
+    struct tr__chaos *chaos;     /* injecting faults (TROUPE_CHAOS), or NULL */
 
     pthread_mutex_t mu; /* guards the lists below */
     pthread_cond_t cv;  /* signalled when an actor thread lets go */

@@ -11,6 +11,7 @@
 #include "runtime/actor.h"
 #include "runtime/future.h"
 #include "runtime/process.h"
+#include "runtime/chaos.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
@@ -642,6 +643,12 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     char ttag[TR_TAG_MAX + 1];
     uint32_t tsize = 0;
     bool traced = node->trace != NULL && !(msg->env.flags & TR__F_SYSTEM);
+    /* Chaos (runtime/chaos.c): a user message may wait, or go twice. */
+    tr_msg_t *twice = NULL;
+    if (node->chaos != NULL && box == TR__BOX_MAILBOX &&
+        !(msg->env.flags & TR__F_SYSTEM) &&
+        tr__chaos_on_send(node->chaos, port->rec->id))
+        (void)tr_msg_dup(msg, &twice);
     if (traced) {
         size_t len = 0;
         (void)tr_msg_payload(msg, &len);
@@ -664,6 +671,12 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         if (traced)
             tr__trace_add(node->trace, TR__TRACE_SEND, port->rec->id, to,
                           tsize, ttag);
+        if (twice != NULL) {
+            tr__chaos_inside(true);
+            (void)s_send(port, to, &twice, box, TR__NOWAIT, flags);
+            tr__chaos_inside(false);
+            tr_msg_destroy(&twice);
+        }
         if (box == TR__BOX_MAILBOX) { /* for the control endpoint */
             atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
             tr__rec_t *me = port->rec; /* only this thread writes out */

@@ -273,6 +273,7 @@ s_ended(tr_node_t *node, tr__port_t *port, tr__proc_t *pr, int status)
     s_unlink_files(node, pr->id);
     atomic_store(&rec->dead, 1);
     bool init_ok = pr->started_ok;
+    tr__rec_note_reason(rec, reason);
     if (port != NULL)
         tr__ties_send(port, rec, reason, init_ok);
     tr__rec_finish(node, rec, reason, init_ok);

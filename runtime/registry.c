@@ -154,7 +154,17 @@ tr__rec_report_init(tr__rec_t *rec, int rc)
     pthread_mutex_lock(&rec->mu);
     rec->init_done = true;
     rec->init_rc = rc;
+    if (rc == 0)
+        atomic_store(&rec->up, true);
     pthread_cond_broadcast(&rec->cv);
+    pthread_mutex_unlock(&rec->mu);
+}
+
+void
+tr__rec_note_reason(tr__rec_t *rec, int reason)
+{
+    pthread_mutex_lock(&rec->mu);
+    rec->reason = reason;
     pthread_mutex_unlock(&rec->mu);
 }
 
@@ -269,7 +279,7 @@ tr__reg_add(tr__registry_t *reg, tr__rec_t *rec)
             rec->restarts = old->restarts + 1;
             rec->replaces = old->id;
             pthread_mutex_lock(&old->mu);
-            if (old->ended && old->reason < 0)
+            if (old->reason < 0)
                 snprintf(rec->last_failure, sizeof rec->last_failure,
                          "%s%s%s%s", tr_strerror(old->reason),
                          old->last_tag[0] ? " handling '" : "",

@@ -69,6 +69,7 @@ typedef struct tr__rec {
     _Atomic long tid;       /* its thread (Linux tid), once it runs */
     int restarts;           /* of actors under its kept name before it */
     tr_id_t replaces;       /* the one whose kept name it took, or 0 */
+    _Atomic bool up;        /* its init succeeded */
     int64_t pool_stats[8];  /* a pool actor's counters, under mu */
     char last_failure[96];  /* how the last of them failed; "" */
 } tr__rec_t;
@@ -94,6 +95,10 @@ typedef struct tr__registry {
 
 int tr__rec_new(tr__rec_t **out, tr_id_t id, tr__rec_kind_t kind,
                 const char *name);
+
+/* Its exit reason, known before DOWNs go out (a successor that takes its
+ * kept name tells how it failed). */
+void tr__rec_note_reason(tr__rec_t *rec, int reason);
 void tr__rec_ref(tr__rec_t *rec);
 void tr__rec_unref(tr__rec_t **rec);
 
