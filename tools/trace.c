@@ -58,6 +58,7 @@ typedef struct {
     int other;  /* index of b, or -1 when b is 0 */
     int tag;    /* SEND, RECV: index in s_trace.tags */
     long match; /* SEND <-> RECV: the other record, or -1 */
+    long orig;  /* index before the second sort */
 } s_rec_t;
 
 typedef struct {
@@ -267,7 +268,8 @@ s_read_process_files(const char *path)
         pids[npids++] = pid;
     }
     closedir(d);
-    qsort(pids, npids, sizeof *pids, s_long_cmp);
+    if (npids > 0)
+        qsort(pids, npids, sizeof *pids, s_long_cmp);
     int rc = 0;
     for (size_t i = 0; i < npids && rc == 0; i++) {
         char p[TT_PATH_MAX + 32];
@@ -448,6 +450,62 @@ s_match(void)
     memset(&s_flows, 0, sizeof s_flows);
 }
 
+/* Two stamps a picture must not take literally:
+ *  - a node stamps a SEND once ZeroMQ has taken the message, so its RECV
+ *    may be stamped a little earlier: such a SEND is moved to 1 ns before
+ *    its RECV (no earlier than the sender's previous record, which came
+ *    before the real send);
+ *  - a SPAWN is stamped once init has run, after what init sent: it is
+ *    moved to 1 ns before the actor's first record.
+ * Then the records are sorted again. */
+static void
+s_causal(void)
+{
+    size_t n = s_trace.n;
+    bool moved = false;
+    for (size_t i = 0; i < n; i++) {
+        s_rec_t *r = &s_trace.r[i];
+        r->orig = (long)i;
+        if (r->kind == K_SEND && r->match >= 0 &&
+            s_trace.r[r->match].ts <= r->ts && s_trace.r[r->match].ts > 0) {
+            r->ts = s_trace.r[r->match].ts - 1;
+            moved = true;
+        }
+    }
+    uint64_t *first = s_xrealloc(NULL, (size_t)(s_trace.nactors ? s_trace.nactors
+                                                                : 1) *
+                                           sizeof *first);
+    for (int k = 0; k < s_trace.nactors; k++)
+        first[k] = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const s_rec_t *r = &s_trace.r[i];
+        if (r->kind != K_SPAWN && r->ts < first[r->actor])
+            first[r->actor] = r->ts;
+    }
+    for (size_t i = 0; i < n; i++) {
+        s_rec_t *r = &s_trace.r[i];
+        if (r->kind == K_SPAWN && r->ts >= first[r->actor] &&
+            first[r->actor] > 0) {
+            r->ts = first[r->actor] - 1;
+            first[r->actor] = r->ts; /* a second SPAWN stays where it is */
+            moved = true;
+        }
+    }
+    free(first);
+    if (!moved)
+        return;
+    qsort(s_trace.r, n, sizeof *s_trace.r, s_rec_cmp);
+    long *pos = s_xrealloc(NULL, (n ? n : 1) * sizeof *pos);
+    for (size_t i = 0; i < n; i++)
+        pos[s_trace.r[i].orig] = (long)i;
+    for (size_t i = 0; i < n; i++)
+        if (s_trace.r[i].match >= 0)
+            s_trace.r[i].match = pos[s_trace.r[i].match];
+    free(pos);
+    if (s_trace.r[0].ts < s_trace.t0)
+        s_trace.t0 = s_trace.r[0].ts;
+}
+
 /* Union-find over restarts: the first actor of a chain. */
 static int
 s_root(int k)
@@ -468,7 +526,8 @@ s_load(const char *path)
         rc = s_read_process_files(path);
     if (rc != 0)
         return rc;
-    qsort(s_trace.r, s_trace.n, sizeof *s_trace.r, s_rec_cmp);
+    if (s_trace.n > 0)
+        qsort(s_trace.r, s_trace.n, sizeof *s_trace.r, s_rec_cmp);
     s_trace.t0 = s_trace.files[0].t0;
     if (s_trace.n > 0) {
         if (s_trace.r[0].ts < s_trace.t0)
@@ -514,6 +573,7 @@ s_load(const char *path)
         }
     }
     s_match();
+    s_causal();
     return 0;
 }
 
@@ -848,20 +908,45 @@ s_xml_cut(FILE *f, const char *s, int n)
         fputs("...", f);
 }
 
+/* The runtime's own helper actors (a process actor's node service) are
+ * plumbing, not part of the program's story: left out of the diagram
+ * unless all. */
+static bool
+s_plumbing(const s_actor_t *a)
+{
+    return strncmp(a->beh, "tr_node_", 8) == 0;
+}
+
+static bool
+s_shown(const s_rec_t *r, bool all)
+{
+    if (all)
+        return true;
+    return !s_plumbing(&s_trace.actors[r->actor]) &&
+           (r->other < 0 || !s_plumbing(&s_trace.actors[r->other]));
+}
+
 static int
-s_svg(const char *out, int max)
+s_svg(const char *out, int max, bool all)
 {
     size_t n = s_trace.n;
     /* Which records are drawn: all up to the max-th SEND, and the RECVs of
      * the SENDs drawn. */
-    uint64_t sends = s_trace.kinds[K_SEND], drawn_sends = 0;
-    size_t cut = n;
-    for (size_t i = 0; i < n; i++)
-        if (s_trace.r[i].kind == K_SEND && ++drawn_sends > (uint64_t)max) {
+    uint64_t sends = 0, drawn_sends = 0;
+    size_t cut = n, hidden = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!s_shown(&s_trace.r[i], all)) {
+            hidden++;
+            continue;
+        }
+        if (s_trace.r[i].kind != K_SEND)
+            continue;
+        sends++;
+        if (cut == n && ++drawn_sends > (uint64_t)max) {
             cut = i;
             drawn_sends = (uint64_t)max;
-            break;
         }
+    }
     bool *drawn = calloc(n ? n : 1, sizeof *drawn);
     int *y = calloc(n ? n : 1, sizeof *y);
     if (drawn == NULL || y == NULL) {
@@ -870,6 +955,8 @@ s_svg(const char *out, int max)
     }
     for (size_t i = 0; i < n; i++) {
         const s_rec_t *r = &s_trace.r[i];
+        if (!s_shown(r, all))
+            continue;
         if (i < cut)
             drawn[i] = !(r->kind == K_RECV && r->match >= 0 &&
                          (size_t)r->match >= cut);
@@ -906,10 +993,12 @@ s_svg(const char *out, int max)
     for (int l = 0; l < nlanes; l++)
         last_y[l] = y0;
 
-    /* Lay out: each event one step below the last of its lifeline; a
-     * RECV below its SEND; a spawn below the last event of the parent. A
-     * lifeline that has no open piece gets one where its first event is. */
-    int bottom = y0;
+    /* Lay out: each event one step below the last of its lifeline, and
+     * never above the one before it in time (so the page reads in time
+     * order; events of other lifelines may share its row); a RECV below
+     * its SEND; a spawn below the last event of the parent. A lifeline
+     * that has no open piece gets one where its first event is. */
+    int bottom = y0, prev = y0;
     for (size_t i = 0; i < n; i++) {
         if (!drawn[i])
             continue;
@@ -917,6 +1006,8 @@ s_svg(const char *out, int max)
         int l = s_trace.actors[r->actor].lane;
         int ol = r->other >= 0 ? s_trace.actors[r->other].lane : -1;
         int v = last_y[l] + S_STEP;
+        if (v < prev)
+            v = prev;
         if (r->kind == K_RECV && r->match >= 0 && (size_t)r->match < i &&
             y[r->match] + S_STEP > v)
             v = y[r->match] + S_STEP;
@@ -924,6 +1015,7 @@ s_svg(const char *out, int max)
             ol != l && last_y[ol] + S_STEP > v)
             v = last_y[ol] + S_STEP;
         y[i] = v;
+        prev = v;
         last_y[l] = v;
         if (r->kind == K_SPAWN && ol >= 0 && ol != l)
             last_y[ol] = v;
@@ -1014,6 +1106,10 @@ s_svg(const char *out, int max)
             sends, nlanes, dur);
     if (drawn_sends < sends)
         fprintf(f, "; the first %" PRIu64 " are drawn (--max)", drawn_sends);
+    if (hidden > 0)
+        fprintf(f, "; %zu records of the runtime's own actors left out "
+                   "(--all)",
+                hidden);
     fputs("</text>\n", f);
 
     /* Lifelines: a head with the name (and behaviour, id), then pieces. */
@@ -1027,11 +1123,15 @@ s_svg(const char *out, int max)
         int x = s_x(l);
         char label[S_TEXT + 24], sub[S_TEXT + 40];
         s_label(a, label, sizeof label, false);
+        char pid[24] = "";
+        if (a->pid != 0)
+            snprintf(pid, sizeof pid, ", pid %ld", a->pid);
         if (a->name[0] && a->beh[0])
-            snprintf(sub, sizeof sub, "%s #%" PRIx64, a->beh, a->id);
-        else
-            snprintf(sub, sizeof sub, "#%" PRIx64 "%s", a->id,
-                     a->spawned ? "" : " (not spawned here)");
+            snprintf(sub, sizeof sub, "%s #%" PRIx64 "%s", a->beh, a->id, pid);
+        else if (a->spawned)
+            snprintf(sub, sizeof sub, "#%" PRIx64 "%s", a->id, pid);
+        else /* a thread that is no actor (main calling tr_tell, say) */
+            snprintf(sub, sizeof sub, "not an actor here");
         fprintf(f, "<g class=\"lifeline\" id=\"lane-%d\">\n", l);
         fprintf(f, "<rect class=\"head\" x=\"%d\" y=\"%d\" width=\"%d\" "
                    "height=\"%d\" rx=\"4\"/>\n",
@@ -1189,7 +1289,7 @@ tt_cmd_trace(int argc, char **argv)
 {
     tt_args_t a;
     int rc;
-    if (!tt_args(argc, argv, "json,perfetto,svg,max", 1, 1, &a, &rc))
+    if (!tt_args(argc, argv, "json,perfetto,svg,max,all", 1, 1, &a, &rc))
         return rc;
     if (a.json && (a.perfetto || a.svg)) {
         tt_err("--json is for the summary; --perfetto and --svg write "
@@ -1200,7 +1300,7 @@ tt_cmd_trace(int argc, char **argv)
     if (rc == 0 && a.perfetto)
         rc = s_perfetto(a.perfetto);
     if (rc == 0 && a.svg)
-        rc = s_svg(a.svg, a.max > 0 ? a.max : S_MAX_DEFAULT);
+        rc = s_svg(a.svg, a.max > 0 ? a.max : S_MAX_DEFAULT, a.all);
     if (rc == 0 && !a.perfetto && !a.svg) {
         if (a.json)
             s_summary_json();

@@ -1,0 +1,1102 @@
+/* tests/test_tools.c - the troupe command (tools/, docs/tools.md) against
+ * real nodes: a test makes a node in this process (actors, a supervisor,
+ * a pool), runs the built command on it and reads what it prints: ps,
+ * tree, info, pools, ls and top, as text and as --json; stop and restart
+ * and their effect on the node; the exits for a node that is missing, gone,
+ * refusing or silent, and for usage errors; keygen's files; and traces:
+ * a traced node sends a known number of messages, and the summary, the
+ * Perfetto JSON and the SVG must agree with the trace file itself.
+ *
+ * The command is found in TR_TOOL_TROUPE (tests/meson.build);
+ * TR_TOOL_WRAP, when set, is put before it (for instance "valgrind -q
+ * --error-exitcode=99 --leak-check=full", see scripts/test). It runs with
+ * stdout and stderr on pipes, under a deadline (then it is killed and the
+ * test fails): a command that hangs fails, it does not stall the suite.
+ * JSON and XML are checked with python3 (json, xml.dom.minidom), which
+ * the tests need. Nothing sleeps to synchronise: a test waits for what it
+ * needs (a join, a held gate, a count) with a deadline. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "runtime/node.h"
+#include "support.h"
+#include "troupe.h"
+
+extern char **environ;
+
+/* A command takes well under a second; the deadline is for hangs (and
+ * for runs under valgrind). */
+#define S_DEADLINE_MS 60000
+#define S_OUT_MAX (1 << 20)
+
+/* ------------------------------------------------------------------ */
+/* Running the command                                                 */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    int status; /* the exit status, or -1 when it did not exit */
+    char *out, *err;
+    size_t len[2];
+} s_run_t;
+
+static s_run_t s_r;
+
+static void
+s_run_free(void)
+{
+    free(s_r.out);
+    free(s_r.err);
+    memset(&s_r, 0, sizeof s_r);
+}
+
+/* Run the command with args (NULL-terminated) into s_r; its exit status. */
+static int
+s_runv(const char *const *args)
+{
+    const char *tool = getenv("TR_TOOL_TROUPE");
+    ck_assert_msg(tool != NULL, "TR_TOOL_TROUPE is not set");
+    char *argv[64];
+    int argc = 0;
+    char wrap[512] = "";
+    const char *w = getenv("TR_TOOL_WRAP");
+    if (w != NULL && *w != '\0') {
+        snprintf(wrap, sizeof wrap, "%s", w);
+        for (char *save, *t = strtok_r(wrap, " ", &save); t && argc < 16;
+             t = strtok_r(NULL, " ", &save))
+            argv[argc++] = t;
+    }
+    argv[argc++] = (char *)tool;
+    for (int i = 0; args[i] != NULL && argc < 63; i++)
+        argv[argc++] = (char *)args[i];
+    argv[argc] = NULL;
+
+    s_run_free();
+    s_r.out = calloc(1, S_OUT_MAX + 1);
+    s_r.err = calloc(1, S_OUT_MAX + 1);
+    ck_assert(s_r.out != NULL && s_r.err != NULL);
+    int p[2][2];
+    ck_assert_int_eq(pipe2(p[0], O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(p[1], O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[0][1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[1][1], 2);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[0][1]);
+    close(p[1][1]);
+    ck_assert_msg(rc == 0, "spawn %s: %s", argv[0], strerror(rc));
+
+    char *buf[2] = {s_r.out, s_r.err};
+    bool open[2] = {true, true};
+    int64_t deadline = ts_now_ms() + S_DEADLINE_MS;
+    while (open[0] || open[1]) {
+        struct pollfd fds[2];
+        int nfds = 0, which[2];
+        for (int i = 0; i < 2; i++)
+            if (open[i]) {
+                fds[nfds] = (struct pollfd){.fd = p[i][0], .events = POLLIN};
+                which[nfds++] = i;
+            }
+        int64_t left = deadline - ts_now_ms();
+        if (left <= 0)
+            break;
+        if (poll(fds, (nfds_t)nfds, (int)left) < 0 && errno != EINTR)
+            break;
+        for (int k = 0; k < nfds; k++) {
+            if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            int i = which[k];
+            char scratch[4096];
+            size_t room = S_OUT_MAX - s_r.len[i];
+            ssize_t n = read(p[i][0], room ? buf[i] + s_r.len[i] : scratch,
+                             room ? room : sizeof scratch);
+            if (n > 0 && room)
+                s_r.len[i] += (size_t)n;
+            else if (n == 0 || (n < 0 && errno != EINTR))
+                open[i] = false;
+        }
+    }
+    close(p[0][0]);
+    close(p[1][0]);
+    int status;
+    bool hung = open[0] || open[1];
+    if (hung)
+        kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(!hung, "troupe %s did not end within %d ms", args[0],
+                  S_DEADLINE_MS);
+    s_r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    ck_assert_msg(s_r.status != 99, "valgrind found errors:\n%s", s_r.err);
+    return s_r.status;
+}
+
+/* s_runv with the arguments given inline, and an expected exit status. */
+#define S_RUN(expect, ...)                                                  \
+    do {                                                                    \
+        const char *s_args_[] = {__VA_ARGS__, NULL};                        \
+        int s_rc_ = s_runv(s_args_);                                        \
+        ck_assert_msg(s_rc_ == (expect),                                    \
+                      "troupe %s: exit %d, not %d\nstdout:\n%s\nstderr:\n%s", \
+                      s_args_[0], s_rc_, (expect), s_r.out, s_r.err);       \
+    } while (0)
+
+static void
+s_out_has(const char *what)
+{
+    ck_assert_msg(strstr(s_r.out, what) != NULL, "no '%s' in:\n%s", what,
+                  s_r.out);
+}
+
+static void
+s_err_has(const char *what)
+{
+    ck_assert_msg(strstr(s_r.err, what) != NULL, "no '%s' on stderr:\n%s",
+                  what, s_r.err);
+}
+
+/* Run python3 on a file: "import json, sys, xml.dom.minidom" and
+ * p = sys.argv[1] come first, then code (statements separated by
+ * newlines; an assert that fails fails the test, with what python said). */
+static void
+s_python(const char *file, const char *code)
+{
+    char prog[8192];
+    snprintf(prog, sizeof prog,
+             "import json, sys, xml.dom.minidom\np = sys.argv[1]\n%s\n",
+             code);
+    char *argv[] = {"python3", "-c", prog, (char *)file, NULL};
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "python3", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    ck_assert_msg(rc == 0, "python3: %s", strerror(rc));
+    char out[8192];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(p[0], out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    close(p[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "python3 check failed on %s:\n%s\n%s", file, code, out);
+}
+
+/* The last command's stdout into a file, then s_python on it. */
+static void
+s_python_out(const char *code)
+{
+    char path[64];
+    ts_template(path, sizeof path, "tools-json");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, s_r.out, s_r.len[0]), (ssize_t)s_r.len[0]);
+    close(fd);
+    s_python(path, code);
+    unlink(path);
+}
+
+/* ------------------------------------------------------------------ */
+/* Behaviours                                                          */
+/* ------------------------------------------------------------------ */
+
+/* "tt_echo": "block" waits on the gate (ts_gate_block); "crash" fails
+ * it; anything else is taken and dropped. */
+static int
+s_echo_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)state;
+    if (tr_msg_is(msg, "block"))
+        return ts_call_ints(tr_actor_node(self), "gate", ts_msg("hold"), 0,
+                            NULL) == 0
+                   ? 0
+                   : TR_EFAILED;
+    if (tr_msg_is(msg, "crash"))
+        return TR_EPROTO;
+    return 0;
+}
+TR_BEHAVIOUR(tt_echo, .handle = s_echo_handle)
+
+/* "tt_sink": counts "ping"s; "wait" [n] is answered [count] once n have
+ * come (a kept request). */
+typedef struct {
+    int64_t n, want;
+    tr_msg_t *waiting;
+} s_sink_t;
+
+static int
+s_sink_check(tr_actor_t *self, s_sink_t *st)
+{
+    if (st->waiting == NULL || st->n < st->want)
+        return 0;
+    int rc = ts_reply_ints(self, st->waiting, 1, &st->n);
+    tr_msg_destroy(&st->waiting);
+    return rc;
+}
+
+static int
+s_sink_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    s_sink_t *st = state;
+    if (tr_msg_is(msg, "ping")) {
+        st->n++;
+        return s_sink_check(self, st);
+    }
+    if (tr_msg_is(msg, "wait")) {
+        int rc = ts_read_ints(msg, 1, &st->want);
+        if (rc == 0)
+            rc = tr_msg_dup(msg, &st->waiting);
+        return rc == 0 ? s_sink_check(self, st) : rc;
+    }
+    return 0; /* odd tags (the escaping test's) are taken and dropped */
+}
+
+static void
+s_sink_terminate(tr_actor_t *self, void *state, int reason)
+{
+    (void)self, (void)reason;
+    s_sink_t *st = state;
+    tr_msg_destroy(&st->waiting);
+}
+TR_BEHAVIOUR(tt_sink, .state_size = sizeof(s_sink_t),
+             .handle = s_sink_handle, .terminate = s_sink_terminate)
+
+/* "tt_pinger": "go" [n] tells "sink" n "ping"s, then answers. */
+static int
+s_pinger_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)state;
+    if (!tr_msg_is(msg, "go"))
+        return TR_EUNHANDLED;
+    int64_t n;
+    int rc = ts_read_ints(msg, 1, &n);
+    for (int64_t i = 0; rc == 0 && i < n; i++) {
+        tr_msg_t *m = NULL;
+        if ((rc = tr_msg_create(&m, "ping")) == 0 &&
+            (rc = tr_msg_add_int(m, i)) == 0)
+            rc = tr_tell(tr_actor_node(self), "sink", &m);
+        tr_msg_destroy(&m);
+    }
+    return rc == 0 ? ts_reply_ints(self, msg, 1, &n) : rc;
+}
+TR_BEHAVIOUR(tt_pinger, .handle = s_pinger_handle)
+
+static int
+s_task(const tr_msg_t *args, tr_msg_t **result)
+{
+    (void)args, (void)result;
+    return 0;
+}
+TR_TASK(tt_task, s_task);
+
+/* ------------------------------------------------------------------ */
+/* A node to look at                                                   */
+/* ------------------------------------------------------------------ */
+
+static struct {
+    tr_node_t *node;
+    char name[64], pid[24];
+    tr_id_t e1, anon, sup, kid_a, kid_b;
+    tr_pool_t *pool;
+} s_fx;
+
+/* A node named after the test and this process (several tests run at
+ * once): e1 and an anonymous tt_echo, "gate", a supervisor "sup" with
+ * kid_a (kept name) and an anonymous kid, and a pool "pool" of 2. */
+static void
+s_node(const char *test)
+{
+    snprintf(s_fx.name, sizeof s_fx.name, "tt_%s_%ld", test, (long)getpid());
+    snprintf(s_fx.pid, sizeof s_fx.pid, "%ld", (long)getpid());
+    s_fx.node = ts_node(&(tr_node_opts_t){.name = s_fx.name});
+    s_fx.e1 = ts_spawn(s_fx.node, "tt_echo", "e1");
+    s_fx.anon = ts_spawn(s_fx.node, "tt_echo", NULL);
+    ts_spawn(s_fx.node, "ts_gate", "gate");
+    tr_child_spec_t kids[2] = {
+        {.id = "a", .behaviour = "tt_echo", .spawn = {.name = "kid_a"}},
+        {.id = "b", .behaviour = "tt_echo"},
+    };
+    ck_assert_int_eq(tr_sup_start(s_fx.node,
+                                  &(tr_sup_opts_t){.name = "sup",
+                                                   .max_restarts = 10},
+                                  kids, 2, &s_fx.sup),
+                     0);
+    tr_sup_child_t which[2];
+    ck_assert_int_eq(tr_sup_which_children(s_fx.node, s_fx.sup, which, 2), 2);
+    s_fx.kid_a = which[0].actor;
+    s_fx.kid_b = which[1].actor;
+    ck_assert_int_eq(tr_pool_start(s_fx.node,
+                                   &(tr_pool_opts_t){.name = "pool",
+                                                     .workers = 2},
+                                   &s_fx.pool),
+                     0);
+}
+
+static void
+s_node_destroy(void)
+{
+    if (s_fx.pool != NULL)
+        ck_assert_int_eq(tr_pool_shutdown(&s_fx.pool, false, TS_CALL_MS), 0);
+    ts_destroy(&s_fx.node);
+}
+
+/* ------------------------------------------------------------------ */
+/* ps, tree, info, pools, ls                                           */
+/* ------------------------------------------------------------------ */
+
+START_TEST(ps_lists_the_actors_found_by_pid_name_or_directory)
+{
+    s_node("ps");
+    const char *by[3] = {s_fx.pid, s_fx.name, s_fx.node->rundir};
+    for (int i = 0; i < 3; i++) {
+        S_RUN(0, "ps", by[i]);
+        s_out_has("ID");
+        s_out_has("LAST FAILURE");
+        s_out_has(" e1 ");
+        s_out_has(" kid_a ");
+        s_out_has(" pool ");
+        s_out_has("tr_pool_worker");
+        s_out_has("tr_supervisor");
+        ck_assert_msg(s_r.len[1] == 0, "stderr: %s", s_r.err);
+    }
+    /* One line per actor, under the heading. */
+    tr_node_stats_t st;
+    ts_stats(s_fx.node, &st);
+    int lines = 0;
+    for (const char *p = s_r.out; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    ck_assert_int_eq(lines, (int)st.alive + 1);
+    s_node_destroy();
+}
+END_TEST
+
+START_TEST(ps_json_has_every_field_of_every_actor)
+{
+    s_node("psjson");
+    S_RUN(0, "ps", s_fx.pid, "--json");
+    char code[2048];
+    snprintf(code, sizeof code,
+             "a = json.load(open(p))\n"
+             "keys = {'id', 'name', 'behaviour', 'mode', 'pid', 'tid', "
+             "'state', 'parent', 'mailbox', 'in', 'out', 'restarts', "
+             "'last_failure'}\n"
+             "assert all(set(x) == keys for x in a), a\n"
+             "by = {x['name']: x for x in a if x['name']}\n"
+             "e = by['e1']\n"
+             "assert e['id'] == %llu and e['behaviour'] == 'tt_echo', e\n"
+             "assert e['mode'] == 'thread' and e['pid'] == %ld, e\n"
+             "assert e['state'] == 'running' and e['tid'] > 0, e\n"
+             "assert by['kid_a']['parent'] == %llu, by['kid_a']\n"
+             "assert by['pool']['behaviour'] == 'tr_pool'\n"
+             "assert %llu in [x['id'] for x in a if not x['name']]\n"
+             "assert len([x for x in a if x['behaviour'] == "
+             "'tr_pool_worker']) == 2\n",
+             (unsigned long long)s_fx.e1, (long)getpid(),
+             (unsigned long long)s_fx.sup, (unsigned long long)s_fx.anon);
+    s_python_out(code);
+    s_node_destroy();
+}
+END_TEST
+
+START_TEST(ps_shows_the_mailbox_of_a_blocked_actor)
+{
+    s_node("mailbox");
+    ts_gate_block(s_fx.node, "e1"); /* e1 now waits in its handler */
+    for (int i = 0; i < 5; i++)
+        ts_tell(s_fx.node, "e1", ts_msg("x"));
+    /* ps is a snapshot: the sends above have all returned, so the node
+     * counts five messages not yet taken. */
+    S_RUN(0, "ps", s_fx.pid, "--json");
+    s_python_out("e = [x for x in json.load(open(p)) if x['name'] == "
+                 "'e1'][0]\n"
+                 "assert e['mailbox'] == 5 and e['in'] == 1, e\n"
+                 "assert e['out'] >= 1, e\n");
+    ts_gate_open(s_fx.node);
+    s_node_destroy();
+}
+END_TEST
+
+START_TEST(tree_draws_the_supervision_tree_and_names_the_rest)
+{
+    s_node("tree");
+    S_RUN(0, "tree", s_fx.name);
+    s_out_has("[root supervisor]");
+    char line[128];
+    snprintf(line, sizeof line, "|-- sup (tr_supervisor, id %llu) "
+             "[supervisor]\n", (unsigned long long)s_fx.sup);
+    s_out_has(line);
+    snprintf(line, sizeof line, "|   |-- kid_a (tt_echo, id %llu)\n",
+             (unsigned long long)s_fx.kid_a);
+    s_out_has(line);
+    snprintf(line, sizeof line, "|   `-- <tt_echo> (id %llu)\n",
+             (unsigned long long)s_fx.kid_b);
+    s_out_has(line);
+    s_out_has("<tr_pool_worker>");
+    s_out_has("not under a supervisor:");
+    s_out_has("    e1 (tt_echo, id ");
+    s_out_has("    pool (tr_pool, id ");
+
+    S_RUN(0, "tree", s_fx.name, "--json");
+    char code[1024];
+    snprintf(code, sizeof code,
+             "t = json.load(open(p))\n"
+             "assert t['supervisor'] is True and t['id'] == %llu, t\n"
+             "sup = [c for c in t['children'] if c['name'] == 'sup'][0]\n"
+             "assert sup['supervisor'] and sup['id'] == %llu\n"
+             "assert [c['name'] for c in sup['children']] == ['kid_a', '']\n"
+             "assert all(not c['supervisor'] for c in sup['children'])\n",
+             (unsigned long long)tr_node_root(s_fx.node),
+             (unsigned long long)s_fx.sup);
+    s_python_out(code);
+    s_node_destroy();
+}
+END_TEST
+
+START_TEST(info_and_pools_tell_the_node_and_its_pool)
+{
+    s_node("info");
+    S_RUN(0, "info", s_fx.pid);
+    char line[128];
+    snprintf(line, sizeof line, "name      %s\n", s_fx.name);
+    s_out_has(line);
+    snprintf(line, sizeof line, "pid       %ld\n", (long)getpid());
+    s_out_has(line);
+    snprintf(line, sizeof line, "dir       %s\n", s_fx.node->rundir);
+    s_out_has(line);
+    s_out_has("\nstats\n  spawned ");
+
+    S_RUN(0, "info", s_fx.pid, "--json");
+    tr_node_stats_t st;
+    ts_stats(s_fx.node, &st);
+    char code[1024];
+    snprintf(code, sizeof code,
+             "i = json.load(open(p))\n"
+             "assert i['name'] == '%s' and i['pid'] == %ld, i\n"
+             "assert i['actors'] == %llu and i['uptime_ms'] >= 0, i\n"
+             "assert i['dir'] == '%s', i\n"
+             "assert i['stats']['spawned'] >= %llu, i\n",
+             s_fx.name, (long)getpid(), (unsigned long long)st.alive,
+             s_fx.node->rundir, (unsigned long long)st.spawned);
+    s_python_out(code);
+
+    S_RUN(0, "pools", s_fx.pid);
+    s_out_has("WORKERS");
+    s_out_has(" pool ");
+    S_RUN(0, "pools", s_fx.pid, "--json");
+    snprintf(code, sizeof code,
+             "a = json.load(open(p))\n"
+             "assert len(a) == 1 and a[0]['name'] == 'pool', a\n"
+             "assert a[0]['id'] == %llu and a[0]['workers'] == 2, a\n"
+             "assert a[0]['worker_deaths'] == 0, a\n",
+             (unsigned long long)tr_pool_id(s_fx.pool));
+    s_python_out(code);
+    s_node_destroy();
+}
+END_TEST
+
+START_TEST(ls_lists_this_node)
+{
+    s_node("ls");
+    S_RUN(0, "ls");
+    s_out_has(s_fx.name);
+    s_out_has(s_fx.node->rundir);
+    S_RUN(0, "ls", "--json");
+    tr_node_stats_t st;
+    ts_stats(s_fx.node, &st);
+    char code[1024];
+    snprintf(code, sizeof code,
+             "a = [x for x in json.load(open(p)) if x['pid'] == %ld]\n"
+             "assert len(a) == 1, a\n"
+             "x = a[0]\n"
+             "assert x['name'] == '%s' and x['dir'] == '%s', x\n"
+             "assert x['status'] == 'up' and x['actors'] == %llu, x\n"
+             "assert x['uptime_ms'] >= 0, x\n",
+             (long)getpid(), s_fx.name, s_fx.node->rundir,
+             (unsigned long long)st.alive);
+    s_python_out(code);
+    s_node_destroy();
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* top                                                                 */
+/* ------------------------------------------------------------------ */
+
+START_TEST(top_prints_one_frame_when_not_on_a_terminal)
+{
+    s_node("top");
+    for (int i = 0; i < 20; i++)
+        ts_tell(s_fx.node, "e1", ts_msg("x"));
+    /* stdout is a pipe: one frame, two looks --delay apart, no escape
+     * sequences. */
+    S_RUN(0, "top", s_fx.pid, "--delay", "50");
+    char head[128];
+    snprintf(head, sizeof head, "troupe top - node '%s' pid %ld, up ",
+             s_fx.name, (long)getpid());
+    s_out_has(head);
+    s_out_has("IN/s");
+    s_out_has("MAILBOX");
+    s_out_has(" e1 ");
+    s_out_has(" kid_a ");
+    ck_assert_ptr_null(strchr(s_r.out, '\033'));
+    /* --once also on a terminal; the default sort is the mailbox. */
+    S_RUN(0, "top", s_fx.pid, "--once", "--delay", "10");
+    s_out_has(" e1 ");
+    s_node_destroy();
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* stop, restart                                                       */
+/* ------------------------------------------------------------------ */
+
+START_TEST(stop_ends_an_actor_by_name_or_id)
+{
+    s_node("stop");
+    S_RUN(0, "stop", s_fx.pid, "e1");
+    s_out_has("asked e1 (id ");
+    int reason = 0;
+    ck_assert_int_eq(tr_join(s_fx.node, s_fx.e1, TS_CALL_MS, &reason), 0);
+    ck_assert_int_eq(reason, TR_ESHUTDOWN);
+
+    char id[32];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)s_fx.anon);
+    S_RUN(0, "stop", s_fx.name, id);
+    ck_assert_int_eq(tr_join(s_fx.node, s_fx.anon, TS_CALL_MS, &reason), 0);
+
+    /* Gone now: no such actor. */
+    S_RUN(1, "stop", s_fx.pid, "e1");
+    s_err_has("has no actor 'e1'");
+    S_RUN(1, "restart", s_fx.pid, id);
+    s_node_destroy();
+}
+END_TEST
+
+START_TEST(restart_makes_the_supervisor_start_the_child_again)
+{
+    s_node("restart");
+    char label[32];
+    snprintf(label, sizeof label, "kid_a#%llx", (unsigned long long)s_fx.kid_a);
+    S_RUN(0, "restart", s_fx.pid, label); /* a log line's label works */
+    s_out_has("ended kid_a (id ");
+    int reason = 0;
+    ck_assert_int_eq(tr_join(s_fx.node, s_fx.kid_a, TS_CALL_MS, &reason), 0);
+    ck_assert_int_lt(reason, 0);
+    ck_assert_int_ne(reason, TR_ESHUTDOWN);
+    /* The kept name comes back on a new actor. */
+    tr_id_t now = 0;
+    int64_t deadline = ts_now_ms() + TS_CALL_MS;
+    while ((tr_whereis(s_fx.node, "kid_a", &now) != 0 || now == s_fx.kid_a) &&
+           ts_now_ms() < deadline)
+        nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+    ck_assert_uint_ne(now, 0);
+    ck_assert_uint_ne(now, s_fx.kid_a);
+    S_RUN(0, "ps", s_fx.pid, "--json");
+    char code[512];
+    snprintf(code, sizeof code,
+             "k = [x for x in json.load(open(p)) if x['name'] == 'kid_a']\n"
+             "assert len(k) == 1 and k[0]['id'] == %llu, k\n"
+             "assert k[0]['restarts'] == 1, k\n"
+             "assert k[0]['last_failure'] != '', k\n",
+             (unsigned long long)now);
+    s_python_out(code);
+    s_node_destroy();
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+START_TEST(a_missing_or_gone_node_exits_1_with_a_message)
+{
+    /* A pid that runs no node: this one, before it makes a node. */
+    char pid[24];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    S_RUN(1, "ps", pid);
+    s_err_has("no node '");
+    S_RUN(1, "info", "no_such_node_name");
+    s_err_has("no node 'no_such_node_name'");
+    S_RUN(1, "tree", "/nonexistent/troupe/dir");
+    s_err_has("no node there");
+
+    /* A node that was there: its directory goes with it. */
+    s_node("gone");
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", s_fx.node->rundir);
+    S_RUN(0, "ps", dir);
+    s_node_destroy();
+    S_RUN(1, "ps", dir);
+    s_err_has("no node there");
+    S_RUN(1, "ps", pid);
+    ck_assert_uint_eq(s_r.len[0], 0);
+}
+END_TEST
+
+START_TEST(a_silent_or_refusing_node_exits_1_in_time)
+{
+    /* A directory that looks like a node's (a `node` file naming this
+     * live process), first with a ROUTER that never answers ... */
+    char dir[64], path[128], ep[160];
+    ts_tmpdir(dir, sizeof dir, "tools-fake");
+    snprintf(path, sizeof path, "%s/node", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "fake %ld %lld\n", (long)getpid(), (long long)time(NULL) * 1000);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/control", dir);
+    snprintf(ep, sizeof ep, "ipc://%s", path);
+    void *ctx = zmq_ctx_new();
+    void *router = zmq_socket(ctx, ZMQ_ROUTER);
+    int zero = 0;
+    zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof zero);
+    ck_assert_int_eq(zmq_bind(router, ep), 0);
+    int64_t t0 = ts_now_ms();
+    S_RUN(1, "ps", dir, "--timeout", "300");
+    s_err_has("did not answer 'ps' within 300 ms");
+    ck_assert_int_lt(ts_now_ms() - t0, S_DEADLINE_MS / 2);
+    S_RUN(1, "top", dir, "--once", "--timeout", "200");
+    s_err_has("did not answer");
+    zmq_close(router);
+    zmq_ctx_term(ctx);
+
+    /* ... then with a socket file nobody listens on. */
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    ck_assert_int_lt(strlen(path), sizeof sa.sun_path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    close(fd); /* bound, never listened on: connect is refused */
+    S_RUN(1, "info", dir);
+    s_err_has("refuses connections");
+    ts_rmtree(dir);
+}
+END_TEST
+
+START_TEST(usage_errors_exit_2)
+{
+    S_RUN(2, "frobnicate");
+    s_err_has("unknown command 'frobnicate'");
+    s_err_has("usage: troupe");
+    S_RUN(2, "ps");
+    s_err_has("missing argument");
+    S_RUN(2, "ps", "1", "2");
+    S_RUN(2, "ps", "1", "--frob");
+    s_err_has("unknown option '--frob'");
+    S_RUN(2, "ls", "--timeout");
+    s_err_has("needs a value");
+    S_RUN(2, "top", "1", "--delay", "x");
+    S_RUN(2, "stop", "1");
+    S_RUN(2, "trace");
+    S_RUN(0, "--help");
+    s_out_has("usage: troupe COMMAND");
+    s_out_has("keygen");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* keygen                                                              */
+/* ------------------------------------------------------------------ */
+
+static void
+s_read_key(const char *path, char *key, mode_t mode)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_msg((st.st_mode & 0777) == mode, "%s: mode %o, not %o", path,
+                  (unsigned)(st.st_mode & 0777), (unsigned)mode);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[128];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_int_eq(strlen(line), 41); /* 40 Z85 characters and \n */
+    memcpy(key, line, 40);
+    key[40] = '\0';
+}
+
+START_TEST(keygen_writes_a_curve_pair_and_will_not_overwrite_it)
+{
+    char tmp[64], dir[96], key[128], pub[128];
+    ts_tmpdir(tmp, sizeof tmp, "tools-keys");
+    snprintf(dir, sizeof dir, "%s/keys", tmp); /* made by keygen */
+    snprintf(key, sizeof key, "%s/node.key", dir);
+    snprintf(pub, sizeof pub, "%s/node.pub", dir);
+    mode_t old = umask(0); /* the modes must not depend on the umask */
+    S_RUN(0, "keygen", dir);
+    umask(old);
+    struct stat st;
+    ck_assert_int_eq(stat(dir, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0700);
+    char secret[41], public[41], derived[41];
+    s_read_key(key, secret, 0600);
+    s_read_key(pub, public, 0644);
+    /* The public key is the secret's. */
+    ck_assert_int_eq(zmq_curve_public(derived, secret), 0);
+    ck_assert_str_eq(derived, public);
+    s_out_has(public);
+
+    S_RUN(1, "keygen", dir);
+    s_err_has("exists: not overwriting");
+    char again[41];
+    s_read_key(key, again, 0600);
+    ck_assert_str_eq(again, secret);
+
+    S_RUN(0, "keygen", dir, "--force");
+    s_read_key(key, again, 0600);
+    ck_assert_str_ne(again, secret);
+    s_read_key(pub, public, 0644);
+    ck_assert_int_eq(zmq_curve_public(derived, again), 0);
+    ck_assert_str_eq(derived, public);
+    ck_assert_int_eq(ts_count_dir(dir), 2); /* no temporary file left */
+    ts_rmtree(tmp);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Traces                                                              */
+/* ------------------------------------------------------------------ */
+
+/* What the trace file itself holds (read here, not by the tool). */
+typedef struct {
+    int records, sends, recvs, spawns, exits, restarts;
+    int sends_tag, recvs_tag; /* of the tag asked for */
+    int crashes;              /* EXIT with a reason < 0, not a stop */
+    uint64_t ids[256];        /* distinct actor ids (a and b) */
+    int nids;
+} s_trace_t;
+
+static void
+s_trace_add_id(s_trace_t *t, uint64_t id)
+{
+    if (id == 0)
+        return;
+    for (int i = 0; i < t->nids; i++)
+        if (t->ids[i] == id)
+            return;
+    ck_assert_int_lt(t->nids, 256);
+    t->ids[t->nids++] = id;
+}
+
+static uint64_t
+s_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void
+s_trace_read(const char *path, const char *tag, s_trace_t *t)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    unsigned char rec[64];
+    ck_assert_int_eq(fread(rec, 1, 16, f), 16);
+    ck_assert_int_eq(memcmp(rec, "TRTRACE1", 8), 0);
+    while (fread(rec, 1, 64, f) == 64) {
+        char text[33] = {0};
+        memcpy(text, rec + 32, 32);
+        int kind = rec[28];
+        int32_t size = (int32_t)s_le(rec + 24, 4);
+        t->records++;
+        s_trace_add_id(t, s_le(rec + 8, 8));
+        s_trace_add_id(t, s_le(rec + 16, 8));
+        bool is_tag = tag != NULL && strcmp(text, tag) == 0;
+        switch (kind) {
+        case 1: t->sends++, t->sends_tag += is_tag; break;
+        case 2: t->recvs++, t->recvs_tag += is_tag; break;
+        case 3: t->spawns++; break;
+        case 4:
+            t->exits++;
+            t->crashes += size < 0 && size != TR_ESHUTDOWN;
+            break;
+        case 5: t->restarts++; break;
+        }
+    }
+    fclose(f);
+}
+
+/* How many times needle is in the last command's output file. */
+static int
+s_count_in_file(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t len = getdelim(&text, &cap, '\0', f);
+    fclose(f);
+    ck_assert_int_gt(len, 0);
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    free(text);
+    return n;
+}
+
+#define S_PINGS 120
+
+START_TEST(a_trace_counts_what_was_sent_and_converts_to_json_and_svg)
+{
+    char dir[64], trace[96], json[128], svg[128];
+    ts_tmpdir(dir, sizeof dir, "tools-trace");
+    snprintf(trace, sizeof trace, "%s/run.trace", dir);
+    snprintf(json, sizeof json, "%s/run.json", dir);
+    snprintf(svg, sizeof svg, "%s/run.svg", dir);
+    ck_assert_int_eq(setenv("TROUPE_TRACE", trace, 1), 0);
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.name = "traced"});
+    ck_assert_int_eq(unsetenv("TROUPE_TRACE"), 0);
+    ts_spawn(node, "tt_sink", "sink");
+    ts_spawn(node, "tt_pinger", "pinger");
+    int64_t n = 0;
+    ck_assert_int_eq(ts_call_ints(node, "pinger", ts_msg_i("go", S_PINGS), 1,
+                                  &n),
+                     0);
+    ck_assert_int_eq(n, S_PINGS);
+    ck_assert_int_eq(ts_call_ints(node, "sink", ts_msg_i("wait", S_PINGS), 1,
+                                  &n),
+                     0);
+    ck_assert_int_eq(n, S_PINGS);
+    /* A tag that needs escaping in JSON and in XML. */
+    ts_tell(node, "sink", ts_msg("<a&b>\"q'\\"));
+    ts_destroy(&node); /* writes every buffer out */
+
+    s_trace_t t = {0};
+    s_trace_read(trace, "ping", &t);
+    ck_assert_int_eq(t.sends_tag, S_PINGS);
+    ck_assert_int_eq(t.recvs_tag, S_PINGS);
+
+    /* The summary agrees with the file. */
+    S_RUN(0, "trace", trace);
+    s_out_has("SEND");
+    s_out_has("ping");
+    S_RUN(0, "trace", trace, "--json");
+    char code[2048];
+    snprintf(code, sizeof code,
+             "s = json.load(open(p))\n"
+             "assert s['records'] == %d, s['records']\n"
+             "k = s['kinds']\n"
+             "assert k['SEND'] == %d and k['RECV'] == %d, k\n"
+             "assert k['SPAWN'] == %d and k['EXIT'] == %d, k\n"
+             "tags = {x['tag']: x for x in s['tags']}\n"
+             "assert tags['ping'] == {'tag': 'ping', 'sent': %d, "
+             "'received': %d}, tags\n"
+             "assert '<a&b>\"q\\'\\\\' in tags, tags\n"
+             "a = {x['name']: x for x in s['actors']}\n"
+             "assert a['pinger']['sent'] >= %d, a\n"
+             "assert a['sink']['received'] >= %d, a\n"
+             "assert len(s['actors']) == %d, s['actors']\n",
+             t.records, t.sends, t.recvs, t.spawns, t.exits, S_PINGS,
+             S_PINGS, S_PINGS, S_PINGS, t.nids);
+    s_python_out(code);
+
+    /* Perfetto: loads as JSON, a named track per actor, a flow per
+     * message (an 's' and an 'f' with the same id). */
+    S_RUN(0, "trace", trace, "--perfetto", json);
+    snprintf(code, sizeof code,
+             "d = json.load(open(p))\n"
+             "ev = d['traceEvents']\n"
+             "names = [e for e in ev if e['ph'] == 'M' and "
+             "e['name'] == 'thread_name']\n"
+             "assert len(names) == %d, names\n"
+             "s = {e['id'] for e in ev if e['ph'] == 's'}\n"
+             "f = {e['id'] for e in ev if e['ph'] == 'f'}\n"
+             "assert s == f and len(s) >= %d, (len(s), len(f))\n"
+             "pings = [e for e in ev if e['ph'] == 'X' and "
+             "e['name'] == 'send ping']\n"
+             "assert len(pings) == %d\n"
+             "assert all(e['ts'] >= 0 for e in ev if 'ts' in e)\n",
+             t.nids, S_PINGS, S_PINGS);
+    s_python(json, code);
+
+    /* SVG: well-formed XML, one lifeline per actor, an arrow per
+     * message. */
+    S_RUN(0, "trace", trace, "--svg", svg);
+    s_python(svg, "xml.dom.minidom.parse(p)");
+    snprintf(code, sizeof code,
+             "d = xml.dom.minidom.parse(p)\n"
+             "g = [e for e in d.getElementsByTagName('g')]\n"
+             "lanes = [e for e in g if e.getAttribute('class') == "
+             "'lifeline']\n"
+             "assert len(lanes) == %d, len(lanes)\n"
+             "msgs = [e for e in g if e.getAttribute('class') == 'message']\n"
+             "assert len(msgs) == %d, len(msgs)\n"
+             "texts = [t.firstChild.data for t in "
+             "d.getElementsByTagName('text') if t.firstChild]\n"
+             "assert '<a&b>\"q\\'\\\\' in texts, texts\n",
+             t.nids, t.sends);
+    s_python(svg, code);
+    ck_assert_int_eq(s_count_in_file(svg, "class=\"lifeline\""), t.nids);
+
+    /* Past --max messages, the diagram stops and says so. */
+    S_RUN(0, "trace", trace, "--svg", svg, "--max", "10");
+    s_err_has("shows the first 10 of");
+    s_python(svg, "d = xml.dom.minidom.parse(p)\n"
+                  "m = [e for e in d.getElementsByTagName('g') if "
+                  "e.getAttribute('class') == 'message']\n"
+                  "assert len(m) == 10, len(m)\n");
+    ck_assert_int_eq(s_count_in_file(svg, "--max"), 2);
+
+    /* Not a trace; no such file. */
+    S_RUN(1, "trace", json);
+    s_err_has("is not a troupe trace");
+    S_RUN(1, "trace", "/nonexistent.trace");
+    ts_rmtree(dir);
+}
+END_TEST
+
+START_TEST(a_trace_shows_a_crash_and_the_restart)
+{
+    char dir[64], trace[96], svg[128];
+    ts_tmpdir(dir, sizeof dir, "tools-crash");
+    snprintf(trace, sizeof trace, "%s/crash.trace", dir);
+    snprintf(svg, sizeof svg, "%s/crash.svg", dir);
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.name = "crashy",
+                                                .trace = trace});
+    tr_child_spec_t kid = {.id = "w", .behaviour = "tt_echo",
+                           .spawn = {.name = "worker"}};
+    tr_id_t sup, old, now = 0;
+    ck_assert_int_eq(tr_sup_start(node, &(tr_sup_opts_t){.name = "sup"}, &kid,
+                                  1, &sup),
+                     0);
+    ck_assert_int_eq(tr_whereis(node, "worker", &old), 0);
+    ts_tell(node, "worker", ts_msg("crash"));
+    ck_assert_int_eq(tr_join(node, old, TS_CALL_MS, NULL), 0);
+    int64_t deadline = ts_now_ms() + TS_CALL_MS;
+    while ((tr_whereis(node, "worker", &now) != 0 || now == old) &&
+           ts_now_ms() < deadline)
+        nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+    ck_assert_uint_ne(now, old);
+    ts_tell(node, "worker", ts_msg("after"));
+    ts_destroy(&node);
+
+    s_trace_t t = {0};
+    s_trace_read(trace, NULL, &t);
+    ck_assert_int_eq(t.restarts, 1);
+    ck_assert_int_eq(t.crashes, 1);
+    S_RUN(0, "trace", trace, "--svg", svg);
+    /* The restarted worker stays on its lifeline: one fewer than ids. */
+    s_python(svg, "d = xml.dom.minidom.parse(p)\n");
+    ck_assert_int_eq(s_count_in_file(svg, "class=\"lifeline\""), t.nids - 1);
+    ck_assert_int_eq(s_count_in_file(svg, "class=\"crash\""), 1);
+    ck_assert_int_eq(s_count_in_file(svg, "class=\"restart\""), 1);
+    ts_rmtree(dir);
+}
+END_TEST
+
+START_TEST(a_trace_merges_the_files_of_process_actors)
+{
+    char dir[64], trace[96], json[128];
+    ts_tmpdir(dir, sizeof dir, "tools-proc");
+    snprintf(trace, sizeof trace, "%s/proc.trace", dir);
+    snprintf(json, sizeof json, "%s/proc.json", dir);
+    /* The environment, so that the process actor's node traces too. */
+    ck_assert_int_eq(setenv("TROUPE_TRACE", trace, 1), 0);
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.name = "procs"});
+    ck_assert_int_eq(tr_spawn(node, "tt_sink",
+                              &(tr_spawn_opts_t){.name = "sink",
+                                                 .mode = TR_PROCESS},
+                              NULL),
+                     0);
+    ts_spawn(node, "tt_pinger", "pinger");
+    int64_t n = 0;
+    ck_assert_int_eq(ts_call_ints(node, "pinger", ts_msg_i("go", 10), 1, &n),
+                     0);
+    ck_assert_int_eq(ts_call_ints(node, "sink", ts_msg_i("wait", 10), 1, &n),
+                     0);
+    ck_assert_int_eq(n, 10);
+    ts_destroy(&node);
+    ck_assert_int_eq(unsetenv("TROUPE_TRACE"), 0);
+
+    /* The sink's RECVs are in proc.trace.<its pid>. */
+    s_trace_t t = {0};
+    s_trace_read(trace, "ping", &t);
+    ck_assert_int_eq(t.sends_tag, 10);
+    ck_assert_int_eq(t.recvs_tag, 0);
+    S_RUN(0, "trace", trace, "--json");
+    s_python_out("s = json.load(open(p))\n"
+                 "assert len(s['files']) == 2, s['files']\n"
+                 "assert s['files'][1]['pid'] > 0, s['files']\n"
+                 "tags = {x['tag']: x for x in s['tags']}\n"
+                 "assert tags['ping']['sent'] == 10, tags\n"
+                 "assert tags['ping']['received'] == 10, tags\n"
+                 "a = {x['name']: x for x in s['actors']}\n"
+                 "assert a['sink']['pid'] == s['files'][1]['pid'], a\n");
+    S_RUN(0, "trace", trace, "--perfetto", json);
+    s_python(json, "ev = json.load(open(p))['traceEvents']\n"
+                   "f = [e for e in ev if e['ph'] == 'f' and "
+                   "e['pid'] != 1]\n"
+                   "assert len(f) >= 10, len(f)\n");
+    ts_rmtree(dir);
+}
+END_TEST
+
+static Suite *
+s_suite(void)
+{
+    Suite *s = suite_create("tools");
+    TCase *tc = tcase_create("node");
+    tcase_set_timeout(tc, 120); /* backstop only */
+    tcase_add_test(tc, ps_lists_the_actors_found_by_pid_name_or_directory);
+    tcase_add_test(tc, ps_json_has_every_field_of_every_actor);
+    tcase_add_test(tc, ps_shows_the_mailbox_of_a_blocked_actor);
+    tcase_add_test(tc, tree_draws_the_supervision_tree_and_names_the_rest);
+    tcase_add_test(tc, info_and_pools_tell_the_node_and_its_pool);
+    tcase_add_test(tc, ls_lists_this_node);
+    tcase_add_test(tc, top_prints_one_frame_when_not_on_a_terminal);
+    tcase_add_test(tc, stop_ends_an_actor_by_name_or_id);
+    tcase_add_test(tc, restart_makes_the_supervisor_start_the_child_again);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, a_missing_or_gone_node_exits_1_with_a_message);
+    tcase_add_test(tc, a_silent_or_refusing_node_exits_1_in_time);
+    tcase_add_test(tc, usage_errors_exit_2);
+    tcase_add_test(tc, keygen_writes_a_curve_pair_and_will_not_overwrite_it);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("trace");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, a_trace_counts_what_was_sent_and_converts_to_json_and_svg);
+    tcase_add_test(tc, a_trace_shows_a_crash_and_the_restart);
+    tcase_add_test(tc, a_trace_merges_the_files_of_process_actors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return ts_run_suite(s_suite());
+}
