@@ -14,6 +14,8 @@
  *  ask_rtt_two_cpus on two CPUs: dominated by waking the other core
  *  actor_memory     RSS per idle thread actor (1,000 of them) vs per idle
  *                   bare thread
+ *  trace_overhead   tell_throughput with a trace recorded (TROUPE_TRACE,
+ *                   a file in $TMPDIR, removed after) vs without
  *
  * Usage: bench_core [--quick] [name...]
  */
@@ -327,6 +329,32 @@ main(int argc, char **argv)
         double t = bu_median(tr, s_rounds), b = bu_median(raw, s_rounds);
         printf("BENCH %s troupe=%.2fus baseline=%.2fus ratio=%.2f\n",
                placements[p].name, t, b, t / b);
+        fflush(stdout);
+    }
+    if (bu_wanted(argc, argv, "trace_overhead")) {
+        char path[512];
+        const char *tmp = getenv("TMPDIR");
+        snprintf(path, sizeof path, "%s/troupe-bench-%ld.trace",
+                 tmp && tmp[0] ? tmp : "/tmp", (long)getpid());
+        tr_node_t *plain, *traced;
+        bu_check(tr_node_create(&plain, NULL), "node");
+        bu_check(tr_node_create(&traced, &(tr_node_opts_t){.trace = path}),
+                 "traced node");
+        long msgs = s_msgs / 8; /* two 64-byte records a message */
+        for (int r = 0; r < s_rounds; r++) {
+            raw[r] = bt_throughput(plain, TR_THREAD, msgs);
+            tr[r] = bt_throughput(traced, TR_THREAD, msgs);
+        }
+        bu_check(tr_node_destroy(&plain), "destroy");
+        bu_check(tr_node_destroy(&traced), "destroy");
+        unlink(path);
+        double t = bu_median(tr, s_rounds), b = bu_median(raw, s_rounds);
+        printf("BENCH trace_overhead troupe=%.0fmsg/s baseline=%.0fmsg/s "
+               "ratio=%.2f\n", t, b, t / b);
+        printf("# trace_overhead: higher is better; tell throughput with "
+               "every send and receive recorded vs the same without a "
+               "trace (%ld messages a round, median of %d)\n", msgs,
+               s_rounds);
         fflush(stdout);
     }
     if (bu_wanted(argc, argv, "actor_memory"))

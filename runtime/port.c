@@ -640,7 +640,7 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
     /* A trace records user messages and answers, read before ZeroMQ has
      * the message. */
-    char ttag[TR_TAG_MAX + 1];
+    char ttag[32];
     uint32_t tsize = 0;
     bool traced = node->trace != NULL && !(msg->env.flags & TR__F_SYSTEM);
     /* Chaos (runtime/chaos.c): a user message may wait, or go twice. */
@@ -650,10 +650,11 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         tr__chaos_on_send(node->chaos, port->rec->id))
         (void)tr_msg_dup(msg, &twice);
     if (traced) {
-        size_t len = 0;
+        size_t len = 0, tl = msg->taglen < 31 ? msg->taglen : 31;
         (void)tr_msg_payload(msg, &len);
         tsize = (uint32_t)len;
-        snprintf(ttag, sizeof ttag, "%s", tr_msg_tag(msg));
+        memcpy(ttag, tr_msg_tag(msg), tl);
+        ttag[tl] = '\0';
     }
     if (s_announce(node, port, rec, to)) {
         rc = TR_ENOENT;

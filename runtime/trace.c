@@ -19,7 +19,7 @@
 #include "transport/clock.h"
 #include "transport/log.h"
 
-#define S_RECORDS 256 /* a buffer: 16 KiB */
+#define S_RECORDS 1024 /* a buffer: 64 KiB */
 
 typedef struct s_rec {
     uint64_t ts, a, b;
@@ -124,14 +124,15 @@ tr__trace_add(tr__trace_t *t, int kind, uint64_t a, uint64_t b,
     if (buf->n == S_RECORDS)
         s_write(t, buf);
     s_rec_t *r = &buf->r[buf->n++];
-    memset(r, 0, sizeof *r);
     r->ts = tr__now_ns();
     r->a = a;
     r->b = b;
     r->size = size;
     r->kind = (uint8_t)kind;
-    if (text != NULL)
-        strncpy(r->text, text, sizeof r->text); /* NUL-padded, maybe full */
+    r->pad[0] = r->pad[1] = r->pad[2] = 0;
+    size_t n = text ? strnlen(text, sizeof r->text) : 0;
+    memcpy(r->text, text ? text : "", n);
+    memset(r->text + n, 0, sizeof r->text - n); /* NUL-padded, maybe full */
 }
 
 void
