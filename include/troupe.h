@@ -89,7 +89,8 @@ typedef uint64_t tr_id_t;
     XX(ECRASHED, -25, "process actor crashed")                              \
     XX(EHUNG, -26, "process actor stopped answering heartbeats")           \
     XX(EWORKERDIED, -27, "the task's worker died (every try)")              \
-    XX(EBUSY, -28, "task is running already")
+    XX(EBUSY, -28, "task is running already")                               \
+    XX(EMSGSIZE, -29, "message larger than the node allows")
 
 enum {
     TR_OK = 0,
@@ -311,6 +312,10 @@ typedef struct tr_node_opts {
     int log_level;           /* TR_LOG_*; 0 keeps the current level */
     int io_threads;          /* ZeroMQ I/O threads; 1 */
     int max_sockets;         /* ZeroMQ socket limit; 16384 */
+    int max_message_bytes;   /* a message's size (header, tag, payload) at
+                              * most: a send of a larger one fails with
+                              * TR_EMSGSIZE, and a peer process that sends
+                              * one is cut off (ZMQ_MAXMSGSIZE); 64 MiB */
     bool no_control;         /* serve no control endpoint (docs/control.md:
                               * what `troupe ps` and friends read) */
     const char *trace;       /* record a trace into this file (as

@@ -21,6 +21,7 @@
 #include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
+#include "transport/zsock.h"
 
 /* After the deadline, stragglers still get this long once asked again. */
 #define TR__GRACE_MS 100
@@ -168,7 +169,9 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
         (rc = s_opt("io_threads", opts->io_threads, 1, &o.io_threads)) != 0 ||
         (rc = s_opt("max_sockets", opts->max_sockets, 16384,
                     &o.max_sockets)) != 0 ||
-        (rc = s_opt("log_level", opts->log_level, 0, &o.log_level)) != 0)
+        (rc = s_opt("log_level", opts->log_level, 0, &o.log_level)) != 0 ||
+        (rc = s_opt("max_message_bytes", opts->max_message_bytes,
+                    64 << 20, &o.max_message_bytes)) != 0)
         return rc;
     if (opts->name != NULL && (rc = tr__name_check(opts->name)) != 0)
         return rc;
@@ -196,6 +199,7 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
         goto fail;
 
     s_raise_fd_limit();
+    tr__sock_raise_max_msg(o.max_message_bytes);
     node->zctx = zmq_ctx_new();
     if (node->zctx == NULL) {
         rc = TR_ESYS;

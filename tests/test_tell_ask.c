@@ -385,6 +385,36 @@ START_TEST(tell_reaches_the_actor_by_name_and_by_id)
 }
 END_TEST
 
+/* A message over the node's limit is refused at the sender, and stays
+ * the sender's; one at the limit goes. */
+START_TEST(message_over_the_size_limit_is_emsgsize_and_stays_the_senders)
+{
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.max_message_bytes = 4096});
+    ts_spawn(node, "svc", "s");
+    static char big[5000];
+    tr_msg_t *m = ts_msg("probe");
+    ck_assert_int_eq(tr_msg_add_bin(m, big, sizeof big), 0);
+    ck_assert_int_eq(tr_tell(node, "s", &m), TR_EMSGSIZE);
+    ck_assert_ptr_nonnull(m); /* not taken */
+    tr_future_t *f = NULL;
+    ck_assert_int_eq(tr_ask(node, "s", &m, TS_CALL_MS, &f), TR_EMSGSIZE);
+    ck_assert_ptr_nonnull(m);
+    tr_msg_destroy(&m);
+    m = ts_msg("probe");
+    ck_assert_int_eq(tr_msg_add_bin(m, big, 3000), 0);
+    ck_assert_int_eq(tr_tell(node, "s", &m), 0);
+    int64_t v[2];
+    ck_assert_int_eq(ts_call_ints(node, "s", ts_msg("last"), 2, v), 0);
+    ck_assert_int_eq(v[1], 1); /* only the one that fit came */
+    ck_assert_str_eq(tr_strerror(TR_EMSGSIZE),
+                     "message larger than the node allows");
+    ts_destroy(&node);
+    ck_assert_int_eq(
+        tr_node_create(&node, &(tr_node_opts_t){.max_message_bytes = -1}),
+        TR_EINVAL);
+}
+END_TEST
+
 START_TEST(ask_and_reply_round_trip_carries_payloads)
 {
     tr_node_t *node = ts_node(NULL);
@@ -1513,6 +1543,8 @@ s_suite(void)
     TCase *tc = tcase_create("verbs");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, tell_reaches_the_actor_by_name_and_by_id);
+    tcase_add_test(
+        tc, message_over_the_size_limit_is_emsgsize_and_stays_the_senders);
     tcase_add_test(tc, ask_and_reply_round_trip_carries_payloads);
     tcase_add_test(tc, call_returns_the_reply_or_drops_it_when_not_wanted);
     tcase_add_test(tc, reply_error_settles_the_future_with_that_code);

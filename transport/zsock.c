@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "transport/clock.h"
@@ -29,6 +30,18 @@ tr__zerr(int err, const char *what)
     }
 }
 
+/* ZMQ_MAXMSGSIZE of every socket: the largest of the nodes' limits. */
+static _Atomic int64_t s_max_msg = 64 << 20;
+
+void
+tr__sock_raise_max_msg(int64_t bytes)
+{
+    int64_t cur = atomic_load(&s_max_msg);
+    while (bytes > cur && !atomic_compare_exchange_weak(&s_max_msg, &cur,
+                                                        bytes))
+        ;
+}
+
 void *
 tr__sock_open(void *ctx, int type, int sndhwm, int rcvhwm, int *rc)
 {
@@ -40,7 +53,9 @@ tr__sock_open(void *ctx, int type, int sndhwm, int rcvhwm, int *rc)
     int linger = (type == ZMQ_PULL) ? 0 : TR__SEND_LINGER_MS;
     if (zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
         zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0) {
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &(int64_t){atomic_load(&s_max_msg)},
+                       sizeof(int64_t)) != 0) {
         *rc = tr__zerr(zmq_errno(), "zmq_setsockopt");
         zmq_close(s);
         return NULL;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <zmq.h>
 
 #include "troupe.h"
@@ -35,6 +36,10 @@ int tr__sock_send(void *sock, const void *buf, size_t len, bool dontwait);
  * would block), ZMQ_SNDMORE (a part: ZeroMQ delivers the parts together,
  * with the last one sent without it). */
 int tr__zmsg_send(zmq_msg_t *zm, void *sock, int flags);
+
+/* Sockets opened from now on refuse frames over bytes (ZMQ_MAXMSGSIZE)
+ * if that is more than the present limit (64 MiB at first). */
+void tr__sock_raise_max_msg(int64_t bytes);
 
 /* The socket's ZMQ_FD: readable when the socket may have work (commands
  * or messages). Only valid to poll after an operation on the socket
