@@ -23,9 +23,10 @@ static pid_t s_pid;
 static int s_port;
 static FILE *s_out;
 
-/* Start the example on a free port (for up to 60 s); read its port. */
+/* Start the example on a free port (for up to 60 s), with chaos (NULL:
+ * none) in its environment; read its port. */
 static void
-s_setup(void)
+s_start(const char *chaos)
 {
     const char *exe = getenv("TR_EXAMPLE_WEBSERVICE");
     ck_assert_ptr_nonnull(exe);
@@ -34,6 +35,8 @@ s_setup(void)
     s_pid = fork();
     ck_assert_int_ge(s_pid, 0);
     if (s_pid == 0) {
+        if (chaos != NULL)
+            setenv("TROUPE_CHAOS", chaos, 1);
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
@@ -48,6 +51,12 @@ s_setup(void)
     ck_assert_ptr_nonnull(p);
     s_port = atoi(p + 10);
     ck_assert_int_gt(s_port, 0);
+}
+
+static void
+s_setup(void)
+{
+    s_start(NULL);
 }
 
 /* Stop it as Ctrl-C would: it must say "stopped" and exit 0. */
@@ -201,6 +210,45 @@ START_TEST(a_worker_killed_in_a_burst_costs_at_most_its_own_request)
 }
 END_TEST
 
+/* Chaos mode on the service: its primes workers are SIGKILLed and
+ * SIGSTOPped on a seeded schedule during 60 requests; each request gets
+ * an answer (200, or 500 for one whose worker died under it), none hangs,
+ * and the service still answers after. */
+START_TEST(under_chaos_every_request_gets_an_answer)
+{
+    s_start("seed=5,every=40,kill=0.5,stop=0.3,stop_ms=100");
+    char cmd[8192];
+    int len = snprintf(cmd, sizeof cmd,
+                       "curl -s --max-time 30 --parallel --parallel-max 12 "
+                       "-w '%%{http_code}\\n' -o /dev/null");
+    for (int i = 0; i < 60; i++)
+        len += snprintf(cmd + len, sizeof cmd - (size_t)len,
+                        " -o /dev/null 'http://127.0.0.1:%d/primes?below=%d'",
+                        s_port, 200000 + i);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    int ok = 0, failed = 0, other = 0, code;
+    while (fscanf(p, "%d", &code) == 1) {
+        if (code == 200)
+            ok++;
+        else if (code == 500)
+            failed++;
+        else
+            other++;
+    }
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_int_eq(other, 0);
+    ck_assert_int_eq(ok + failed, 60);
+    ck_assert_int_gt(ok, failed);
+    fprintf(stderr, "webservice under chaos: %d ok, %d failed (500)\n", ok,
+            failed);
+    char *o = s_curl("'http://127.0.0.1:%d/health' -w ' %%{http_code}'",
+                     s_port);
+    ck_assert_str_eq(o, "{\"status\":\"ok\"} 200");
+    s_teardown();
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -210,6 +258,10 @@ s_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, users_come_back_in_the_order_asked_and_bad_input_is_400);
     tcase_add_test(tc, a_worker_killed_in_a_burst_costs_at_most_its_own_request);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("chaos");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, under_chaos_every_request_gets_an_answer);
     suite_add_tcase(s, tc);
     return s;
 }
