@@ -46,7 +46,11 @@ tt_pid_start(long pid)
     /* The command name (field 2) may hold spaces and parentheses: count
      * fields from after the last ')'; field 22 is the start time. */
     char *p = strrchr(buf, ')');
-    if (p == NULL || p[1] == '\0')
+    if (p == NULL || p[1] == '\0' || p[2] == '\0')
+        return 0;
+    /* A zombie (field 3: Z, or X when dying) has ended: its node is gone
+     * even though its pid is not yet free. */
+    if (p[2] == 'Z' || p[2] == 'X')
         return 0;
     int field = 3;
     for (p += 2; *p && field < 22; p++)
@@ -324,10 +328,11 @@ tt_conn_open(tt_conn_t *c, const tt_node_t *node, int timeout_ms)
     memset(c, 0, sizeof *c);
     msgpack_unpacked_init(&c->reply);
     c->timeout_ms = timeout_ms;
-    char who[TT_PATH_MAX], path[TT_PATH_MAX + 16];
+    char who[TT_PATH_MAX], *path = c->path;
+    c->pid = node->pid;
     s_describe(node, who, sizeof who);
     snprintf(c->label, sizeof c->label, "node %s", who);
-    if (!tt_fmt(path, sizeof path, "%s/control", node->dir) ||
+    if (!tt_fmt(path, sizeof c->path, "%s/control", node->dir) ||
         !tt_fmt(c->endpoint, sizeof c->endpoint, "ipc://%s", path)) {
         tt_err("%s: path too long", node->dir);
         return TT_EXIT_FAIL;
@@ -421,7 +426,11 @@ tt_conn_request(tt_conn_t *c, const char *cmd, int nargs,
         c->has_frame = true;
         if (zmq_msg_recv(&c->frame, c->sock, 0) < 0) {
             int e = zmq_errno();
-            if (e == EAGAIN)
+            struct stat st;
+            if (e == EAGAIN && (stat(c->path, &st) != 0 ||
+                                tt_pid_start(c->pid) == 0))
+                tt_err("%s is gone: it ended while we asked", c->label);
+            else if (e == EAGAIN)
                 tt_err("%s did not answer '%s' within %d ms", c->label, cmd,
                        c->timeout_ms);
             else

@@ -495,7 +495,8 @@ tt_args_parse(int argc, char **argv, const char *allowed, tt_args_t *a)
         }
         bool takes = strcmp(name, "timeout") == 0 ||
                      strcmp(name, "delay") == 0 || strcmp(name, "max") == 0 ||
-                     strcmp(name, "perfetto") == 0 || strcmp(name, "svg") == 0;
+                     strcmp(name, "perfetto") == 0 || strcmp(name, "svg") == 0 ||
+                     strcmp(name, "sort") == 0;
         if (takes && value == NULL) {
             if (i + 1 >= argc) {
                 tt_err("option '--%s' needs a value", name);
@@ -525,6 +526,8 @@ tt_args_parse(int argc, char **argv, const char *allowed, tt_args_t *a)
             a->perfetto = value;
         else if (strcmp(name, "svg") == 0)
             a->svg = value;
+        else if (strcmp(name, "sort") == 0)
+            a->sort = value;
         if (!ok) {
             tt_err("option '--%s': bad value '%s'", name, value);
             return TT_EXIT_USAGE;

@@ -104,6 +104,7 @@ typedef struct tt_args {
     int delay_ms;   /* --delay MS: top's refresh, 1000 by default */
     int max;        /* --max N: the SVG's message cap (0: the default) */
     const char *perfetto, *svg; /* --perfetto OUT, --svg OUT */
+    const char *sort;           /* --sort KEY (top) */
     const char *pos[4];
     int npos;
 } tt_args_t;
@@ -163,6 +164,8 @@ typedef struct tt_conn {
     void *sock;
     char endpoint[TT_PATH_MAX + 8];
     char label[TT_PATH_MAX + 64]; /* for messages: name (pid N) */
+    char path[TT_PATH_MAX + 16];  /* the control socket */
+    long pid;
     int timeout_ms;
     msgpack_unpacked reply;
     zmq_msg_t frame; /* holds the reply's bytes */

@@ -348,8 +348,25 @@ tt_cmd_top(int argc, char **argv)
 {
     tt_args_t a;
     int rc;
-    if (!tt_args(argc, argv, "once,delay,timeout", 1, 1, &a, &rc))
+    if (!tt_args(argc, argv, "once,delay,timeout,sort", 1, 1, &a, &rc))
         return rc;
+    if (a.sort != NULL) {
+        /* A key (m, i, o, r, n) or its name (mailbox, in, out, ...). */
+        static const char *const names[] = {"mailbox", "in", "out",
+                                            "restarts", "name"};
+        char key = 0;
+        for (int i = 0; i < 5 && key == 0; i++)
+            if (strcmp(a.sort, names[i]) == 0 ||
+                (a.sort[0] == names[i][0] && a.sort[1] == '\0'))
+                key = names[i][0]; /* the key is the name's first letter */
+        if (key == 0) {
+            tt_err("--sort: '%s' is none of mailbox, in, out, restarts, "
+                   "name",
+                   a.sort);
+            return TT_EXIT_USAGE;
+        }
+        s_sort = key;
+    }
     tt_node_t node;
     tt_conn_t c;
     if ((rc = tt_node_find(a.pos[0], &node)) != 0 ||

@@ -829,8 +829,10 @@ s_perfetto(const char *out)
         default:
             s_event_head(f, "i", r);
             fputs(",\"s\":\"t\",\"cat\":\"actor\",\"name\":", f);
+            char me[S_TEXT + 24];
+            s_label(&s_trace.actors[r->actor], me, sizeof me, true);
             if (r->kind == K_SPAWN)
-                snprintf(name, sizeof name, "spawn %s", r->text);
+                snprintf(name, sizeof name, "spawn %s", me);
             else if (r->kind == K_EXIT)
                 snprintf(name, sizeof name, "exit %s", r->text);
             else if (r->kind == K_RESTART)
@@ -849,8 +851,10 @@ s_perfetto(const char *out)
                 fprintf(f, "\"code\":%" PRId32 ",\"reason\":", r->size);
             if (r->kind == K_EXIT)
                 tt_json_str(f, r->text);
-            else
+            else if (o != NULL)
                 tt_json_str(f, other);
+            else
+                fputs("null", f);
             if (r->kind == K_DOWN) {
                 fputs(",\"reason\":", f);
                 tt_json_str(f, r->text);
@@ -1191,7 +1195,7 @@ s_svg(const char *out, int max, bool all)
             }
             s_xml_cut(f, r->text, 24);
             if (!matched)
-                fputs(" (not received)", f);
+                fputs(" (no RECV)", f);
             fputs("</text></g>\n", f);
             break;
         }
