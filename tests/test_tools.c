@@ -509,7 +509,14 @@ START_TEST(info_and_pools_tell_the_node_and_its_pool)
     S_RUN(0, "pools", s_fx.pid);
     s_out_has("WORKERS");
     s_out_has(" pool ");
-    S_RUN(0, "pools", s_fx.pid, "--json");
+    /* A pool shows its counters to the endpoint every 250 ms at most (and
+     * on a message 20 ms after the last time): wait for both workers. */
+    int64_t deadline = ts_now_ms() + TS_CALL_MS;
+    do {
+        S_RUN(0, "pools", s_fx.pid, "--json");
+    } while (strstr(s_r.out, "\"workers\":2,") == NULL &&
+             ts_now_ms() < deadline &&
+             nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL) == 0);
     snprintf(code, sizeof code,
              "a = json.load(open(p))\n"
              "assert len(a) == 1 and a[0]['name'] == 'pool', a\n"
@@ -566,9 +573,10 @@ START_TEST(top_prints_one_frame_when_not_on_a_terminal)
     s_out_has(" e1 ");
     s_out_has(" kid_a ");
     ck_assert_ptr_null(strchr(s_r.out, '\033'));
-    /* --once also on a terminal; the default sort is the mailbox. */
-    S_RUN(0, "top", s_fx.pid, "--once", "--delay", "10");
-    s_out_has(" e1 ");
+    /* --once also on a terminal; --sort name puts e1 before kid_a. */
+    S_RUN(0, "top", s_fx.pid, "--once", "--delay", "10", "--sort", "name");
+    const char *e1 = strstr(s_r.out, " e1 "), *kid = strstr(s_r.out, " kid_a ");
+    ck_assert_msg(e1 != NULL && kid != NULL && e1 < kid, "%s", s_r.out);
     s_node_destroy();
 }
 END_TEST
@@ -701,6 +709,32 @@ START_TEST(a_silent_or_refusing_node_exits_1_in_time)
 }
 END_TEST
 
+START_TEST(a_pid_with_two_nodes_is_ambiguous)
+{
+    s_node("two");
+    tr_node_t *other = ts_node(&(tr_node_opts_t){.name = s_fx.name});
+    /* Same pid, same name: both are refused, and both directories are
+     * named so that one can be picked. */
+    S_RUN(1, "ps", s_fx.pid);
+    s_err_has("is ambiguous: 2 nodes match");
+    s_err_has(s_fx.node->rundir);
+    s_err_has(other->rundir);
+    ck_assert_uint_eq(s_r.len[0], 0);
+    S_RUN(1, "info", s_fx.name);
+    s_err_has("is ambiguous");
+    const char *base = strrchr(other->rundir, '/') + 1;
+    S_RUN(0, "info", base, "--json"); /* the directory's name is enough */
+    char code[256];
+    snprintf(code, sizeof code,
+             "i = json.load(open(p))\n"
+             "assert i['dir'] == '%s' and i['actors'] == 0, i\n",
+             other->rundir);
+    s_python_out(code);
+    ts_destroy(&other);
+    s_node_destroy();
+}
+END_TEST
+
 START_TEST(usage_errors_exit_2)
 {
     S_RUN(2, "frobnicate");
@@ -714,6 +748,8 @@ START_TEST(usage_errors_exit_2)
     S_RUN(2, "ls", "--timeout");
     s_err_has("needs a value");
     S_RUN(2, "top", "1", "--delay", "x");
+    S_RUN(2, "top", "1", "--sort", "size");
+    s_err_has("--sort: 'size' is none of");
     S_RUN(2, "stop", "1");
     S_RUN(2, "trace");
     S_RUN(0, "--help");
@@ -1082,6 +1118,7 @@ s_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_missing_or_gone_node_exits_1_with_a_message);
     tcase_add_test(tc, a_silent_or_refusing_node_exits_1_in_time);
+    tcase_add_test(tc, a_pid_with_two_nodes_is_ambiguous);
     tcase_add_test(tc, usage_errors_exit_2);
     tcase_add_test(tc, keygen_writes_a_curve_pair_and_will_not_overwrite_it);
     suite_add_tcase(s, tc);
