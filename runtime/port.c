@@ -647,7 +647,8 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
      * the message. */
     char ttag[32];
     uint32_t tsize = 0;
-    bool traced = node->trace != NULL && !(msg->env.flags & TR__F_SYSTEM);
+    bool user = !(msg->env.flags & TR__F_SYSTEM);
+    bool traced = node->trace != NULL && user;
     /* Chaos (runtime/chaos.c): a user message may wait, or go twice. */
     tr_msg_t *twice = NULL;
     if (node->chaos != NULL && box == TR__BOX_MAILBOX &&
@@ -683,8 +684,10 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
             tr__chaos_inside(false);
             tr_msg_destroy(&twice);
         }
-        if (box == TR__BOX_MAILBOX) { /* for the control endpoint */
+        /* for the control endpoint */
+        if (box == TR__BOX_MAILBOX)
             atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
+        if (user) { /* user messages and answers */
             tr__rec_t *me = port->rec; /* only this thread writes out */
             atomic_store_explicit(
                 &me->out,

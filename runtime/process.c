@@ -39,6 +39,7 @@
 #include "runtime/actor.h"
 #include "runtime/behaviour.h"
 #include "runtime/future.h"
+#include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 #include "transport/zsock.h"
@@ -274,6 +275,9 @@ s_ended(tr_node_t *node, tr__port_t *port, tr__proc_t *pr, int status)
     atomic_store(&rec->dead, 1);
     bool init_ok = pr->started_ok;
     tr__rec_note_reason(rec, reason);
+    if (node->trace != NULL && init_ok) /* its own records died with it */
+        tr__trace_add(node->trace, TR__TRACE_EXIT, rec->id, 0,
+                      (uint32_t)reason, tr_strerror(reason));
     if (port != NULL)
         tr__ties_send(port, rec, reason, init_ok);
     tr__rec_finish(node, rec, reason, init_ok);
