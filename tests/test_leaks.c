@@ -618,8 +618,14 @@ END_TEST
  * items from one sender, docs/design.md) is 1.6 MiB. */
 #define S_ITEM_BYTES (16 * 1024)
 #define S_HWM 100
-#define S_ITEMS_MIN 1500
 #define S_ITEMS_MAX 20000
+#if S_CHECK_MEMORY
+#define S_ITEMS_MIN 1500
+#else
+/* Sanitizers make a send cost 10x more, and the consumer's work with it;
+ * memory is not checked there, so four mailboxes' worth will do. */
+#define S_ITEMS_MIN (4 * (S_HWM + 1))
+#endif
 /* The consumer's work per item is this many times the producer's CPU
  * cost of one send, measured first with a fast consumer; during the
  * flood a send costs the producer two to three times that (it wakes up
@@ -655,8 +661,8 @@ s_spin_for(int64_t send_ns)
     int64_t spin = send_ns * S_SLOWER;
     if (spin < 20000)
         spin = 20000; /* 20 us */
-    if (spin > 3000000)
-        spin = 3000000; /* 3 ms: sanitizers, a loaded machine */
+    if (spin > 20000000)
+        spin = 20000000; /* 20 ms: a send cannot cost 40 us but broken */
     return spin;
 }
 
@@ -685,7 +691,7 @@ START_TEST(flooded_consumer_holds_producer_back_memory_bounded_nothing_lost)
     ck_assert_int_eq(v[1], 0);
 
     /* 2. The slow consumer: S_SLOWER x the send's cost per item; as many
-     * items as take it about 2 s (within [1,500, 20,000]). */
+     * items as take it about 2 s (within [S_ITEMS_MIN, S_ITEMS_MAX]). */
     int64_t spin = s_spin_for(send_ns);
     int64_t items = 2000000000 / spin;
     if (items < S_ITEMS_MIN)
