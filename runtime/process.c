@@ -393,6 +393,11 @@ s_reaper(void *arg)
                 cap = n;
             }
         }
+        if (fds == NULL) { /* out of memory: look again in a moment */
+            pthread_mutex_unlock(&p->mu);
+            (void)poll(NULL, 0, 20);
+            continue;
+        }
         n = n <= cap ? n : cap;
         fds[0] = (struct pollfd){.fd = p->wakefd, .events = POLLIN};
         for (size_t i = 1; i < n; i++)
@@ -1050,7 +1055,7 @@ s_child_node(tr_id_t service, long parent, const char *rundir)
     snprintf(node->rundir, sizeof node->rundir, "%s", rundir);
     tr__rec_t *rec = NULL;
     if (tr__rec_new(&rec, service, TR__REC_ACTOR, NULL) != 0 ||
-        (rec->pid = parent, tr__reg_add(&node->reg, rec)) != 0) {
+        (atomic_store(&rec->pid, parent), tr__reg_add(&node->reg, rec)) != 0) {
         tr__rec_unref(&rec);
         tr_node_destroy(&node);
         return NULL;
@@ -1104,6 +1109,7 @@ s_child_main(const char *behaviour)
     pthread_mutex_unlock(&node->mu);
     if (rc != 0) {
         tr__rec_unref(&rec);
+        free(a);
         return TR__CHILD_NODE;
     }
     tr__actor_main(a); /* runs the actor here, on the main thread */

@@ -50,12 +50,12 @@ typedef struct tr__rec {
     size_t nlinks, caplinks;
     char last_tag[TR_TAG_MAX + 1]; /* tag being handled when it failed */
 
-    /* Set at spawn, read-only after (pid: before the record is shared,
-     * or under the spawner's handshake). */
+    /* Set at spawn, read-only after (pid: atomic, as a process actor's
+     * record is shared before its process starts). */
     tr_id_t parent;       /* linked spawner that stops it (0: node) */
     _Atomic bool keep_name; /* the name stays reserved after it ends */
     bool took_over;       /* it took a kept name from an earlier actor */
-    long pid;             /* the process it lives in; 0: this one */
+    _Atomic long pid;     /* the process it lives in; 0: this one */
     int hwm;              /* its mailbox bound, for senders elsewhere */
     _Atomic bool exposed; /* its endpoints are bound on ipc too */
 

@@ -3,14 +3,18 @@
  *
  * Lifetime: a pool holds one reference for its thread and one for every
  * struct it has handed out and not yet freed. When the thread exits the
- * pool is orphaned: its free structs are freed, and a struct coming back
- * later is freed by whoever brings it. The last reference frees the pool.
+ * pool is orphaned: its free structs are freed and its remote list is
+ * closed with a marker, in one exchange; a struct coming back later finds
+ * the marker and is freed by whoever brings it. A struct pushed before
+ * the marker is the exiting owner's to free, so a pusher never touches
+ * the pool after its push. The last reference frees the pool.
  */
 #include "transport/pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,10 +31,12 @@
 typedef struct tr__pool {
     tr_msg_t *local; /* owner thread only */
     long nlocal;
-    _Alignas(64) _Atomic(tr_msg_t *) remote; /* pushed by other threads */
+    _Alignas(64) _Atomic(tr_msg_t *) remote; /* pushed by other threads;
+                                               * S_ORPHAN once it left */
     _Atomic long refs;
-    _Atomic bool orphan;
 } tr__pool_t;
+
+#define S_ORPHAN ((tr_msg_t *)(uintptr_t)1)
 
 static pthread_key_t s_key;
 static pthread_once_t s_once = PTHREAD_ONCE_INIT;
@@ -63,10 +69,9 @@ s_thread_exit(void *arg)
 {
     tr__pool_t *p = arg;
     s_mine = NULL;
-    atomic_store(&p->orphan, true);
     long n = s_free_list(p->local);
     p->local = NULL;
-    n += s_free_list(atomic_exchange(&p->remote, NULL));
+    n += s_free_list(atomic_exchange(&p->remote, S_ORPHAN));
     s_unref(p, n + 1);
 }
 
@@ -140,19 +145,15 @@ tr__pool_put(tr_msg_t *m)
         }
         return;
     }
-    if (atomic_load(&p->orphan)) {
-        free(m);
-        s_unref(p, 1);
-        return;
-    }
     tr_msg_t *head = atomic_load_explicit(&p->remote, memory_order_acquire);
     do {
+        if (head == S_ORPHAN) { /* its thread left: the struct goes */
+            free(m);
+            s_unref(p, 1);
+            return;
+        }
         m->pool_next = head;
     } while (!atomic_compare_exchange_weak_explicit(
         &p->remote, &head, m, memory_order_release, memory_order_acquire));
-    /* The owner may have left between the check and the push: then nobody
-     * else will ever take this list, so take it now. The struct's own
-     * reference keeps the pool alive until here. */
-    if (atomic_load(&p->orphan))
-        s_unref(p, s_free_list(atomic_exchange(&p->remote, NULL)));
+    /* Pushed: the owner takes it back, or frees it when it leaves. */
 }
