@@ -1488,7 +1488,6 @@ static int
 s_map_feed(s_map_t *m, size_t want)
 {
     tr_msg_t *args[TR__MAP_FEED] = {0};
-    tr_future_t *fs[TR__MAP_FEED];
     int counts[TR__MAP_FEED];
     size_t k = 0;
     int rc = 0;
@@ -1499,6 +1498,7 @@ s_map_feed(s_map_t *m, size_t want)
             k++;
     }
     if (rc == 0 && k > 0) {
+        tr_future_t *fs[TR__MAP_FEED];
         rc = k == 1 ? tr_pool_submit(m->pool, m->task, &args[0],
                                      m->o.timeout_ms, &fs[0])
                     : s_submit_many(m->pool, m->task, args, k,

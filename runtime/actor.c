@@ -432,7 +432,7 @@ s_handle(tr_actor_t *a, const tr_msg_t *msg)
     a->port->cur_deadline = msg->env.deadline_ns;
     int rc = a->beh->handle(a, a->state, msg);
     a->port->cur_deadline = 0;
-    if (a->tagpage != NULL && rc != TR_EUNHANDLED && rc >= 0)
+    if (a->tagpage != NULL && rc >= 0) /* not TR_EUNHANDLED either */
         a->tagpage[0] = '\0'; /* idle again: a crash now is not its fault */
     if (rc == 0)
         return;
@@ -560,7 +560,7 @@ s_bad_frame(int rc)
 /* Watched sockets and fds                                              */
 
 static int
-s_io_find(const tr_actor_t *a, void *sock, int fd)
+s_io_find(const tr_actor_t *a, const void *sock, int fd)
 {
     for (int i = 0; i < a->nio; i++)
         if (a->io[i].fn != NULL &&

@@ -42,7 +42,7 @@ tr__node_list_push(void ***items, size_t *n, size_t *cap, void *item)
 }
 
 bool
-tr__node_list_remove(void **items, size_t *n, void *item)
+tr__node_list_remove(void **items, size_t *n, const void *item)
 {
     for (size_t i = 0; i < *n; i++) {
         if (items[i] == item) {

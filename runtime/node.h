@@ -63,7 +63,7 @@ tr_id_t tr__node_new_id(tr_node_t *node);
 /* Append to a growable array of pointer-sized items under node->mu. */
 int tr__node_list_push(void ***items, size_t *n, size_t *cap, void *item);
 /* Remove the first occurrence; true if found. */
-bool tr__node_list_remove(void **items, size_t *n, void *item);
+bool tr__node_list_remove(void **items, size_t *n, const void *item);
 
 /* Remember an ended actor thread for joining (under node->mu). */
 int tr__node_add_zombie(tr_node_t *node, pthread_t thread);

@@ -67,7 +67,6 @@ typedef struct {
     bool spawned;     /* a SPAWN named it */
     long pid;         /* 0: the node's process; else a process file's */
     uint64_t counts[K_COUNT];
-    uint64_t received; /* RECV by it */
     int32_t last_reason;
     bool exited;
     int lane;          /* SVG: its lifeline */
