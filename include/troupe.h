@@ -663,8 +663,8 @@ int tr_future_get(tr_future_t *fut, int timeout_ms, tr_msg_t **reply);
 int tr_future_exit_reason(const tr_future_t *fut);
 
 /* Free a future; a reply that comes later is dropped and counted. From the
- * thread that asked. NULL or *fut == NULL: no-op. */
-void tr_future_destroy(tr_future_t **fut);
+ * thread that asked. NULL or *fp == NULL: no-op. */
+void tr_future_destroy(tr_future_t **fp);
 
 /* Wait for several futures of the calling thread (concurrent.futures.wait):
  *  - tr_future_wait_all: until every one has settled (0) or timeout_ms
@@ -792,7 +792,7 @@ typedef struct tr_pool_opts {
  * Errors: TR_EINVAL, TR_EEXIST (name), a worker's spawn error, TR_ENOMEM,
  * TR_ECLOSED. */
 int tr_pool_start(tr_node_t *node, const tr_pool_opts_t *opts,
-                  tr_pool_t **pool);
+                  tr_pool_t **out);
 
 /* The pool actor's id (to monitor it, say). */
 tr_id_t tr_pool_id(const tr_pool_t *pool);
@@ -950,7 +950,7 @@ typedef struct tr_http tr_http_t;
  * endpoint or routes, a route with neither or both of actor and pool),
  * TR_EADDRINUSE-like bind errors (TR_ESYS), TR_EEXIST (name), TR_ENOMEM. */
 int tr_http_start(tr_node_t *node, const tr_http_opts_t *opts,
-                  tr_http_t **gw);
+                  tr_http_t **out);
 int tr_http_port(const tr_http_t *gw); /* the tcp port it listens on */
 tr_id_t tr_http_id(const tr_http_t *gw);
 

@@ -10,7 +10,7 @@ typedef struct tr__chaos tr__chaos_t;
 
 /* Parse spec and start injecting. Errors: TR_EINVAL (a bad spec: the log
  * says what is wanted), TR_ENOMEM. */
-int tr__chaos_start(tr_node_t *node, const char *spec, tr__chaos_t **c);
+int tr__chaos_start(tr_node_t *node, const char *spec, tr__chaos_t **out);
 
 /* Stop (SIGCONT what is stopped) and print what was injected and seen
  * (node destroy, before the actors stop). */

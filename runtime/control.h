@@ -8,7 +8,7 @@ typedef struct tr__control tr__control_t;
 
 /* Write <rundir>/node and serve ipc://<rundir>/control from a thread of
  * its own (node->rundir must exist). Errors: TR_ENOMEM, TR_ESYS. */
-int tr__control_start(tr_node_t *node, tr__control_t **c);
+int tr__control_start(tr_node_t *node, tr__control_t **out);
 
 /* Stop serving (first thing in node destroy); *c is NULL after. */
 void tr__control_stop(tr__control_t **c);

@@ -44,7 +44,6 @@
 #include "transport/log.h"
 #include "transport/zsock.h"
 
-extern char **environ;
 
 bool tr__in_child_init;
 

@@ -376,7 +376,7 @@ s_send(tt_conn_t *c, const char *cmd, int nargs, const int64_t *args)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, (size_t)(1 + nargs));
+    msgpack_pack_array(&pk, 1 + (size_t)nargs);
     size_t len = strlen(cmd);
     msgpack_pack_str(&pk, len);
     msgpack_pack_str_body(&pk, cmd, len);
