@@ -25,7 +25,7 @@
 #include "transport/log.h"
 #include "transport/zsock.h"
 
-#define S_MAX_REQUEST 65536
+#define S_MAX_REQUEST TR__CONTROL_MAX_REQUEST
 
 struct tr__control {
     tr_node_t *node;
@@ -305,23 +305,13 @@ s_end(tr__control_t *c, msgpack_packer *pk, int64_t id, bool restart)
 static void
 s_request(tr__control_t *c, const char *data, size_t len, msgpack_packer *pk)
 {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (len > S_MAX_REQUEST ||
-        msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        off != len || u.data.type != MSGPACK_OBJECT_ARRAY ||
-        u.data.via.array.size < 1 ||
-        u.data.via.array.ptr[0].type != MSGPACK_OBJECT_STR) {
-        s_error(pk, "a request is a msgpack array: [command, args...]");
-        msgpack_unpacked_destroy(&u);
+    tr__control_req_t req;
+    if (tr__control_parse(data, len, &req) != 0) {
+        s_error(pk, "a request is a msgpack array: [command] or "
+                    "[command, id]");
         return;
     }
-    const msgpack_object *a = u.data.via.array.ptr;
-    uint32_t n = u.data.via.array.size;
-    char cmd[16] = {0};
-    if (a[0].via.str.size < sizeof cmd)
-        memcpy(cmd, a[0].via.str.ptr, a[0].via.str.size);
+    const char *cmd = req.cmd;
     if (strcmp(cmd, "info") == 0) {
         s_info(c, pk);
     } else if (strcmp(cmd, "ps") == 0) {
@@ -331,14 +321,13 @@ s_request(tr__control_t *c, const char *data, size_t len, msgpack_packer *pk)
     } else if (strcmp(cmd, "pools") == 0) {
         s_pools(c, pk);
     } else if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "restart") == 0) {
-        if (n != 2 || (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER))
+        if (req.nargs != 1 || req.id == 0 || req.id > INT64_MAX)
             s_error(pk, "stop and restart take an actor id");
         else
-            s_end(c, pk, (int64_t)a[1].via.u64, cmd[0] == 'r');
+            s_end(c, pk, (int64_t)req.id, cmd[0] == 'r');
     } else {
         s_error(pk, "unknown command (info, ps, tree, pools, stop, restart)");
     }
-    msgpack_unpacked_destroy(&u);
 }
 
 /* ------------------------------------------------------------------ */

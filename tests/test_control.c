@@ -337,6 +337,16 @@ START_TEST(stop_and_restart_end_actors_and_restarts_are_counted)
     ck_assert(!s_ok(r));
     r = s_raw(&c, "\xc1\xc1", 2);
     ck_assert(!s_ok(r));
+    r = s_raw(&c, "\x91\xa4ps\0x", 6); /* a NUL inside the command */
+    ck_assert(!s_ok(r));
+    r = s_raw(&c, "\x91\xa2ps\xc0", 5); /* bytes after the request */
+    ck_assert(!s_ok(r));
+    r = s_raw(&c, "\x93\xa2ps\x01\x02", 6); /* too many arguments */
+    ck_assert(!s_ok(r));
+    r = s_raw(&c, "\xdd\xff\xff\xff\xff\xa2ps", 8); /* a forged count */
+    ck_assert(!s_ok(r));
+    r = s_raw(&c, "\x91\xa2ps", 4); /* the same, well formed */
+    ck_assert(s_ok(r));
     r = s_ask(&c, "stop", 0); /* no id */
     ck_assert(!s_ok(r));
     r = s_ask(&c, "info", 0); /* and it still answers */
