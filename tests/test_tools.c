@@ -925,6 +925,11 @@ START_TEST(a_trace_counts_what_was_sent_and_converts_to_json_and_svg)
     ck_assert_int_eq(n, S_PINGS);
     /* A tag that needs escaping in JSON and in XML. */
     ts_tell(node, "sink", ts_msg("<a&b>\"q'\\"));
+    /* ... taken before the node ends: a call after it (one sender's
+     * messages arrive in order) */
+    ck_assert_int_eq(ts_call_ints(node, "sink", ts_msg_i("wait", S_PINGS), 1,
+                                  &n),
+                     0);
     ts_destroy(&node); /* writes every buffer out */
 
     s_trace_t t = {0};
