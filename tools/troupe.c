@@ -291,6 +291,40 @@ s_json_line(const msgpack_object *o)
     fputc('\n', stdout);
 }
 
+/* What ps, tree and pools share: read "NODE [--json] [--timeout MS]", ask
+ * the node cmd, take the reply's field key (of type type; what is sent
+ * names it). With --json the field is printed and *field stays NULL.
+ * On 0, c is open (the field points into its reply): close it after. */
+static int
+s_query(int argc, char **argv, const char *cmd, const char *key,
+        msgpack_object_type type, const char *what, tt_conn_t *c,
+        const msgpack_object **field)
+{
+    tt_args_t a;
+    tt_node_t node;
+    const msgpack_object *reply;
+    int rc;
+    *field = NULL;
+    if (!tt_args(argc, argv, "json,timeout", 1, 1, &a, &rc))
+        return rc;
+    if ((rc = s_open(a.pos[0], &a, &node, c)) != 0)
+        return rc;
+    if ((rc = tt_conn_request(c, cmd, 0, NULL, &reply)) == 0) {
+        const msgpack_object *f = tt_get(reply, key);
+        if (f == NULL || f->type != type) {
+            tt_err("%s sent no %s", c->label, what);
+            rc = TT_EXIT_FAIL;
+        } else if (a.json) {
+            s_json_line(f);
+        } else {
+            *field = f;
+        }
+    }
+    if (rc != 0)
+        tt_conn_close(c);
+    return rc;
+}
+
 static const char *
 s_int_cell(char *buf, size_t cap, int64_t v)
 {
@@ -304,27 +338,14 @@ s_int_cell(char *buf, size_t cap, int64_t v)
 static int
 s_cmd_ps(int argc, char **argv)
 {
-    tt_args_t a;
-    int rc;
-    if (!tt_args(argc, argv, "json,timeout", 1, 1, &a, &rc))
-        return rc;
-    tt_node_t node;
     tt_conn_t c;
-    const msgpack_object *reply;
-    if ((rc = s_open(a.pos[0], &a, &node, &c)) != 0)
+    const msgpack_object *actors;
+    int rc = s_query(argc, argv, "ps", "actors", MSGPACK_OBJECT_ARRAY,
+                     "actors list", &c, &actors);
+    if (rc != 0)
         return rc;
-    if ((rc = tt_conn_request(&c, "ps", 0, NULL, &reply)) != 0)
+    if (actors == NULL) /* --json: printed */
         goto done;
-    const msgpack_object *actors = tt_get(reply, "actors");
-    if (actors == NULL || actors->type != MSGPACK_OBJECT_ARRAY) {
-        tt_err("%s sent no actors list", c.label);
-        rc = TT_EXIT_FAIL;
-        goto done;
-    }
-    if (a.json) {
-        s_json_line(actors);
-        goto done;
-    }
     tt_table_t t;
     tt_table_init(&t, 13, "rlllrrlrrrrrl",
                   (const char *const[]){"ID", "NAME", "BEHAVIOUR", "MODE",
@@ -448,27 +469,16 @@ s_tree_others(tt_conn_t *c, const msgpack_object *tree)
 static int
 s_cmd_tree(int argc, char **argv)
 {
-    tt_args_t a;
-    int rc;
-    if (!tt_args(argc, argv, "json,timeout", 1, 1, &a, &rc))
-        return rc;
-    tt_node_t node;
     tt_conn_t c;
-    const msgpack_object *reply;
-    if ((rc = s_open(a.pos[0], &a, &node, &c)) != 0)
+    const msgpack_object *tree;
+    int rc = s_query(argc, argv, "tree", "tree", MSGPACK_OBJECT_MAP, "tree",
+                     &c, &tree);
+    if (rc != 0)
         return rc;
-    if ((rc = tt_conn_request(&c, "tree", 0, NULL, &reply)) == 0) {
-        const msgpack_object *tree = tt_get(reply, "tree");
-        if (tree == NULL || tree->type != MSGPACK_OBJECT_MAP) {
-            tt_err("%s sent no tree", c.label);
-            rc = TT_EXIT_FAIL;
-        } else if (a.json) {
-            s_json_line(tree);
-        } else {
-            char prefix[512] = "";
-            s_tree_print(tree, prefix, sizeof prefix, true, true, 0);
-            rc = s_tree_others(&c, tree);
-        }
+    if (tree != NULL) {
+        char prefix[512] = "";
+        s_tree_print(tree, prefix, sizeof prefix, true, true, 0);
+        rc = s_tree_others(&c, tree);
     }
     tt_conn_close(&c);
     return rc;
@@ -546,27 +556,14 @@ done:
 static int
 s_cmd_pools(int argc, char **argv)
 {
-    tt_args_t a;
-    int rc;
-    if (!tt_args(argc, argv, "json,timeout", 1, 1, &a, &rc))
-        return rc;
-    tt_node_t node;
     tt_conn_t c;
-    const msgpack_object *reply;
-    if ((rc = s_open(a.pos[0], &a, &node, &c)) != 0)
+    const msgpack_object *pools;
+    int rc = s_query(argc, argv, "pools", "pools", MSGPACK_OBJECT_ARRAY,
+                     "pools list", &c, &pools);
+    if (rc != 0)
         return rc;
-    if ((rc = tt_conn_request(&c, "pools", 0, NULL, &reply)) != 0)
+    if (pools == NULL) /* --json: printed */
         goto done;
-    const msgpack_object *pools = tt_get(reply, "pools");
-    if (pools == NULL || pools->type != MSGPACK_OBJECT_ARRAY) {
-        tt_err("%s sent no pools list", c.label);
-        rc = TT_EXIT_FAIL;
-        goto done;
-    }
-    if (a.json) {
-        s_json_line(pools);
-        goto done;
-    }
     if (pools->via.array.size == 0) {
         puts("no pools");
         goto done;
