@@ -90,7 +90,8 @@ typedef uint64_t tr_id_t;
     XX(EHUNG, -26, "process actor stopped answering heartbeats")           \
     XX(EWORKERDIED, -27, "the task's worker died (every try)")              \
     XX(EBUSY, -28, "task is running already")                               \
-    XX(EMSGSIZE, -29, "message larger than the node allows")
+    XX(EMSGSIZE, -29, "message larger than the node allows")              \
+    XX(ENOCONN, -30, "node not connected (down, unknown or refused)")
 
 enum {
     TR_OK = 0,
@@ -324,6 +325,21 @@ typedef struct tr_node_opts {
                               * overrides): "seed=N,kill=P,stop=P,
                               * stop_ms=MS,dup=P,delay=P,delay_ms=MS,
                               * every=MS" (docs/reliability.md) */
+
+    /* Many nodes (docs/nodes.md). Each also read from the environment
+     * (TROUPE_LISTEN, TROUPE_SEEDS, TROUPE_KEY, TROUPE_CLUSTER,
+     * TROUPE_INSECURE_PLAINTEXT=1) when not set here. */
+    const char *listen;   /* serve other nodes: "tcp://ADDR:PORT" (PORT 0
+                           * or *: any free one, see tr_node_endpoint) */
+    const char *seeds;    /* nodes to join, comma-separated: endpoints or
+                           * names from the cluster file */
+    const char *key_file; /* this node's CURVE secret key (`troupe
+                           * keygen`'s node.key, mode 0600) */
+    const char *cluster_file; /* the nodes that may connect, one a line:
+                               * "NAME PUBLIC-KEY [ENDPOINT]" */
+    bool insecure_plaintext;  /* tcp without CURVE: anyone who reaches
+                               * the port can send (only when asked) */
+    int down_after_ms;   /* a node silent this long is down; 3000 */
 } tr_node_opts_t;
 
 /* Create a node. opts may be NULL. Errors: TR_EINVAL (a negative field; the
@@ -341,6 +357,32 @@ int tr_node_destroy(tr_node_t **node);
 
 /* The node's name. */
 const char *tr_node_name(const tr_node_t *node);
+
+/* The tcp endpoint other nodes reach this one at (the port resolved).
+ * Errors: TR_ENOENT (the node does not listen), TR_ERANGE (cap). */
+int tr_node_endpoint(const tr_node_t *node, char *buf, size_t cap);
+
+/* Wait up to timeout_ms (TR_FOREVER allowed) until the node called peer
+ * is connected. Errors: TR_ETIMEDOUT, TR_ENOCONN (this node is not
+ * distributed), TR_EINVAL. */
+int tr_node_await(tr_node_t *node, const char *peer, int timeout_ms);
+
+/* Join another node at run time (as the seeds option does): an endpoint
+ * or a name from the cluster file. Returns at once; tr_node_await tells
+ * when it is connected. Errors: TR_ENOCONN (not distributed), TR_EINVAL
+ * (no key known for it). */
+int tr_node_connect(tr_node_t *node, const char *seed);
+
+typedef struct tr_node_peer {
+    char name[64];
+    char endpoint[128];
+    bool up;
+} tr_node_peer_t;
+
+/* The nodes this one knows, up or down: at most cap into out, *n gets how
+ * many there are. Errors: TR_ENOCONN (not distributed), TR_EINVAL. */
+int tr_node_peers(tr_node_t *node, tr_node_peer_t *out, size_t cap,
+                  size_t *n);
 
 typedef struct tr_node_stats {
     uint64_t spawned;      /* actors started */
@@ -422,9 +464,20 @@ int tr_stop(tr_node_t *node, tr_id_t id, int timeout_ms);
  * (never existed or ended long ago), TR_ETIMEDOUT, TR_EPERM (itself). */
 int tr_join(tr_node_t *node, tr_id_t id, int timeout_ms, int *reason);
 
-/* Look a registered name up. Errors: TR_ENOENT, TR_ERESTARTING (a kept
- * name between two actors), TR_EINVAL, TR_ENAMETOOLONG. */
+/* Look a registered name up; "name@node" asks that node (up to the
+ * node's ask timeout). Errors: TR_ENOENT, TR_ERESTARTING (a kept name
+ * between two actors), TR_EINVAL, TR_ENAMETOOLONG, TR_ENOCONN. */
 int tr_whereis(tr_node_t *node, const char *name, tr_id_t *id);
+
+/* Start an actor of a registered behaviour on the node called on (as
+ * tr_spawn there; opts->link and opts->executable are refused with
+ * TR_ENOTSUP). Errors: those of tr_spawn, TR_ENOCONN, TR_ETIMEDOUT. */
+int tr_spawn_on(tr_node_t *node, const char *on, const char *behaviour,
+                const tr_spawn_opts_t *opts, tr_id_t *id);
+
+/* The name of the node actor id lives on (this node's own name for its
+ * actors). Errors: TR_ENOENT (no known node), TR_ERANGE (cap). */
+int tr_id_node(tr_node_t *node, tr_id_t id, char *buf, size_t cap);
 
 /* Give up a name kept with keep_name while no actor holds it: waiting
  * senders then fail with TR_ENOENT. Errors: TR_ENOENT (not kept and

@@ -19,6 +19,7 @@
 #include "runtime/future.h"
 #include "runtime/node.h"
 #include "runtime/process.h"
+#include "runtime/remote.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
@@ -297,8 +298,9 @@ tr_monitor(tr_actor_t *self, tr_id_t target)
                           (unsigned long long)target);
     tr__rec_t *rec;
     if ((rc = tr__port_peer(self->port, target, &rec)) == 0)
-        rc = rec->kind == TR__REC_ACTOR ? tr__port_watch(self->port, rec)
-                                         : TR_ENOENT; /* a plain thread */
+        rc = rec->kind == TR__REC_ACTOR
+                 ? tr__port_watch(self->port, rec, target)
+                 : TR_ENOENT; /* a plain thread */
     if (rc == TR_ENOENT) { /* already gone: DOWN at once, like noproc */
         s_enqueue_exit(self, "$down", target, TR_ENOENT);
         return 0;
@@ -327,6 +329,9 @@ tr_link(tr_actor_t *self, tr_id_t other)
     if (other == 0 || other == self->rec->id)
         return tr__refuse(TR_EINVAL, "tr_link: other %llx",
                           (unsigned long long)other);
+    if (tr__id_foreign(self->node, other))
+        return tr__refuse(TR_ENOTSUP, "tr_link: %llx lives on another node: "
+                          "monitor it instead", (unsigned long long)other);
     if (self->node->child) {
         /* Links live with the records, in the parent's node: made there;
          * the mirror here lets this actor's exit signals through. */
@@ -1085,6 +1090,10 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
     int rc;
     if (opts->name != NULL && (rc = tr__name_check(opts->name)) != 0)
         return rc;
+    if (opts->name != NULL && strchr(opts->name, '@') != NULL)
+        return tr__refuse(TR_EINVAL, "tr_spawn: name '%s': '@' is for "
+                          "name@node (tr_spawn_on starts one there)",
+                          opts->name);
     if ((rc = tr__name_check(behaviour)) != 0)
         return rc;
     /* Another executable registers its own behaviours. */

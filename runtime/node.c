@@ -18,6 +18,7 @@
 #include "runtime/control.h"
 #include "runtime/port.h"
 #include "runtime/process.h"
+#include "runtime/remote.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
@@ -227,6 +228,20 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
         zmq_ctx_term(node->zctx);
         goto fail_reg;
     }
+    /* Other nodes (runtime/remote.c): before any id is made, since ids
+     * carry the node's tag. */
+    if (!tr__in_child_init &&
+        ((rc = tr__remote_prepare(node, &node->remote)) != 0 ||
+         (node->remote != NULL &&
+          (rc = tr__remote_start(node->remote)) != 0))) {
+        tr__remote_stop(&node->remote);
+        tr__chaos_stop(&node->chaos);
+        tr__trace_close(&node->trace);
+        zmq_ctx_term(node->zctx);
+        goto fail_reg;
+    }
+    if (node->remote != NULL)
+        node->gw = tr__remote_rec_id(node->remote);
     /* The control endpoint (docs/control.md), in the node's runtime
      * directory; a node runs without one when it cannot be made. */
     const char *dir = NULL;
@@ -285,6 +300,19 @@ tr_whereis(tr_node_t *node, const char *name, tr_id_t *id)
     int rc = tr__name_check(name);
     if (rc != 0)
         return rc;
+    const char *at = strchr(name, '@');
+    if (at != NULL && strcmp(at + 1, node->name) != 0) {
+        tr__port_t *port;
+        if ((rc = tr__port_get(node, &port)) != 0)
+            return rc;
+        return tr__remote_whereis(node, port, name, (size_t)(at - name),
+                                  at + 1, node->opts.ask_timeout_ms, id);
+    }
+    char local[TR_NAME_MAX + 1];
+    if (at != NULL) {
+        snprintf(local, sizeof local, "%.*s", (int)(at - name), name);
+        name = local;
+    }
     return tr__reg_resolve(&node->reg, name, 0, 0, id);
 }
 
@@ -492,6 +520,8 @@ tr_node_destroy(tr_node_t **nodep)
         return TR_ETIMEDOUT;
     }
     tr__node_reap(node);
+    /* The gateway last: actors ending told other nodes through it. */
+    tr__remote_stop(&node->remote);
 
     /* Close every thread's port, the caller's too. Other threads must be
      * done with the node by now (documented). */

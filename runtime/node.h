@@ -11,6 +11,7 @@
 #include "troupe.h"
 
 struct tr__port;
+typedef struct tr__remote tr__remote_t;
 
 typedef struct tr__stats {
     _Atomic uint64_t spawned, exited, failed, dead_letters, late_replies,
@@ -27,6 +28,9 @@ struct tr_node {
     bool ctx_shut;       /* destroy had to zmq_ctx_shutdown (its thread) */
     bool fast_fence;     /* membarrier(2) registered: see s_announce */
     tr__stats_t stats;
+    uint32_t tag;          /* distributed: in the top bits of every id */
+    tr_id_t gw;            /* distributed: the gateway's id; else 0 */
+    tr__remote_t *remote;  /* many nodes (runtime/remote.c), or NULL */
     pthread_mutex_t root_mu; /* makes the root supervisor once */
     tr_id_t root;
 

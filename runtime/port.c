@@ -11,6 +11,7 @@
 #include "runtime/actor.h"
 #include "runtime/future.h"
 #include "runtime/process.h"
+#include "runtime/remote.h"
 #include "runtime/chaos.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
@@ -420,6 +421,17 @@ s_peers_sweep(tr__port_t *port)
         s_retiring_reap(port);
 }
 
+/* Where a message for id goes: to id itself, or, for an actor of another
+ * node, to this node's gateway (runtime/remote.c). */
+static inline tr_id_t
+s_via(const tr__port_t *port, tr_id_t id)
+{
+    const tr_node_t *node =
+        atomic_load_explicit(&port->node, memory_order_relaxed);
+    return node->gw != 0 && (id >> TR__TAG_SHIFT) != node->tag ? node->gw
+                                                                : id;
+}
+
 /* The cached peer for id, or a new one; TR_ENOENT if id is not (or no
  * longer) running. */
 static int
@@ -478,7 +490,7 @@ int
 tr__port_peer(tr__port_t *port, tr_id_t id, tr__rec_t **rec)
 {
     tr__peer_t *pe;
-    int rc = s_peer_get(port, id, &pe);
+    int rc = s_peer_get(port, s_via(port, id), &pe);
     if (rc == 0)
         *rec = pe->rec;
     return rc;
@@ -621,7 +633,8 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         return TR_ECLOSED;
     tr__peer_t *pe;
     void *sock = NULL;
-    int rc = s_peer_get(port, to, &pe);
+    tr_id_t via = s_via(port, to);
+    int rc = s_peer_get(port, via, &pe);
     if (rc != 0)
         return rc;
     if ((rc = s_peer_sock(port, pe, box, &sock)) != 0)
@@ -662,7 +675,7 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         memcpy(ttag, tr_msg_tag(msg), tl);
         ttag[tl] = '\0';
     }
-    if (s_announce(node, port, rec, to)) {
+    if (s_announce(node, port, rec, via)) {
         rc = TR_ENOENT;
     } else {
         rc = tr__zmsg_send(&zm, sock, flags);
@@ -698,7 +711,7 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     }
     tr__msg_zmq_abandon(msg, &zm);
     if (rc == TR_ENOENT)
-        s_peer_drop(port, to);
+        s_peer_drop(port, via);
     return rc;
 }
 
@@ -707,6 +720,29 @@ tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
               const tr__wait_t *wait)
 {
     return s_send(port, to, msgp, box, wait, ZMQ_DONTWAIT);
+}
+
+int
+tr__port_forward(tr__port_t *port, zmq_msg_t *zm, tr_id_t to, tr__box_t box)
+{
+    if (port->closed)
+        return TR_ECLOSED;
+    tr__peer_t *pe;
+    void *sock = NULL;
+    int rc = s_peer_get(port, to, &pe);
+    if (rc != 0 || (rc = s_peer_sock(port, pe, box, &sock)) != 0)
+        return rc;
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    tr__rec_t *rec = pe->rec;
+    rc = s_announce(node, port, rec, to) ? TR_ENOENT
+                                         : tr__zmsg_send(zm, sock,
+                                                         ZMQ_DONTWAIT);
+    s_retract(node, port, rec);
+    if (rc == 0 && box == TR__BOX_MAILBOX)
+        atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
+    if (rc == TR_ENOENT)
+        s_peer_drop(port, to);
+    return rc;
 }
 
 int
@@ -722,10 +758,11 @@ tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
 {
     static const char *const tags[] = {"$sys",    "$stop",  "$down",
                                        "$sync",   "$synced", "$exit",
-                                       "$expose", "$ping",  "$pong"};
+                                       "$expose", "$ping",  "$pong",
+                                       "$rmon"};
     tr_msg_t *msg;
     int rc = tr__msg_create_sys(
-        &msg, kind > 0 && kind <= TR__SYS_PONG ? tags[kind] : tags[0]);
+        &msg, kind > 0 && kind <= TR__SYS_RMON ? tags[kind] : tags[0]);
     if (rc != 0)
         return rc;
     msg->env.flags = TR__F_SYSTEM;
@@ -741,11 +778,17 @@ tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
 }
 
 int
-tr__port_watch(tr__port_t *port, tr__rec_t *target)
+tr__port_watch(tr__port_t *port, tr__rec_t *target, tr_id_t id)
 {
-    if (tr__map_get(&port->watching, target->id) != NULL)
+    if (tr__map_get(&port->watching, id) != NULL)
         return 0;
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    if (id != target->id) { /* on another node: its gateway tells */
+        int rc = tr__remote_watch(port, id);
+        if (rc == 0)
+            rc = tr__map_put(&port->watching, id, (void *)1);
+        return rc;
+    }
     if (node->child && target->pid != 0) {
         /* Its end is known where it lives: ask for the DOWN there. */
         int rc = tr__child_watch(node, port, target->id);

@@ -148,7 +148,13 @@ int tr__port_send_sys_from(tr_node_t *node, tr_id_t to, int kind);
 
 /* Make sure a DOWN for target will reach this port. TR_ENOENT if the
  * target already ended. */
-int tr__port_watch(tr__port_t *port, tr__rec_t *target);
+int tr__port_watch(tr__port_t *port, tr__rec_t *target, tr_id_t id);
+
+/* Hand a frame from another node to local actor to, as it is (its sender
+ * kept), without waiting: 0 (ZeroMQ has it), TR_EAGAIN (a full mailbox:
+ * zm is still the caller's), TR_ENOENT (no such actor), TR_ECLOSED. */
+int tr__port_forward(tr__port_t *port, zmq_msg_t *zm, tr_id_t to,
+                     tr__box_t box);
 
 /* After rec was marked dead (and, with membarrier, the barrier issued):
  * is some sender still between its liveness check and its send? */

@@ -2,6 +2,8 @@
  * Each resolves the target, fills the envelope and hands the frame to the
  * calling thread's port. */
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "runtime/actor.h"
 #include "runtime/behaviour.h"
@@ -9,6 +11,7 @@
 #include "runtime/node.h"
 #include "runtime/port.h"
 #include "runtime/process.h"
+#include "runtime/remote.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 
@@ -24,6 +27,15 @@ s_resolve(tr_node_t *node, const char *name, int64_t timeout_ms, tr_id_t *id)
     tr__port_t *port;
     if ((rc = tr__port_get(node, &port)) != 0)
         return rc;
+    const char *at = strchr(name, '@');
+    if (at != NULL && strcmp(at + 1, node->name) != 0) /* another node's */
+        return tr__remote_whereis(node, port, name, (size_t)(at - name),
+                                  at + 1, timeout_ms, id);
+    char local[TR_NAME_MAX + 1];
+    if (at != NULL) { /* name@ourselves */
+        snprintf(local, sizeof local, "%.*s", (int)(at - name), name);
+        name = local;
+    }
     rc = tr__reg_resolve(&node->reg, name, timeout_ms, port->cur_deadline,
                          id);
     if (rc == TR_ENOENT && node->child) {
@@ -144,7 +156,7 @@ tr__ask_many(tr_node_t *node, tr_id_t to, tr_msg_t **msg, int timeout_ms,
         return TR_ENOENT;
     /* Like gen_server:call, watch the target: if it ends first, its DOWN
      * settles the ask at once instead of at the deadline. */
-    if ((rc = tr__port_watch(port, target)) != 0)
+    if ((rc = tr__port_watch(port, target, to)) != 0)
         return rc;
 
     uint64_t deadline;

@@ -60,6 +60,9 @@ enum {
                          * (another process wants them); a = b = 0 */
     TR__SYS_PING = 7,   /* to an inbox: answer PONG; a = token, b = 0 */
     TR__SYS_PONG = 8,   /* to an inbox: a = the pinged id, b = the token */
+    TR__SYS_RMON = 9,   /* to a node gateway's inbox: watch actor a of
+                         * another node for the sender (it gets DOWN);
+                         * b = 1: for the gateway itself (names cache) */
 };
 
 typedef struct tr__env {

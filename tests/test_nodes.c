@@ -1,0 +1,716 @@
+/* tests/test_nodes.c - nodes over tcp on 127.0.0.1 (runtime/remote.c):
+ * tell and ask by name@node and by id, replies to the asker, monitors
+ * across nodes (DOWN with the actor's reason, and TR_ENOCONN when its
+ * node goes), spawn on another node, nodes learning of each other through
+ * a seed, CURVE with the cluster file's allow-list (an unknown key and a
+ * plain-text peer deliver nothing), the message size limit on the wire,
+ * and bad options.
+ *
+ * Several nodes live in one test process, each with its own ZeroMQ
+ * context, talking over real tcp. Tests wait on replies and messages
+ * with deadlines; the only waits on time are the ones that show that
+ * something does NOT happen (a refused node stays unconnected). Multi-host
+ * runs in network namespaces are in tests/netns/. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "support.h"
+#include "troupe.h"
+
+/* ------------------------------------------------------------------ */
+/* Behaviours                                                          */
+/* ------------------------------------------------------------------ */
+
+static _Atomic int s_echo_seen;
+
+/* "echo" [v]: answers "ok" [v + 1, node tag of the sender's node]; a tell
+ * "fwd" [v] is told back to its sender as "back" [v]. */
+static int
+s_echo(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void)state;
+    atomic_fetch_add(&s_echo_seen, 1);
+    int64_t v = 0;
+    tr_reader_t r;
+    tr_reader_init(&r, msg);
+    (void)tr_read_int(&r, &v);
+    if (tr_msg_is(msg, "fwd")) {
+        tr_msg_t *m;
+        int rc = tr_msg_create(&m, "back");
+        if (rc == 0 && (rc = tr_msg_add_int(m, v)) == 0)
+            rc = tr_tell_id(tr_actor_node(self), tr_msg_sender(msg), &m);
+        tr_msg_destroy(&m);
+        return rc;
+    }
+    if (tr_msg_is(msg, "left")) {
+        int64_t ms = tr_msg_deadline_left_ms(msg);
+        return ts_reply_ints(self, msg, 1, &ms);
+    }
+    if (tr_msg_is(msg, "stop"))
+        return TR_EFAILED; /* ends it, abnormally */
+    int64_t out[1] = {v + 1};
+    return ts_reply_ints(self, msg, 1, out);
+}
+TR_BEHAVIOUR(echo, .handle = s_echo);
+
+/* "watcher": "watch" [id] monitors id and answers; every "$down" is kept
+ * for "downs" (answers [count, last id, last reason]); "back" messages are
+ * counted for "backs". */
+typedef struct {
+    int downs;
+    int64_t last_id, last_reason;
+    int backs;
+    int64_t back_sum;
+} s_watcher_t;
+
+static int
+s_watcher(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    s_watcher_t *w = state;
+    int64_t v = 0;
+    if (tr_msg_is(msg, "$down")) {
+        tr_id_t who;
+        int reason;
+        if (tr_msg_exit(msg, &who, &reason) == 0) {
+            w->downs++;
+            w->last_id = (int64_t)who;
+            w->last_reason = reason;
+        }
+        return 0;
+    }
+    if (tr_msg_is(msg, "back")) {
+        tr_reader_t r;
+        tr_reader_init(&r, msg);
+        (void)tr_read_int(&r, &v);
+        w->backs++;
+        w->back_sum += v;
+        return 0;
+    }
+    if (tr_msg_is(msg, "watch") || tr_msg_is(msg, "link")) {
+        tr_reader_t r;
+        tr_reader_init(&r, msg);
+        (void)tr_read_int(&r, &v);
+        int rc = tr_msg_is(msg, "watch") ? tr_monitor(self, (tr_id_t)v)
+                                         : tr_link(self, (tr_id_t)v);
+        int64_t out[1] = {rc};
+        return ts_reply_ints(self, msg, 1, out);
+    }
+    if (tr_msg_is(msg, "fwd")) { /* tell "fwd" [v] to id v */
+        tr_reader_t r;
+        int64_t to = 0;
+        tr_reader_init(&r, msg);
+        (void)tr_read_int(&r, &to);
+        (void)tr_read_int(&r, &v);
+        tr_msg_t *m;
+        int rc = tr_msg_create(&m, "fwd");
+        if (rc == 0 && (rc = tr_msg_add_int(m, v)) == 0)
+            rc = tr_tell_id(tr_actor_node(self), (tr_id_t)to, &m);
+        tr_msg_destroy(&m);
+        return rc;
+    }
+    if (tr_msg_is(msg, "downs")) {
+        int64_t out[3] = {w->downs, w->last_id, w->last_reason};
+        return ts_reply_ints(self, msg, 3, out);
+    }
+    if (tr_msg_is(msg, "backs")) {
+        int64_t out[2] = {w->backs, w->back_sum};
+        return ts_reply_ints(self, msg, 2, out);
+    }
+    return TR_EUNHANDLED;
+}
+TR_BEHAVIOUR(watcher, .state_size = sizeof(s_watcher_t),
+             .handle = s_watcher);
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+#define S_UP_MS 10000
+
+static tr_node_t *
+s_plain(const char *name, const char *seeds)
+{
+    tr_node_opts_t o = {.name = name,
+                        .listen = "tcp://127.0.0.1:*",
+                        .seeds = seeds,
+                        .insecure_plaintext = true,
+                        .no_control = true,
+                        .down_after_ms = 1000};
+    return ts_node(&o);
+}
+
+static void
+s_endpoint(tr_node_t *n, char *buf, size_t cap)
+{
+    ck_assert_int_eq(tr_node_endpoint(n, buf, cap), 0);
+    ck_assert(strncmp(buf, "tcp://127.0.0.1:", 16) == 0);
+}
+
+/* Poll the watcher's "downs" until it has at least n. */
+static void
+s_wait_downs(tr_node_t *node, const char *watcher, int n, int64_t *out)
+{
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    for (;;) {
+        ck_assert_int_eq(ts_call_ints(node, watcher, ts_msg("downs"), 3, out),
+                         0);
+        if (out[0] >= n)
+            return;
+        ck_assert_msg(ts_now_ms() < until, "no DOWN came");
+        /* DOWN travels over tcp: ask again (each call is a round trip) */
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Plain text: messages                                                */
+/* ------------------------------------------------------------------ */
+
+START_TEST(ask_and_tell_by_name_at_node)
+{
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_plain("a", ep);
+    ts_spawn(b, "echo", "echo");
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    ck_assert_int_eq(tr_node_await(b, "a", S_UP_MS), 0);
+
+    int64_t v[1];
+    ck_assert_int_eq(ts_call_ints(a, "echo@b", ts_msg_i("inc", 41), 1, v), 0);
+    ck_assert_int_eq(v[0], 42);
+    /* many, to see that every one comes back to its own ask */
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(ts_call_ints(a, "echo@b", ts_msg_i("inc", i), 1, v),
+                         0);
+        ck_assert_int_eq(v[0], i + 1);
+    }
+    /* name@self is the local name */
+    ts_spawn(a, "echo", "here");
+    ck_assert_int_eq(ts_call_ints(a, "here@a", ts_msg_i("inc", 1), 1, v), 0);
+    ck_assert_int_eq(v[0], 2);
+
+    /* whereis by name@node gives an id that works like any other */
+    tr_id_t id = 0, local = 0;
+    ck_assert_int_eq(tr_whereis(a, "echo@b", &id), 0);
+    ck_assert_int_eq(tr_whereis(b, "echo", &local), 0);
+    ck_assert(id == local);
+    char where[64];
+    ck_assert_int_eq(tr_id_node(a, id, where, sizeof where), 0);
+    ck_assert_str_eq(where, "b");
+    ck_assert_int_eq(ts_ask_id_ints(a, id, ts_msg_i("inc", 7), 1, v), 0);
+    ck_assert_int_eq(v[0], 8);
+
+    /* a tell from an actor of a to b, answered by a tell back */
+    ts_spawn(a, "watcher", "w");
+    tr_msg_t *m = ts_msg("fwd");
+    ck_assert_int_eq(tr_msg_add_int(m, (int64_t)id), 0);
+    ck_assert_int_eq(tr_msg_add_int(m, 5), 0);
+    ts_tell(a, "w", m);
+    int64_t until = ts_now_ms() + TS_CALL_MS, backs[2] = {0, 0};
+    while (backs[0] < 1) {
+        ck_assert(ts_now_ms() < until);
+        ck_assert_int_eq(ts_call_ints(a, "w", ts_msg("backs"), 2, backs), 0);
+    }
+    ck_assert_int_eq(backs[0], 1);
+    ck_assert_int_eq(backs[1], 5);
+
+    ts_destroy(&a);
+    ts_destroy(&b);
+}
+END_TEST
+
+START_TEST(deadline_travels_as_time_left)
+{
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_plain("a", ep);
+    ts_spawn(b, "echo", "echo");
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    tr_msg_t *m = ts_msg("left"), *reply = NULL;
+    ck_assert_int_eq(tr_call(a, "echo@b", &m, 5000, &reply), 0);
+    int64_t left[1];
+    ts_ints(reply, 1, left);
+    tr_msg_destroy(&reply);
+    ck_assert_msg(left[0] > 0 && left[0] <= 5000, "left %lld",
+                  (long long)left[0]);
+    ts_destroy(&a);
+    ts_destroy(&b);
+}
+END_TEST
+
+START_TEST(monitor_across_nodes_gets_the_reason)
+{
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_plain("a", ep);
+    tr_id_t e = ts_spawn(b, "echo", "echo");
+    ts_spawn(a, "watcher", "w");
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+
+    int64_t rc[1], d[3];
+    ck_assert_int_eq(ts_call_ints(a, "w", ts_msg_i("watch", (int64_t)e), 1,
+                                  rc),
+                     0);
+    ck_assert_int_eq(rc[0], 0);
+    /* the watch is known there before the actor ends: a round trip after
+     * it (same connection, in order) */
+    int64_t v[1];
+    ck_assert_int_eq(ts_call_ints(a, "echo@b", ts_msg_i("inc", 1), 1, v), 0);
+    ts_tell(a, "echo@b", ts_msg("stop"));
+    s_wait_downs(a, "w", 1, d);
+    ck_assert_int_eq(d[0], 1);
+    ck_assert(d[1] == (int64_t)e);
+    ck_assert_int_eq(d[2], TR_EFAILED);
+
+    /* watching one that has already ended: DOWN at once */
+    ck_assert_int_eq(ts_call_ints(a, "w", ts_msg_i("watch", (int64_t)e), 1,
+                                  rc),
+                     0);
+    s_wait_downs(a, "w", 2, d);
+    ck_assert(d[1] == (int64_t)e);
+
+    /* an ask to it now fails at once, not at its deadline */
+    int64_t t0 = ts_now_ms();
+    ck_assert_int_eq(ts_ask_id_ints(a, e, ts_msg_i("inc", 1), 1, v),
+                     TR_EDEAD);
+    ck_assert(ts_now_ms() - t0 < TS_CALL_MS);
+    ts_destroy(&a);
+    ts_destroy(&b);
+}
+END_TEST
+
+START_TEST(node_going_down_gives_noconnection)
+{
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_plain("a", ep);
+    tr_id_t e = ts_spawn(b, "echo", "echo");
+    ts_spawn(a, "watcher", "w");
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    int64_t rc[1], d[3], v[1];
+    ck_assert_int_eq(ts_call_ints(a, "w", ts_msg_i("watch", (int64_t)e), 1,
+                                  rc),
+                     0);
+    ck_assert_int_eq(ts_call_ints(a, "echo@b", ts_msg_i("inc", 1), 1, v), 0);
+    /* b goes: its actor's DOWN (shutdown) or the node's (noconnection) */
+    ts_destroy(&b);
+    s_wait_downs(a, "w", 1, d);
+    ck_assert(d[1] == (int64_t)e);
+    ck_assert_msg(d[2] == TR_ESHUTDOWN || d[2] == TR_ENOCONN, "reason %lld",
+                  (long long)d[2]);
+    /* b is down: an ask by name says so */
+    tr_node_peer_t peers[4];
+    size_t n = 0;
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    for (;;) {
+        ck_assert_int_eq(tr_node_peers(a, peers, 4, &n), 0);
+        ck_assert_int_eq(n, 1);
+        if (!peers[0].up)
+            break;
+        ck_assert_msg(ts_now_ms() < until, "b still up");
+        ck_assert_int_eq(tr_node_await(a, "nobody", 10), TR_ETIMEDOUT);
+    }
+    ck_assert_str_eq(peers[0].name, "b");
+    tr_msg_t *m = ts_msg_i("inc", 1);
+    tr_future_t *f = NULL;
+    ck_assert_int_eq(tr_ask_id(a, e, &m, 2000, &f), 0);
+    tr_msg_t *reply = NULL;
+    int got = tr_future_get(f, TR_FOREVER, &reply);
+    ck_assert_msg(got == TR_ENOCONN || got == TR_EDEAD, "got %s",
+                  tr_strerror(got));
+    tr_future_destroy(&f);
+    ts_destroy(&a);
+}
+END_TEST
+
+START_TEST(watching_an_unknown_node_gives_noconnection)
+{
+    /* (a node that goes silent is in tests/netns: it needs a process of
+     * its own to stop) */
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_plain("a", ep);
+    ts_spawn(a, "watcher", "w");
+    tr_id_t e = ts_spawn(b, "echo", "echo");
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    /* an id of a node nobody knows: its tag is not b's */
+    tr_id_t ghost = e ^ ((tr_id_t)0x5 << 44);
+    int64_t rc[1], d[3];
+    ck_assert_int_eq(ts_call_ints(a, "w", ts_msg_i("watch", (int64_t)ghost),
+                                  1, rc),
+                     0);
+    s_wait_downs(a, "w", 1, d);
+    ck_assert(d[1] == (int64_t)ghost);
+    ck_assert_int_eq(d[2], TR_ENOCONN);
+    ts_destroy(&a);
+    ts_destroy(&b);
+}
+END_TEST
+
+START_TEST(spawn_on_another_node)
+{
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_plain("a", ep);
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    tr_id_t id = 0;
+    ck_assert_int_eq(tr_spawn_on(a, "b", "echo",
+                                 &(tr_spawn_opts_t){.name = "made"}, &id),
+                     0);
+    char where[64];
+    ck_assert_int_eq(tr_id_node(a, id, where, sizeof where), 0);
+    ck_assert_str_eq(where, "b");
+    tr_id_t there = 0;
+    ck_assert_int_eq(tr_whereis(b, "made", &there), 0);
+    ck_assert(there == id);
+    int64_t v[1];
+    ck_assert_int_eq(ts_call_ints(a, "made@b", ts_msg_i("inc", 9), 1, v), 0);
+    ck_assert_int_eq(v[0], 10);
+    /* errors come back as they are */
+    ck_assert_int_eq(tr_spawn_on(a, "b", "no_such_behaviour", NULL, NULL),
+                     TR_ENOENT);
+    ck_assert_int_eq(tr_spawn_on(a, "b", "echo",
+                                 &(tr_spawn_opts_t){.name = "made"}, NULL),
+                     TR_EEXIST);
+    ck_assert_int_eq(tr_spawn_on(a, "b", "echo",
+                                 &(tr_spawn_opts_t){.link = true}, NULL),
+                     TR_ENOTSUP);
+    /* on itself: a plain spawn */
+    ck_assert_int_eq(tr_spawn_on(a, "a", "echo", NULL, &id), 0);
+    ck_assert_int_eq(tr_id_node(a, id, where, sizeof where), 0);
+    ck_assert_str_eq(where, "a");
+    ts_destroy(&a);
+    ts_destroy(&b);
+}
+END_TEST
+
+START_TEST(nodes_learn_of_each_other_through_a_seed)
+{
+    tr_node_t *s = s_plain("seed", NULL);
+    char ep[128];
+    s_endpoint(s, ep, sizeof ep);
+    tr_node_t *x = s_plain("x", ep);
+    ck_assert_int_eq(tr_node_await(x, "seed", S_UP_MS), 0);
+    tr_node_t *y = s_plain("y", ep);
+    /* y hears of x from the seed, x of y when y says hello */
+    ck_assert_int_eq(tr_node_await(y, "x", S_UP_MS), 0);
+    ck_assert_int_eq(tr_node_await(x, "y", S_UP_MS), 0);
+    ts_spawn(x, "echo", "ex");
+    int64_t v[1];
+    ck_assert_int_eq(ts_call_ints(y, "ex@x", ts_msg_i("inc", 1), 1, v), 0);
+    ck_assert_int_eq(v[0], 2);
+    size_t n = 0;
+    ck_assert_int_eq(tr_node_peers(y, NULL, 0, &n), 0);
+    ck_assert_int_eq(n, 2);
+    ts_destroy(&y);
+    ts_destroy(&x);
+    ts_destroy(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* CURVE and the allow-list                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    char dir[256];
+    char key[3][300];
+    char pub[3][41];
+    char cluster[300];
+} s_keys_t;
+
+/* Three key pairs; the cluster file lists only the first two. */
+static void
+s_keys(s_keys_t *k)
+{
+    ts_tmpdir(k->dir, sizeof k->dir, "troupe-keys");
+    snprintf(k->cluster, sizeof k->cluster, "%s/cluster", k->dir);
+    FILE *cf = fopen(k->cluster, "w");
+    ck_assert_ptr_nonnull(cf);
+    fprintf(cf, "# name key\n");
+    for (int i = 0; i < 3; i++) {
+        char sec[41];
+        ck_assert_int_eq(zmq_curve_keypair(k->pub[i], sec), 0);
+        snprintf(k->key[i], sizeof k->key[i], "%s/n%d.key", k->dir, i);
+        FILE *f = fopen(k->key[i], "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "%s\n", sec);
+        fclose(f);
+        ck_assert_int_eq(chmod(k->key[i], 0600), 0);
+        if (i < 2)
+            fprintf(cf, "n%d %s\n", i, k->pub[i]);
+    }
+    fclose(cf);
+}
+
+static tr_node_t *
+s_curve(const s_keys_t *k, int i, const char *name, const char *seed_ep,
+        const char *seed_key)
+{
+    /* a seed given by endpoint needs its key in the cluster file: write a
+     * private copy with the endpoint on the seed's line */
+    char cluster[320];
+    snprintf(cluster, sizeof cluster, "%s", k->cluster);
+    if (seed_ep != NULL) {
+        snprintf(cluster, sizeof cluster, "%s/cluster-%s", k->dir, name);
+        FILE *f = fopen(cluster, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "n0 %s %s\nn1 %s\n", seed_key, seed_ep, k->pub[1]);
+        fclose(f);
+    }
+    tr_node_opts_t o = {.name = name,
+                        .listen = "tcp://127.0.0.1:*",
+                        .seeds = seed_ep,
+                        .key_file = k->key[i],
+                        .cluster_file = cluster,
+                        .no_control = true,
+                        .down_after_ms = 1000};
+    return ts_node(&o);
+}
+
+START_TEST(curve_nodes_talk)
+{
+    s_keys_t k;
+    s_keys(&k);
+    tr_node_t *b = s_curve(&k, 0, "n0", NULL, NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_curve(&k, 1, "n1", ep, k.pub[0]);
+    ts_spawn(b, "echo", "echo");
+    ck_assert_int_eq(tr_node_await(a, "n0", S_UP_MS), 0);
+    int64_t v[1];
+    ck_assert_int_eq(ts_call_ints(a, "echo@n0", ts_msg_i("inc", 1), 1, v),
+                     0);
+    ck_assert_int_eq(v[0], 2);
+    ts_destroy(&a);
+    ts_destroy(&b);
+    ts_rmtree(k.dir);
+}
+END_TEST
+
+START_TEST(unknown_key_and_plain_text_deliver_nothing)
+{
+    s_keys_t k;
+    s_keys(&k);
+    ts_log_capture();
+    tr_node_t *b = s_curve(&k, 0, "n0", NULL, NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    ts_spawn(b, "echo", "echo");
+    atomic_store(&s_echo_seen, 0);
+    /* key 2 is not in b's cluster file */
+    tr_node_t *bad = s_curve(&k, 2, "n2", ep, k.pub[0]);
+    /* a plain-text node against a CURVE one */
+    tr_node_t *plain = s_plain("p", ep);
+    ck_assert_int_eq(tr_node_await(bad, "n0", 1500), TR_ETIMEDOUT);
+    ck_assert_int_eq(tr_node_await(plain, "n0", 10), TR_ETIMEDOUT);
+    tr_msg_t *m = ts_msg_i("inc", 1);
+    ck_assert_int_eq(tr_tell(bad, "echo@n0", &m), TR_ENOCONN);
+    tr_msg_destroy(&m);
+    ck_assert_int_eq(atomic_load(&s_echo_seen), 0);
+    size_t n = 0;
+    ck_assert_int_eq(tr_node_peers(b, NULL, 0, &n), 0);
+    ck_assert_int_eq(n, 0);
+    ck_assert(ts_log_count("refused a connection", k.pub[2]) >= 1);
+    ts_destroy(&plain);
+    ts_destroy(&bad);
+    ts_destroy(&b);
+    ts_rmtree(k.dir);
+}
+END_TEST
+
+START_TEST(curve_options_are_checked)
+{
+    s_keys_t k;
+    s_keys(&k);
+    tr_node_t *n = NULL;
+    tr_node_opts_t o = {.name = "x", .listen = "tcp://127.0.0.1:*",
+                        .no_control = true};
+    /* tcp without keys and without asking for plain text */
+    ck_assert_int_eq(tr_node_create(&n, &o), TR_EINVAL);
+    o.key_file = k.key[0];
+    ck_assert_int_eq(tr_node_create(&n, &o), TR_EINVAL); /* no cluster */
+    o.cluster_file = k.cluster;
+    ck_assert_int_eq(chmod(k.key[0], 0644), 0);
+    ck_assert_int_eq(tr_node_create(&n, &o), TR_EPERM);
+    ck_assert_int_eq(chmod(k.key[0], 0600), 0);
+    ck_assert_int_eq(chmod(k.cluster, 0666), 0);
+    ck_assert_int_eq(tr_node_create(&n, &o), TR_EPERM);
+    ck_assert_int_eq(chmod(k.cluster, 0644), 0);
+    FILE *f = fopen(k.key[1], "w");
+    fprintf(f, "not a key\n");
+    fclose(f);
+    o.key_file = k.key[1];
+    ck_assert_int_eq(tr_node_create(&n, &o), TR_EINVAL);
+    o.key_file = k.key[0];
+    ck_assert_int_eq(tr_node_create(&n, &o), 0);
+    ts_destroy(&n);
+    ck_assert_ptr_null(n);
+    ts_rmtree(k.dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Limits and bad input                                                */
+/* ------------------------------------------------------------------ */
+
+START_TEST(oversize_on_the_wire_is_refused_and_the_node_goes_on)
+{
+    tr_node_t *b = NULL;
+    tr_node_opts_t ob = {.name = "b", .listen = "tcp://127.0.0.1:*",
+                         .insecure_plaintext = true, .no_control = true,
+                         .max_message_bytes = 65536,
+                         .down_after_ms = 1000};
+    b = ts_node(&ob);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_opts_t oa = ob;
+    oa.name = "a";
+    oa.seeds = ep;
+    oa.max_message_bytes = 1 << 20;
+    tr_node_t *a = ts_node(&oa);
+    ts_spawn(b, "echo", "echo");
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    atomic_store(&s_echo_seen, 0);
+    tr_msg_t *m = ts_msg("big");
+    static char blob[200000];
+    ck_assert_int_eq(tr_msg_add_bin(m, blob, sizeof blob), 0);
+    ts_tell(a, "echo@b", m); /* leaves a; b's socket refuses it */
+    /* b keeps working: a normal call gets through (after ZeroMQ has
+     * connected again) */
+    int64_t v[1];
+    int rc = TR_ETIMEDOUT;
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    while (rc != 0 && ts_now_ms() < until) {
+        tr_msg_t *q = ts_msg_i("inc", 1), *reply = NULL;
+        rc = tr_call(a, "echo@b", &q, 500, &reply);
+        if (rc == 0)
+            ts_ints(reply, 1, v);
+        tr_msg_destroy(&reply);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(v[0], 2);
+    ck_assert_int_eq(atomic_load(&s_echo_seen) >= 1, 1);
+    /* the big one never reached the actor */
+    ck_assert_int_eq(ts_call_ints(a, "echo@b", ts_msg_i("inc", 2), 1, v), 0);
+    ts_destroy(&a);
+    ts_destroy(&b);
+}
+END_TEST
+
+START_TEST(bad_options_and_calls)
+{
+    tr_node_t *n = NULL;
+    tr_node_opts_t o = {.name = "x", .no_control = true,
+                        .insecure_plaintext = true};
+    o.listen = "ipc:///tmp/x";
+    ck_assert_int_eq(tr_node_create(&n, &o), TR_EINVAL);
+    o.listen = NULL;
+    o.seeds = "tcp://127.0.0.1:1";
+    ck_assert_int_eq(tr_node_create(&n, &o), TR_EINVAL); /* no listen */
+    o.seeds = NULL;
+    o.listen = "tcp://127.0.0.1:*";
+    o.down_after_ms = -1;
+    ck_assert_int_eq(tr_node_create(&n, &o), TR_EINVAL);
+    o.listen = "tcp://256.1.1.1:1";
+    o.down_after_ms = 0;
+    ck_assert_int_eq(tr_node_create(&n, &o), TR_EINVAL);
+    ck_assert_ptr_null(n);
+
+    /* a node that stays alone */
+    tr_node_t *alone = ts_node(&(tr_node_opts_t){.no_control = true});
+    char ep[64];
+    ck_assert_int_eq(tr_node_endpoint(alone, ep, sizeof ep), TR_ENOENT);
+    ck_assert_int_eq(tr_node_await(alone, "b", 10), TR_ENOCONN);
+    ck_assert_int_eq(tr_node_connect(alone, "tcp://127.0.0.1:1"),
+                     TR_ENOCONN);
+    tr_id_t id;
+    ck_assert_int_eq(tr_whereis(alone, "x@b", &id), TR_ENOCONN);
+    tr_msg_t *m = ts_msg("x");
+    ck_assert_int_eq(tr_tell(alone, "x@b", &m), TR_ENOCONN);
+    tr_msg_destroy(&m);
+    ck_assert_int_eq(tr_spawn(alone, "echo",
+                              &(tr_spawn_opts_t){.name = "a@b"}, NULL),
+                     TR_EINVAL);
+    ts_destroy(&alone);
+
+    tr_node_t *a = s_plain("a", NULL);
+    ck_assert_int_eq(tr_node_connect(a, "nobody"), TR_EINVAL);
+    ck_assert_int_eq(tr_node_await(a, "b", 50), TR_ETIMEDOUT);
+    /* a name on a node that never comes: bounded by the send timeout */
+    m = ts_msg("x");
+    int64_t t0 = ts_now_ms();
+    ck_assert_int_eq(tr_try_tell(a, "x@b", &m), TR_ENOCONN);
+    ck_assert(ts_now_ms() - t0 < TS_CALL_MS);
+    tr_msg_destroy(&m);
+    ck_assert_int_eq(tr_whereis(a, "@b", &id), TR_EINVAL);
+    ck_assert_int_eq(tr_whereis(a, "x@", &id), TR_EINVAL);
+    ts_destroy(&a);
+}
+END_TEST
+
+START_TEST(link_to_another_node_is_refused)
+{
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_plain("a", ep);
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    tr_id_t e = ts_spawn(b, "echo", "echo");
+    ts_spawn(a, "watcher", "w");
+    int64_t rc[1];
+    ck_assert_int_eq(ts_call_ints(a, "w", ts_msg_i("link", (int64_t)e), 1,
+                                  rc),
+                     0);
+    ck_assert_int_eq(rc[0], TR_ENOTSUP);
+    ts_destroy(&a);
+    ts_destroy(&b);
+}
+END_TEST
+
+static Suite *
+s_suite(void)
+{
+    Suite *s = suite_create("nodes");
+    TCase *tc = tcase_create("plain");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, ask_and_tell_by_name_at_node);
+    tcase_add_test(tc, deadline_travels_as_time_left);
+    tcase_add_test(tc, monitor_across_nodes_gets_the_reason);
+    tcase_add_test(tc, node_going_down_gives_noconnection);
+    tcase_add_test(tc, watching_an_unknown_node_gives_noconnection);
+    tcase_add_test(tc, spawn_on_another_node);
+    tcase_add_test(tc, nodes_learn_of_each_other_through_a_seed);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("curve");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, curve_nodes_talk);
+    tcase_add_test(tc, unknown_key_and_plain_text_deliver_nothing);
+    tcase_add_test(tc, curve_options_are_checked);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("limits");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, oversize_on_the_wire_is_refused_and_the_node_goes_on);
+    tcase_add_test(tc, bad_options_and_calls);
+    tcase_add_test(tc, link_to_another_node_is_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return ts_run_suite(s_suite());
+}
