@@ -328,7 +328,8 @@ typedef struct tr_node_opts {
 
     /* Many nodes (docs/nodes.md). Each also read from the environment
      * (TROUPE_LISTEN, TROUPE_SEEDS, TROUPE_KEY, TROUPE_CLUSTER,
-     * TROUPE_INSECURE_PLAINTEXT=1) when not set here. */
+     * TROUPE_INSECURE_PLAINTEXT=1, TROUPE_DOWN_AFTER_MS) when not set
+     * here. */
     const char *listen;   /* serve other nodes: "tcp://ADDR:PORT" (PORT 0
                            * or *: any free one, see tr_node_endpoint) */
     const char *seeds;    /* nodes to join, comma-separated: endpoints or

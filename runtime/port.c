@@ -780,6 +780,14 @@ tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
 int
 tr__port_watch(tr__port_t *port, tr__rec_t *target, tr_id_t id)
 {
+    if (id != target->id) {
+        /* On another node. A DOWN of an earlier watch may be waiting
+         * here (its node went away and came back): take it first, or it
+         * would settle what is asked now. */
+        port->keep_peers++;
+        (void)tr__port_pump(port, 0, NULL);
+        port->keep_peers--;
+    }
     if (tr__map_get(&port->watching, id) != NULL)
         return 0;
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);

@@ -318,7 +318,10 @@ tr__remote_prepare(tr_node_t *node, tr__remote_t **out)
         return TR_ENOMEM;
     r->node = node;
     snprintf(r->listen, sizeof r->listen, "%s", listen);
-    r->down_after_ms = o->down_after_ms ? o->down_after_ms : 3000;
+    const char *da = getenv("TROUPE_DOWN_AFTER_MS");
+    r->down_after_ms = o->down_after_ms ? o->down_after_ms
+                       : da != NULL && atoi(da) > 0 ? atoi(da)
+                                                     : 3000;
     r->ping_ms = r->down_after_ms / 4 > 0 ? r->down_after_ms / 4 : 1;
     const char *plain = getenv("TROUPE_INSECURE_PLAINTEXT");
     r->plaintext = o->insecure_plaintext ||
