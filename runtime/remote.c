@@ -63,6 +63,8 @@ typedef struct s_peer {
     char key[41];   /* its public key, z85; "" in plain text */
     uint64_t nonce; /* of our last hello: its welcome echoes it */
     void *dealer;   /* to its ROUTER; NULL while down */
+    bool client;    /* it does not listen: it is sent to through our
+                     * ROUTER, by its name (e.g. examples/python_client) */
     uint64_t heard_ns, pinged_ns, hello_ns;
     s_watch_t *watches; /* our actors watching its actors */
     size_t nw, capw;
@@ -157,6 +159,12 @@ s_deadline_in(uint8_t *frame)
     uint64_t d = s_le64(frame + 32);
     if (d != 0)
         s_put_le64(frame + 32, tr__now_ns() + d);
+}
+
+static bool
+s_is_endpoint(const char *s)
+{
+    return strncmp(s, "tcp://", 6) == 0 || strncmp(s, "ipc://", 6) == 0;
 }
 
 static s_peer_t *
@@ -308,9 +316,13 @@ tr__remote_prepare(tr_node_t *node, tr__remote_t **out)
     if (listen == NULL)
         return tr__refuse(TR_EINVAL, "node '%s': seeds without listen (the "
                           "other nodes answer on our endpoint)", node->name);
-    if (strncmp(listen, "tcp://", 6) != 0 || strlen(listen) >= S_EP_MAX)
-        return tr__refuse(TR_EINVAL, "node '%s': listen wants tcp://ADDR:PORT"
-                          ", not '%s'", node->name, listen);
+    for (const char *ep = listen; ep != NULL;
+         ep = strchr(ep, ',') ? strchr(ep, ',') + 1 : NULL)
+        if ((strncmp(ep, "tcp://", 6) != 0 && strncmp(ep, "ipc://", 6) != 0) ||
+            strlen(listen) >= S_EP_MAX)
+            return tr__refuse(TR_EINVAL, "node '%s': listen wants tcp://"
+                              "ADDR:PORT or ipc://PATH (comma-separated), not "
+                              "'%s'", node->name, listen);
     if (o->down_after_ms < 0)
         return tr__refuse(TR_EINVAL, "node option down_after_ms is negative");
     tr__remote_t *r = calloc(1, sizeof *r);
@@ -434,13 +446,25 @@ s_peer_add(tr__remote_t *r, const char *name, const char *endpoint,
     return p;
 }
 
+/* The socket toward p; for a client, its routing id has gone first. */
+static void *
+s_toward(tr__remote_t *r, s_peer_t *p)
+{
+    if (!p->client)
+        return p->dealer;
+    if (zmq_send(r->router, p->name, strlen(p->name),
+                 ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return NULL;
+    return r->router;
+}
+
 /* Send a control message ('C') to p: tag and the values add put in. */
 typedef int (*s_fill_fn)(tr__remote_t *r, s_peer_t *p, tr_msg_t *m);
 
 static int
 s_ctl(tr__remote_t *r, s_peer_t *p, const char *tag, s_fill_fn fill)
 {
-    if (p->dealer == NULL)
+    if (p->dealer == NULL && !p->client)
         return TR_ENOCONN;
     tr_msg_t *m;
     int rc = tr__msg_create_sys(&m, tag);
@@ -452,8 +476,10 @@ s_ctl(tr__remote_t *r, s_peer_t *p, const char *tag, s_fill_fn fill)
     }
     size_t len;
     const uint8_t *frame = tr__msg_frame(m, &len);
-    if (zmq_send(p->dealer, "C", 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1 ||
-        zmq_send(p->dealer, frame, len, ZMQ_DONTWAIT) < 0)
+    void *sock = s_toward(r, p);
+    if (sock == NULL ||
+        zmq_send(sock, "C", 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1 ||
+        zmq_send(sock, frame, len, ZMQ_DONTWAIT) < 0)
         rc = TR_EAGAIN; /* a full connection: the next ping will do */
     tr_msg_destroy(&m);
     return rc;
@@ -480,12 +506,12 @@ s_fill_welcome(tr__remote_t *r, s_peer_t *p, tr_msg_t *m)
     int rc = s_fill_self(r, p, m);
     uint32_t n = 0;
     for (size_t i = 0; i < r->npeers; i++)
-        n += r->peers[i] != p && r->peers[i]->up;
+        n += r->peers[i] != p && r->peers[i]->up && !r->peers[i]->client;
     if (rc == 0)
         rc = tr_msg_add_array(m, n);
     for (size_t i = 0; i < r->npeers && rc == 0; i++) {
         s_peer_t *q = r->peers[i];
-        if (q == p || !q->up)
+        if (q == p || !q->up || q->client)
             continue;
         if ((rc = tr_msg_add_str(m, q->name)) == 0 &&
             (rc = tr_msg_add_str(m, q->endpoint)) == 0)
@@ -579,7 +605,7 @@ static void
 s_join(tr__remote_t *r, const char *seed)
 {
     const s_member_t *m = s_member(r, seed, seed);
-    const char *ep = strncmp(seed, "tcp://", 6) == 0 ? seed
+    const char *ep = s_is_endpoint(seed) ? seed
                      : m != NULL && m->endpoint[0] ? m->endpoint
                                                    : NULL;
     if (ep == NULL) {
@@ -638,7 +664,8 @@ s_read_self(tr_reader_t *rd, s_self_t *s)
     if (s->version != 1)
         return TR_EVERSION;
     if (s->name[0] == '\0' || s->tag == 0 || s->tag >> TR__TAG_BITS ||
-        tr__id_tag(s->gw) != s->tag || strncmp(s->endpoint, "tcp://", 6))
+        tr__id_tag(s->gw) != s->tag ||
+        (s->endpoint[0] != '\0' && !s_is_endpoint(s->endpoint)))
         return TR_EPROTO;
     return 0;
 }
@@ -649,7 +676,8 @@ static void
 s_fix_endpoint(char *ep, size_t cap, const char *from)
 {
     const char *host = ep + 6;
-    if (from == NULL || (strncmp(host, "0.0.0.0:", 8) != 0 &&
+    if (from == NULL || strncmp(ep, "tcp://", 6) != 0 ||
+        (strncmp(host, "0.0.0.0:", 8) != 0 &&
                          strncmp(host, "*:", 2) != 0))
         return;
     char port[16];
@@ -699,12 +727,15 @@ s_on_hello(tr__remote_t *r, tr_reader_t *rd, const char *key,
     }
     if (p == NULL && (p = s_peer_add(r, s.name, s.endpoint, key)) == NULL)
         return;
+    p->client = s.endpoint[0] == '\0'; /* answered through our ROUTER */
+    if (p->client)
+        tr__sock_close(&p->dealer);
     if (strcmp(p->endpoint, s.endpoint) != 0 || strcmp(p->key, key) != 0) {
         tr__sock_close(&p->dealer); /* it moved */
         snprintf(p->endpoint, sizeof p->endpoint, "%s", s.endpoint);
         snprintf(p->key, sizeof p->key, "%s", key);
     }
-    if (p->dealer == NULL && s_dealer_open(r, p) != 0)
+    if (!p->client && p->dealer == NULL && s_dealer_open(r, p) != 0)
         return;
     uint64_t ours = p->nonce;
     p->nonce = s.nonce; /* echoed in our welcome */
@@ -758,7 +789,7 @@ s_on_welcome(tr__remote_t *r, tr_reader_t *rd, const char *key,
             break;
         if (strcmp(name, r->node->name) == 0 ||
             s_peer_by_name(r, name, strlen(name)) != NULL ||
-            strncmp(ep, "tcp://", 6) != 0)
+            !s_is_endpoint(ep))
             continue;
         if (!r->plaintext && !s_key_allowed(r, k))
             continue; /* it could not connect to us anyway */
@@ -1077,12 +1108,14 @@ s_serve(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm)
 /* ------------------------------------------------------------------ */
 
 static int
-s_push_out(s_peer_t *p, char box, zmq_msg_t *zm)
+s_push_out(tr__remote_t *r, s_peer_t *p, char box, zmq_msg_t *zm)
 {
-    if (zmq_send(p->dealer, &box, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1)
-        return zmq_errno() == EAGAIN ? TR_EAGAIN : TR_ESYS;
+    void *sock = s_toward(r, p);
+    if (sock == NULL ||
+        zmq_send(sock, &box, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1)
+        return zmq_errno() == EAGAIN && !p->client ? TR_EAGAIN : TR_ESYS;
     /* The first part went: the rest of the message always does. */
-    return tr__zmsg_send(zm, p->dealer, 0);
+    return tr__zmsg_send(zm, sock, 0);
 }
 
 /* A local watcher asks (TR__SYS_RMON to the gateway) to watch target. */
@@ -1110,7 +1143,7 @@ s_watch(tr__remote_t *r, tr_id_t watcher, tr_id_t target)
     zmq_msg_t zm;
     if (tr_msg_add_int(m, (int64_t)target) == 0 &&
         tr_msg_add_int(m, 0) == 0 && tr__msg_zmq_lend(m, &zm) == 0) {
-        if (s_push_out(p, 'I', &zm) == 0)
+        if (s_push_out(r, p, 'I', &zm) == 0)
             m = NULL;
         else
             tr__msg_zmq_abandon(m, &zm);
@@ -1163,7 +1196,7 @@ s_on_out(tr__remote_t *r, char box, zmq_msg_t *zm)
         return;
     }
     s_deadline_out(data);
-    int rc = s_push_out(p, box, zm);
+    int rc = s_push_out(r, p, box, zm);
     if (rc == TR_EAGAIN) {
         r->out_held = *zm;
         r->out_peer = p;
@@ -1284,8 +1317,8 @@ s_timers(tr__remote_t *r)
                 p->pinged_ns = now;
                 (void)s_ctl(r, p, "$ping", NULL);
             }
-        } else if (now - p->hello_ns >= 2 * ping) {
-            s_hello(r, p); /* until it answers */
+        } else if (!p->client && now - p->hello_ns >= 2 * ping) {
+            s_hello(r, p); /* until it answers (a client comes back) */
         }
     }
     /* Joins asked for since. */
@@ -1343,7 +1376,7 @@ s_main(void *arg)
         if (it[1].revents & ZMQ_POLLIN)
             s_router_read(r);
         if (r->out_holding) {
-            int rc = s_push_out(r->out_peer, r->out_box, &r->out_held);
+            int rc = s_push_out(r, r->out_peer, r->out_box, &r->out_held);
             if (rc != TR_EAGAIN) {
                 if (rc != 0) {
                     TR__STAT_INC(r->node, dead_letters);
@@ -1422,12 +1455,20 @@ tr__remote_start(tr__remote_t *r)
         s_sockopt_int(r->router, ZMQ_CURVE_SERVER, 1);
         zmq_setsockopt(r->router, ZMQ_CURVE_SECRETKEY, r->sec, 40);
     }
-    if (zmq_bind(r->router, r->listen) != 0)
-        return tr__refuse(TR_EINVAL, "node '%s': listen on %s: %s",
-                          node->name, r->listen, zmq_strerror(zmq_errno()));
-    size_t len = sizeof r->endpoint;
-    if (zmq_getsockopt(r->router, ZMQ_LAST_ENDPOINT, r->endpoint, &len) != 0)
-        snprintf(r->endpoint, sizeof r->endpoint, "%s", r->listen);
+    /* Every endpoint listed; the first is the one other nodes are told. */
+    char list[S_EP_MAX], *save = NULL;
+    snprintf(list, sizeof list, "%s", r->listen);
+    for (char *ep = strtok_r(list, ",", &save); ep != NULL;
+         ep = strtok_r(NULL, ",", &save)) {
+        if (zmq_bind(r->router, ep) != 0)
+            return tr__refuse(TR_EINVAL, "node '%s': listen on %s: %s",
+                              node->name, ep, zmq_strerror(zmq_errno()));
+        size_t len = sizeof r->endpoint;
+        if (r->endpoint[0] == '\0' &&
+            zmq_getsockopt(r->router, ZMQ_LAST_ENDPOINT, r->endpoint, &len) !=
+                0)
+            snprintf(r->endpoint, sizeof r->endpoint, "%s", ep);
+    }
     snprintf(r->stop_ep, sizeof r->stop_ep, "inproc://tr-gateway-%p",
              (void *)r);
     r->stop_tx = zmq_socket(node->zctx, ZMQ_PAIR);
@@ -1677,7 +1718,7 @@ tr_node_connect(tr_node_t *node, const char *seed)
     tr__remote_t *r = node->remote;
     if (r == NULL)
         return TR_ENOCONN;
-    if (strncmp(seed, "tcp://", 6) != 0 && s_member(r, seed, NULL) == NULL)
+    if (!s_is_endpoint(seed) && s_member(r, seed, NULL) == NULL)
         return tr__refuse(TR_EINVAL, "tr_node_connect: '%s' is neither an "
                           "endpoint nor a member of the cluster file", seed);
     if (!r->plaintext && s_member(r, seed, seed) == NULL)

@@ -55,6 +55,8 @@ s_echo(tr_actor_t *self, void *state, const tr_msg_t *msg)
     }
     if (tr_msg_is(msg, "stop"))
         return TR_EFAILED; /* ends it, abnormally */
+    if (tr_msg_is(msg, "note"))
+        return 0; /* a tell, counted */
     int64_t out[1] = {v + 1};
     return ts_reply_ints(self, msg, 1, out);
 }
@@ -562,6 +564,54 @@ START_TEST(curve_options_are_checked)
 }
 END_TEST
 
+/* examples/python_client.py against a node, over tcp and ipc, with
+ * CURVE: the client's key is one of the cluster file's. */
+static void
+s_python(const char *ep, const s_keys_t *k, const char *want)
+{
+    const char *script = getenv("TR_PYTHON_CLIENT");
+    ck_assert_ptr_nonnull(script);
+    char cmd[1024], out[4096] = "";
+    snprintf(cmd, sizeof cmd,
+             "timeout 60 /usr/bin/python3 %s %s echo --server-key '%s' "
+             "--key-file %s 2>&1",
+             script, ep, k->pub[0], k->key[1]);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    ck_assert_msg(st == 0, "python_client failed (%d): %s", st, out);
+    ck_assert_msg(strstr(out, "ask echo: ok [42]") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+}
+
+START_TEST(python_client_over_tcp_and_ipc)
+{
+    s_keys_t k;
+    s_keys(&k);
+    char listen[400];
+    snprintf(listen, sizeof listen, "tcp://127.0.0.1:*,ipc://%s/gw", k.dir);
+    tr_node_opts_t o = {.name = "n0",
+                        .listen = listen,
+                        .key_file = k.key[0],
+                        .cluster_file = k.cluster,
+                        .no_control = true};
+    tr_node_t *b = ts_node(&o);
+    ts_spawn(b, "echo", "echo");
+    atomic_store(&s_echo_seen, 0);
+    char ep[128], ipc[320];
+    s_endpoint(b, ep, sizeof ep);
+    s_python(ep, &k, "then ask: ok [2]");
+    snprintf(ipc, sizeof ipc, "ipc://%s/gw", k.dir);
+    s_python(ipc, &k, "connected to node n0");
+    /* per run: two asks and a tell */
+    ck_assert_int_eq(atomic_load(&s_echo_seen), 6);
+    ts_destroy(&b);
+    ts_rmtree(k.dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Limits and bad input                                                */
 /* ------------------------------------------------------------------ */
@@ -615,7 +665,7 @@ START_TEST(bad_options_and_calls)
     tr_node_t *n = NULL;
     tr_node_opts_t o = {.name = "x", .no_control = true,
                         .insecure_plaintext = true};
-    o.listen = "ipc:///tmp/x";
+    o.listen = "udp://127.0.0.1:7000";
     ck_assert_int_eq(tr_node_create(&n, &o), TR_EINVAL);
     o.listen = NULL;
     o.seeds = "tcp://127.0.0.1:1";
@@ -699,6 +749,7 @@ s_suite(void)
     tcase_add_test(tc, curve_nodes_talk);
     tcase_add_test(tc, unknown_key_and_plain_text_deliver_nothing);
     tcase_add_test(tc, curve_options_are_checked);
+    tcase_add_test(tc, python_client_over_tcp_and_ipc);
     suite_add_tcase(s, tc);
     tc = tcase_create("limits");
     tcase_set_timeout(tc, 60);
