@@ -594,6 +594,13 @@ typedef struct tr_child_spec {
     tr_spawn_opts_t spawn; /* name (kept across restarts), mode, args, ... */
     tr_restart_t restart;
     int shutdown_ms;       /* 0: 5000; TR_FOREVER: wait (supervisors) */
+    /* Where it may run: node names in order of preference, comma-
+     * separated ("b,c"; this node's own name allowed); NULL: here. Each
+     * (re)start takes the first node that is up, so a child whose node
+     * dies is restarted on a survivor. A child on another node is
+     * monitored, not linked (docs/nodes.md); stopping it is a request
+     * that is not waited for. */
+    const char *nodes;
 } tr_child_spec_t;
 
 typedef struct tr_sup_opts {

@@ -23,12 +23,15 @@
 #include <time.h>
 
 #include "runtime/behaviour.h"
+#include "runtime/control.h"
 #include "runtime/node.h"
+#include "runtime/remote.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 #include "troupe.h"
 
-#define S_SPEC_FIELDS 11
+#define S_SPEC_FIELDS 12
+#define S_NODES_MAX 256
 
 typedef struct s_child {
     char id[TR_NAME_MAX + 1];
@@ -42,6 +45,7 @@ typedef struct s_child {
     tr_id_t actor;    /* 0 while not running */
     int heartbeat_ms; /* TR_PROCESS: see tr_spawn_opts_t */
     char exe[256];    /* TR_PROCESS: another executable, "" for this one */
+    char nodes[S_NODES_MAX]; /* where it may run, "" for here */
     int restarts;     /* how often it was restarted */
     int streak;       /* restarts in a row, for backoff */
     uint64_t started; /* when its actor last started (ns) */
@@ -88,7 +92,8 @@ s_encode_spec(tr_msg_t *m, const tr_child_spec_t *c)
         (rc = tr_msg_add_int(m, c->shutdown_ms)) != 0 ||
         (rc = tr_msg_add_int(m, c->spawn.heartbeat_ms)) != 0 ||
         (rc = s_add_str_or_nil(m, c->spawn.executable)) != 0 ||
-        (rc = s_add_str_or_nil(m, args ? tr_msg_tag(args) : NULL)) != 0)
+        (rc = s_add_str_or_nil(m, args ? tr_msg_tag(args) : NULL)) != 0 ||
+        (rc = s_add_str_or_nil(m, c->nodes)) != 0)
         return rc;
     return args ? tr_msg_add_bin(m, payload, plen) : tr_msg_add_nil(m);
 }
@@ -130,7 +135,8 @@ s_decode_spec(tr_reader_t *r, s_child_t *c)
         (rc = tr_read_int(r, &shutdown)) != 0 ||
         (rc = tr_read_int(r, &heartbeat)) != 0 ||
         (rc = s_read_str_or_nil(r, c->exe, sizeof c->exe)) != 0 ||
-        (rc = s_read_str_or_nil(r, tag, sizeof tag)) != 0)
+        (rc = s_read_str_or_nil(r, tag, sizeof tag)) != 0 ||
+        (rc = s_read_str_or_nil(r, c->nodes, sizeof c->nodes)) != 0)
         return rc;
     c->heartbeat_ms = (int)heartbeat;
     if (restart < TR_PERMANENT || restart > TR_TEMPORARY)
@@ -193,7 +199,32 @@ s_spawn(tr_actor_t *self, s_child_t *c)
                          .keep_name = c->name[0] != '\0',
                          .executable = c->exe[0] ? c->exe : NULL,
                          .heartbeat_ms = c->heartbeat_ms};
-    int rc = tr_spawn(tr_actor_node(self), c->behaviour, &o, &c->actor);
+    tr_node_t *node = tr_actor_node(self);
+    int rc = TR_ENOCONN;
+    if (c->nodes[0] == '\0') {
+        rc = tr_spawn(node, c->behaviour, &o, &c->actor);
+    } else {
+        /* The first node of the list that is up, this one included. */
+        char list[S_NODES_MAX], *save = NULL;
+        snprintf(list, sizeof list, "%s", c->nodes);
+        for (char *at = strtok_r(list, ", ", &save); at != NULL;
+             at = strtok_r(NULL, ", ", &save)) {
+            if (strcmp(at, tr_node_name(node)) == 0) {
+                rc = tr_spawn(node, c->behaviour, &o, &c->actor);
+            } else if (tr_node_await(node, at, 0) == 0) {
+                o.link = false;
+                o.executable = NULL;
+                if ((rc = tr_spawn_on(node, at, c->behaviour, &o,
+                                      &c->actor)) == 0 &&
+                    (rc = tr_monitor(self, c->actor)) != 0)
+                    (void)tr__stop_async(node, c->actor, TR_ESHUTDOWN);
+                o.link = true;
+                o.executable = c->exe[0] ? c->exe : NULL;
+            }
+            if (rc == 0 || rc == TR_ECLOSED)
+                break;
+        }
+    }
     if (rc != 0) {
         c->actor = 0;
         return rc;
@@ -211,6 +242,13 @@ s_stop(tr_actor_t *self, s_child_t *c)
     if (c->actor == 0)
         return;
     tr_node_t *node = tr_actor_node(self);
+    if (tr__id_foreign(node, c->actor)) {
+        /* On another node: asked, not waited for (its DOWN is ignored). */
+        (void)tr_demonitor(self, c->actor);
+        (void)tr__stop_async(node, c->actor, TR_ESHUTDOWN);
+        c->actor = 0;
+        return;
+    }
     (void)tr_unlink(self, c->actor);
     int rc = tr_stop(node, c->actor, c->shutdown_ms);
     if (rc == TR_ETIMEDOUT) {
@@ -592,7 +630,8 @@ static int
 s_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_sup_t *s = state;
-    if (tr_msg_is(msg, "$exit")) {
+    if (tr_msg_is(msg, "$exit") || tr_msg_is(msg, "$down")) {
+        /* (a "$down": a child on another node) */
         tr_id_t who;
         int reason;
         size_t i;
@@ -602,7 +641,7 @@ s_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         if (c == NULL) {
             /* Our parent ended: so do we (OTP). From an actor we no longer
              * know (stopped with its group a moment ago): nothing to do. */
-            if (who == tr_actor_parent(self))
+            if (who == tr_actor_parent(self) && tr_msg_is(msg, "$exit"))
                 tr_exit(self, reason ? reason : TR_ESHUTDOWN);
             return 0;
         }
@@ -648,6 +687,11 @@ s_check_spec(const tr_child_spec_t *c, bool need_id)
     int rc = c->id ? tr__name_check(c->id) : 0;
     if (rc == 0 && c->spawn.name != NULL)
         rc = tr__name_check(c->spawn.name);
+    if (rc == 0 && c->nodes != NULL &&
+        (c->nodes[0] == '\0' || strlen(c->nodes) >= S_NODES_MAX))
+        rc = tr__refuse(TR_EINVAL, "child spec '%s': nodes is empty or "
+                        "longer than %d bytes", c->id ? c->id : "",
+                        S_NODES_MAX - 1);
     return rc;
 }
 

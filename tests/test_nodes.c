@@ -398,6 +398,76 @@ START_TEST(spawn_on_another_node)
 }
 END_TEST
 
+/* Where a supervisor's child runs now: its node's name into where. */
+static tr_id_t
+s_child_at(tr_node_t *n, tr_id_t sup, char *where, size_t cap)
+{
+    tr_sup_child_t kids[4];
+    int got = tr_sup_which_children(n, sup, kids, 4);
+    ck_assert_int_eq(got, 1);
+    where[0] = '\0';
+    if (kids[0].actor != 0 &&
+        tr_id_node(n, kids[0].actor, where, cap) != 0)
+        where[0] = '\0';
+    return kids[0].actor;
+}
+
+START_TEST(a_supervisor_restarts_a_child_on_a_surviving_node)
+{
+    tr_node_t *a = s_plain("a", NULL);
+    char ep[128];
+    s_endpoint(a, ep, sizeof ep);
+    tr_node_t *b = s_plain("b", ep), *c = s_plain("c", ep);
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    ck_assert_int_eq(tr_node_await(a, "c", S_UP_MS), 0);
+    tr_child_spec_t spec = {.id = "svc", .behaviour = "echo",
+                            .spawn = {.name = "svc"}, .nodes = "b,c"};
+    tr_id_t sup = 0;
+    ck_assert_int_eq(tr_sup_start(a, &(tr_sup_opts_t){.max_restarts = 5},
+                                  &spec, 1, &sup),
+                     0);
+    char where[64];
+    s_child_at(a, sup, where, sizeof where);
+    ck_assert_str_eq(where, "b");
+    int64_t v[1];
+    ck_assert_int_eq(ts_call_ints(a, "svc@b", ts_msg_i("inc", 1), 1, v), 0);
+    /* b goes: the child comes back on c */
+    ts_destroy(&b);
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    for (;;) {
+        s_child_at(a, sup, where, sizeof where);
+        if (strcmp(where, "c") == 0)
+            break;
+        ck_assert_msg(ts_now_ms() < until, "not restarted on c");
+        ck_assert_int_eq(tr_node_await(a, "nobody", 20), TR_ETIMEDOUT);
+    }
+    ck_assert_int_eq(ts_call_ints(a, "svc@c", ts_msg_i("inc", 2), 1, v), 0);
+    ck_assert_int_eq(v[0], 3);
+    /* a child that dies on c (not its node) is restarted there too */
+    ts_tell(a, "svc@c", ts_msg("stop"));
+    until = ts_now_ms() + TS_CALL_MS;
+    int rc = -1;
+    while (rc != 0) {
+        ck_assert_msg(ts_now_ms() < until, "not restarted after stop");
+        tr_msg_t *m = ts_msg_i("inc", 5), *reply = NULL;
+        rc = tr_call(a, "svc@c", &m, 1000, &reply);
+        tr_msg_destroy(&reply);
+    }
+    /* stopping the supervisor stops the child there */
+    tr_id_t child = s_child_at(a, sup, where, sizeof where);
+    ck_assert_int_eq(tr_stop(a, sup, TS_CALL_MS), 0);
+    until = ts_now_ms() + TS_CALL_MS;
+    tr_id_t still = child;
+    while (still == child) {
+        ck_assert_msg(ts_now_ms() < until, "child on c not stopped");
+        if (tr_whereis(c, "svc", &still) != 0)
+            still = 0;
+    }
+    ts_destroy(&c);
+    ts_destroy(&a);
+}
+END_TEST
+
 START_TEST(nodes_learn_of_each_other_through_a_seed)
 {
     tr_node_t *s = s_plain("seed", NULL);
@@ -743,6 +813,7 @@ s_suite(void)
     tcase_add_test(tc, watching_an_unknown_node_gives_noconnection);
     tcase_add_test(tc, spawn_on_another_node);
     tcase_add_test(tc, nodes_learn_of_each_other_through_a_seed);
+    tcase_add_test(tc, a_supervisor_restarts_a_child_on_a_surviving_node);
     suite_add_tcase(s, tc);
     tc = tcase_create("curve");
     tcase_set_timeout(tc, 60);
