@@ -460,7 +460,10 @@ s_svc_hello(tr_actor_t *self, const tr_msg_t *msg, int64_t id)
         (rc = tr_msg_add_int(m, o->send_timeout_ms)) == 0 &&
         (rc = tr_msg_add_int(m, o->ask_timeout_ms)) == 0 &&
         (rc = tr_msg_add_int(m, o->shutdown_timeout_ms)) == 0 &&
-        (rc = tr_msg_add_int(m, tr_log_level())) == 0)
+        (rc = tr_msg_add_int(m, tr_log_level())) == 0 &&
+        /* other nodes' actors are reached through our gateway */
+        (rc = tr_msg_add_int(m, node->tag)) == 0 &&
+        (rc = tr_msg_add_int(m, (int64_t)node->gw)) == 0)
         rc = tr_reply(self, msg, &m);
     tr_msg_destroy(&m);
     tr_msg_destroy(&args);
@@ -929,12 +932,12 @@ tr__child_hello(tr_actor_t *a, tr_msg_t **args)
     char tag[TR_TAG_MAX + 1];
     const void *p;
     size_t plen;
-    int64_t v[5];
+    int64_t v[7];
     tr_reader_init(&r, reply);
     rc = tr_read_str_copy(&r, tag, sizeof tag);
     if (rc == 0)
         rc = tr_read_bin(&r, &p, &plen);
-    for (int i = 0; i < 5 && rc == 0; i++)
+    for (int i = 0; i < 7 && rc == 0; i++)
         rc = tr_read_int(&r, &v[i]);
     if (rc == 0 && (rc = tr__msg_create_sys(args, tag)) == 0 &&
         (rc = tr_msg_add_raw(*args, p, plen)) != 0)
@@ -946,6 +949,8 @@ tr__child_hello(tr_actor_t *a, tr_msg_t **args)
         o->ask_timeout_ms = (int)v[2];
         o->shutdown_timeout_ms = (int)v[3];
         tr_log_set_level((int)v[4]);
+        a->node->tag = (uint32_t)v[5];
+        a->node->gw = (tr_id_t)v[6];
         a->hwm = o->mailbox_hwm;
         s_tag_page(a);
     }

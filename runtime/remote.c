@@ -35,6 +35,8 @@
 #include "runtime/behaviour.h"
 #include "runtime/future.h"
 #include "runtime/port.h"
+#include "runtime/process.h"
+#include "runtime/rundir.h"
 #include "transport/clock.h"
 #include "transport/envelope.h"
 #include "transport/log.h"
@@ -1151,6 +1153,28 @@ s_watch(tr__remote_t *r, tr_id_t watcher, tr_id_t target)
     tr_msg_destroy(&m);
 }
 
+/* Bind the mailbox and inbox on ipc too, for process actors of this
+ * node (their service sends EXPOSE when one looks the gateway up). */
+static void
+s_expose(tr__remote_t *r)
+{
+    if (atomic_load(&r->rec->exposed))
+        return;
+    char ep[TR__RUNDIR_MAX + 64];
+    if (tr__endpoint_ipc(r->node, ep, sizeof ep, r->rec->id,
+                         TR__BOX_MAILBOX) != 0 ||
+        zmq_bind(r->mbox, ep) != 0 ||
+        tr__endpoint_ipc(r->node, ep, sizeof ep, r->rec->id,
+                         TR__BOX_INBOX) != 0 ||
+        zmq_bind(r->inbox, ep) != 0) {
+        TR__LOG(TR_LOG_ERROR, "nodes", "node '%s': the gateway cannot bind "
+                "for process actors: %s", r->node->name,
+                zmq_strerror(zmq_errno()));
+        return;
+    }
+    atomic_store(&r->rec->exposed, true);
+}
+
 /* A frame for another node (or for the gateway) from a thread here. */
 static void
 s_on_out(tr__remote_t *r, char box, zmq_msg_t *zm)
@@ -1173,6 +1197,9 @@ s_on_out(tr__remote_t *r, char box, zmq_msg_t *zm)
             tr_reader_init_bytes(&rd, payload, plen);
             if (tr_read_int(&rd, &a) == 0 && tr_read_int(&rd, &b) == 0)
                 s_watch(r, b ? r->rec->id : env.sender, (tr_id_t)a);
+        } else if ((env.flags & TR__F_SYSTEM) &&
+                   env.code == TR__SYS_EXPOSE) {
+            s_expose(r); /* a process actor here sends to other nodes */
         } else if ((env.flags & TR__F_SYSTEM) && env.code == TR__SYS_SYNC) {
             /* a sender retiring its connection to us: all read */
             tr_reader_t rd;
@@ -1552,9 +1579,10 @@ tr__remote_rec(tr_node_t *node)
 int
 tr__remote_watch(tr__port_t *port, tr_id_t target)
 {
+    /* (node->gw: a process actor's node knows its parent's gateway) */
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
-    return tr__port_send_sys(port, node->remote->rec->id, TR__SYS_RMON,
-                             (int64_t)target, 0);
+    return tr__port_send_sys(port, node->gw, TR__SYS_RMON, (int64_t)target,
+                             0);
 }
 
 /* Wait (under r->mu) until the node called name is up; its gateway id. */

@@ -117,6 +117,23 @@ s_watcher(tr_actor_t *self, void *state, const tr_msg_t *msg)
         tr_msg_destroy(&m);
         return rc;
     }
+    if (tr_msg_is(msg, "askr")) { /* ask id v "inc" [5]; answer its v */
+        tr_reader_t r;
+        int64_t to = 0, got[1] = {0};
+        tr_reader_init(&r, msg);
+        (void)tr_read_int(&r, &to);
+        tr_msg_t *m, *reply = NULL;
+        int rc = tr_msg_create(&m, "inc");
+        if (rc == 0 && (rc = tr_msg_add_int(m, 5)) == 0)
+            rc = tr_call_id(tr_actor_node(self), (tr_id_t)to, &m, 10000,
+                            &reply);
+        tr_msg_destroy(&m);
+        if (rc == 0)
+            rc = ts_read_ints(reply, 1, got);
+        tr_msg_destroy(&reply);
+        int64_t out[2] = {rc, got[0]};
+        return ts_reply_ints(self, msg, 2, out);
+    }
     if (tr_msg_is(msg, "downs")) {
         int64_t out[3] = {w->downs, w->last_id, w->last_reason};
         return ts_reply_ints(self, msg, 3, out);
@@ -223,6 +240,46 @@ START_TEST(ask_and_tell_by_name_at_node)
     ck_assert_int_eq(backs[0], 1);
     ck_assert_int_eq(backs[1], 5);
 
+    ts_destroy(&a);
+    ts_destroy(&b);
+}
+END_TEST
+
+START_TEST(a_process_actor_talks_to_another_node)
+{
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_plain("a", ep);
+    tr_id_t e = ts_spawn(b, "echo", "echo");
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    tr_id_t w = 0;
+    ck_assert_int_eq(tr_spawn(a, "watcher",
+                              &(tr_spawn_opts_t){.name = "pw",
+                                                 .mode = TR_PROCESS},
+                              &w),
+                     0);
+    /* its ask to b, and the answer back to it */
+    int64_t out[2];
+    ck_assert_int_eq(ts_call_ints(a, "pw", ts_msg_i("askr", (int64_t)e), 2,
+                                  out),
+                     0);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 6);
+    /* its tell to b, told back to it */
+    tr_msg_t *m = ts_msg("fwd");
+    ck_assert_int_eq(tr_msg_add_int(m, (int64_t)e), 0);
+    ck_assert_int_eq(tr_msg_add_int(m, 7), 0);
+    ts_tell(a, "pw", m);
+    int64_t until = ts_now_ms() + TS_CALL_MS, backs[2] = {0, 0};
+    while (backs[0] < 1) {
+        ck_assert(ts_now_ms() < until);
+        ck_assert_int_eq(ts_call_ints(a, "pw", ts_msg("backs"), 2, backs), 0);
+    }
+    ck_assert_int_eq(backs[1], 7);
+    /* and b's thread asks it directly, by name@node */
+    ck_assert_int_eq(ts_call_ints(b, "pw@a", ts_msg("backs"), 2, backs), 0);
+    ck_assert_int_eq(backs[0], 1);
     ts_destroy(&a);
     ts_destroy(&b);
 }
@@ -808,6 +865,7 @@ s_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, ask_and_tell_by_name_at_node);
     tcase_add_test(tc, deadline_travels_as_time_left);
+    tcase_add_test(tc, a_process_actor_talks_to_another_node);
     tcase_add_test(tc, monitor_across_nodes_gets_the_reason);
     tcase_add_test(tc, node_going_down_gives_noconnection);
     tcase_add_test(tc, watching_an_unknown_node_gives_noconnection);
