@@ -253,6 +253,9 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
             TR__LOG(TR_LOG_WARN, "runtime", "node '%s' has no control "
                     "endpoint: %s", node->name, tr_strerror(crc));
     }
+    if (node->remote != NULL && (rc = tr__remote_spawner(node->remote)) != 0)
+        TR__LOG(TR_LOG_WARN, "runtime", "node '%s' cannot run spawns for "
+                "other nodes: %s", node->name, tr_strerror(rc));
     TR__LOG(TR_LOG_INFO, "runtime", "node '%s' up", node->name);
     *out = node;
     return 0;

@@ -49,6 +49,8 @@
 #define S_BATCH 64
 #define S_HWM 10000
 #define S_POLL_MAX_MS 50
+#define S_BATCH_BYTES (64 * 1024) /* a batch to a node is sent past this */
+#define S_BATCH_FRAMES 256
 
 typedef struct s_watch {
     tr_id_t watcher, target;
@@ -68,6 +70,9 @@ typedef struct s_peer {
     bool client;    /* it does not listen: it is sent to through our
                      * ROUTER, by its name (e.g. examples/python_client) */
     uint64_t heard_ns, pinged_ns, hello_ns;
+    uint8_t *batch; /* frames for it not yet sent (a node, not a client) */
+    size_t blen, bcap;
+    int bcount;
     s_watch_t *watches; /* our actors watching its actors */
     size_t nw, capw;
 } s_peer_t;
@@ -96,7 +101,8 @@ struct tr__remote {
     tr__rec_t *rec; /* the gateway's record (registered) */
     pthread_t thread;
     bool running;
-    _Atomic int spawning; /* spawn threads still running */
+    _Atomic tr_id_t spawner; /* runs spawns asked by other nodes */
+    _Atomic bool stopping; /* the loop ends (stop_tx only wakes it) */
     void *stop_tx;
     char stop_ep[64];
 
@@ -116,6 +122,10 @@ struct tr__remote {
     s_peer_t *out_peer;
     char out_box;
     bool out_holding;
+    bool out_blocked;   /* a batch did not go: a connection is full */
+    struct s_inbatch *in_batch; /* a batch being handed out, or NULL */
+    s_peer_t *in_peer;
+    size_t in_off;      /* its next entry */
     zmq_msg_t in_held; /* a frame for a full mailbox here */
     tr_id_t in_to;
     tr__box_t in_box;
@@ -568,6 +578,13 @@ s_peer_down(tr__remote_t *r, s_peer_t *p, const char *why)
             i++;
     pthread_mutex_unlock(&r->mu);
     tr__sock_close(&p->dealer); /* what was queued goes with it */
+    if (p->bcount > 0)
+        TR__LOG(TR_LOG_DEBUG, "nodes", "%d messages for node '%s' dropped",
+                p->bcount, p->name);
+    free(p->batch);
+    p->batch = NULL;
+    p->blen = p->bcap = 0;
+    p->bcount = 0;
     if (r->out_holding && r->out_peer == p) {
         zmq_msg_close(&r->out_held);
         r->out_holding = false;
@@ -804,6 +821,29 @@ s_on_welcome(tr__remote_t *r, tr_reader_t *rd, const char *key,
 /* A troupe frame from another node for the gateway itself. */
 static void s_serve(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm);
 
+/* A batch received from a node: its frames go to their actors without a
+ * copy, each pointing into it; the last one freed frees it. */
+typedef struct s_inbatch {
+    zmq_msg_t msg;
+    _Atomic int refs;
+} s_inbatch_t;
+
+static void
+s_inbatch_unref(s_inbatch_t *b)
+{
+    if (atomic_fetch_sub(&b->refs, 1) == 1) {
+        zmq_msg_close(&b->msg);
+        free(b);
+    }
+}
+
+static void
+s_inbatch_free(void *data, void *hint)
+{
+    (void)data;
+    s_inbatch_unref(hint);
+}
+
 static void
 s_deliver_in(tr__remote_t *r)
 {
@@ -874,10 +914,68 @@ s_on_frame(tr__remote_t *r, s_peer_t *p, char box, zmq_msg_t *zm)
     s_deliver_in(r);
 }
 
+/* Hand out the entries of r->in_batch from r->in_off on, until one
+ * waits for room (held) or the batch is done. */
+static void
+s_batch_step(tr__remote_t *r)
+{
+    s_inbatch_t *b = r->in_batch;
+    const uint8_t *base = zmq_msg_data(&b->msg);
+    size_t size = zmq_msg_size(&b->msg);
+    while (!r->in_holding && r->in_off < size) {
+        uint32_t len = 0;
+        if (size - r->in_off < 5 ||
+            (len = (uint32_t)base[r->in_off] |
+                   (uint32_t)base[r->in_off + 1] << 8 |
+                   (uint32_t)base[r->in_off + 2] << 16 |
+                   (uint32_t)base[r->in_off + 3] << 24) > size - r->in_off - 5 ||
+            (base[r->in_off + 4] != 'M' && base[r->in_off + 4] != 'I')) {
+            TR__STAT_INC(r->node, bad_frames);
+            TR__LOG(TR_LOG_WARN, "nodes", "node '%s': malformed batch from "
+                    "node '%s': the rest dropped", r->node->name,
+                    r->in_peer->name);
+            break;
+        }
+        char box = (char)base[r->in_off + 4];
+        uint8_t *data = (uint8_t *)base + r->in_off + 5;
+        r->in_off += 5 + (size_t)len;
+        zmq_msg_t sub;
+        atomic_fetch_add(&b->refs, 1);
+        if (zmq_msg_init_data(&sub, data, len, s_inbatch_free, b) != 0) {
+            atomic_fetch_sub(&b->refs, 1);
+            TR__STAT_INC(r->node, dead_letters);
+            continue;
+        }
+        s_on_frame(r, r->in_peer, box, &sub);
+    }
+    if (!r->in_holding) {
+        r->in_batch = NULL;
+        s_inbatch_unref(b);
+    }
+}
+
+static void
+s_on_batch(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm)
+{
+    s_inbatch_t *b = malloc(sizeof *b);
+    if (b == NULL) {
+        TR__STAT_INC(r->node, dead_letters);
+        zmq_msg_close(zm);
+        return;
+    }
+    b->msg = *zm; /* moved */
+    atomic_init(&b->refs, 1);
+    r->in_batch = b;
+    r->in_peer = p;
+    r->in_off = 0;
+    s_batch_step(r);
+}
+
 static void
 s_router_read(tr__remote_t *r)
 {
-    for (int n = 0; n < S_BATCH && !r->in_holding; n++) {
+    for (int n = 0; n < S_BATCH && !r->in_holding && r->in_batch == NULL;
+         n++) {
         zmq_msg_t rid, boxm, zm;
         zmq_msg_init(&rid);
         if (zmq_msg_recv(&rid, r->router, ZMQ_DONTWAIT) < 0) {
@@ -902,13 +1000,16 @@ s_router_read(tr__remote_t *r)
                 break;
         }
         char box = ok ? *(const char *)zmq_msg_data(&boxm) : 0;
-        const char *ukey = zmq_msg_gets(&boxm, "User-Id");
-        const char *from = zmq_msg_gets(&boxm, "Peer-Address");
-        char key[41] = "";
-        if (ukey != NULL && !r->plaintext)
-            snprintf(key, sizeof key, "%s", ukey);
         s_peer_t *p = s_peer_by_name(r, zmq_msg_data(&rid), zmq_msg_size(&rid));
         zmq_msg_close(&rid);
+        char key[41] = "", from[64] = "";
+        if (ok && box == 'C') { /* who it is: only the handshake asks */
+            const char *v = zmq_msg_gets(&boxm, "User-Id");
+            if (v != NULL && !r->plaintext)
+                snprintf(key, sizeof key, "%s", v);
+            if ((v = zmq_msg_gets(&boxm, "Peer-Address")) != NULL)
+                snprintf(from, sizeof from, "%s", v);
+        }
         zmq_msg_close(&boxm);
         if (!ok) {
             TR__STAT_INC(r->node, bad_frames);
@@ -927,13 +1028,15 @@ s_router_read(tr__remote_t *r)
             tr_reader_t rd;
             tr_reader_init(&rd, &view);
             if (tr_msg_is(&view, "$hello"))
-                s_on_hello(r, &rd, key, from);
+                s_on_hello(r, &rd, key, from[0] ? from : NULL);
             else if (tr_msg_is(&view, "$welcome"))
-                s_on_welcome(r, &rd, key, from);
+                s_on_welcome(r, &rd, key, from[0] ? from : NULL);
             else if (tr_msg_is(&view, "$bye") && p != NULL && p->up)
                 s_peer_down(r, p, "it left");
             /* $ping: heard, that is all */
             tr__msg_view_close(&view);
+        } else if (box == 'B' && p != NULL && p->up && !p->client) {
+            s_on_batch(r, p, &zm);
         } else if ((box == 'M' || box == 'I') && p != NULL && p->up) {
             s_on_frame(r, p, box, &zm);
         } else {
@@ -966,24 +1069,22 @@ s_answer(tr__remote_t *r, const tr__env_t *req, int code, tr_msg_t **reply)
         *reply = NULL;
 }
 
-typedef struct s_spawn_job {
-    tr_node_t *node;
-    tr__remote_t *r;
-    tr_msg_t *req; /* adopted */
-} s_spawn_job_t;
-
-/* A spawn asked for by another node, in a thread of its own: an init may
- * take its time, and the gateway never waits. */
-static void *
-s_spawn_main(void *arg)
+/* Spawns asked for by other nodes run in an actor of their own, the
+ * node's spawner: an init may take its time, and the gateway never
+ * waits. The gateway hands it the request as it came (sender kept), and
+ * it answers the asker directly. */
+static int
+s_spawner(tr_actor_t *self, void *state, const tr_msg_t *req)
 {
-    s_spawn_job_t *job = arg;
+    (void)state;
+    if (!tr_msg_is(req, "$spawn") || !tr_msg_is_request(req))
+        return 0;
     tr_reader_t rd;
     char beh[TR_NAME_MAX + 1], name[TR_NAME_MAX + 1] = "";
     uint64_t mode = 0, hwm = 0, keep = 0, hb = 0;
     const void *args = NULL;
     size_t alen = 0;
-    tr_reader_init(&rd, job->req);
+    tr_reader_init(&rd, req);
     int rc = tr_read_str_copy(&rd, beh, sizeof beh) < 0 ? TR_EPROTO : 0;
     if (rc == 0 && tr_read_type(&rd) == TR_TYPE_NIL)
         (void)tr_read_nil(&rd);
@@ -1003,6 +1104,7 @@ s_spawn_main(void *arg)
         ((rc = tr_msg_create(&amsg, "args")) != 0 ||
          (rc = tr_msg_add_raw(amsg, args, alen)) != 0))
         rc = rc == TR_ENOMEM ? rc : TR_EPROTO;
+    tr_node_t *node = tr_actor_node(self);
     if (rc == 0) {
         tr_spawn_opts_t so = {.name = name[0] ? name : NULL,
                               .mode = (tr_mode_t)mode,
@@ -1010,31 +1112,23 @@ s_spawn_main(void *arg)
                               .keep_name = keep != 0,
                               .heartbeat_ms = (int)hb,
                               .args = amsg};
-        rc = tr_spawn(job->node, beh, &so, &id);
+        rc = tr_spawn(node, beh, &so, &id);
         TR__LOG(TR_LOG_INFO, "nodes", "node '%s': spawn of '%s' asked by "
-                "%llx: %s", job->node->name, beh,
-                (unsigned long long)job->req->env.sender,
+                "%llx: %s", node->name, beh,
+                (unsigned long long)tr_msg_sender(req),
                 rc == 0 ? "started" : tr_strerror(rc));
     }
     tr_msg_destroy(&amsg);
-    tr__port_t *port;
+    if (rc != 0)
+        return tr_reply_error(self, req, rc);
     tr_msg_t *m = NULL;
-    if (tr__port_get(job->node, &port) == 0 &&
-        tr__msg_create_sys(&m, rc == 0 ? "$spawned" : "$error") == 0 &&
-        (rc != 0 || tr_msg_add_uint(m, id) == 0)) {
-        m->env.flags = TR__F_REPLY | (rc < 0 ? TR__F_ERROR : 0);
-        m->env.code = rc < 0 ? rc : 0;
-        m->env.corr = job->req->env.corr;
-        if (tr__port_send(port, job->req->env.sender, &m, TR__BOX_INBOX,
-                          TR__NOWAIT) != 0)
-            tr_msg_destroy(&m);
-    }
+    if ((rc = tr__msg_create_sys(&m, "$spawned")) == 0 &&
+        (rc = tr_msg_add_uint(m, id)) == 0)
+        rc = tr_reply(self, req, &m);
     tr_msg_destroy(&m);
-    tr_msg_destroy(&job->req);
-    atomic_fetch_sub(&job->r->spawning, 1);
-    free(job);
-    return NULL;
+    return rc == TR_ENOENT ? 0 : rc; /* an asker gone is not our failure */
 }
+TR_BEHAVIOUR(tr_spawner, .handle = s_spawner);
 
 static void
 s_serve(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm)
@@ -1074,26 +1168,19 @@ s_serve(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm)
             tr_msg_destroy(&m);
         s_answer(r, &env, rc, rc == 0 ? &m : NULL);
     } else if ((env.flags & TR__F_REQUEST) && tr_msg_is(&view, "$spawn")) {
-        s_spawn_job_t *job = calloc(1, sizeof *job);
-        pthread_t t;
-        pthread_attr_t at;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (job == NULL || tr__msg_adopt(&view, &job->req) != 0) {
-            free(job);
-            s_answer(r, &env, TR_ENOMEM, NULL);
-        } else {
-            job->node = r->node;
-            job->r = r;
-            atomic_fetch_add(&r->spawning, 1);
-            if (pthread_create(&t, &at, s_spawn_main, job) != 0) {
-                atomic_fetch_sub(&r->spawning, 1);
-                tr_msg_destroy(&job->req);
-                free(job);
-                s_answer(r, &env, TR_ESYS, NULL);
-            }
+        /* To the spawner, as it came: it answers the asker. */
+        zmq_msg_t fw;
+        int rc = TR_ECLOSED;
+        tr_id_t sp = atomic_load(&r->spawner);
+        if (sp != 0 && zmq_msg_init_size(&fw, view.len) == 0) {
+            memcpy(zmq_msg_data(&fw), view.buf, view.len);
+            s_put_le64((uint8_t *)zmq_msg_data(&fw) + 16, sp);
+            rc = tr__port_forward(r->port, &fw, sp, TR__BOX_MAILBOX);
+            if (rc != 0)
+                zmq_msg_close(&fw);
         }
-        pthread_attr_destroy(&at);
+        if (rc != 0)
+            s_answer(r, &env, rc == TR_EAGAIN ? TR_EAGAIN : TR_ECLOSED, NULL);
     } else {
         TR__STAT_INC(r->node, bad_frames);
         TR__LOG(TR_LOG_WARN, "nodes", "node '%s': unknown request '%s' from "
@@ -1120,6 +1207,90 @@ s_push_out(tr__remote_t *r, s_peer_t *p, char box, zmq_msg_t *zm)
     return tr__zmsg_send(zm, sock, 0);
 }
 
+static void
+s_free_buf(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* Send p's batch: 0, or TR_EAGAIN (a full connection: kept for later). */
+static int
+s_flush(s_peer_t *p)
+{
+    if (p->bcount == 0)
+        return 0;
+    if (p->dealer == NULL) { /* down meanwhile */
+        p->blen = 0;
+        p->bcount = 0;
+        return 0;
+    }
+    if (zmq_send(p->dealer, "B", 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1)
+        return zmq_errno() == EAGAIN ? TR_EAGAIN : TR_ESYS;
+    zmq_msg_t m;
+    if (zmq_msg_init_data(&m, p->batch, p->blen, s_free_buf, NULL) != 0 ||
+        tr__zmsg_send(&m, p->dealer, 0) != 0) {
+        zmq_msg_close(&m);
+        return TR_ESYS; /* (does not happen once the first part went) */
+    }
+    p->batch = NULL; /* ZeroMQ's now */
+    p->blen = p->bcap = 0;
+    p->bcount = 0;
+    return 0;
+}
+
+static void
+s_flush_all(tr__remote_t *r)
+{
+    bool blocked = false;
+    for (size_t i = 0; i < r->npeers; i++)
+        blocked |= s_flush(r->peers[i]) == TR_EAGAIN;
+    r->out_blocked = blocked;
+}
+
+/* Queue a frame for p (its deadline already made relative): into p's
+ * batch for a node, straight out for a client. zm is consumed, except
+ * on TR_EAGAIN (a client's full connection). */
+/* Append one frame's bytes to node p's batch. */
+static int
+s_batch_add(tr__remote_t *r, s_peer_t *p, char box, const void *frame,
+            size_t len)
+{
+    if (p->blen + 5 + len > p->bcap) {
+        size_t cap = p->bcap ? p->bcap : 4096;
+        while (cap < p->blen + 5 + len)
+            cap *= 2;
+        uint8_t *nb = realloc(p->batch, cap);
+        if (nb == NULL)
+            return TR_ENOMEM;
+        p->batch = nb;
+        p->bcap = cap;
+    }
+    uint8_t *at = p->batch + p->blen;
+    at[0] = (uint8_t)len;
+    at[1] = (uint8_t)(len >> 8);
+    at[2] = (uint8_t)(len >> 16);
+    at[3] = (uint8_t)(len >> 24);
+    at[4] = (uint8_t)box;
+    memcpy(at + 5, frame, len);
+    p->blen += 5 + len;
+    p->bcount++;
+    if ((p->blen >= S_BATCH_BYTES || p->bcount >= S_BATCH_FRAMES) &&
+        s_flush(p) == TR_EAGAIN)
+        r->out_blocked = true;
+    return 0;
+}
+
+static int
+s_enqueue(tr__remote_t *r, s_peer_t *p, char box, zmq_msg_t *zm)
+{
+    if (p->client)
+        return s_push_out(r, p, box, zm);
+    int rc = s_batch_add(r, p, box, zmq_msg_data(zm), zmq_msg_size(zm));
+    zmq_msg_close(zm);
+    return rc;
+}
+
 /* A local watcher asks (TR__SYS_RMON to the gateway) to watch target. */
 static void
 s_watch(tr__remote_t *r, tr_id_t watcher, tr_id_t target)
@@ -1144,11 +1315,17 @@ s_watch(tr__remote_t *r, tr_id_t watcher, tr_id_t target)
     m->env.target = p->gw;
     zmq_msg_t zm;
     if (tr_msg_add_int(m, (int64_t)target) == 0 &&
-        tr_msg_add_int(m, 0) == 0 && tr__msg_zmq_lend(m, &zm) == 0) {
-        if (s_push_out(r, p, 'I', &zm) == 0)
-            m = NULL;
-        else
-            tr__msg_zmq_abandon(m, &zm);
+        tr_msg_add_int(m, 0) == 0) {
+        if (!p->client) {
+            size_t len;
+            const uint8_t *frame = tr__msg_frame(m, &len);
+            (void)s_batch_add(r, p, 'I', frame, len); /* a copy */
+        } else if (tr__msg_zmq_lend(m, &zm) == 0) {
+            if (s_push_out(r, p, 'I', &zm) == 0)
+                m = NULL;
+            else
+                tr__msg_zmq_abandon(m, &zm);
+        }
     }
     tr_msg_destroy(&m);
 }
@@ -1223,7 +1400,7 @@ s_on_out(tr__remote_t *r, char box, zmq_msg_t *zm)
         return;
     }
     s_deadline_out(data);
-    int rc = s_push_out(r, p, box, zm);
+    int rc = s_enqueue(r, p, box, zm);
     if (rc == TR_EAGAIN) {
         r->out_held = *zm;
         r->out_peer = p;
@@ -1240,7 +1417,7 @@ s_on_out(tr__remote_t *r, char box, zmq_msg_t *zm)
 static void
 s_pull_read(tr__remote_t *r, void *sock, char box)
 {
-    for (int n = 0; n < S_BATCH && !r->out_holding; n++) {
+    for (int n = 0; n < S_BATCH && !r->out_holding && !r->out_blocked; n++) {
         zmq_msg_t zm;
         zmq_msg_init(&zm);
         if (zmq_msg_recv(&zm, sock, ZMQ_DONTWAIT) < 0) {
@@ -1381,25 +1558,31 @@ s_main(void *arg)
     for (;;) {
         zmq_pollitem_t it[5] = {
             {stop, 0, ZMQ_POLLIN, 0},
-            {r->router, 0, r->in_holding ? 0 : ZMQ_POLLIN, 0},
-            {r->inbox, 0, r->out_holding ? 0 : ZMQ_POLLIN, 0},
-            {r->mbox, 0, r->out_holding ? 0 : ZMQ_POLLIN, 0},
+            {r->router, 0,
+             r->in_holding || r->in_batch != NULL ? 0 : ZMQ_POLLIN, 0},
+            {r->inbox, 0, r->out_holding || r->out_blocked ? 0 : ZMQ_POLLIN,
+             0},
+            {r->mbox, 0, r->out_holding || r->out_blocked ? 0 : ZMQ_POLLIN,
+             0},
             {r->zap, 0, ZMQ_POLLIN, 0}, /* last: absent in plain text */
         };
         int64_t wait = tr__ms_left(next_timers);
         if (wait < 0 || wait > S_POLL_MAX_MS)
             wait = S_POLL_MAX_MS;
-        if (r->in_holding || r->out_holding)
+        if (r->in_holding || r->out_holding || r->out_blocked)
             wait = 1;
         if (zmq_poll(it, r->zap ? 5 : 4, (long)wait) < 0 &&
             zmq_errno() != EINTR)
             break;
-        if (it[0].revents & ZMQ_POLLIN)
+        if ((it[0].revents & ZMQ_POLLIN) || atomic_load(&r->stopping))
             break;
         if (r->zap != NULL && (it[4].revents & ZMQ_POLLIN))
             s_zap(r);
-        if (r->in_holding)
+        if (r->in_holding) {
             s_deliver_in(r);
+            if (!r->in_holding && r->in_batch != NULL)
+                s_batch_step(r); /* the rest of the batch */
+        }
         if (it[1].revents & ZMQ_POLLIN)
             s_router_read(r);
         if (r->out_holding) {
@@ -1416,6 +1599,8 @@ s_main(void *arg)
             s_pull_read(r, r->inbox, 'I');
         if (it[3].revents & ZMQ_POLLIN)
             s_pull_read(r, r->mbox, 'M');
+        /* What was read goes now, one message a node. */
+        s_flush_all(r);
         if (tr__now_ns() >= next_timers) {
             s_timers(r);
             next_timers = tr__deadline_after_ms(
@@ -1518,12 +1703,11 @@ tr__remote_stop(tr__remote_t **rp)
     if (r == NULL)
         return;
     *rp = NULL;
-    /* Spawns asked for by other nodes: they see the node closing. */
-    uint64_t until = tr__deadline_after_ms(r->node->opts.shutdown_timeout_ms);
-    while (atomic_load(&r->spawning) > 0 && tr__ms_left(until) != 0)
-        usleep(1000);
     if (r->running) {
-        zmq_send(r->stop_tx, "x", 1, 0);
+        /* The flag ends the loop within one poll even if the wake-up
+         * cannot be sent (the thread not yet connected to it). */
+        atomic_store(&r->stopping, true);
+        zmq_send(r->stop_tx, "x", 1, ZMQ_DONTWAIT);
         pthread_join(r->thread, NULL);
     }
     if (r->rec != NULL) {
@@ -1535,6 +1719,8 @@ tr__remote_stop(tr__remote_t **rp)
         zmq_msg_close(&r->out_held);
     if (r->in_holding)
         zmq_msg_close(&r->in_held);
+    if (r->in_batch != NULL)
+        s_inbatch_unref(r->in_batch);
     tr__sock_close(&r->stop_tx);
     tr__sock_close(&r->router);
     tr__sock_close(&r->zap);
@@ -1542,6 +1728,7 @@ tr__remote_stop(tr__remote_t **rp)
     tr__sock_close(&r->inbox);
     for (size_t i = 0; i < r->npeers; i++) {
         tr__sock_close(&r->peers[i]->dealer);
+        free(r->peers[i]->batch);
         free(r->peers[i]->watches);
         free(r->peers[i]);
     }
@@ -1559,6 +1746,15 @@ tr__remote_stop(tr__remote_t **rp)
 /* ------------------------------------------------------------------ */
 /* For the rest of the runtime, and the public calls                   */
 /* ------------------------------------------------------------------ */
+
+int
+tr__remote_spawner(tr__remote_t *r)
+{
+    tr_id_t id = 0;
+    int rc = tr_spawn(r->node, "tr_spawner", NULL, &id);
+    atomic_store(&r->spawner, id);
+    return rc;
+}
 
 tr_id_t
 tr__remote_rec_id(const tr__remote_t *r)

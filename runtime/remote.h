@@ -37,6 +37,10 @@ int tr__remote_prepare(tr_node_t *node, tr__remote_t **out);
 /* Bind, start the gateway thread and say hello to the seeds. */
 int tr__remote_start(tr__remote_t *r);
 
+/* Start the actor that runs spawns asked for by other nodes (once the
+ * node is made). */
+int tr__remote_spawner(tr__remote_t *r);
+
 /* The gateway's id. */
 tr_id_t tr__remote_rec_id(const tr__remote_t *r);
 

@@ -218,6 +218,8 @@ s_spawn(tr_actor_t *self, s_child_t *c)
                                       &c->actor)) == 0 &&
                     (rc = tr_monitor(self, c->actor)) != 0)
                     (void)tr__stop_async(node, c->actor, TR_ESHUTDOWN);
+                if (rc == TR_ECLOSED) /* that node is going: the next */
+                    rc = TR_ENOCONN;
                 o.link = true;
                 o.executable = c->exe[0] ? c->exe : NULL;
             }

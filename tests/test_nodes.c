@@ -508,6 +508,7 @@ START_TEST(a_supervisor_restarts_a_child_on_a_surviving_node)
         ck_assert_msg(ts_now_ms() < until, "not restarted after stop");
         tr_msg_t *m = ts_msg_i("inc", 5), *reply = NULL;
         rc = tr_call(a, "svc@c", &m, 1000, &reply);
+        tr_msg_destroy(&m); /* still ours if the name did not resolve */
         tr_msg_destroy(&reply);
     }
     /* stopping the supervisor stops the child there */
@@ -775,6 +776,7 @@ START_TEST(oversize_on_the_wire_is_refused_and_the_node_goes_on)
         rc = tr_call(a, "echo@b", &q, 500, &reply);
         if (rc == 0)
             ts_ints(reply, 1, v);
+        tr_msg_destroy(&q);
         tr_msg_destroy(&reply);
     }
     ck_assert_int_eq(rc, 0);
