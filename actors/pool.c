@@ -644,13 +644,18 @@ s_pool_init(tr_actor_t *self, void *state, const tr_msg_t *args)
     s_pool_t *p = state;
     tr_reader_t r;
     int64_t v[4];
-    char exe[4096] = "";
+    char exe[4096] = "", nodes[256] = "";
     tr_reader_init(&r, args);
     for (int i = 0; i < 4; i++)
         if (tr_read_int(&r, &v[i]) != 0)
             return TR_EINVAL;
     if (tr_read_type(&r) == TR_TYPE_STR &&
         tr_read_str_copy(&r, exe, sizeof exe) != 0)
+        return TR_ENAMETOOLONG;
+    if (tr_read_type(&r) == TR_TYPE_NIL)
+        (void)tr_read_nil(&r);
+    if (tr_read_type(&r) == TR_TYPE_STR &&
+        tr_read_str_copy(&r, nodes, sizeof nodes) != 0)
         return TR_ENAMETOOLONG;
     p->mode = (tr_pool_mode_t)v[0];
     p->target = (int)v[1];
@@ -667,6 +672,8 @@ s_pool_init(tr_actor_t *self, void *state, const tr_msg_t *args)
                                                         : TR_THREAD,
                   .executable = exe[0] ? exe : NULL},
         .restart = TR_PERMANENT,
+        /* Workers on other nodes: the first of them that is up. */
+        .nodes = nodes[0] ? nodes : NULL,
         /* Stopped idle (a shutdown waits for the tasks first), so a
          * worker that does not stop at once is stuck in a task: a
          * process one is killed, a thread one left (and reported). */
@@ -1211,6 +1218,11 @@ tr_pool_start(tr_node_t *node, const tr_pool_opts_t *opts, tr_pool_t **out)
         (rc = tr_msg_add_int(args, o.task_timeout_ms)) == 0)
         rc = o.executable ? tr_msg_add_str(args, o.executable)
                           : tr_msg_add_nil(args);
+    if (rc == 0 && o.nodes != NULL)
+        rc = strlen(o.nodes) < 256 && o.nodes[0]
+                 ? tr_msg_add_str(args, o.nodes)
+                 : tr__refuse(TR_EINVAL, "tr_pool_start: nodes '%.32s'",
+                              o.nodes);
     tr_spawn_opts_t so = {.name = o.name, .args = args};
     if (rc == 0)
         rc = tr_spawn(node, "tr_pool", &so, &p->id);

@@ -838,6 +838,12 @@ typedef struct tr_pool_opts {
                            * 0: the default, 2; negative: none */
     int task_timeout_ms;  /* default per-task deadline; 0: none */
     const char *executable; /* process workers: another program's */
+    /* Workers on other nodes (docs/nodes.md): node names in order of
+     * preference, "b,c"; each worker starts on the first that is up and
+     * is restarted on a survivor when its node dies (its task then goes
+     * to another worker, as for any death). The task must be registered
+     * in the program those nodes run. NULL: workers here. */
+    const char *nodes;
 } tr_pool_opts_t;
 
 /* Start a pool: a pool actor with a simple_one_for_one supervisor of its

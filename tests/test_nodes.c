@@ -526,6 +526,70 @@ START_TEST(a_supervisor_restarts_a_child_on_a_surviving_node)
 }
 END_TEST
 
+/* A task for pools whose workers live on other nodes: v -> v * v. */
+static int
+s_square(const tr_msg_t *args, tr_msg_t **result)
+{
+    int64_t v[1];
+    int rc = ts_read_ints(args, 1, v);
+    if (rc == 0 && (rc = tr_msg_create(result, "sq")) == 0)
+        rc = tr_msg_add_int(*result, v[0] * v[0]);
+    return rc;
+}
+TR_TASK(square, s_square);
+
+START_TEST(a_pool_with_workers_on_other_nodes_loses_no_task)
+{
+    tr_node_t *a = s_plain("a", NULL);
+    char ep[128];
+    s_endpoint(a, ep, sizeof ep);
+    tr_node_t *b = s_plain("b", ep), *c = s_plain("c", ep);
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    ck_assert_int_eq(tr_node_await(a, "c", S_UP_MS), 0);
+    tr_pool_t *pool = NULL;
+    ck_assert_int_eq(tr_pool_start(a, &(tr_pool_opts_t){.workers = 2,
+                                                        .nodes = "b,c"},
+                                   &pool),
+                     0);
+    enum { N = 400 };
+    tr_future_t *f[N];
+    for (int i = 0; i < N; i++) {
+        tr_msg_t *m = ts_msg_i("x", i);
+        ck_assert_int_eq(tr_pool_submit(pool, "square", &m, TR_DEFAULT,
+                                        &f[i]),
+                         0);
+        if (i == N / 4) /* b goes with work in flight */
+            ts_destroy(&b);
+    }
+    for (int i = 0; i < N; i++) {
+        tr_msg_t *r = NULL;
+        int rc = tr_future_get(f[i], TS_CALL_MS, &r);
+        ck_assert_msg(rc == 0, "task %d: %s", i, tr_strerror(rc));
+        int64_t v[1];
+        ts_ints(r, 1, v);
+        ck_assert_int_eq(v[0], (int64_t)i * i);
+        tr_msg_destroy(&r);
+        tr_future_destroy(&f[i]);
+    }
+    tr_pool_stats_t st;
+    ck_assert_int_eq(tr_pool_stats(pool, &st), 0);
+    ck_assert_int_eq(st.done, N);
+    ck_assert_int_eq(st.failed, 0);
+    ck_assert_int_eq(st.workers, 2); /* back, on c */
+    tr_node_stats_t cs;
+    tr_node_stats(c, &cs);
+    ck_assert_msg(cs.alive >= 3, "alive on c: %llu", /* spawner, workers */
+                  (unsigned long long)cs.alive);
+    ck_assert_int_eq(tr_pool_shutdown(&pool, false, TS_CALL_MS), 0);
+    /* bad input */
+    ck_assert_int_eq(tr_pool_start(a, &(tr_pool_opts_t){.nodes = ""},
+                                   &pool),
+                     TR_EINVAL);
+    ts_destroy(&c);
+    ts_destroy(&a);
+}
+END_TEST
+
 START_TEST(nodes_learn_of_each_other_through_a_seed)
 {
     tr_node_t *s = s_plain("seed", NULL);
@@ -874,6 +938,7 @@ s_suite(void)
     tcase_add_test(tc, spawn_on_another_node);
     tcase_add_test(tc, nodes_learn_of_each_other_through_a_seed);
     tcase_add_test(tc, a_supervisor_restarts_a_child_on_a_surviving_node);
+    tcase_add_test(tc, a_pool_with_workers_on_other_nodes_loses_no_task);
     suite_add_tcase(s, tc);
     tc = tcase_create("curve");
     tcase_set_timeout(tc, 60);
