@@ -51,6 +51,14 @@ typedef struct s_sub {
     char pattern[TR_TAG_MAX + 1];
     bool prefix;
     char tag[TR_TAG_MAX + 1]; /* "": the topic's name */
+    /* A subscription to another node's topic, kept on the subscriber's
+     * side: node names that node, upstream its service. Such a
+     * subscription matches no topic here: it is served by "fwd"s. */
+    char node[TR_NAME_MAX + 1];
+    tr_id_t upstream;
+    /* On the topic's side: the subscriber is another node's service, which
+     * gets "fwd" [node, topic, timeout] + payload to fan out there. */
+    bool relay;
     _Atomic uint64_t published, delivered, dropped;
     _Atomic uint64_t warned_ns; /* last WARN line */
     _Atomic uint64_t warned_dropped;
@@ -110,6 +118,16 @@ s_topic_unref(tr_topic_t *t)
 
 static bool
 s_matches(const s_sub_t *s, const char *topic)
+{
+    if (s->node[0] != '\0') /* another node's topics */
+        return false;
+    return s->prefix ? strncmp(topic, s->pattern, strlen(s->pattern)) == 0
+                     : strcmp(topic, s->pattern) == 0;
+}
+
+/* The pattern alone, whatever node it is for. */
+static bool
+s_pattern_matches(const s_sub_t *s, const char *topic)
 {
     return s->prefix ? strncmp(topic, s->pattern, strlen(s->pattern)) == 0
                      : strcmp(topic, s->pattern) == 0;
@@ -179,9 +197,9 @@ s_name_check(const char *name, bool prefix, const char *fn)
 {
     if (name == NULL || (name[0] == '\0' && !prefix) || name[0] == '$' ||
         strchr(name, '@') != NULL)
-        return tr__refuse(TR_EINVAL, "%s: topic %s%s%s is NULL, empty, "
+        return tr__refuse(TR_EINVAL, "%s: topic '%s' is NULL, empty, "
                           "starts with '$' or has '@'", fn,
-                          name ? "'" : "", name ? name : "", name ? "'" : "");
+                          name ? name : "(null)");
     if (strnlen(name, TR_TAG_MAX + 1) > TR_TAG_MAX)
         return tr__refuse(TR_ENAMETOOLONG, "%s: topic '%.24s...' is longer "
                           "than %d bytes", fn, name, TR_TAG_MAX);
@@ -219,35 +237,69 @@ s_split(tr_node_t *node, const char *full, bool prefix, char *name,
 /* Fan-out                                                             */
 
 static void
-s_dropped(tr_topic_t *t, s_sub_t *s, const char *why)
+s_dropped(tr_topic_t *t, const char *topic, s_sub_t *s, const char *why)
 {
     atomic_fetch_add(&s->dropped, 1);
-    atomic_fetch_add(&t->dropped, 1);
+    if (t != NULL)
+        atomic_fetch_add(&t->dropped, 1);
     uint64_t now = tr__now_ns(), last = atomic_load(&s->warned_ns);
     if ((last == 0 || now - last >= S_WARN_NS) &&
         atomic_compare_exchange_strong(&s->warned_ns, &last, now)) {
         uint64_t all = atomic_load(&s->dropped);
         uint64_t before = atomic_exchange(&s->warned_dropped, all);
         tr_log(TR_LOG_WARN, "pubsub", "topic '%s': subscriber %llx %s: "
-               "%llu dropped since the last line, %llu in all", t->name,
+               "%llu dropped since the last line, %llu in all", topic,
                (unsigned long long)s->id, why,
                (unsigned long long)(all - before), (unsigned long long)all);
     }
 }
 
-/* One copy to s: tag and payload. *waited is set once a reliable wait ran
- * out, after which nobody is waited for. */
+/* How a copy goes: to which topic, waiting for room until deadline (0:
+ * not at all), counted in t (NULL: a forwarded copy, counted only in its
+ * subscription); timed_out is set once a wait ran out, after which nobody
+ * is waited for. */
+typedef struct s_how {
+    tr_topic_t *t;
+    const char *topic;
+    uint64_t deadline;
+    bool timed_out;
+} s_how_t;
+
 static int
-s_deliver(tr_topic_t *t, tr_node_t *node, s_sub_t *s, const void *payload,
-          size_t plen, uint64_t deadline, bool *timed_out)
+s_copy(const s_sub_t *s, s_how_t *how, tr_node_t *node, const void *payload,
+       size_t plen, tr_msg_t **out)
+{
+    int rc;
+    if (s->relay) { /* "fwd" [node, ms left or 0, topic] + payload */
+        int64_t left = 0;
+        if (how->deadline != 0) {
+            uint64_t now = tr__now_ns();
+            left = how->deadline > now
+                       ? (int64_t)((how->deadline - now) / 1000000) + 1
+                       : 1;
+        }
+        if ((rc = tr_msg_create(out, "fwd")) == 0 &&
+            (rc = tr_msg_add_str(*out, tr_node_name(node))) == 0 &&
+            (rc = tr_msg_add_int(*out, left)) == 0)
+            rc = tr_msg_add_str(*out, how->topic);
+    } else {
+        rc = tr_msg_create(out, s->tag[0] ? s->tag : how->topic);
+    }
+    if (rc == 0 && plen > 0)
+        rc = tr_msg_add_raw(*out, payload, plen);
+    return rc;
+}
+
+/* One copy to s. */
+static int
+s_deliver(s_how_t *how, tr_node_t *node, s_sub_t *s, const void *payload,
+          size_t plen)
 {
     atomic_fetch_add(&s->published, 1);
     tr_msg_t *m = NULL;
-    int rc = tr_msg_create(&m, s->tag[0] ? s->tag : t->name);
-    if (rc == 0 && plen > 0)
-        rc = tr_msg_add_raw(m, payload, plen);
+    int rc = s_copy(s, how, node, payload, plen, &m);
     if (rc == 0) {
-        if (!t->reliable || *timed_out) {
+        if (how->deadline == 0 || how->timed_out) {
             rc = tr_try_tell_id(node, s->id, &m);
         } else {
             /* tr_tell_id waits the node's send timeout; a topic has its
@@ -258,23 +310,40 @@ s_deliver(tr_topic_t *t, tr_node_t *node, s_sub_t *s, const void *payload,
                 m->env.code = 0;
                 m->env.corr = 0;
                 m->env.deadline_ns = 0;
-                tr__wait_t wait = {-1, deadline};
+                tr__wait_t wait = {-1, how->deadline};
                 rc = tr__port_send(port, s->id, &m, TR__BOX_MAILBOX, &wait);
             }
             if (rc == TR_ETIMEDOUT)
-                *timed_out = true;
+                how->timed_out = true;
         }
     }
     tr_msg_destroy(&m);
     if (rc == 0) {
         atomic_fetch_add(&s->delivered, 1);
-        atomic_fetch_add(&t->delivered, 1);
+        if (how->t != NULL)
+            atomic_fetch_add(&how->t->delivered, 1);
         return 0;
     }
-    s_dropped(t, s, rc == TR_EAGAIN || rc == TR_ETIMEDOUT ? "is slow "
-                    "(mailbox full)" : rc == TR_ENOENT ? "has ended"
-                                                         : tr_strerror(rc));
+    s_dropped(how->t, how->topic, s,
+              rc == TR_EAGAIN || rc == TR_ETIMEDOUT ? "is slow (mailbox full)"
+              : rc == TR_ENOENT                     ? "has ended"
+                                                    : tr_strerror(rc));
     return rc == TR_EAGAIN || rc == TR_ENOENT ? 0 : rc;
+}
+
+/* Deliver to subs[0..n) (a reference each, given back here). */
+static int
+s_deliver_all(s_how_t *how, tr_node_t *node, s_sub_t **subs, size_t n,
+              const void *payload, size_t plen)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        int one = s_deliver(how, node, subs[i], payload, plen);
+        if (rc == 0)
+            rc = one;
+        s_sub_unref(subs[i]);
+    }
+    return rc;
 }
 
 /* Publish payload to t's subscriptions from this thread. */
@@ -300,20 +369,11 @@ s_fan_out(tr_topic_t *t, const void *payload, size_t plen)
     pthread_rwlock_unlock(&t->lock);
 
     atomic_fetch_add(&t->published, 1);
-    uint64_t deadline = 0;
+    s_how_t how = {.t = t, .topic = t->name};
     if (t->reliable)
-        deadline = tr__deadline_after_ms(t->timeout_ms
-                                             ? t->timeout_ms
-                                             : node->opts.send_timeout_ms);
-    bool timed_out = false;
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        int one = s_deliver(t, node, subs[i], payload, plen, deadline,
-                            &timed_out);
-        if (rc == 0)
-            rc = one;
-        s_sub_unref(subs[i]);
-    }
+        how.deadline = tr__deadline_after_ms(
+            t->timeout_ms ? t->timeout_ms : node->opts.send_timeout_ms);
+    int rc = s_deliver_all(&how, node, subs, n, payload, plen);
     if (subs != stack)
         free(subs);
     return rc;
@@ -388,12 +448,15 @@ s_service_terminate(tr_actor_t *self, void *state, int reason)
     sv->table = NULL;
 }
 
-/* A request's fields: [subscriber, pattern, prefix, tag or nil]. */
+/* A request's fields: [subscriber, pattern, prefix, tag or nil, node or
+ * nil (another node's topics), relay]. */
 typedef struct s_req {
     tr_id_t id;
     char pattern[TR_TAG_MAX + 1];
     bool prefix;
     char tag[TR_TAG_MAX + 1];
+    char node[TR_NAME_MAX + 1];
+    bool relay;
 } s_req_t;
 
 static int
@@ -410,6 +473,10 @@ s_req_read(const tr_msg_t *msg, s_req_t *q)
         rc = tr_read_bool(&r, &q->prefix);
     if (rc == 0 && tr_read_nil(&r) != 0)
         rc = tr_read_str_copy(&r, q->tag, sizeof q->tag);
+    if (rc == 0 && tr_read_nil(&r) != 0)
+        rc = tr_read_str_copy(&r, q->node, sizeof q->node);
+    if (rc == 0)
+        rc = tr_read_bool(&r, &q->relay);
     q->id = id;
     if (rc == 0 && id == 0)
         rc = TR_EINVAL;
@@ -422,7 +489,8 @@ s_find_sub(const s_table_t *tb, const s_req_t *q)
     for (size_t i = 0; i < tb->nsubs; i++) {
         const s_sub_t *s = tb->subs[i];
         if (s->id == q->id && s->prefix == q->prefix &&
-            strcmp(s->pattern, q->pattern) == 0)
+            strcmp(s->pattern, q->pattern) == 0 &&
+            strcmp(s->node, q->node) == 0)
             return (ssize_t)i;
     }
     return -1;
@@ -437,31 +505,106 @@ s_find_topic(const s_table_t *tb, const char *name)
     return NULL;
 }
 
+/* Another subscription of this node's to (node, pattern, prefix) than
+ * the one at skip (table lock held)? */
+static bool
+s_relayed(const s_table_t *tb, const s_sub_t *like, const s_sub_t *skip)
+{
+    for (size_t i = 0; i < tb->nsubs; i++) {
+        const s_sub_t *s = tb->subs[i];
+        if (s != skip && s->prefix == like->prefix &&
+            strcmp(s->node, like->node) == 0 &&
+            strcmp(s->pattern, like->pattern) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A request [self, pattern, prefix, nil, nil, relay] to the service of
+ * another node (its id: to). */
+static int
+s_upstream_msg(tr_actor_t *self, const char *tag, const s_sub_t *like,
+               tr_msg_t **out)
+{
+    int rc = tr_msg_create(out, tag);
+    if (rc == 0 && (rc = tr_msg_add_uint(*out, tr_self(self))) == 0 &&
+        (rc = tr_msg_add_str(*out, like->pattern)) == 0 &&
+        (rc = tr_msg_add_bool(*out, like->prefix)) == 0 &&
+        (rc = tr_msg_add_nil(*out)) == 0 &&
+        (rc = tr_msg_add_nil(*out)) == 0)
+        rc = tr_msg_add_bool(*out, true);
+    return rc;
+}
+
+/* The first subscription of this node to (node, pattern, prefix): this
+ * service subscribes there, once, as a relay, and fans out here what it
+ * forwards: one copy a message crosses the wire, whatever the number of
+ * subscribers here, and a slow one here drops here without holding the
+ * connection that every other message between the two nodes shares. */
+static int
+s_upstream_sub(tr_actor_t *self, s_sub_t *s)
+{
+    char service[2 * TR_NAME_MAX + 2];
+    snprintf(service, sizeof service, "%s@%s", S_SERVICE, s->node);
+    tr_node_t *node = tr_actor_node(self);
+    int rc = tr_whereis(node, service, &s->upstream);
+    tr_msg_t *m = NULL;
+    if (rc == 0 && (rc = s_upstream_msg(self, "sub", s, &m)) == 0)
+        rc = tr_call_id(node, s->upstream, &m, TR_DEFAULT, NULL);
+    tr_msg_destroy(&m);
+    return rc == TR_EEXIST ? 0 : rc;
+}
+
+/* The last one gone: unsubscribe there, without waiting (the node may be
+ * down; its service drops relays it sees end anyway). */
+static void
+s_upstream_unsub(tr_actor_t *self, const s_sub_t *s)
+{
+    tr_msg_t *m = NULL;
+    if (s->upstream != 0 && s_upstream_msg(self, "unsub", s, &m) == 0)
+        (void)tr_try_tell_id(tr_actor_node(self), s->upstream, &m);
+    tr_msg_destroy(&m);
+}
+
 static int
 s_on_sub(tr_actor_t *self, s_table_t *tb, const s_req_t *q)
 {
-    s_sub_t *s = NULL;
+    s_sub_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return TR_ENOMEM;
+    atomic_init(&s->refs, 1);
+    s->id = q->id;
+    s->prefix = q->prefix;
+    s->relay = q->relay;
+    snprintf(s->pattern, sizeof s->pattern, "%s", q->pattern);
+    snprintf(s->tag, sizeof s->tag, "%s", q->tag);
+    snprintf(s->node, sizeof s->node, "%s", q->node);
     pthread_mutex_lock(&tb->mu);
     int rc = s_find_sub(tb, q) >= 0 ? TR_EEXIST : 0;
-    if (rc == 0 && !q->prefix && s_find_topic(tb, q->pattern) == NULL)
+    if (rc == 0 && !q->prefix && !q->node[0] &&
+        s_find_topic(tb, q->pattern) == NULL)
         rc = TR_ENOENT;
+    bool first = rc == 0 && q->node[0] && !s_relayed(tb, s, NULL);
+    for (size_t i = 0; i < tb->nsubs && rc == 0 && q->node[0] && !first; i++)
+        if (strcmp(tb->subs[i]->node, s->node) == 0)
+            s->upstream = tb->subs[i]->upstream;
+    pthread_mutex_unlock(&tb->mu);
+    /* Only this thread changes the table: nothing came in between. */
+    if (rc == 0 && first)
+        rc = s_upstream_sub(self, s);
+    pthread_mutex_lock(&tb->mu);
     if (rc == 0)
         rc = tr__grow((void **)&tb->subs, tb->nsubs, &tb->capsubs,
                       sizeof *tb->subs, 8);
-    if (rc == 0 && (s = calloc(1, sizeof *s)) == NULL)
-        rc = TR_ENOMEM;
     if (rc == 0) {
-        atomic_init(&s->refs, 1);
-        s->id = q->id;
-        s->prefix = q->prefix;
-        snprintf(s->pattern, sizeof s->pattern, "%s", q->pattern);
-        snprintf(s->tag, sizeof s->tag, "%s", q->tag);
         tb->subs[tb->nsubs++] = s;
         for (size_t k = 0; k < tb->ntopics && rc == 0; k++)
             if (s_matches(s, tb->topics[k]->name))
                 rc = s_topic_attach(tb->topics[k], s);
         if (rc != 0)
             s_table_drop_sub(tb, tb->nsubs - 1);
+    } else {
+        s_sub_unref(s);
     }
     pthread_mutex_unlock(&tb->mu);
     if (rc != 0)
@@ -481,13 +624,24 @@ s_has_subs(const s_table_t *tb, tr_id_t id)
     return false;
 }
 
+/* Drop subscription i (lock held); if it was the last one of this node to
+ * another node's (pattern, prefix), say so there. */
+static void
+s_drop(tr_actor_t *self, s_table_t *tb, size_t i)
+{
+    s_sub_t *s = tb->subs[i];
+    if (s->node[0] && !s_relayed(tb, s, s))
+        s_upstream_unsub(self, s);
+    s_table_drop_sub(tb, i);
+}
+
 static int
 s_on_unsub(tr_actor_t *self, s_table_t *tb, const s_req_t *q)
 {
     pthread_mutex_lock(&tb->mu);
     ssize_t i = s_find_sub(tb, q);
     if (i >= 0)
-        s_table_drop_sub(tb, (size_t)i);
+        s_drop(self, tb, (size_t)i);
     bool more = s_has_subs(tb, q->id);
     pthread_mutex_unlock(&tb->mu);
     if (i < 0)
@@ -498,7 +652,7 @@ s_on_unsub(tr_actor_t *self, s_table_t *tb, const s_req_t *q)
 }
 
 static int
-s_on_down(s_table_t *tb, const tr_msg_t *msg)
+s_on_down(tr_actor_t *self, s_table_t *tb, const tr_msg_t *msg)
 {
     tr_id_t who = 0;
     int reason = 0;
@@ -508,7 +662,7 @@ s_on_down(s_table_t *tb, const tr_msg_t *msg)
     size_t before = tb->nsubs;
     for (size_t i = tb->nsubs; i-- > 0;)
         if (tb->subs[i]->id == who)
-            s_table_drop_sub(tb, i);
+            s_drop(self, tb, i);
     size_t dropped = before - tb->nsubs;
     pthread_mutex_unlock(&tb->mu);
     if (dropped > 0)
@@ -581,21 +735,87 @@ s_on_pub(s_table_t *tb, const tr_msg_t *msg)
     return rc == TR_ECANCELED ? rc : 0;
 }
 
+/* "fwd" [node, ms, topic] + payload from a topic of node, to which this
+ * node subscribed as a relay: fan it out to this node's subscriptions of
+ * it, waiting up to ms for room when the topic is reliable (0: not). */
+static int
+s_on_fwd(tr_actor_t *self, s_table_t *tb, const tr_msg_t *msg)
+{
+    tr_reader_t r;
+    char from[TR_NAME_MAX + 1], topic[TR_TAG_MAX + 1];
+    const char *name;
+    size_t len, plen;
+    int64_t ms = 0;
+    const uint8_t *payload = tr_msg_payload(msg, &plen);
+    tr_reader_init(&r, msg);
+    int rc = tr_read_str_copy(&r, from, sizeof from);
+    if (rc == 0)
+        rc = tr_read_int(&r, &ms);
+    if (rc == 0 && (rc = tr_read_str(&r, &name, &len)) == 0 &&
+        (len == 0 || len > TR_TAG_MAX))
+        rc = TR_EPROTO;
+    if (rc != 0) {
+        tr_log(TR_LOG_WARN, "pubsub", "malformed forward from %llx dropped",
+               (unsigned long long)tr_msg_sender(msg));
+        return 0;
+    }
+    memcpy(topic, name, len);
+    topic[len] = '\0';
+    /* what was published follows the topic's name */
+    size_t at = (size_t)((const uint8_t *)name + len - payload);
+    s_sub_t *stack[S_STACK_SUBS], **subs = stack;
+    size_t n = 0, cap = S_STACK_SUBS;
+    pthread_mutex_lock(&tb->mu);
+    for (size_t i = 0; i < tb->nsubs && rc == 0; i++) {
+        s_sub_t *s = tb->subs[i];
+        if (strcmp(s->node, from) != 0 || !s_pattern_matches(s, topic))
+            continue;
+        if (n == cap) {
+            s_sub_t **more = malloc(2 * cap * sizeof *more);
+            if (more == NULL) {
+                rc = TR_ENOMEM;
+                break;
+            }
+            memcpy(more, subs, n * sizeof *more);
+            if (subs != stack)
+                free(subs);
+            subs = more;
+            cap *= 2;
+        }
+        atomic_fetch_add(&s->refs, 1);
+        subs[n++] = s;
+    }
+    pthread_mutex_unlock(&tb->mu);
+    s_how_t how = {.topic = topic};
+    if (ms > 0)
+        how.deadline = tr__deadline_after_ms((int)ms);
+    int one = s_deliver_all(&how, tr_actor_node(self), subs, n,
+                            payload + at, plen - at);
+    if (subs != stack)
+        free(subs);
+    return one == TR_ECANCELED ? one : 0;
+}
+
 static int
 s_service_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_service_t *sv = state;
     if (tr_msg_is(msg, "$down"))
-        return s_on_down(sv->table, msg);
+        return s_on_down(self, sv->table, msg);
+    if (tr_msg_is(msg, "fwd"))
+        return s_on_fwd(self, sv->table, msg);
     if (tr_msg_is(msg, "pub"))
         return s_on_pub(sv->table, msg);
     bool sub = tr_msg_is(msg, "sub"), unsub = tr_msg_is(msg, "unsub");
     if (!sub && !unsub && !tr_msg_is(msg, "stats"))
         return TR_EUNHANDLED;
-    if (!tr_msg_is_request(msg))
-        return 0;
     s_req_t q;
     int rc = s_req_read(msg, &q);
+    if (!tr_msg_is_request(msg)) { /* a relay's unsub: nobody waits */
+        if (rc == 0 && unsub)
+            (void)s_on_unsub(self, sv->table, &q);
+        return 0;
+    }
     if (rc == 0 && !sub && !unsub)
         return s_on_stats(self, sv->table, msg, &q);
     if (rc == 0)
@@ -812,7 +1032,9 @@ tr_topic_stats(tr_topic_t *topic, tr_topic_stats_t *st)
 /* ------------------------------------------------------------------ */
 /* Subscriptions                                                       */
 
-/* Ask the service of the topic's node to do tag with the request. */
+/* Ask this node's service to do tag with the request; for another node's
+ * topic ("name@node") it is that service that subscribes there (as a
+ * relay, once for all its subscribers) and keeps the counts. */
 static int
 s_request(tr_node_t *node, const char *tag, tr_id_t subscriber,
           const char *topic, const tr_sub_opts_t *opts, tr_msg_t **reply,
@@ -835,25 +1057,19 @@ s_request(tr_node_t *node, const char *tag, tr_id_t subscriber,
             return tr__refuse(TR_ENAMETOOLONG, "%s: tag '%.24s...' is "
                               "longer than %d bytes", fn, o.tag, TR_TAG_MAX);
     }
-    char service[2 * TR_NAME_MAX + 2];
-    if (on != NULL) {
-        snprintf(service, sizeof service, "%s@%s", S_SERVICE, on);
-    } else {
-        s_table_t *tb; /* a prefix may come before any topic */
-        if (strcmp(tag, "sub") == 0 && (rc = s_table(node, &tb)) != 0)
-            return rc;
-        snprintf(service, sizeof service, "%s", S_SERVICE);
-    }
+    s_table_t *tb; /* a prefix or a relay may come before any topic */
+    if (strcmp(tag, "sub") == 0 && (rc = s_table(node, &tb)) != 0)
+        return rc;
     tr_msg_t *m = NULL;
     if ((rc = tr_msg_create(&m, tag)) == 0 &&
         (rc = tr_msg_add_uint(m, subscriber)) == 0 &&
         (rc = tr_msg_add_str(m, name)) == 0 &&
-        (rc = tr_msg_add_bool(m, o.prefix)) == 0)
-        rc = o.tag ? tr_msg_add_str(m, o.tag) : tr_msg_add_nil(m);
-    if (rc == 0) {
-        /* No service there (TR_ENOENT): that node has no topics. */
-        rc = tr_call(node, service, &m, TR_DEFAULT, reply);
-    }
+        (rc = tr_msg_add_bool(m, o.prefix)) == 0 &&
+        (rc = o.tag ? tr_msg_add_str(m, o.tag) : tr_msg_add_nil(m)) == 0 &&
+        (rc = on ? tr_msg_add_str(m, on) : tr_msg_add_nil(m)) == 0 &&
+        (rc = tr_msg_add_bool(m, false)) == 0)
+        /* TR_ENOENT: no service here, or none there (no topics) */
+        rc = tr_call(node, S_SERVICE, &m, TR_DEFAULT, reply);
     tr_msg_destroy(&m);
     return rc;
 }

@@ -11,6 +11,7 @@
  * sent by another thread (the service, another node) are polled for, with
  * a deadline. */
 #include <check.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -609,6 +610,78 @@ START_TEST(subscriber_on_another_node)
 }
 END_TEST
 
+/* Poll topic stats until it has n subscriptions. */
+static void
+s_wait_subscribers(tr_topic_t *t, uint64_t n)
+{
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    tr_topic_stats_t ts;
+    for (;;) {
+        ck_assert_int_eq(tr_topic_stats(t, &ts), 0);
+        if (ts.subscribers == n)
+            return;
+        ck_assert_msg(ts_now_ms() < until, "%llu subscribers, not %llu",
+                      (unsigned long long)ts.subscribers,
+                      (unsigned long long)n);
+        sched_yield(); /* a tell on its way over tcp: nothing to ask */
+    }
+}
+
+START_TEST(another_node_gets_one_copy_and_its_slow_subscriber_drops_there)
+{
+    tr_node_t *a = s_plain("a", NULL);
+    char ep[128];
+    ck_assert_int_eq(tr_node_endpoint(a, ep, sizeof ep), 0);
+    tr_node_t *b = s_plain("b", ep);
+    ck_assert_int_eq(tr_node_await(b, "a", TS_CALL_MS), 0);
+    ck_assert_int_eq(tr_node_await(a, "b", TS_CALL_MS), 0);
+    tr_topic_t *t = NULL;
+    ck_assert_int_eq(tr_topic_create(a, "ticks", NULL, &t), 0);
+    ts_spawn(b, "ts_gate", "gate");
+    tr_id_t slow = s_spawn_sink(b, "slow", TR_THREAD, 20);
+    tr_id_t fast = s_spawn_sink(b, "fast", TR_THREAD, 2000);
+    ck_assert_int_eq(tr_subscribe(b, slow, "ticks@a", NULL), 0);
+    ck_assert_int_eq(tr_subscribe(b, fast, "ticks@a", NULL), 0);
+    /* two subscribers on b, one subscription on a: b's relay */
+    tr_topic_stats_t ts;
+    ck_assert_int_eq(tr_topic_stats(t, &ts), 0);
+    ck_assert_uint_eq(ts.subscribers, 1);
+    ts_gate_block(b, "slow");
+
+    s_publish_ints(t, 1, 500); /* never held by b's slow one */
+    int64_t c[3];
+    s_wait_count(b, "fast", 500, c);
+    ck_assert_int_eq(c[1], 500 * 501 / 2);
+    ck_assert_int_eq(c[2], 0);
+    tr_sub_stats_t st;
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    do {
+        s_sub_stats(b, slow, "ticks@a", NULL, &st);
+        ck_assert(ts_now_ms() < until);
+    } while (st.published < 500);
+    ck_assert_uint_gt(st.dropped, 0); /* dropped on b, counted on b */
+    ck_assert_uint_lt(st.delivered, 500);
+    ts_gate_open(b);
+    s_wait_count(b, "slow", (int64_t)st.delivered, c);
+    ck_assert_int_eq(c[0], (int64_t)st.delivered);
+    ck_assert_int_eq(c[2], 0);
+    ck_assert_int_eq(tr_topic_stats(t, &ts), 0);
+    ck_assert_uint_eq(ts.delivered, 500); /* one copy a publish to b */
+    ck_assert_uint_eq(ts.dropped, 0);
+
+    /* the last subscriber on b goes: so does b's relay on a */
+    ck_assert_int_eq(tr_unsubscribe(b, slow, "ticks@a", NULL), 0);
+    ck_assert_int_eq(tr_topic_stats(t, &ts), 0);
+    ck_assert_uint_eq(ts.subscribers, 1);
+    ck_assert_int_eq(tr_stop(b, fast, TS_CALL_MS), 0);
+    s_wait_unsubscribed(b, fast, "ticks@a");
+    s_wait_subscribers(t, 0);
+    tr_topic_destroy(&t);
+    ts_destroy(&b);
+    ts_destroy(&a);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Bad input                                                           */
 /* ------------------------------------------------------------------ */
@@ -712,6 +785,8 @@ s_suite(void)
     tc = tcase_create("nodes");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, subscriber_on_another_node);
+    tcase_add_test(tc,
+                   another_node_gets_one_copy_and_its_slow_subscriber_drops_there);
     suite_add_tcase(s, tc);
     tc = tcase_create("input");
     tcase_set_timeout(tc, 60);
