@@ -766,14 +766,15 @@ s_on_fwd(tr_actor_t *self, s_table_t *tb, const tr_msg_t *msg)
     s_sub_t *stack[S_STACK_SUBS], **subs = stack;
     size_t n = 0, cap = S_STACK_SUBS;
     pthread_mutex_lock(&tb->mu);
-    for (size_t i = 0; i < tb->nsubs && rc == 0; i++) {
+    for (size_t i = 0; i < tb->nsubs; i++) {
         s_sub_t *s = tb->subs[i];
         if (strcmp(s->node, from) != 0 || !s_pattern_matches(s, topic))
             continue;
         if (n == cap) {
             s_sub_t **more = malloc(2 * cap * sizeof *more);
-            if (more == NULL) {
-                rc = TR_ENOMEM;
+            if (more == NULL) { /* those found so far still get it */
+                tr_log(TR_LOG_ERROR, "pubsub", "forward of '%s': out of "
+                       "memory, %zu subscriptions served", topic, n);
                 break;
             }
             memcpy(more, subs, n * sizeof *more);

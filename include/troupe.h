@@ -1063,7 +1063,15 @@ int tr_http_response(tr_msg_t **result, int status, const char *content_type,
  * instead, up to its timeout, and then fails the publish with
  * TR_ETIMEDOUT. Messages of one publishing thread arrive in order.
  * A subscription ends with tr_unsubscribe or when its subscriber ends (the
- * topic's node monitors it). docs/pubsub.md says why and what it costs. */
+ * node that keeps it monitors it).
+ *
+ * Another node's topic: the subscriber's node subscribes there once, for
+ * all its subscribers of that pattern, and fans out here what it is
+ * forwarded, by the same rules: one copy of a message crosses the wire,
+ * and a slow subscriber drops on its own node (counted there:
+ * tr_sub_stats asks the subscriber's node). A reliable topic makes that
+ * relay wait as well, so back-pressure reaches the publisher.
+ * docs/pubsub.md says why, and what it costs. */
 typedef struct tr_topic tr_topic_t; /* a handle; any thread may use it */
 
 typedef struct tr_topic_opts {
