@@ -29,7 +29,7 @@
  * of their first ints, how often an int was not larger than the last
  * (order), and per tag. Requests: "count" -> [total, sum, out of order],
  * "seen" [tag] -> [count of that tag], "pubto" [topic, v] -> publishes
- * [v] by name. A "block" tell waits on the gate. No ck_assert here: it may
+ * [v] by name, "subme" [topic] subscribes itself (tag "me"). A "block" tell waits on the gate. No ck_assert here: it may
  * run in a process. */
 typedef struct {
     int64_t total, sum, disorder, last;
@@ -74,6 +74,21 @@ s_sink_pubto(tr_actor_t *self, const tr_msg_t *msg)
     return ts_reply_ints(self, msg, 1, &out);
 }
 
+/* "subme" [topic]: subscribe itself, tag "me"; answers [rc]. */
+static int
+s_sink_subme(tr_actor_t *self, const tr_msg_t *msg)
+{
+    char topic[2 * TR_NAME_MAX + 2] = "";
+    tr_reader_t r;
+    tr_reader_init(&r, msg);
+    int rc = tr_read_str_copy(&r, topic, sizeof topic);
+    if (rc == 0)
+        rc = tr_subscribe(tr_actor_node(self), tr_self(self), topic,
+                          &(tr_sub_opts_t){.tag = "me"});
+    int64_t out = rc;
+    return ts_reply_ints(self, msg, 1, &out);
+}
+
 static int
 s_sink(tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
@@ -87,6 +102,8 @@ s_sink(tr_actor_t *self, void *state, const tr_msg_t *msg)
             return s_sink_seen(self, k, msg);
         if (tr_msg_is(msg, "pubto"))
             return s_sink_pubto(self, msg);
+        if (tr_msg_is(msg, "subme"))
+            return s_sink_subme(self, msg);
         return TR_EUNHANDLED;
     }
     if (tr_msg_is(msg, "block")) {
@@ -295,9 +312,21 @@ START_TEST(process_subscriber_gets_them_and_publishes_by_name)
     s_wait_count(node, "a", 201, c);
     ck_assert_int_eq(c[1], 200 * 201 / 2 + 1000);
 
+    /* the process subscribes itself, from its own handler */
+    tr_topic_t *news = NULL;
+    ck_assert_int_eq(tr_topic_create(node, "news", NULL, &news), 0);
+    m = ts_msg("subme");
+    ck_assert_int_eq(tr_msg_add_str(m, "news"), 0);
+    ck_assert_int_eq(ts_call_ints(node, "p", m, 1, &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    s_publish_ints(news, 1, 7);
+    ck_assert_int_eq(s_seen(node, "p", "me"), 7);
+
     /* a process that ends is dropped */
     ck_assert_int_eq(tr_kill(node, p), 0);
     s_wait_unsubscribed(node, p, "prices");
+    s_wait_unsubscribed(node, p, "news");
+    tr_topic_destroy(&news);
     tr_topic_destroy(&t);
     ts_destroy(&node);
 }
@@ -682,6 +711,38 @@ START_TEST(another_node_gets_one_copy_and_its_slow_subscriber_drops_there)
 }
 END_TEST
 
+START_TEST(reliable_topic_reaches_another_node_without_drops)
+{
+    tr_node_t *a = s_plain("a", NULL);
+    char ep[128];
+    ck_assert_int_eq(tr_node_endpoint(a, ep, sizeof ep), 0);
+    tr_node_t *b = s_plain("b", ep);
+    ck_assert_int_eq(tr_node_await(b, "a", TS_CALL_MS), 0);
+    ck_assert_int_eq(tr_node_await(a, "b", TS_CALL_MS), 0);
+    tr_topic_t *t = NULL;
+    tr_topic_opts_t o = {.reliable = true, .timeout_ms = TS_CALL_MS};
+    ck_assert_int_eq(tr_topic_create(a, "orders", &o, &t), 0);
+    /* a mailbox of 5 on b: b's relay waits, and so does the publisher */
+    tr_id_t s = s_spawn_sink(b, "s", TR_THREAD, 5);
+    ck_assert_int_eq(tr_subscribe(b, s, "orders@a", NULL), 0);
+    s_publish_ints(t, 1, 2000);
+    int64_t c[3];
+    s_wait_count(b, "s", 2000, c);
+    ck_assert_int_eq(c[1], 2000 * 2001 / 2);
+    ck_assert_int_eq(c[2], 0);
+    tr_sub_stats_t st;
+    s_sub_stats(b, s, "orders@a", NULL, &st);
+    ck_assert_uint_eq(st.published, 2000);
+    ck_assert_uint_eq(st.dropped, 0);
+    tr_topic_stats_t ts;
+    ck_assert_int_eq(tr_topic_stats(t, &ts), 0);
+    ck_assert_uint_eq(ts.dropped, 0);
+    tr_topic_destroy(&t);
+    ts_destroy(&b);
+    ts_destroy(&a);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Bad input                                                           */
 /* ------------------------------------------------------------------ */
@@ -787,6 +848,7 @@ s_suite(void)
     tcase_add_test(tc, subscriber_on_another_node);
     tcase_add_test(tc,
                    another_node_gets_one_copy_and_its_slow_subscriber_drops_there);
+    tcase_add_test(tc, reliable_topic_reaches_another_node_without_drops);
     suite_add_tcase(s, tc);
     tc = tcase_create("input");
     tcase_set_timeout(tc, 60);
