@@ -1090,8 +1090,10 @@ int tr_topic_create(tr_node_t *node, const char *name,
                     const tr_topic_opts_t *opts, tr_topic_t **out);
 
 /* Withdraw the topic and free the handle (*topic NULL after; NULL is a
- * no-op). Its subscriptions stay (they are by name) and match a topic
- * declared again under that name. Publishes still running finish. */
+ * no-op), once no other thread publishes with it (as for any destroy).
+ * Publishes by name in flight finish. Its subscriptions stay (they are by
+ * name) and match a topic declared again under that name. May be called
+ * after the node was destroyed (it only frees the handle then). */
 void tr_topic_destroy(tr_topic_t **topic);
 
 /* Publish *msg's payload (its tag is not sent) to every subscription of
