@@ -41,6 +41,7 @@
 #define S_SERVICE "tr_pubsub"
 #define S_WARN_NS 1000000000ull /* one WARN line a second a subscription */
 #define S_STACK_SUBS 32         /* fan-out to this many without malloc */
+#define S_RETRY_MS 500          /* subscribe again to a node's new service */
 
 /* ------------------------------------------------------------------ */
 /* The table                                                           */
@@ -384,6 +385,7 @@ s_fan_out(tr_topic_t *t, const void *payload, size_t plen)
 
 typedef struct s_service {
     s_table_t *table;
+    uint64_t retry; /* timer while relays are to be made again; 0: none */
 } s_service_t;
 
 static int
@@ -552,7 +554,15 @@ s_upstream_sub(tr_actor_t *self, s_sub_t *s)
     if (rc == 0 && (rc = s_upstream_msg(self, "sub", s, &m)) == 0)
         rc = tr_call_id(node, s->upstream, &m, TR_DEFAULT, NULL);
     tr_msg_destroy(&m);
-    return rc == TR_EEXIST ? 0 : rc;
+    if (rc == TR_EEXIST) /* it kept us through a DOWN of its own */
+        rc = 0;
+    /* When that service ends (or its node goes), subscribe again to the
+     * next one: see s_on_retry. */
+    if (rc == 0)
+        rc = tr_monitor(self, s->upstream);
+    if (rc != 0)
+        s->upstream = 0;
+    return rc;
 }
 
 /* The last one gone: unsubscribe there, without waiting (the node may be
@@ -651,25 +661,83 @@ s_on_unsub(tr_actor_t *self, s_table_t *tb, const s_req_t *q)
     return 0;
 }
 
+/* A relay's upstream ended: try again every S_RETRY_MS until every
+ * subscription to another node has one. */
 static int
-s_on_down(tr_actor_t *self, s_table_t *tb, const tr_msg_t *msg)
+s_arm_retry(tr_actor_t *self, s_service_t *sv)
 {
+    if (sv->retry != 0)
+        return 0;
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "retry");
+    if (rc == 0)
+        rc = tr_timer_every(self, S_RETRY_MS, &m, &sv->retry);
+    tr_msg_destroy(&m);
+    return rc;
+}
+
+static int
+s_on_retry(tr_actor_t *self, s_service_t *sv)
+{
+    /* Only this thread changes the list of subscriptions and their
+     * upstreams: it reads them without the lock, and may call. */
+    s_table_t *tb = sv->table;
+    bool left = false;
+    for (size_t i = 0; i < tb->nsubs; i++) {
+        s_sub_t *s = tb->subs[i];
+        if (s->node[0] == '\0' || s->upstream != 0)
+            continue;
+        if (s_upstream_sub(self, s) != 0) {
+            left = true;
+            continue;
+        }
+        for (size_t j = i + 1; j < tb->nsubs; j++) { /* the same relay */
+            s_sub_t *o = tb->subs[j];
+            if (o->upstream == 0 && o->prefix == s->prefix &&
+                strcmp(o->node, s->node) == 0 &&
+                strcmp(o->pattern, s->pattern) == 0)
+                o->upstream = s->upstream;
+        }
+        tr_log(TR_LOG_INFO, "pubsub", "subscribed to '%s%s' at node '%s' "
+               "again", s->pattern, s->prefix ? "*" : "", s->node);
+    }
+    if (!left) {
+        (void)tr_timer_cancel(self, sv->retry);
+        sv->retry = 0;
+    }
+    return 0;
+}
+
+static int
+s_on_down(tr_actor_t *self, s_service_t *sv, const tr_msg_t *msg)
+{
+    s_table_t *tb = sv->table;
     tr_id_t who = 0;
     int reason = 0;
     if (tr_msg_exit(msg, &who, &reason) != 0)
         return 0;
     pthread_mutex_lock(&tb->mu);
-    size_t before = tb->nsubs;
+    size_t before = tb->nsubs, lost = 0;
     for (size_t i = tb->nsubs; i-- > 0;)
         if (tb->subs[i]->id == who)
             s_drop(self, tb, i);
     size_t dropped = before - tb->nsubs;
+    for (size_t i = 0; i < tb->nsubs; i++)
+        if (tb->subs[i]->node[0] && tb->subs[i]->upstream == who) {
+            tb->subs[i]->upstream = 0;
+            lost++;
+        }
     pthread_mutex_unlock(&tb->mu);
     if (dropped > 0)
         tr_log(TR_LOG_DEBUG, "pubsub", "subscriber %llx ended (%s): %zu "
                "subscriptions dropped", (unsigned long long)who,
                tr_strerror(reason), dropped);
-    return 0;
+    if (lost == 0)
+        return 0;
+    tr_log(TR_LOG_WARN, "pubsub", "the service %llx of another node ended "
+           "(%s): %zu subscriptions get nothing until it is back",
+           (unsigned long long)who, tr_strerror(reason), lost);
+    return s_arm_retry(self, sv);
 }
 
 static int
@@ -802,7 +870,10 @@ s_service_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_service_t *sv = state;
     if (tr_msg_is(msg, "$down"))
-        return s_on_down(self, sv->table, msg);
+        return s_on_down(self, sv, msg);
+    if (tr_msg_is(msg, "retry"))
+        return tr_msg_sender(msg) == tr_self(self) ? s_on_retry(self, sv)
+                                                   : TR_EUNHANDLED;
     if (tr_msg_is(msg, "fwd"))
         return s_on_fwd(self, sv->table, msg);
     if (tr_msg_is(msg, "pub"))

@@ -743,6 +743,51 @@ START_TEST(reliable_topic_reaches_another_node_without_drops)
 }
 END_TEST
 
+START_TEST(relay_subscribes_again_when_the_topic_service_comes_back)
+{
+    ts_log_capture();
+    tr_node_t *a = s_plain("a", NULL);
+    char ep[128];
+    ck_assert_int_eq(tr_node_endpoint(a, ep, sizeof ep), 0);
+    tr_node_t *b = s_plain("b", ep);
+    ck_assert_int_eq(tr_node_await(b, "a", TS_CALL_MS), 0);
+    ck_assert_int_eq(tr_node_await(a, "b", TS_CALL_MS), 0);
+    tr_topic_t *t = NULL;
+    ck_assert_int_eq(tr_topic_create(a, "prices", NULL, &t), 0);
+    tr_id_t s = s_spawn_sink(b, "s", TR_THREAD, 0);
+    ck_assert_int_eq(tr_subscribe(b, s, "prices@a", NULL), 0);
+    s_publish_ints(t, 1, 1);
+    int64_t c[3];
+    s_wait_count(b, "s", 1, c);
+
+    /* a's service goes (its topics with it) and a new one starts */
+    tr_id_t service = 0;
+    ck_assert_int_eq(tr_whereis(a, "tr_pubsub", &service), 0);
+    ck_assert_int_eq(tr_stop(a, service, TS_CALL_MS), 0);
+    tr_msg_t *m = ts_msg_i("v", 2);
+    ck_assert_int_eq(tr_publish(t, &m), TR_ECLOSED);
+    tr_msg_destroy(&m);
+    tr_topic_destroy(&t);
+    ck_assert_int_eq(tr_topic_create(a, "prices", NULL, &t), 0);
+
+    /* b subscribes there again by itself: publish until one arrives */
+    int64_t until = ts_now_ms() + TS_CALL_MS, v = 2;
+    for (;;) {
+        s_publish_ints(t, (int)v++, 1);
+        s_count(b, "s", c);
+        if (c[0] > 1)
+            break;
+        ck_assert_msg(ts_now_ms() < until, "b never subscribed again");
+        s_wait_subscribers(t, 1); /* then the next publish gets there */
+    }
+    ck_assert_int_ge(ts_log_count("pubsub", "get nothing until it is back"),
+                     1);
+    tr_topic_destroy(&t);
+    ts_destroy(&b);
+    ts_destroy(&a);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Bad input                                                           */
 /* ------------------------------------------------------------------ */
@@ -849,6 +894,7 @@ s_suite(void)
     tcase_add_test(tc,
                    another_node_gets_one_copy_and_its_slow_subscriber_drops_there);
     tcase_add_test(tc, reliable_topic_reaches_another_node_without_drops);
+    tcase_add_test(tc, relay_subscribes_again_when_the_topic_service_comes_back);
     suite_add_tcase(s, tc);
     tc = tcase_create("input");
     tcase_set_timeout(tc, 60);
