@@ -687,7 +687,10 @@ s_on_retry(tr_actor_t *self, s_service_t *sv)
         s_sub_t *s = tb->subs[i];
         if (s->node[0] == '\0' || s->upstream != 0)
             continue;
-        if (s_upstream_sub(self, s) != 0) {
+        /* Not while its node is down: the lookup would wait for it, and
+         * this service has other work meanwhile. */
+        if (tr_node_await(tr_actor_node(self), s->node, 0) != 0 ||
+            s_upstream_sub(self, s) != 0) {
             left = true;
             continue;
         }
