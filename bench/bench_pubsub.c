@@ -9,7 +9,9 @@
  * large enough on both sides that nothing is dropped, so both move the
  * same messages. Remarks compare the design troupe did not take: a relay
  * actor that receives each publish and fans it out (what a broker or an
- * XPUB/XSUB proxy in the middle costs). Median of five rounds. --quick:
+ * XPUB/XSUB proxy in the middle costs), and raw ZeroMQ in troupe's own
+ * shape (one PUSH per subscriber: what XPUB's one send saves). Median of
+ * five rounds. --quick:
  * fewer messages; --subs=K (default 4). */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -181,6 +183,50 @@ s_sub_main(void *arg)
     return NULL;
 }
 
+/* Raw ZeroMQ in troupe's shape: one PUSH per subscriber, k sends a
+ * message (what XPUB's one send saves, without troupe's costs). */
+static double
+s_zmq_push(int n, int k)
+{
+    void *ctx = zmq_ctx_new();
+    void *push[S_MAX_SUBS], *pull[S_MAX_SUBS];
+    int zero = 0;
+    for (int i = 0; i < k; i++) {
+        char ep[64];
+        snprintf(ep, sizeof ep, "inproc://bench-push-%d", i);
+        pull[i] = zmq_socket(ctx, ZMQ_PULL);
+        push[i] = zmq_socket(ctx, ZMQ_PUSH);
+        zmq_setsockopt(pull[i], ZMQ_RCVHWM, &zero, sizeof zero);
+        zmq_setsockopt(push[i], ZMQ_SNDHWM, &zero, sizeof zero);
+        bu_zcheck(zmq_bind(pull[i], ep) == 0, "bind");
+        bu_zcheck(zmq_connect(push[i], ep) == 0, "connect");
+    }
+    char payload[1 + S_PAYLOAD] = "t";
+    double v[5];
+    for (int round = 0; round < 5; round++) {
+        pthread_t t[S_MAX_SUBS];
+        s_sub_arg_t args[S_MAX_SUBS];
+        double t0 = bu_now();
+        for (int i = 0; i < k; i++) {
+            args[i] = (s_sub_arg_t){pull[i], n};
+            pthread_create(&t[i], NULL, s_sub_main, &args[i]);
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < k; j++)
+                bu_zcheck(zmq_send(push[j], payload, sizeof payload, 0) >= 0,
+                          "send");
+        for (int i = 0; i < k; i++)
+            pthread_join(t[i], NULL);
+        v[round] = (double)n * k / (bu_now() - t0);
+    }
+    for (int i = 0; i < k; i++) {
+        zmq_close(push[i]);
+        zmq_close(pull[i]);
+    }
+    zmq_ctx_term(ctx);
+    return bu_median(v, 5);
+}
+
 static double
 s_zmq(int n, int k)
 {
@@ -256,6 +302,10 @@ main(int argc, char **argv)
         double r = s_troupe(n, k, true);
         printf("# a relay actor in between (publish = tell it, it fans "
                "out): %.0fmsg/s, %.2f of direct fan-out\n", r, r / t);
+        double p = s_zmq_push(n, k);
+        printf("# raw ZeroMQ, one PUSH per subscriber (k sends a message): "
+               "%.0fmsg/s; troupe is %.2f of it, XPUB %.2fx it\n", p, t / p,
+               raw / p);
     }
     return 0;
 }
