@@ -1065,12 +1065,14 @@ int tr_http_response(tr_msg_t **result, int status, const char *content_type,
  * A subscription ends with tr_unsubscribe or when its subscriber ends (the
  * node that keeps it monitors it).
  *
- * Another node's topic: the subscriber's node subscribes there once, for
- * all its subscribers of that pattern, and fans out here what it is
- * forwarded, by the same rules: one copy of a message crosses the wire,
- * and a slow subscriber drops on its own node (counted there:
- * tr_sub_stats asks the subscriber's node). A reliable topic makes that
- * relay wait as well, so back-pressure reaches the publisher.
+ * Another node's topic ("name@a" given to node b): b keeps the
+ * subscription, subscribes at a once for all its subscriptions of that
+ * pattern, and fans out what a forwards, by the same rules: one copy of
+ * a message crosses the wire, and a slow subscriber drops on b, counted
+ * on b (tr_sub_stats with node b). A reliable topic makes b's relay wait
+ * as well (and the link with it), so back-pressure reaches the publisher.
+ * If a's service ends or a goes down, b subscribes there again (every
+ * 0.5 s) once it can; what is published meanwhile does not reach b.
  * docs/pubsub.md says why, and what it costs. */
 typedef struct tr_topic tr_topic_t; /* a handle; any thread may use it */
 
@@ -1101,7 +1103,7 @@ void tr_topic_destroy(tr_topic_t **topic);
  * 0 also when subscribers dropped it (see tr_sub_stats). Errors: TR_EINVAL
  * (NULL, a received message), TR_ETIMEDOUT (reliable: a subscriber stayed
  * full: the others got it; that one counts it dropped), TR_ECLOSED (the
- * node is gone), TR_ENOMEM, TR_ECANCELED (the calling actor is stopping,
+ * node, or its pub/sub service, is gone), TR_ENOMEM, TR_ECANCELED (the calling actor is stopping,
  * reliable only). */
 int tr_publish(tr_topic_t *topic, tr_msg_t **msg);
 
