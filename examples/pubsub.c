@@ -120,7 +120,8 @@ s_ticker_terminate(tr_actor_t *self, void *state, int reason)
     tr_topic_destroy((tr_topic_t **)state);
 }
 TR_BEHAVIOUR(ticker, .state_size = sizeof(tr_topic_t *),
-             .init = s_ticker_init, .handle = s_ticker_handle, .terminate = s_ticker_terminate);
+             .init = s_ticker_init, .handle = s_ticker_handle,
+             .terminate = s_ticker_terminate);
 
 static int64_t
 s_call(tr_node_t *node, const char *to, const char *tag, int64_t arg)

@@ -1103,8 +1103,8 @@ void tr_topic_destroy(tr_topic_t **topic);
  * 0 also when subscribers dropped it (see tr_sub_stats). Errors: TR_EINVAL
  * (NULL, a received message), TR_ETIMEDOUT (reliable: a subscriber stayed
  * full: the others got it; that one counts it dropped), TR_ECLOSED (the
- * node, or its pub/sub service, is gone), TR_ENOMEM, TR_ECANCELED (the calling actor is stopping,
- * reliable only). */
+ * node, or its pub/sub service, is gone), TR_ENOMEM, TR_ECANCELED (the
+ * calling actor is stopping; reliable only). */
 int tr_publish(tr_topic_t *topic, tr_msg_t **msg);
 
 /* Publish by name, from anywhere: a process actor's child, or a node

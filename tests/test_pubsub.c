@@ -29,8 +29,8 @@
  * of their first ints, how often an int was not larger than the last
  * (order), and per tag. Requests: "count" -> [total, sum, out of order],
  * "seen" [tag] -> [count of that tag], "pubto" [topic, v] -> publishes
- * [v] by name, "subme" [topic] subscribes itself (tag "me"). A "block" tell waits on the gate. No ck_assert here: it may
- * run in a process. */
+ * [v] by name, "subme" [topic] subscribes itself (tag "me"). A "block"
+ * tell waits on the gate. No ck_assert here: it may run in a process. */
 typedef struct {
     int64_t total, sum, disorder, last;
     struct {
@@ -656,7 +656,7 @@ s_wait_subscribers(tr_topic_t *t, uint64_t n)
     }
 }
 
-START_TEST(another_node_gets_one_copy_and_its_slow_subscriber_drops_there)
+START_TEST(relay_sends_one_copy_and_a_slow_one_drops_there)
 {
     tr_node_t *a = s_plain("a", NULL);
     char ep[128];
@@ -743,7 +743,7 @@ START_TEST(reliable_topic_reaches_another_node_without_drops)
 }
 END_TEST
 
-START_TEST(relay_subscribes_again_when_the_topic_service_comes_back)
+START_TEST(relay_subscribes_again_when_the_service_is_back)
 {
     ts_log_capture();
     tr_node_t *a = s_plain("a", NULL);
@@ -891,10 +891,9 @@ s_suite(void)
     tc = tcase_create("nodes");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, subscriber_on_another_node);
-    tcase_add_test(tc,
-                   another_node_gets_one_copy_and_its_slow_subscriber_drops_there);
+    tcase_add_test(tc, relay_sends_one_copy_and_a_slow_one_drops_there);
     tcase_add_test(tc, reliable_topic_reaches_another_node_without_drops);
-    tcase_add_test(tc, relay_subscribes_again_when_the_topic_service_comes_back);
+    tcase_add_test(tc, relay_subscribes_again_when_the_service_is_back);
     suite_add_tcase(s, tc);
     tc = tcase_create("input");
     tcase_set_timeout(tc, 60);
