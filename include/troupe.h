@@ -1054,6 +1054,121 @@ int tr_http_reply(tr_actor_t *self, const tr_msg_t *req, int status,
 int tr_http_response(tr_msg_t **result, int status, const char *content_type,
                      const void *body, size_t len);
 
+/* ------------------------------------------------------------------ */
+/* Pub/sub: topics with bounded, counted fan-out                       */
+/* ------------------------------------------------------------------ */
+
+/* A topic is a name (1..TR_TAG_MAX bytes, no '@', not starting with '$')
+ * declared on one node. Actors of any node subscribe to it ("name", or
+ * "name@node" for another node's), exactly or by prefix (as ZeroMQ SUB
+ * matches: every topic of that node whose name starts with the pattern,
+ * topics declared later included). A publish sends each matching
+ * subscription its own ordinary message, straight into the subscriber's
+ * mailbox: the tag chosen at subscribe time (default: the topic's name)
+ * and the published message's payload, from the publishing thread.
+ *
+ * A slow subscriber never blocks a publisher: its queue is its mailbox
+ * (bounded by its mailbox_hwm for each publishing thread, as ZeroMQ bounds
+ * each PUB-to-SUB pipe), and what finds it full is dropped, counted
+ * (tr_sub_stats: published = delivered + dropped, per subscription) and
+ * logged at WARN at most once a second per subscription. This is the one
+ * place where troupe drops on purpose. A reliable topic waits for room
+ * instead, up to its timeout, and then fails the publish with
+ * TR_ETIMEDOUT. Messages of one publishing thread arrive in order.
+ * A subscription ends with tr_unsubscribe or when its subscriber ends (the
+ * node that keeps it monitors it).
+ *
+ * Another node's topic ("name@a" given to node b): b keeps the
+ * subscription, subscribes at a once for all its subscriptions of that
+ * pattern, and fans out what a forwards, by the same rules: one copy of
+ * a message crosses the wire, and a slow subscriber drops on b, counted
+ * on b (tr_sub_stats with node b). A reliable topic makes b's relay wait
+ * as well (and the link with it), so back-pressure reaches the publisher.
+ * If a's service ends or a goes down, b subscribes there again (every
+ * 0.5 s) once it can; what is published meanwhile does not reach b.
+ * docs/pubsub.md says why, and what it costs. */
+typedef struct tr_topic tr_topic_t; /* a handle; any thread may use it */
+
+typedef struct tr_topic_opts {
+    /* Wait for room in a full mailbox instead of dropping (back-pressure).
+     * A publish then waits up to timeout_ms in all, and gives
+     * TR_ETIMEDOUT. */
+    bool reliable;
+    int timeout_ms; /* reliable: 0: the node's send timeout */
+} tr_topic_opts_t;
+
+/* Declare a topic on node (opts may be NULL). Not from a process actor's
+ * child (TR_ENOTSUP). Errors: TR_EINVAL (NULL, empty, '$...' or '@' in
+ * the name, a negative timeout), TR_ENAMETOOLONG, TR_EEXIST (declared
+ * already), TR_ENOMEM, TR_ECLOSED. */
+int tr_topic_create(tr_node_t *node, const char *name,
+                    const tr_topic_opts_t *opts, tr_topic_t **out);
+
+/* Withdraw the topic and free the handle (*topic NULL after; NULL is a
+ * no-op), once no other thread publishes with it (as for any destroy).
+ * Publishes by name in flight finish. Its subscriptions stay (they are by
+ * name) and match a topic declared again under that name. May be called
+ * after the node was destroyed (it only frees the handle then). */
+void tr_topic_destroy(tr_topic_t **topic);
+
+/* Publish *msg's payload (its tag is not sent) to every subscription of
+ * the topic. Takes *msg on 0; on an error it stays the caller's. Returns
+ * 0 also when subscribers dropped it (see tr_sub_stats). Errors: TR_EINVAL
+ * (NULL, a received message), TR_ETIMEDOUT (reliable: a subscriber stayed
+ * full: the others got it; that one counts it dropped), TR_ECLOSED (the
+ * node, or its pub/sub service, is gone), TR_ENOMEM, TR_ECANCELED (the
+ * calling actor is stopping; reliable only). */
+int tr_publish(tr_topic_t *topic, tr_msg_t **msg);
+
+/* Publish by name, from anywhere: a process actor's child, or a node
+ * other than the topic's ("name@node"). Sent to the topic's node, which
+ * publishes it (a reliable topic's timeout is not reported back: its
+ * node logs it). Takes *msg on 0. Errors: TR_EINVAL, TR_ENAMETOOLONG,
+ * TR_ENOENT (no such topic here; for another node: no topics there),
+ * TR_ENOCONN, TR_ETIMEDOUT (that node's mailbox stayed full). */
+int tr_publish_to(tr_node_t *node, const char *topic, tr_msg_t **msg);
+
+typedef struct tr_sub_opts {
+    const char *tag; /* tag of delivered messages; NULL: the topic's name */
+    bool prefix;     /* topic is a prefix (ZeroMQ's matching), not a name */
+} tr_sub_opts_t;
+
+/* Subscribe actor subscriber (of any node, thread or process) to topic
+ * ("name" or "name@node"), opts may be NULL. Each subscription delivers
+ * its own copy: an actor subscribed twice to matching patterns gets two.
+ * Errors: TR_EINVAL (NULL, 0 subscriber, bad name or tag), TR_ENAMETOOLONG,
+ * TR_ENOENT (an exact name that is not a topic there), TR_EEXIST (the
+ * same subscriber, pattern and kind), TR_ENOCONN, TR_ETIMEDOUT. */
+int tr_subscribe(tr_node_t *node, tr_id_t subscriber, const char *topic,
+                 const tr_sub_opts_t *opts);
+
+/* End a subscription (topic and prefix as given to tr_subscribe; opts may
+ * be NULL). Messages already in the mailbox stay. Errors: TR_ENOENT (no
+ * such subscription), and those of tr_subscribe. */
+int tr_unsubscribe(tr_node_t *node, tr_id_t subscriber, const char *topic,
+                   const tr_sub_opts_t *opts);
+
+typedef struct tr_sub_stats {
+    uint64_t published; /* publishes that matched the subscription */
+    uint64_t delivered; /* of them, put into the subscriber's mailbox */
+    uint64_t dropped;   /* of them, not: it was full (or had ended) */
+} tr_sub_stats_t;
+
+/* A subscription's counters (topic and opts as given to tr_subscribe).
+ * Errors: TR_ENOENT, and those of tr_subscribe. */
+int tr_sub_stats(tr_node_t *node, tr_id_t subscriber, const char *topic,
+                 const tr_sub_opts_t *opts, tr_sub_stats_t *st);
+
+typedef struct tr_topic_stats {
+    uint64_t published;   /* tr_publish calls that went out */
+    uint64_t subscribers; /* matching subscriptions now */
+    uint64_t delivered;   /* copies put into mailboxes */
+    uint64_t dropped;     /* copies dropped */
+} tr_topic_stats_t;
+
+/* The topic's counters. Errors: TR_EINVAL. */
+int tr_topic_stats(tr_topic_t *topic, tr_topic_stats_t *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -390,6 +390,24 @@ START_TEST(chunked_data_matches_the_serial_result)
 }
 END_TEST
 
+START_TEST(pubsub_slow_subscriber_drops_and_the_counts_add_up)
+{
+    s_run("pubsub", NULL, &s_out);
+    S_ASSERT_LINE(&s_out, "fast: received 2000, delivered 2000, dropped 0");
+    const char *slow = strstr(s_out.out, "\nslow: received ");
+    unsigned long got = 0, delivered = 0, dropped = 0;
+    ck_assert_msg(slow != NULL &&
+                      sscanf(slow, "\nslow: received %lu, delivered %lu, "
+                             "dropped %lu", &got, &delivered, &dropped) == 3,
+                  "no slow line in:%s", s_out.out);
+    ck_assert_uint_gt(dropped, 0); /* 1 ms a tick: it fell behind */
+    ck_assert_uint_eq(got, delivered);
+    ck_assert_uint_eq(delivered + dropped, 2000);
+    S_ASSERT_LAST(&s_out, "published = delivered + dropped = received + "
+                          "dropped: yes");
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -411,6 +429,7 @@ s_suite(void)
     tcase_add_test(tc, thread_pool_waits_side_by_side_and_as_completed);
     tcase_add_test(tc, apply_async_callbacks_collect_the_total);
     tcase_add_test(tc, chunked_data_matches_the_serial_result);
+    tcase_add_test(tc, pubsub_slow_subscriber_drops_and_the_counts_add_up);
     suite_add_tcase(s, tc);
     return s;
 }
