@@ -1658,6 +1658,9 @@ tr__remote_start(tr__remote_t *r)
     if (r->router == NULL)
         return rc;
     s_sockopt_int(r->router, ZMQ_LINGER, 0);
+    /* A node that comes back under its name takes its routing id over
+     * from its old connection, which the ROUTER may not have seen close. */
+    s_sockopt_int(r->router, ZMQ_ROUTER_HANDOVER, 1);
     /* This node's own limit (sockets get the process's largest). */
     int64_t max_msg = node->opts.max_message_bytes;
     zmq_setsockopt(r->router, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);

@@ -590,6 +590,31 @@ START_TEST(a_pool_with_workers_on_other_nodes_loses_no_task)
 }
 END_TEST
 
+START_TEST(a_node_that_comes_back_under_its_name_is_a_new_one)
+{
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    for (int round = 0; round < 3; round++) {
+        tr_node_t *a = s_plain("a", ep);
+        ts_spawn(a, "echo", "echo");
+        ck_assert_int_eq(tr_node_await(b, "a", S_UP_MS), 0);
+        int64_t v[1];
+        ck_assert_int_eq(ts_call_ints(b, "echo@a", ts_msg_i("inc", round),
+                                      1, v),
+                         0);
+        ck_assert_int_eq(v[0], round + 1);
+        tr_id_t id = 0;
+        ck_assert_int_eq(tr_whereis(a, "echo", &id), 0);
+        char where[64];
+        ck_assert_int_eq(tr_id_node(b, id, where, sizeof where), 0);
+        ck_assert_str_eq(where, "a");
+        ts_destroy(&a);
+    }
+    ts_destroy(&b);
+}
+END_TEST
+
 START_TEST(nodes_learn_of_each_other_through_a_seed)
 {
     tr_node_t *s = s_plain("seed", NULL);
@@ -937,6 +962,7 @@ s_suite(void)
     tcase_add_test(tc, watching_an_unknown_node_gives_noconnection);
     tcase_add_test(tc, spawn_on_another_node);
     tcase_add_test(tc, nodes_learn_of_each_other_through_a_seed);
+    tcase_add_test(tc, a_node_that_comes_back_under_its_name_is_a_new_one);
     tcase_add_test(tc, a_supervisor_restarts_a_child_on_a_surviving_node);
     tcase_add_test(tc, a_pool_with_workers_on_other_nodes_loses_no_task);
     suite_add_tcase(s, tc);
