@@ -66,7 +66,7 @@ class Client:
         self.me = (self.tag << TAG_SHIFT) | 1  # our one id
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.ROUTING_ID, self.name.encode())
-        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.LINGER, 1000)  # the $bye goes out
         if server_key:
             public = zmq.curve_public(secret_key)
             self.sock.curve_serverkey = server_key
@@ -129,6 +129,11 @@ class Client:
     def tell(self, target, tag, values=()):
         self.send(b"M", frame(tag, values, sender=self.me, target=target))
 
+    def close(self):
+        """Say we leave, so the node forgets us at once."""
+        self.send(b"C", frame("$bye"))
+        self.sock.close()
+
     def whereis(self, name):
         _, v = self.ask(self.node_gw, "$whereis", [name])
         return v[0]
@@ -154,6 +159,7 @@ def main():
     c.tell(actor, "note", ["hello from python"])
     tag, values = c.ask(actor, "inc", [1])  # after the tell, in order
     print("told %s, then ask: %s %s" % (a.name, tag, values))
+    c.close()
     return 0
 
 

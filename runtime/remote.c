@@ -599,6 +599,23 @@ s_peer_down(tr__remote_t *r, s_peer_t *p, const char *why)
     free(w);
 }
 
+/* A client that went away is forgotten (it comes back with a hello, as
+ * a new one): nodes stay, to be said hello to until they answer. */
+static void
+s_client_forget(tr__remote_t *r, s_peer_t *p)
+{
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->npeers; i++)
+        if (r->peers[i] == p) {
+            r->peers[i] = r->peers[--r->npeers];
+            break;
+        }
+    pthread_mutex_unlock(&r->mu);
+    free(p->batch);
+    free(p->watches);
+    free(p);
+}
+
 static void
 s_peer_up(tr__remote_t *r, s_peer_t *p, const char *name, uint32_t tag,
           tr_id_t gw)
@@ -1031,8 +1048,11 @@ s_router_read(tr__remote_t *r)
                 s_on_hello(r, &rd, key, from[0] ? from : NULL);
             else if (tr_msg_is(&view, "$welcome"))
                 s_on_welcome(r, &rd, key, from[0] ? from : NULL);
-            else if (tr_msg_is(&view, "$bye") && p != NULL && p->up)
+            else if (tr_msg_is(&view, "$bye") && p != NULL && p->up) {
                 s_peer_down(r, p, "it left");
+                if (p->client)
+                    s_client_forget(r, p);
+            }
             /* $ping: heard, that is all */
             tr__msg_view_close(&view);
         } else if (box == 'B' && p != NULL && p->up && !p->client) {
@@ -1515,6 +1535,10 @@ s_timers(tr__remote_t *r)
                 p->heard_ns = now;
             if (now - p->heard_ns > down) {
                 s_peer_down(r, p, "not heard from in time");
+                if (p->client) {
+                    s_client_forget(r, p); /* (the last one moved here) */
+                    i--;
+                }
                 continue;
             }
             if (now - p->pinged_ns >= ping) {

@@ -824,6 +824,14 @@ START_TEST(python_client_over_tcp_and_ipc)
     s_python(ipc, &k, "connected to node n0");
     /* per run: two asks and a tell */
     ck_assert_int_eq(atomic_load(&s_echo_seen), 6);
+    /* the clients said bye: forgotten, not kept as nodes down */
+    size_t n = 1;
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    while (n != 0) {
+        ck_assert_msg(ts_now_ms() < until, "clients not forgotten");
+        ck_assert_int_eq(tr_node_peers(b, NULL, 0, &n), 0);
+        ck_assert_int_eq(tr_node_await(b, "nobody", 10), TR_ETIMEDOUT);
+    }
     ts_destroy(&b);
     ts_rmtree(k.dir);
 }
