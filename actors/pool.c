@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actors/pool.h"
 #include "runtime/actor.h"
 #include "runtime/behaviour.h"
 #include "runtime/future.h"
@@ -87,6 +88,13 @@ s_task_add(const char *name, tr_task_fn fn, tr_items_fn items)
     }
     pthread_mutex_unlock(&s_tasks_mu);
     return rc;
+}
+
+tr_task_fn
+tr__task_fn(const char *name)
+{
+    s_taskdef_t def;
+    return name != NULL && s_task_find(name, &def) ? def.fn : NULL;
 }
 
 int
