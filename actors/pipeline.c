@@ -622,7 +622,9 @@ struct s_cond {
     uint64_t pruned;
     size_t prune_at;
     uint64_t in, out, inside, max_inside, nheld_total, replayed, dups;
-    bool ended;
+    /* Ordered, no stateful stage: producers are held back while they are
+     * this far ahead of the watermark (what the sink would hold). */
+    uint64_t reorder;
 };
 
 static void s_pump(s_cond_t *c);
@@ -931,9 +933,20 @@ s_submit(s_cond_t *c, s_part_t *pt, s_batch_t *b)
     return rc;
 }
 
+static uint64_t s_watermark(s_cond_t *c);
+
 static bool
 s_room(s_cond_t *c, int s)
 {
+    if (s == 0 && c->reorder > 0) {
+        uint64_t P = (uint64_t)c->cfg->producers, ahead = 0;
+        for (uint64_t p = 0; p < P; p++)
+            if (c->prod_next[p] * P + p > ahead)
+                ahead = c->prod_next[p] * P + p;
+        uint64_t wm = s_watermark(c);
+        if (wm != UINT64_MAX && ahead > wm && ahead - wm >= c->reorder)
+            return false;
+    }
     if (s == c->n) /* items held for their turn (ordered) do not count:
                     * they wait for others, which must be let through */
         return c->nready < c->sink_limit;
@@ -1174,6 +1187,7 @@ s_cond_init(tr_actor_t *self, void *state, const tr_msg_t *args)
     c->prod_ended = calloc((size_t)cfg->producers, sizeof *c->prod_ended);
     if (c->st == NULL || c->prod_next == NULL || c->prod_ended == NULL)
         return TR_ENOMEM;
+    bool stateful = false;
     for (int s = 0; s < c->n; s++) {
         const s_stage_cfg_t *sc = &cfg->stages[s];
         s_cstage_t *st = &c->st[s];
@@ -1199,7 +1213,15 @@ s_cond_init(tr_actor_t *self, void *state, const tr_msg_t *args)
         }
         st->maxb = (uint64_t)cfg->batch * (sc->stateful ? 4 : 1);
         st->limit = (uint64_t)cfg->batch * (uint64_t)(total + sc->nparts);
+        c->reorder += st->limit;
+        stateful |= sc->stateful;
     }
+    /* An ordered sink holds what comes ahead of a slow item; without a
+     * stateful stage (whose state holds the watermark back until the
+     * end) the producers are kept within reach of the watermark, so
+     * that holding stays bounded too. */
+    c->reorder = cfg->ordered && !stateful ? 2 * (c->reorder + c->sink_limit)
+                                           : 0;
     return 0;
 }
 

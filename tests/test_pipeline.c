@@ -339,6 +339,13 @@ START_TEST(ordered_sink_restores_input_order_behind_uneven_stages)
             TS_CHECK(io.val[i] == i * 10 + 1); /* the last one out */
     }
     ck_assert_int_eq(io.out, want);
+    /* What waits for its turn stays bounded: the producer is held within
+     * reach of the slowest item (docs/pipelines.md). */
+    tr_pipeline_stats_t s;
+    ck_assert_int_eq(tr_pipeline_stats(p, &s), 0);
+    fprintf(stderr, "pipeline: ordered: most in flight %llu\n",
+            (unsigned long long)s.max_in_flight);
+    ck_assert_uint_le(s.max_in_flight, 8 * 40 * 4);
     ck_assert_int_eq(tr_pipeline_stop(&p, TR_DEFAULT), 0);
     s_io_free(&io);
     ts_destroy(&node);
