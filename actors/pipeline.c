@@ -1549,7 +1549,7 @@ tr_pipeline_start(tr_node_t *node, const tr_pipeline_opts_t *opts,
     p->nstages = o->nstages;
     p->producers = o->producers ? o->producers : 1;
     p->batch = o->batch ? o->batch : 256;
-    p->window = o->window ? o->window : 4;
+    p->window = o->window ? o->window : 8;
     p->max_retries = o->max_retries == 0 ? 100 : o->max_retries;
     p->ordered = o->ordered;
     int rc = 0;

@@ -14,7 +14,9 @@
  *  pipeline_python    a chain of multiprocessing.Queue and three
  *                     multiprocessing.Process stages (bench/py_pipeline.py)
  *
- * Usage: bench_pipeline [--quick] [name...]
+ * Usage: bench_pipeline [--quick] [--batch=N] [--window=N] [name...]
+ * (--batch, --window: the pipeline's options; 0, the default, is its
+ * own default)
  * The program re-executes itself as the troupe pipeline's process workers
  * (tr_init) and as the raw chain's stages (--zmq-stage IN OUT).
  */
@@ -40,6 +42,7 @@ static int s_rounds = 3;
 static long s_items = 2000000;
 static long s_py_items = 100000;
 static const char *s_bench_dir = "bench";
+static int s_batch, s_window; /* 0: the pipeline's defaults */
 
 /* ------------------------------------------------------------------ */
 /* troupe                                                              */
@@ -108,7 +111,8 @@ s_troupe(tr_node_t *node, long n)
         st[i] = (tr_stage_opts_t){.name = names[i], .stage = "bpl_ident",
                                   .workers = 1, .place = TR_PLACE_PROCESS};
     }
-    tr_pipeline_opts_t o = {.stages = st, .nstages = STAGES};
+    tr_pipeline_opts_t o = {.stages = st, .nstages = STAGES,
+                            .batch = s_batch, .window = s_window};
     tr_pipeline_t *p = NULL;
     bu_check(tr_pipeline_start(node, &o, &p), "pipeline start");
     /* The workers are up: a pool's start returns once they are. */
@@ -312,12 +316,17 @@ main(int argc, char **argv)
     tr_init(&argc, &argv); /* a process worker starts here, and stays */
     if (argc == 4 && strcmp(argv[1], "--zmq-stage") == 0)
         return s_zmq_stage(argv[2], argv[3]);
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             s_rounds = 1;
             s_items = 300000;
             s_py_items = 20000;
         }
+        if (strncmp(argv[i], "--batch=", 8) == 0)
+            s_batch = atoi(argv[i] + 8);
+        if (strncmp(argv[i], "--window=", 9) == 0)
+            s_window = atoi(argv[i] + 9);
+    }
     const char *src = getenv("TROUPE_BENCH_DIR");
     if (src != NULL)
         s_bench_dir = src;

@@ -253,8 +253,8 @@ main(int argc, char **argv)
         }
     printf("%d files, %d words, %d distinct\n", FILES, total, words);
     if (kill)
-        printf("a tokenize worker was killed: %llu worker death(s), "
-               "restarted; %llu batch(es) delivered again\n",
+        printf("a tokenize worker was killed and replaced: %llu worker "
+               "death(s), %llu batch(es) of lines delivered again\n",
                (unsigned long long)st.worker_deaths,
                (unsigned long long)st.redelivered);
     printf("counts match the serial count: %s\n", match ? "yes" : "no");

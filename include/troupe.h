@@ -1004,7 +1004,7 @@ typedef struct tr_pipeline_opts {
     int producers;    /* 1..1024; 0: 1 */
     bool ordered;     /* the sink hands items out in index order */
     int batch;        /* items per batch on the wire; 0: 256 */
-    int window;       /* batches in flight per worker; 0: 4 */
+    int window;       /* batches in flight per worker; 0: 8 */
     int max_retries;  /* re-deliveries of a batch whose worker died;
                        * 0: 100; negative: none */
     /* Placement, "STAGE=PLACE[,STAGE=PLACE...]" with PLACE one of

@@ -402,8 +402,9 @@ START_TEST(wordcount_with_a_killed_worker_gives_the_same_counts)
 {
     s_run("wordcount", "--kill", &s_out);
     S_ASSERT_LINE(&s_out, "6 files, 19236 words, 20 distinct");
-    S_ASSERT_LINE(&s_out, "a tokenize worker was killed: 1 worker death(s), "
-                          "restarted; 1 batch(es) delivered again");
+    /* How many batches it held depends on timing; that it died does not. */
+    ck_assert_ptr_nonnull(strstr(s_out.out, "\na tokenize worker was killed "
+                                            "and replaced: 1 worker death(s), "));
     S_ASSERT_LAST(&s_out, "counts match the serial count: yes");
 }
 END_TEST
