@@ -367,7 +367,7 @@ typedef struct s_targs {
     char fn[TR_NAME_MAX + 1];
     uint64_t run;
     int64_t stage, part;
-    uint64_t k;
+    uint64_t kfirst, k;
     bool finish;
     int64_t nparts;
     const void *recs;
@@ -381,7 +381,8 @@ s_targs_read(const tr_msg_t *args, s_targs_t *a)
     tr_reader_init(&r, args);
     if (tr_read_str_copy(&r, a->fn, sizeof a->fn) != 0 ||
         tr_read_uint(&r, &a->run) != 0 || tr_read_int(&r, &a->stage) != 0 ||
-        tr_read_int(&r, &a->part) != 0 || tr_read_uint(&r, &a->k) != 0 ||
+        tr_read_int(&r, &a->part) != 0 ||
+        tr_read_uint(&r, &a->kfirst) != 0 || tr_read_uint(&r, &a->k) != 0 ||
         tr_read_bool(&r, &a->finish) != 0 ||
         tr_read_int(&r, &a->nparts) != 0 ||
         tr_read_bin(&r, &a->recs, &a->len) != 0 || a->nparts < 1 ||
@@ -412,7 +413,8 @@ s_run_item(tr_pipe_ctx_t *ctx, const tr_stage_def_t *def, tr_task_fn task,
     return rc > 0 ? TR_EFAILED : rc;
 }
 
-/* "tr_pipe_stage": [fn, run, stage, part, k, finish, nparts, records]
+/* "tr_pipe_stage": [fn, run, stage, part, kfirst, k, finish, nparts,
+ * records] (kfirst..k: the stateful batches the records are, in order)
  * -> "out" [nparts, (count, least index, records) x nparts]. */
 static int
 s_stage_task(const tr_msg_t *args, tr_msg_t **result)
@@ -434,9 +436,10 @@ s_stage_task(const tr_msg_t *args, tr_msg_t **result)
         if ((ws = s_wstate(a.run, (int)a.stage, (int)a.part,
                            def.state_size)) == NULL)
             return TR_ENOMEM;
-        /* A worker that has not seen the batches before this one (it
-         * replaced one that died): the pipeline runs them again first. */
-        if (ws->applied + 1 < a.k)
+        /* A worker that has not seen the batches before these (it
+         * replaced one that died): the pipeline runs them again first.
+         * One that has seen these (a copy of a task) does nothing. */
+        if (ws->applied < a.k && ws->applied + 1 != a.kfirst)
             return TR_ERESTARTING;
     }
     size_t np = (size_t)a.nparts;
@@ -567,6 +570,7 @@ typedef struct s_batch {
     s_buf_t b;
     uint64_t n, min;
     uint64_t k;         /* stateful: its number in the partition's log */
+    uint64_t kfirst;    /* a replay: the first of the numbers it holds */
     bool finish, logged, replay;
     int stage, part;
     tr_future_t *f;
@@ -612,6 +616,8 @@ struct s_cond {
     tr_msg_t **held;    /* puts held back, oldest first */
     size_t nheld, capheld;
     tr_msg_t *pull;     /* the sink's pull, held */
+    tr_id_t pulled_by;  /* the last pull answered: its asker and ask */
+    uint64_t pulled_corr;
     s_buf_t ready;
     uint64_t nready, sink_limit;
     s_buf_t opend;      /* ordered: records waiting for their turn */
@@ -817,6 +823,8 @@ s_serve(s_cond_t *c)
         (void)tr_reply_error(c->self, c->pull, rc);
         return; /* the pull is dropped; the items wait for the next */
     }
+    c->pulled_by = tr_msg_sender(c->pull);
+    c->pulled_corr = c->pull->env.corr;
     tr_msg_destroy(&c->pull);
     s_count_inside(c, -(int64_t)c->nready);
     c->out += c->nready;
@@ -919,6 +927,7 @@ s_submit(s_cond_t *c, s_part_t *pt, s_batch_t *b)
         (rc = tr_msg_add_uint(a, tr_self(c->self))) == 0 &&
         (rc = tr_msg_add_int(a, b->stage)) == 0 &&
         (rc = tr_msg_add_int(a, b->part)) == 0 &&
+        (rc = tr_msg_add_uint(a, b->kfirst ? b->kfirst : b->k)) == 0 &&
         (rc = tr_msg_add_uint(a, b->k)) == 0 &&
         (rc = tr_msg_add_bool(a, b->finish)) == 0 &&
         (rc = tr_msg_add_int(a, next)) == 0 &&
@@ -934,6 +943,41 @@ s_submit(s_cond_t *c, s_part_t *pt, s_batch_t *b)
 }
 
 static uint64_t s_watermark(s_cond_t *c);
+
+/* A stateful partition being rebuilt: the log's batches from resend
+ * whose output was accepted, as one task (up to 64 of them, 4 MiB),
+ * whose output will be dropped; or the next batch not yet accepted, as
+ * itself. NULL: out of memory. */
+static s_batch_t *
+s_next_replay(s_cond_t *c, s_part_t *pt, int s, int i)
+{
+    s_batch_t *e = pt->log[pt->resend];
+    if (e->k > pt->done_k) {
+        pt->resend++;
+        return e;
+    }
+    s_batch_t *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    *b = (s_batch_t){.replay = true, .kfirst = e->k, .min = UINT64_MAX,
+                     .stage = s, .part = i, .c = c};
+    for (int n = 0; n < 64 && pt->resend < pt->nlog; n++) {
+        e = pt->log[pt->resend];
+        if (e->k > pt->done_k ||
+            (n > 0 && b->b.len + e->b.len > ((size_t)4 << 20)) ||
+            s_buf_add(&b->b, e->b.p, e->b.len) != 0)
+            break;
+        b->n += e->n;
+        b->k = e->k;
+        pt->resend++;
+        c->replayed++;
+    }
+    if (b->k == 0) {
+        s_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
 
 static bool
 s_room(s_cond_t *c, int s)
@@ -968,9 +1012,8 @@ s_pump(s_cond_t *c)
             while (pt->nfly < pt->window) {
                 s_batch_t *b = NULL;
                 if (pt->stateful && pt->resend < pt->nlog) {
-                    b = pt->log[pt->resend++];
-                    b->replay = b->k <= pt->done_k;
-                    c->replayed += b->replay;
+                    if ((b = s_next_replay(c, pt, s, i)) == NULL)
+                        break; /* out of memory: at the next event */
                 } else if (pt->qh != NULL && s_room(c, s + 1)) {
                     b = pt->qh;
                     if ((pt->qh = b->next) == NULL)
@@ -987,7 +1030,7 @@ s_pump(s_cond_t *c)
                         }
                         pt->log[pt->nlog++] = b;
                         pt->resend = pt->nlog;
-                        b->k = pt->nlog;
+                        b->k = b->kfirst = pt->nlog;
                         b->logged = true;
                         if (b->min < pt->held_min)
                             pt->held_min = b->min;
@@ -1003,7 +1046,8 @@ s_pump(s_cond_t *c)
                     if ((b = calloc(1, sizeof *b)) == NULL)
                         break; /* tried again at the next event */
                     *b = (s_batch_t){.finish = true, .k = pt->nlog + 1,
-                                     .stage = s, .part = i, .c = c};
+                                     .kfirst = pt->nlog + 1, .stage = s,
+                                     .part = i, .c = c};
                     pt->finish_sent = true;
                 } else {
                     break;
@@ -1018,8 +1062,11 @@ s_pump(s_cond_t *c)
                         s_count_inside(c, -(int64_t)b->n);
                     if (b->finish)
                         pt->finished = true;
+                    if (b->replay)
+                        pt->resend = 0; /* the rebuild starts again */
                     if (!b->logged)
                         s_batch_free(b);
+                    break;
                 }
             }
             done &= pt->finished;
@@ -1032,26 +1079,34 @@ s_pump(s_cond_t *c)
     }
 }
 
-/* The put that stage 0 can take now: route its items, answer it. */
+/* "put" [producer, eos, first, n, least index, records]: the producer's
+ * items first..first+n-1 (its own count). Puts come in order, so one
+ * whose first is behind is a copy of one taken already (at-least-once
+ * delivery: answered, not taken twice). The put that stage 0 can take
+ * now: route its items, answer it. */
 static void
 s_take_put(s_cond_t *c, const tr_msg_t *msg)
 {
     tr_reader_t r;
     int64_t p;
     bool eos;
-    uint64_t n, min;
+    uint64_t first, n, min;
     const void *recs;
     size_t len;
     tr_reader_init(&r, msg);
     int rc = 0;
+    bool dup = false;
     if (tr_read_int(&r, &p) != 0 || tr_read_bool(&r, &eos) != 0 ||
-        tr_read_uint(&r, &n) != 0 || tr_read_uint(&r, &min) != 0 ||
-        tr_read_bin(&r, &recs, &len) != 0 || p < 0 ||
-        p >= c->cfg->producers)
+        tr_read_uint(&r, &first) != 0 || tr_read_uint(&r, &n) != 0 ||
+        tr_read_uint(&r, &min) != 0 || tr_read_bin(&r, &recs, &len) != 0 ||
+        p < 0 || p >= c->cfg->producers)
         rc = TR_EPROTO;
-    else if (c->prod_ended[p])
-        rc = TR_ECLOSED;
-    if (rc == 0 && (rc = s_route(c, 0, recs, len, n, min)) == 0) {
+    else if (first < c->prod_next[p] ||
+             (first == c->prod_next[p] && c->prod_ended[p]))
+        dup = true; /* a put seen before (sent twice): taken already */
+    else if (first > c->prod_next[p])
+        rc = TR_EPROTO; /* one went missing: cannot happen in order */
+    if (rc == 0 && !dup && (rc = s_route(c, 0, recs, len, n, min)) == 0) {
         c->prod_next[p] += n;
         c->in += n;
         if (eos) {
@@ -1112,13 +1167,13 @@ s_on_result(void *arg, tr_future_t *f)
     if (rc == TR_ERESTARTING && pt->stateful) {
         /* A new worker without the partition's state: run its input
          * again, then this batch (a finish is sent again after). */
-        pt->resend = 0;
-        if (b->finish) {
-            pt->finish_sent = false;
-            s_batch_free(b);
-        }
         tr_log(TR_LOG_INFO, "pipeline", "stage %d partition %d: replaying "
                "%zu batches", b->stage, b->part, pt->nlog);
+        pt->resend = 0;
+        if (b->finish)
+            pt->finish_sent = false;
+        if (!b->logged)
+            s_batch_free(b);
         s_after(c);
         tr_msg_destroy(&reply);
         return;
@@ -1127,7 +1182,9 @@ s_on_result(void *arg, tr_future_t *f)
         tr_log(TR_LOG_WARN, "pipeline", "stage %d: a batch of %llu items "
                "failed: %s", b->stage, (unsigned long long)b->n,
                tr_strerror(rc));
-        if (!b->replay && !b->finish)
+        if (b->replay)
+            pt->resend = 0; /* the rebuild starts again */
+        else if (!b->finish)
             s_fail_items(c, b, rc);
     } else if (!b->replay) {
         tr_reader_t r;
@@ -1263,8 +1320,21 @@ s_cond_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         return 0;
     }
     if (tr_msg_is(msg, "pull")) {
-        if (c->pull != NULL)
-            return tr_reply_error(self, msg, TR_EBUSY);
+        /* A copy of a pull answered already (at-least-once delivery):
+         * what it would take would go to a settled future, and be lost.
+         * A port numbers its asks in order. */
+        if (tr_msg_sender(msg) == c->pulled_by &&
+            msg->env.corr <= c->pulled_corr)
+            return 0;
+        if (c->pull != NULL) {
+            /* The same pull twice (sent twice): the one held stands. A
+             * new one replaces it: its asker has given it up. */
+            if (tr_msg_sender(c->pull) == tr_msg_sender(msg) &&
+                c->pull->env.corr == msg->env.corr)
+                return 0;
+            (void)tr_reply_error(self, c->pull, TR_ECANCELED);
+            tr_msg_destroy(&c->pull);
+        }
         int rc = tr_msg_dup(msg, &c->pull);
         if (rc != 0)
             return tr_reply_error(self, msg, rc);
@@ -1635,6 +1705,7 @@ s_put_flush(tr_pipeline_t *pipe, int p, bool eos, bool block)
     if ((rc = tr_msg_create(&m, "put")) == 0 &&
         (rc = tr_msg_add_int(m, p)) == 0 &&
         (rc = tr_msg_add_bool(m, eos)) == 0 &&
+        (rc = tr_msg_add_uint(m, pr->next - pr->n)) == 0 &&
         (rc = tr_msg_add_uint(m, pr->n)) == 0 &&
         (rc = tr_msg_add_uint(m, pr->min)) == 0 &&
         (rc = tr_msg_add_bin(m, pr->buf.p, pr->buf.len)) == 0 &&
@@ -1915,6 +1986,14 @@ tr_pipeline_stop(tr_pipeline_t **pipep, int timeout_ms)
     int rc = tr_stop(p->node, p->id, timeout_ms);
     if (rc == TR_ENOENT)
         rc = 0;
+    if (rc == TR_ETIMEDOUT) {
+        /* Still running: it reads the description, so that stays (and
+         * so do the pools it uses). The node reports the actor. */
+        tr_log(TR_LOG_ERROR, "pipeline", "the pipeline actor did not stop "
+               "in time: its memory is left to it");
+        *pipep = NULL;
+        return rc;
+    }
     /* Its futures are gone with it; the pools cancel what is queued. */
     for (int s = 0; s < p->nstages; s++)
         for (int i = 0; i < p->stages[s].nparts; i++) {
