@@ -680,9 +680,10 @@ s_prune(s_cond_t *c, uint64_t wm)
 {
     if (c->seen.len < c->prune_at)
         return;
-    size_t cap = c->seen.len, k = 0;
+    size_t cap = c->seen.len;
     uint64_t *dead = malloc(cap * sizeof *dead);
     if (dead != NULL) {
+        size_t k = 0;
         TR__MAP_EACH(&c->seen, slot)
         {
             uint64_t seq = (uint64_t)(uintptr_t)slot->val - 1;
@@ -1419,14 +1420,15 @@ s_place_one(s_stage_cfg_t *sc, const char *v, const char *from)
         sc->place = TR_PLACE_THREAD;
     } else if (kind_len == 7 && strncmp(v, "process", 7) == 0) {
         sc->place = TR_PLACE_PROCESS;
-    } else if (kind_len > 5 && strncmp(v, "node", 4) == 0 &&
-               (v[4] == ' ' || v[4] == ':')) {
-        size_t nl = kind_len - 5;
+    } else if (kind_len >= 4 && strncmp(v, "node", 4) == 0 &&
+               (kind_len == 4 || v[4] == ' ')) {
+        size_t at = 4 + strspn(v + 4, " ");
+        size_t nl = at < kind_len ? kind_len - at : 0;
         if (nl == 0 || nl > TR_NAME_MAX)
             return tr__refuse(TR_EINVAL, "%s: '%s': a node's name must be "
                               "1..%d bytes", from, v, TR_NAME_MAX);
         sc->place = TR_PLACE_NODE;
-        memcpy(sc->node, v + 5, nl);
+        memcpy(sc->node, v + at, nl);
         sc->node[nl] = 0;
     } else {
         return tr__refuse(TR_EINVAL, "%s: '%s': a place is thread[:N], "
