@@ -964,7 +964,7 @@ typedef struct tr_stage_def {
 void tr__stage_register_static(const char *name, const tr_stage_def_t *d);
 
 /* Register a stage at run time (thread stages only, as
- * tr_task_register). Stage and task names share one namespace.
+ * tr_task_register). A stage may not take a task's name.
  * Errors: TR_EINVAL (no fn), TR_ENAMETOOLONG, TR_EEXIST, TR_ENOMEM. */
 int tr_stage_register(const char *name, const tr_stage_def_t *def);
 
@@ -1018,15 +1018,17 @@ typedef struct tr_pipeline_opts {
 typedef struct tr_pipeline tr_pipeline_t;
 
 /* Start a pipeline: its stages' pools and the pipeline actor that joins
- * them. Errors: TR_EINVAL (no stages, a NULL or unknown stage name
- * (TR_ENOENT), a bad number, a bad placement string: the log says
- * which), TR_ENOTSUP (a stage placed on a node), a pool's errors. */
+ * them. Errors: TR_EINVAL (no stages or more than 64, a stage without a
+ * stage name, two stages of one name, a bad number, a bad placement
+ * string: the log says which), TR_ENOENT (no stage or task of that
+ * name), TR_ENOTSUP (a stage placed on a node), a pool's errors. */
 int tr_pipeline_start(tr_node_t *node, const tr_pipeline_opts_t *opts,
                       tr_pipeline_t **out);
 
 /* Producer p (0..producers-1) puts an item (taken on success). Items
  * travel in batches; this blocks while the first stage has no room
- * (back-pressure). One thread at a time per producer.
+ * (back-pressure), so the sink must be read by another thread (or use
+ * tr_pipeline_run). One thread at a time per producer.
  * Errors: TR_EINVAL, TR_ECLOSED (p has ended), TR_ENOMEM, the send's
  * errors. */
 int tr_pipeline_put(tr_pipeline_t *pipe, int producer, tr_msg_t **item);
@@ -1068,8 +1070,10 @@ int tr_pipeline_stats(tr_pipeline_t *pipe, tr_pipeline_stats_t *st);
 
 /* Stop the pipeline actor and the stages' pools within timeout_ms
  * (TR_DEFAULT: the node's shutdown timeout) and free it (*pipe NULL
- * after). Items still inside are dropped. From the thread that started
- * it. Errors: TR_EINVAL, TR_ETIMEDOUT. */
+ * after). Items still inside are dropped. From the thread that read the
+ * sink (its pull is that thread's), after producers on other threads
+ * have ended. Errors: TR_EINVAL, TR_ETIMEDOUT (the pipeline actor did
+ * not stop: its memory is left to it). */
 int tr_pipeline_stop(tr_pipeline_t **pipe, int timeout_ms);
 
 /* ------------------------------------------------------------------ */
