@@ -54,19 +54,25 @@ s_check(int rc, const char *what)
 typedef struct { char w[32]; int64_t n; } s_slot_t;
 typedef struct { s_slot_t s[SLOTS]; } s_table_t;
 
-static void
-s_add(s_table_t *t, const char *w, size_t len, int64_t n)
+/* The slot of word w: where it is, or where it goes. */
+static s_slot_t *
+s_slot(s_table_t *t, const char *w, size_t len)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (uint8_t)w[i]) * 1099511628211ull;
     for (size_t i = h % SLOTS;; i = (i + 1) % SLOTS)
         if (t->s[i].w[0] == 0 ||
-            (strlen(t->s[i].w) == len && memcmp(t->s[i].w, w, len) == 0)) {
-            memcpy(t->s[i].w, w, len);
-            t->s[i].n += n;
-            return;
-        }
+            (strlen(t->s[i].w) == len && memcmp(t->s[i].w, w, len) == 0))
+            return &t->s[i];
+}
+
+static void
+s_add(s_table_t *t, const char *w, size_t len, int64_t n)
+{
+    s_slot_t *s = s_slot(t, w, len);
+    memcpy(s->w, w, len);
+    s->n += n;
 }
 
 /* read: "file" [path] -> "line" [text] for each line of the file. */
@@ -244,13 +250,18 @@ main(int argc, char **argv)
     s_check(rc, "run");
     s_check(src, "stats");
 
-    int words = 0, total = 0;
-    bool match = memcmp(&serial, &merged, sizeof serial) == 0;
-    for (int i = 0; i < SLOTS; i++)
-        if (serial.s[i].n > 0) {
+    int words = 0, total = 0, merged_words = 0;
+    bool match = true;
+    for (int i = 0; i < SLOTS; i++) {
+        const s_slot_t *s = &serial.s[i];
+        if (s->n > 0) {
             words++;
-            total += (int)serial.s[i].n;
+            total += (int)s->n;
+            match &= s_slot(&merged, s->w, strlen(s->w))->n == s->n;
         }
+        merged_words += merged.s[i].n > 0;
+    }
+    match &= merged_words == words;
     printf("%d files, %d words, %d distinct\n", FILES, total, words);
     if (kill)
         printf("a tokenize worker was killed and replaced: %llu worker "
