@@ -412,6 +412,45 @@ START_TEST(null_task_result_drops_the_item_and_stage_errors_reach_the_sink)
 }
 END_TEST
 
+/* Registered at run time: [x] -> [x * 3]. */
+static int
+s_triple(tr_pipe_ctx_t *ctx, void *state, const tr_msg_t *item)
+{
+    (void)state;
+    int64_t v = 3 * s_int(item, 0);
+    return s_emit_ints(ctx, "n", 1, &v, NULL, 0);
+}
+
+START_TEST(stage_registered_at_run_time_runs_on_threads_not_in_processes)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_stage_def_t d = {.fn = s_triple};
+    ck_assert_int_eq(tr_stage_register("tp_triple", &d), 0);
+    ck_assert_int_eq(tr_stage_register("tp_triple", &d), TR_EEXIST);
+    tr_stage_opts_t st[] = {{.stage = "tp_triple", .workers = 2}};
+    tr_pipeline_t *p = s_start(node, st, 1, NULL);
+    s_io_t io = s_io("n", 500);
+    ck_assert_int_eq(tr_pipeline_run(p, s_next, &io, s_out, &io), 0);
+    for (int64_t i = 0; i < 500; i++)
+        TS_CHECK(io.seen[i] == 1 && io.val[i] == 3 * i);
+    ck_assert_int_eq(tr_pipeline_stop(&p, TR_DEFAULT), 0);
+    s_io_free(&io);
+    /* A process worker is this program started again: it has no such
+     * stage, and every item reaches the sink as TR_ENOENT. */
+    ts_log_capture();
+    st[0].place = TR_PLACE_PROCESS;
+    p = s_start(node, st, 1, NULL);
+    io = s_io("n", 50);
+    ck_assert_int_eq(tr_pipeline_run(p, s_next, &io, s_out, &io), 0);
+    ck_assert_int_eq(io.out, 50);
+    ck_assert_int_eq(io.errs, 50);
+    ck_assert_int_eq(io.err_rc, TR_ENOENT);
+    ck_assert_int_eq(tr_pipeline_stop(&p, TR_DEFAULT), 0);
+    s_io_free(&io);
+    ts_destroy(&node);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Keyed and stateful stages                                           */
 
@@ -1101,6 +1140,8 @@ s_suite(void)
     S_BOTH(tc, ordered_sink_restores_input_order_behind_uneven_stages);
     tcase_add_test(tc, unordered_sink_hands_items_out_as_they_come);
     S_BOTH(tc, null_task_result_drops_the_item_and_stage_errors_reach_the_sink);
+    tcase_add_test(
+        tc, stage_registered_at_run_time_runs_on_threads_not_in_processes);
 
     tc = s_tcase(s, "keyed", 60);
     S_BOTH(tc, stateful_keyed_stage_counts_by_key_and_emits_at_the_end);
