@@ -1758,6 +1758,18 @@ tr_pipeline_put(tr_pipeline_t *pipe, int producer, tr_msg_t **item)
 }
 
 int
+tr_pipeline_flush(tr_pipeline_t *pipe, int producer)
+{
+    if (pipe == NULL || producer < 0 || producer >= pipe->producers)
+        return tr__refuse(TR_EINVAL, "tr_pipeline_flush: producer %d",
+                          producer);
+    s_prod_t *pr = &pipe->prods[producer];
+    if (pr->ended)
+        return TR_ECLOSED;
+    return pr->n > 0 ? s_put_flush(pipe, producer, false, true) : 0;
+}
+
+int
 tr_pipeline_end(tr_pipeline_t *pipe, int producer)
 {
     if (pipe == NULL || producer < 0 || producer >= pipe->producers)

@@ -1033,6 +1033,11 @@ int tr_pipeline_start(tr_node_t *node, const tr_pipeline_opts_t *opts,
  * errors. */
 int tr_pipeline_put(tr_pipeline_t *pipe, int producer, tr_msg_t **item);
 
+/* Send what producer p has batched now rather than when the batch is
+ * full (for a producer that pauses: items wait in its batch until
+ * then). May block as put does. Errors: TR_EINVAL, TR_ECLOSED. */
+int tr_pipeline_flush(tr_pipeline_t *pipe, int producer);
+
 /* End of stream for producer p: what is batched is sent, then its end.
  * The sink ends once every producer has ended and every item is out.
  * From the thread that put. Errors: TR_EINVAL, TR_ECLOSED (twice). */

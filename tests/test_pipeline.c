@@ -1071,21 +1071,26 @@ START_TEST(start_rejects_bad_input_with_clear_codes)
     ck_assert_ptr_nonnull(m); /* still ours */
     ck_assert_int_eq(tr_pipeline_put(p, 0, &m), 0);
     ck_assert_ptr_null(m);
+    /* A batch of one goes out on a flush, before the end. */
+    ck_assert_int_eq(tr_pipeline_flush(p, 1), TR_EINVAL);
+    ck_assert_int_eq(tr_pipeline_flush(p, 0), 0);
+    tr_msg_t *r = NULL;
+    uint64_t ix = 7;
+    int irc = 7;
+    ck_assert_int_eq(tr_pipeline_next(p, &r, &ix, &irc, TS_CALL_MS), 0);
+    ck_assert_uint_eq(ix, 0);
+    ck_assert_int_eq(irc, 0);
+    ck_assert_int_eq(s_int(r, 0), 4); /* (1 + 1) x 2 */
+    tr_msg_destroy(&r);
+    ck_assert_int_eq(tr_pipeline_flush(p, 0), 0); /* nothing batched */
     ck_assert_int_eq(tr_pipeline_end(p, 1), TR_EINVAL);
     ck_assert_int_eq(tr_pipeline_end(p, 0), 0);
     m = ts_msg_i("n", 2);
     ck_assert_int_eq(tr_pipeline_put(p, 0, &m), TR_ECLOSED);
     tr_msg_destroy(&m);
     ck_assert_int_eq(tr_pipeline_end(p, 0), TR_ECLOSED);
-    tr_msg_t *r = NULL;
-    uint64_t ix = 7;
-    int irc = 7;
+    ck_assert_int_eq(tr_pipeline_flush(p, 0), TR_ECLOSED);
     ck_assert_int_eq(tr_pipeline_next(NULL, &r, &ix, &irc, 0), TR_EINVAL);
-    ck_assert_int_eq(tr_pipeline_next(p, &r, &ix, &irc, TS_CALL_MS), 0);
-    ck_assert_uint_eq(ix, 0);
-    ck_assert_int_eq(irc, 0);
-    ck_assert_int_eq(s_int(r, 0), 4); /* (1 + 1) x 2 */
-    tr_msg_destroy(&r);
     ck_assert_int_eq(tr_pipeline_next(p, &r, NULL, NULL, TS_CALL_MS), 1);
     ck_assert_int_eq(tr_pipeline_run(p, NULL, NULL, NULL, NULL), TR_EINVAL);
     tr_pipeline_stats_t st;
