@@ -22,11 +22,12 @@
  * seen. A stage function must therefore emit the same items for the same
  * input.
  *
- * Items travel as records in a batch (a msgpack bin of records, host
- * byte order: a pipeline's processes share a host): seq (the index) u64,
+ * Items travel as records in a batch (a msgpack bin of records,
+ * little-endian, as the envelope is): seq (the index) u64,
  * sub (tells apart the items one input item became) u64, rc i32, tag
  * length u8, payload length u32, tag, payload.
  */
+#include <endian.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,10 +110,12 @@ s_rec_put(s_buf_t *b, uint64_t seq, uint64_t sub, int32_t rc,
     if (e != 0)
         return e;
     uint8_t *p = b->p + b->len;
-    uint32_t pl = (uint32_t)plen;
+    uint32_t pl = htole32((uint32_t)plen), urc = htole32((uint32_t)rc);
+    seq = htole64(seq);
+    sub = htole64(sub);
     memcpy(p, &seq, 8);
     memcpy(p + 8, &sub, 8);
-    memcpy(p + 16, &rc, 4);
+    memcpy(p + 16, &urc, 4);
     p[20] = (uint8_t)taglen;
     memcpy(p + 21, &pl, 4);
     if (taglen > 0)
@@ -130,11 +133,16 @@ s_rec_get(const uint8_t *p, size_t len, size_t off, s_rec_t *r)
     if (off > len || len - off < S_REC_HDR)
         return false;
     p += off;
+    uint32_t urc;
     memcpy(&r->seq, p, 8);
     memcpy(&r->sub, p + 8, 8);
-    memcpy(&r->rc, p + 16, 4);
+    memcpy(&urc, p + 16, 4);
+    r->seq = le64toh(r->seq);
+    r->sub = le64toh(r->sub);
+    r->rc = (int32_t)le32toh(urc);
     r->taglen = p[20];
     memcpy(&r->plen, p + 21, 4);
+    r->plen = le32toh(r->plen);
     if (r->taglen > TR_TAG_MAX ||
         len - off - S_REC_HDR < (size_t)r->taglen + r->plen)
         return false;
