@@ -1158,6 +1158,44 @@ s_after(s_cond_t *c)
     s_serve(c);
 }
 
+/* Put batch b's items back at the front of its partition's queue in two
+ * halves (they are still counted inside). 0, or TR_ENOMEM (nothing
+ * changed). */
+static int
+s_split(s_cond_t *c, s_part_t *pt, const s_batch_t *b)
+{
+    s_batch_t *h[2] = {calloc(1, sizeof **h), calloc(1, sizeof **h)};
+    int rc = h[0] && h[1] ? 0 : TR_ENOMEM;
+    s_rec_t r;
+    uint64_t i = 0;
+    for (int k = 0; k < 2 && rc == 0; k++)
+        *h[k] = (s_batch_t){.min = UINT64_MAX, .stage = b->stage,
+                            .part = b->part, .c = c};
+    for (size_t off = 0; off < b->b.len && rc == 0; off += r.size, i++) {
+        if (!s_rec_get(b->b.p, b->b.len, off, &r)) {
+            rc = TR_EPROTO;
+            break;
+        }
+        s_batch_t *to = h[i < b->n / 2 ? 0 : 1];
+        if ((rc = s_buf_add(&to->b, b->b.p + off, r.size)) == 0) {
+            to->n++;
+            to->min = r.seq < to->min ? r.seq : to->min;
+        }
+    }
+    if (rc != 0 || h[0]->n == 0 || h[1]->n == 0) {
+        s_batch_free(h[0]);
+        s_batch_free(h[1]);
+        return rc ? rc : TR_EPROTO;
+    }
+    h[1]->next = pt->qh;
+    h[0]->next = h[1];
+    pt->qh = h[0];
+    if (pt->qt == NULL)
+        pt->qt = h[1];
+    pt->qitems += b->n;
+    return 0;
+}
+
 /* A stage's task settled. */
 static void
 s_on_result(void *arg, tr_future_t *f)
@@ -1183,6 +1221,15 @@ s_on_result(void *arg, tr_future_t *f)
             pt->finish_sent = false;
         if (!b->logged)
             s_batch_free(b);
+        s_after(c);
+        tr_msg_destroy(&reply);
+        return;
+    }
+    if (rc == TR_EWORKERDIED && !pt->stateful && !b->finish && b->n > 1 &&
+        s_split(c, pt, b) == 0) {
+        /* Its items go again in two halves, so that an item that kills
+         * every worker it meets ends up failing alone. */
+        s_batch_free(b);
         s_after(c);
         tr_msg_destroy(&reply);
         return;
@@ -1630,7 +1677,7 @@ tr_pipeline_start(tr_node_t *node, const tr_pipeline_opts_t *opts,
     p->producers = o->producers ? o->producers : 1;
     p->batch = o->batch ? o->batch : 256;
     p->window = o->window ? o->window : 8;
-    p->max_retries = o->max_retries == 0 ? 100 : o->max_retries;
+    p->max_retries = o->max_retries == 0 ? 10 : o->max_retries;
     p->ordered = o->ordered;
     int rc = 0;
     p->stages = calloc((size_t)o->nstages, sizeof *p->stages);

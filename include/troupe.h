@@ -1005,8 +1005,10 @@ typedef struct tr_pipeline_opts {
     bool ordered;     /* the sink hands items out in index order */
     int batch;        /* items per batch on the wire; 0: 256 */
     int window;       /* batches in flight per worker; 0: 8 */
-    int max_retries;  /* re-deliveries of a batch whose worker died;
-                       * 0: 100; negative: none */
+    int max_retries;  /* re-deliveries of a batch whose worker died,
+                       * before it is split in two and each half tried
+                       * again (an item alone past them fails with
+                       * TR_EWORKERDIED); 0: 10; negative: none */
     /* Placement, "STAGE=PLACE[,STAGE=PLACE...]" with PLACE one of
      * thread[:N], process[:N], node NAME[:N] (N workers); it overrides
      * the stages' options, and the TROUPE_PLACE environment variable

@@ -873,6 +873,44 @@ START_TEST(chaos_kills_duplicates_and_delays_change_no_result)
 }
 END_TEST
 
+/* [x] -> [x]; item 666 SIGKILLs its worker (process stages only). */
+static int
+s_poison(tr_pipe_ctx_t *ctx, void *state, const tr_msg_t *item)
+{
+    (void)state;
+    int64_t x = s_int(item, 0);
+    if (x == 666)
+        raise(SIGKILL);
+    return s_emit_ints(ctx, "n", 1, &x, NULL, 0);
+}
+TR_STAGE(tp_poison, .fn = s_poison);
+
+START_TEST(an_item_that_kills_every_worker_fails_alone)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_stage_opts_t st[] = {
+        {.stage = "tp_poison", .workers = 2, .place = TR_PLACE_PROCESS}};
+    tr_pipeline_opts_t o = {.batch = 64, .max_retries = 1};
+    tr_pipeline_t *p = s_start(node, st, 1, &o);
+    enum { N = 1000 };
+    s_io_t io = s_io("n", N);
+    ck_assert_int_eq(tr_pipeline_run(p, s_next, &io, s_out, &io), 0);
+    ck_assert_int_eq(io.out, N);
+    ck_assert_int_eq(io.errs, 1);
+    ck_assert_int_eq(io.err_index, 666);
+    ck_assert_int_eq(io.err_rc, TR_EWORKERDIED);
+    for (int64_t i = 0; i < N; i++)
+        TS_CHECK(i == 666 || (io.seen[i] == 1 && io.val[i] == i));
+    tr_pipeline_stats_t s;
+    ck_assert_int_eq(tr_pipeline_stats(p, &s), 0);
+    fprintf(stderr, "pipeline: poison: %llu worker deaths to isolate it\n",
+            (unsigned long long)s.worker_deaths);
+    ck_assert_int_eq(tr_pipeline_stop(&p, TR_DEFAULT), 0);
+    s_io_free(&io);
+    ts_destroy(&node);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Back-pressure                                                       */
 
@@ -1161,6 +1199,7 @@ s_suite(void)
     tcase_add_test(
         tc, sigkilled_stateful_partitions_are_rebuilt_and_counts_are_exact);
     tcase_add_test(tc, chaos_kills_duplicates_and_delays_change_no_result);
+    tcase_add_test(tc, an_item_that_kills_every_worker_fails_alone);
 
     tc = s_tcase(s, "backpressure", 60);
     tcase_add_test(
