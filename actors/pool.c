@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actors/pool.h"
 #include "runtime/actor.h"
 #include "runtime/behaviour.h"
 #include "runtime/future.h"
@@ -87,6 +88,13 @@ s_task_add(const char *name, tr_task_fn fn, tr_items_fn items)
     }
     pthread_mutex_unlock(&s_tasks_mu);
     return rc;
+}
+
+tr_task_fn
+tr__task_fn(const char *name)
+{
+    s_taskdef_t def;
+    return name != NULL && s_task_find(name, &def) ? def.fn : NULL;
 }
 
 int
@@ -359,6 +367,7 @@ typedef struct s_worker {
     tr_id_t id;
     uint64_t tasks[TR__POOL_BATCH]; /* handed to it; 0: done or dropped */
     int ntasks;                     /* 0 when idle */
+    uint64_t first;         /* the first task of what it was last handed */
     bool retire;            /* stop it once its tasks are done */
 } s_worker_t;
 
@@ -621,6 +630,7 @@ s_dispatch(tr_actor_t *self, s_pool_t *p)
             }
         }
         w->ntasks = n;
+        w->first = batch[0]->id;
     }
 }
 
@@ -776,6 +786,7 @@ s_on_done(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     if (tr_read_int(&r, &n) != 0)
         return 0; /* not from a worker of ours: dropped */
     p->holding = true;
+    uint64_t first = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t id, rc;
         char tag[TR_TAG_MAX + 2];
@@ -785,6 +796,8 @@ s_on_done(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
             tr_read_str_copy(&r, tag, sizeof tag) != 0 ||
             tr_read_bin(&r, &payload, &plen) != 0)
             break;
+        if (i == 0)
+            first = (uint64_t)id;
         s_task_t *t = tr__map_get(&p->tasks, (uint64_t)id);
         if (t != NULL) {
             t->worker = 0;
@@ -795,6 +808,11 @@ s_on_done(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     p->holding = false;
     s_flush(self, p);
     s_worker_t *w = tr__map_get(&p->workers, tr_msg_sender(msg));
+    /* A "done" for other tasks than the worker's latest (a copy of an
+     * earlier one: at-least-once delivery) must not make it idle: what
+     * it runs now would be forgotten, and lost if it died. */
+    if (w != NULL && w->ntasks != 0 && first != w->first)
+        w = NULL;
     if (w != NULL) {
         w->ntasks = 0;
         if (w->retire) {

@@ -976,6 +976,181 @@ int tr_pool_map_items(tr_pool_t *pool, const char *task, const void *in,
 int tr_pool_shutdown(tr_pool_t **pool, bool cancel_pending, int timeout_ms);
 
 /* ------------------------------------------------------------------ */
+/* Pipelines: a source, stages (each a pool) and a sink                */
+/* ------------------------------------------------------------------ */
+
+/* A pipeline moves items (messages) from producers through stages to a
+ * sink. Each stage is a pool of workers (threads or processes) running
+ * one stage function; items travel between stages in batches, and a
+ * stage gets work only while the next one has room (credit-based flow:
+ * a slow stage slows the producers, memory stays bounded, nothing is
+ * dropped). A worker that dies is replaced and its items are delivered
+ * again; the pipeline accepts each batch's output once and the sink
+ * drops duplicate items by id, so every item arrives exactly once.
+ * docs/pipelines.md explains how.
+ *
+ * An item's index is its place in the input: producer p's i-th item has
+ * index i x producers + p. Items a stage emits inherit the index of the
+ * item they came from; items a stage emits at end of stream (finish)
+ * have index TR_PIPE_NO_INDEX. */
+#define TR_PIPE_NO_INDEX UINT64_MAX
+
+typedef struct tr_pipe_ctx tr_pipe_ctx_t; /* a stage's way out */
+
+/* A stage function: called in a worker for each item (borrowed for the
+ * call); it emits zero or more items with tr_pipe_emit*. state is the
+ * worker's state of this stage (state_size zeroed bytes; NULL if 0).
+ * Returns 0, or a negative TR_E* code: the item then reaches the sink as
+ * that error (what it emitted before is kept). It must be deterministic
+ * in what it emits for an item (an item may run again after a death). */
+typedef int (*tr_stage_fn)(tr_pipe_ctx_t *ctx, void *state,
+                           const tr_msg_t *item);
+/* At end of stream, once the stage's partition has seen all its input:
+ * emit what the state holds (counts, say). The state is freed after. */
+typedef int (*tr_stage_finish_fn)(tr_pipe_ctx_t *ctx, void *state);
+
+typedef struct tr_stage_def {
+    tr_stage_fn fn;            /* required */
+    tr_stage_finish_fn finish; /* optional */
+    size_t state_size;         /* per partition; 0: none */
+} tr_stage_def_t;
+
+/* Define and register a stage function before main() runs (as TR_TASK),
+ * so that process workers find it by name:
+ *     TR_STAGE(tokenize, .fn = tokenize_fn);
+ * A stage with a finish or a state is stateful: it is partitioned (each
+ * worker owns one partition of the keys, see tr_pipe_emit_key) and a
+ * partition whose worker dies is rebuilt by running its input again. */
+#define TR_STAGE(ident, ...)                                                \
+    static const tr_stage_def_t tr__stage_##ident = {__VA_ARGS__};          \
+    __attribute__((constructor)) static void tr__register_stage_##ident(    \
+        void)                                                               \
+    {                                                                       \
+        tr__stage_register_static(#ident, &tr__stage_##ident);              \
+    }
+void tr__stage_register_static(const char *name, const tr_stage_def_t *d);
+
+/* Register a stage at run time (thread stages only, as
+ * tr_task_register). A stage may not take a task's name.
+ * Errors: TR_EINVAL (no fn), TR_ENAMETOOLONG, TR_EEXIST, TR_ENOMEM. */
+int tr_stage_register(const char *name, const tr_stage_def_t *def);
+
+/* Emit an item to the next stage (or the sink); takes *item on success.
+ * With a key, the item goes to the next stage's partition that owns the
+ * key (the same key always to the same partition); without one, to any.
+ * Only from a stage function or finish, with its ctx.
+ * Errors: TR_EINVAL, TR_ENOMEM. */
+int tr_pipe_emit(tr_pipe_ctx_t *ctx, tr_msg_t **item);
+int tr_pipe_emit_key(tr_pipe_ctx_t *ctx, const void *key, size_t len,
+                     tr_msg_t **item);
+
+/* Where a stage runs. */
+typedef enum {
+    TR_PLACE_THREAD = 0, /* thread workers in this node */
+    TR_PLACE_PROCESS,    /* process workers of this node */
+    TR_PLACE_NODE,       /* workers on a named node (not yet: TR_ENOTSUP) */
+} tr_place_kind_t;
+
+typedef struct tr_stage_opts {
+    const char *name;   /* for placement and logs; NULL: the stage's */
+    const char *stage;  /* a TR_STAGE, or a TR_TASK (item -> one result;
+                         * a NULL result drops the item) */
+    int workers;        /* 1..1024; 0: 1. For a partitioned stage, the
+                         * number of partitions */
+    tr_place_kind_t place;
+    const char *node;   /* TR_PLACE_NODE: the node's name */
+    bool keyed;         /* partitioned (implied by a stateful stage):
+                         * items emitted with a key reach the partition
+                         * owning it */
+} tr_stage_opts_t;
+
+typedef struct tr_pipeline_opts {
+    const char *name;             /* the pipeline actor's name; NULL */
+    const tr_stage_opts_t *stages; /* copied */
+    int nstages;                   /* 1..64 */
+    int producers;    /* 1..1024; 0: 1 */
+    bool ordered;     /* the sink hands items out in index order */
+    int batch;        /* items per batch on the wire; 0: 256 */
+    int window;       /* batches in flight per worker; 0: 8 */
+    int max_retries;  /* re-deliveries of a batch whose worker died,
+                       * before it is split in two and each half tried
+                       * again (an item alone past them fails with
+                       * TR_EWORKERDIED); 0: 10; negative: none */
+    /* Placement, "STAGE=PLACE[,STAGE=PLACE...]" with PLACE one of
+     * thread[:N], process[:N], node NAME[:N] (N workers); it overrides
+     * the stages' options, and the TROUPE_PLACE environment variable
+     * overrides it ("@FILE" reads the text from a file), so where each
+     * stage runs is chosen at launch without rebuilding. */
+    const char *place;
+} tr_pipeline_opts_t;
+
+typedef struct tr_pipeline tr_pipeline_t;
+
+/* Start a pipeline: its stages' pools and the pipeline actor that joins
+ * them. Errors: TR_EINVAL (no stages or more than 64, a stage without a
+ * stage name, two stages of one name, a bad number, a bad placement
+ * string: the log says which), TR_ENOENT (no stage or task of that
+ * name), TR_ENOTSUP (a stage placed on a node), a pool's errors. */
+int tr_pipeline_start(tr_node_t *node, const tr_pipeline_opts_t *opts,
+                      tr_pipeline_t **out);
+
+/* Producer p (0..producers-1) puts an item (taken on success). Items
+ * travel in batches; this blocks while the first stage has no room
+ * (back-pressure), so the sink must be read by another thread (or use
+ * tr_pipeline_run). One thread at a time per producer.
+ * Errors: TR_EINVAL, TR_ECLOSED (p has ended), TR_ENOMEM, the send's
+ * errors. */
+int tr_pipeline_put(tr_pipeline_t *pipe, int producer, tr_msg_t **item);
+
+/* Send what producer p has batched now rather than when the batch is
+ * full (for a producer that pauses: items wait in its batch until
+ * then). May block as put does. Errors: TR_EINVAL, TR_ECLOSED. */
+int tr_pipeline_flush(tr_pipeline_t *pipe, int producer);
+
+/* End of stream for producer p: what is batched is sent, then its end.
+ * The sink ends once every producer has ended and every item is out.
+ * From the thread that put. Errors: TR_EINVAL, TR_ECLOSED (twice). */
+int tr_pipeline_end(tr_pipeline_t *pipe, int producer);
+
+/* The sink: the next item that came out of the last stage (in index
+ * order with .ordered, else as they come). 0: *item (taken; NULL when
+ * *rc != 0: the item failed in a stage with that code, or its batch was
+ * lost past max_retries with TR_EWORKERDIED), *index (may be NULL) its
+ * index; 1: the stream has ended; TR_ETIMEDOUT: nothing within
+ * timeout_ms. One thread at a time. */
+int tr_pipeline_next(tr_pipeline_t *pipe, tr_msg_t **item, uint64_t *index,
+                     int *rc, int timeout_ms);
+
+/* Run producer 0 from next and the sink into out on the calling thread
+ * (as tr_pool_map's callbacks: next gives 0 and an item, or 1 at the
+ * end; out gets each result, borrowed, with its index and rc). Other
+ * producers, if any, are fed by other threads. Returns 0 at the end of
+ * the stream, or the first error of next, out or the pipeline. */
+int tr_pipeline_run(tr_pipeline_t *pipe, tr_map_next_fn next, void *next_arg,
+                    tr_map_out_fn out, void *out_arg);
+
+typedef struct tr_pipeline_stats {
+    uint64_t in;            /* items the producers put (accepted) */
+    uint64_t out;           /* items that reached the sink */
+    uint64_t in_flight;     /* items inside now, queued or running */
+    uint64_t max_in_flight; /* the most there ever were at once */
+    uint64_t held;          /* puts held back by back-pressure */
+    uint64_t redelivered;   /* batches run again (their worker died) */
+    uint64_t replayed;      /* batches run again to rebuild a partition */
+    uint64_t duplicates;    /* items the sink dropped as already seen */
+    uint64_t worker_deaths; /* over all stages */
+} tr_pipeline_stats_t;
+int tr_pipeline_stats(tr_pipeline_t *pipe, tr_pipeline_stats_t *st);
+
+/* Stop the pipeline actor and the stages' pools within timeout_ms
+ * (TR_DEFAULT: the node's shutdown timeout) and free it (*pipe NULL
+ * after). Items still inside are dropped. From the thread that read the
+ * sink (its pull is that thread's), after producers on other threads
+ * have ended. Errors: TR_EINVAL, TR_ETIMEDOUT (the pipeline actor did
+ * not stop: its memory is left to it). */
+int tr_pipeline_stop(tr_pipeline_t **pipe, int timeout_ms);
+
+/* ------------------------------------------------------------------ */
 /* HTTP gateway: HTTP/1.1 in front of actors and pools                 */
 /* ------------------------------------------------------------------ */
 

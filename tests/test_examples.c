@@ -408,6 +408,25 @@ START_TEST(pubsub_slow_subscriber_drops_and_the_counts_add_up)
 }
 END_TEST
 
+START_TEST(wordcount_pipeline_matches_the_serial_count)
+{
+    s_run("wordcount", NULL, &s_out);
+    S_ASSERT_LINE(&s_out, "6 files, 19235 words, 19 distinct");
+    S_ASSERT_LAST(&s_out, "counts match the serial count: yes");
+}
+END_TEST
+
+START_TEST(wordcount_with_a_killed_worker_gives_the_same_counts)
+{
+    s_run("wordcount", "--kill", &s_out);
+    S_ASSERT_LINE(&s_out, "6 files, 19236 words, 20 distinct");
+    /* How many batches it held depends on timing; that it died does not. */
+    ck_assert_ptr_nonnull(strstr(s_out.out, "\na tokenize worker was killed "
+                                            "and replaced: 1 worker death(s), "));
+    S_ASSERT_LAST(&s_out, "counts match the serial count: yes");
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -430,6 +449,8 @@ s_suite(void)
     tcase_add_test(tc, apply_async_callbacks_collect_the_total);
     tcase_add_test(tc, chunked_data_matches_the_serial_result);
     tcase_add_test(tc, pubsub_slow_subscriber_drops_and_the_counts_add_up);
+    tcase_add_test(tc, wordcount_pipeline_matches_the_serial_count);
+    tcase_add_test(tc, wordcount_with_a_killed_worker_gives_the_same_counts);
     suite_add_tcase(s, tc);
     return s;
 }

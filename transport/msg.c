@@ -224,6 +224,15 @@ s_end(tr_msg_t *msg, size_t mark, int failed)
 }
 
 int
+tr__msg_add_trusted(tr_msg_t *msg, const void *data, size_t len)
+{
+    if (msg == NULL || msg->kind != TR__MSG_BUILT || (data == NULL && len))
+        return TR_EINVAL;
+    size_t mark = msg->len;
+    return s_end(msg, mark, s_write(msg, data, len));
+}
+
+int
 tr_msg_add_raw(tr_msg_t *msg, const void *data, size_t len)
 {
     if (msg == NULL || msg->kind != TR__MSG_BUILT || (data == NULL && len))

@@ -52,6 +52,12 @@ struct tr_msg {
 /* Create a message whose tag may be a system one ('$...'). */
 int tr__msg_create_sys(tr_msg_t **out, const char *tag);
 
+/* Append payload bytes that are whole msgpack values already, without
+ * walking them (tr_msg_add_raw does): for bytes that came out of a
+ * message troupe built, such as a pipeline's items in their batch.
+ * Errors: TR_EINVAL, TR_ENOMEM. */
+int tr__msg_add_trusted(tr_msg_t *msg, const void *data, size_t len);
+
 /* The frame to send: writes the header from msg->env into buf first. */
 const uint8_t *tr__msg_frame(tr_msg_t *msg, size_t *len);
 
