@@ -1644,12 +1644,13 @@ s_cfg_stages(tr_pipeline_t *p, const tr_pipeline_opts_t *o)
         return rc;
     if ((rc = s_place_env(p->stages, o->nstages)) != 0)
         return rc;
+    /* "node b|c": workers on b, or on c while b is down (a pool's
+     * nodes, in order of preference). */
     for (int s = 0; s < o->nstages; s++)
         if (p->stages[s].place == TR_PLACE_NODE)
-            return tr__refuse(TR_ENOTSUP, "pipeline: stage '%s' is placed "
-                              "on node '%s': stages on other nodes are not "
-                              "supported yet", p->stages[s].name,
-                              p->stages[s].node);
+            for (char *c = p->stages[s].node; *c; c++)
+                if (*c == '|')
+                    *c = ',';
     return 0;
 }
 
@@ -1707,6 +1708,7 @@ tr_pipeline_start(tr_node_t *node, const tr_pipeline_opts_t *opts,
             .mode = sc->place == TR_PLACE_PROCESS ? TR_POOL_PROCESSES
                                                   : TR_POOL_THREADS,
             .max_retries = p->max_retries,
+            .nodes = sc->place == TR_PLACE_NODE ? sc->node : NULL,
         };
         for (int i = 0; i < sc->nparts; i++)
             if ((rc = tr_pool_start(node, &po, &sc->pools[i])) != 0)

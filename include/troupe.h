@@ -1048,7 +1048,8 @@ int tr_pipe_emit_key(tr_pipe_ctx_t *ctx, const void *key, size_t len,
 typedef enum {
     TR_PLACE_THREAD = 0, /* thread workers in this node */
     TR_PLACE_PROCESS,    /* process workers of this node */
-    TR_PLACE_NODE,       /* workers on a named node (not yet: TR_ENOTSUP) */
+    TR_PLACE_NODE,       /* thread workers on a named node, or on the
+                          * first of "b|c" that is up (docs/nodes.md) */
 } tr_place_kind_t;
 
 typedef struct tr_stage_opts {
@@ -1090,7 +1091,8 @@ typedef struct tr_pipeline tr_pipeline_t;
  * them. Errors: TR_EINVAL (no stages or more than 64, a stage without a
  * stage name, two stages of one name, a bad number, a bad placement
  * string: the log says which), TR_ENOENT (no stage or task of that
- * name), TR_ENOTSUP (a stage placed on a node), a pool's errors. */
+ * name), TR_ENOCONN (a stage placed on nodes none of which is up), a
+ * pool's errors. */
 int tr_pipeline_start(tr_node_t *node, const tr_pipeline_opts_t *opts,
                       tr_pipeline_t **out);
 

@@ -575,7 +575,12 @@ START_TEST(a_pool_with_workers_on_other_nodes_loses_no_task)
     ck_assert_int_eq(tr_pool_stats(pool, &st), 0);
     ck_assert_int_eq(st.done, N);
     ck_assert_int_eq(st.failed, 0);
-    ck_assert_int_eq(st.workers, 2); /* back, on c */
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    while (st.workers != 2) { /* back, on c */
+        ck_assert_msg(ts_now_ms() < until, "workers %d", st.workers);
+        ck_assert_int_eq(tr_node_await(a, "nobody", 10), TR_ETIMEDOUT);
+        ck_assert_int_eq(tr_pool_stats(pool, &st), 0);
+    }
     tr_node_stats_t cs;
     tr_node_stats(c, &cs);
     ck_assert_msg(cs.alive >= 3, "alive on c: %llu", /* spawner, workers */
@@ -612,6 +617,72 @@ START_TEST(a_node_that_comes_back_under_its_name_is_a_new_one)
         ts_destroy(&a);
     }
     ts_destroy(&b);
+}
+END_TEST
+
+/* The pipeline test's producer and sink (tr_pipeline_run's callbacks). */
+typedef struct {
+    int next, n;
+    tr_node_t **kill; /* destroyed when a third is in */
+    int64_t sum;
+    uint64_t got;
+    int bad;
+} s_pipe_run_t;
+
+static int
+s_pipe_next(void *arg, tr_msg_t **item)
+{
+    s_pipe_run_t *r = arg;
+    if (r->next == r->n)
+        return 1;
+    if (r->next == r->n / 3 && *r->kill != NULL)
+        ts_destroy(r->kill); /* b goes with batches in flight */
+    *item = ts_msg_i("x", r->next++);
+    return 0;
+}
+
+static int
+s_pipe_out(void *arg, uint64_t index, int rc, const tr_msg_t *result)
+{
+    s_pipe_run_t *r = arg;
+    int64_t v[1] = {0};
+    if (rc != 0 || index != r->got || ts_read_ints(result, 1, v) != 0 ||
+        v[0] != (int64_t)index * (int64_t)index)
+        r->bad++;
+    r->sum += v[0];
+    r->got++;
+    return 0;
+}
+
+START_TEST(a_pipeline_stage_on_other_nodes_survives_one_going)
+{
+    tr_node_t *a = s_plain("a", NULL);
+    char ep[128];
+    s_endpoint(a, ep, sizeof ep);
+    tr_node_t *b = s_plain("b", ep), *c = s_plain("c", ep);
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    ck_assert_int_eq(tr_node_await(a, "c", S_UP_MS), 0);
+    tr_stage_opts_t st[] = {{.stage = "square", .place = TR_PLACE_NODE,
+                             .node = "b|c", .workers = 2}};
+    tr_pipeline_t *pipe = NULL;
+    ck_assert_int_eq(tr_pipeline_start(a, &(tr_pipeline_opts_t){
+                                              .stages = st, .nstages = 1,
+                                              .batch = 16, .ordered = true},
+                                       &pipe),
+                     0);
+    s_pipe_run_t r = {.n = 3000, .kill = &b};
+    ck_assert_int_eq(tr_pipeline_run(pipe, s_pipe_next, &r, s_pipe_out, &r),
+                     0);
+    ck_assert_ptr_null(b);
+    ck_assert_int_eq(r.bad, 0);
+    ck_assert_uint_eq(r.got, 3000);
+    int64_t want = 0;
+    for (int64_t i = 0; i < 3000; i++)
+        want += i * i;
+    ck_assert_int_eq(r.sum, want);
+    ck_assert_int_eq(tr_pipeline_stop(&pipe, TS_CALL_MS), 0);
+    ts_destroy(&c);
+    ts_destroy(&a);
 }
 END_TEST
 
@@ -973,6 +1044,7 @@ s_suite(void)
     tcase_add_test(tc, a_node_that_comes_back_under_its_name_is_a_new_one);
     tcase_add_test(tc, a_supervisor_restarts_a_child_on_a_surviving_node);
     tcase_add_test(tc, a_pool_with_workers_on_other_nodes_loses_no_task);
+    tcase_add_test(tc, a_pipeline_stage_on_other_nodes_survives_one_going);
     suite_add_tcase(s, tc);
     tc = tcase_create("curve");
     tcase_set_timeout(tc, 60);
