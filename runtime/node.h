@@ -39,7 +39,9 @@ struct tr_node {
                                   * or its id in the parent (child side) */
     struct tr__procs *procs;     /* process actors and their reaper */
     struct tr__control *control; /* the control endpoint, or NULL */
-    struct tr__trace *trace;     /* recording (TROUPE_TRACE), or NULL */
+    /* recording (TROUPE_TRACE), or NULL; atomic because the control
+     * endpoint may set it once while actors run ("watch") */
+    struct tr__trace *_Atomic trace;
     struct tr__chaos *chaos;     /* injecting faults (TROUPE_CHAOS), or NULL */
 
     pthread_mutex_t mu; /* guards the lists below */
