@@ -37,6 +37,9 @@ static const char s_usage[] =
     "  trace FILE [--json]            what a trace holds, per kind and actor\n"
     "  trace FILE --perfetto OUT      as Chrome/Perfetto trace events (JSON)\n"
     "  trace FILE --svg OUT [--max N] as a message sequence diagram\n"
+    "  dashboard NODE [--port P] [--bind ADDR]\n"
+    "                                 a live web page: tree, actors, "
+    "messages\n"
     "\n"
     "NODE: a pid, a node name or a node directory (as troupe ls shows).\n"
     "ACTOR: an id (decimal or 0x hex), name#hex as log lines say, or a "
@@ -827,6 +830,8 @@ main(int argc, char **argv)
         return s_cmd_keygen(n, rest);
     if (strcmp(cmd, "trace") == 0)
         return tt_cmd_trace(n, rest);
+    if (strcmp(cmd, "dashboard") == 0)
+        return tt_cmd_dashboard(n, rest);
     tt_err("unknown command '%s'", cmd);
     return s_usage_error();
 }
