@@ -90,7 +90,9 @@ typedef uint64_t tr_id_t;
     XX(EHUNG, -26, "process actor stopped answering heartbeats")           \
     XX(EWORKERDIED, -27, "the task's worker died (every try)")              \
     XX(EBUSY, -28, "task is running already")                               \
-    XX(EMSGSIZE, -29, "message larger than the node allows")
+    XX(EMSGSIZE, -29, "message larger than the node allows")               \
+    XX(EQUARANTINED, -30, "message quarantined: it crashed its actor "      \
+                          "too often")
 
 enum {
     TR_OK = 0,
@@ -324,6 +326,12 @@ typedef struct tr_node_opts {
                               * overrides): "seed=N,kill=P,stop=P,
                               * stop_ms=MS,dup=P,delay=P,delay_ms=MS,
                               * every=MS" (docs/reliability.md) */
+    int quarantine_after;    /* a message that crashed its actor's (kept)
+                              * name this many times in a row is dropped as
+                              * a dead letter, with a crash capsule, instead
+                              * of handled again (asks to it fail with
+                              * TR_EQUARANTINED); 0: TROUPE_QUARANTINE or
+                              * 3; negative: never (docs/control.md) */
 } tr_node_opts_t;
 
 /* Create a node. opts may be NULL. Errors: TR_EINVAL (a negative field; the

@@ -16,6 +16,7 @@
 #include <zmq.h>
 
 #include "runtime/behaviour.h"
+#include "runtime/capsule.h"
 #include "runtime/future.h"
 #include "runtime/node.h"
 #include "runtime/process.h"
@@ -422,11 +423,16 @@ s_fail(tr_actor_t *a, int rc, const tr_msg_t *msg)
             tr_strerror(rc));
     a->stopping = true;
     a->reason = rc;
+    if (msg != NULL)
+        tr__capsule_crash(a, msg, rc);
 }
 
 static void
 s_handle(tr_actor_t *a, const tr_msg_t *msg)
 {
+    if (a->cap.poison != 0 && tr__capsule_quarantine(a, msg))
+        return;
+    tr__capsule_note(&a->cap, msg);
     if (a->tagpage != NULL) /* for the parent's crash report */
         memcpy(a->tagpage, tr_msg_tag(msg), msg->taglen + 1);
     a->port->cur_deadline = msg->env.deadline_ns;
@@ -434,17 +440,21 @@ s_handle(tr_actor_t *a, const tr_msg_t *msg)
     a->port->cur_deadline = 0;
     if (a->tagpage != NULL && rc >= 0) /* not TR_EUNHANDLED either */
         a->tagpage[0] = '\0'; /* idle again: a crash now is not its fault */
-    if (rc == 0)
+    if (rc == 0) {
+        a->cap.cur = NULL;
         return;
+    }
     if (rc == TR_EUNHANDLED) {
         TR__STAT_INC(a->node, unhandled);
         TR__LOG(TR_LOG_WARN, "runtime", "message '%s' from %llx not handled",
                 tr_msg_tag(msg), (unsigned long long)msg->env.sender);
         if (tr_msg_is_request(msg))
             (void)tr_reply_error(a, msg, TR_EUNHANDLED);
+        a->cap.cur = NULL;
         return;
     }
     s_fail(a, rc > 0 ? TR_EFAILED : rc, msg);
+    a->cap.cur = NULL;
 }
 
 /* A SYNC in the mailbox: everything its sender sent before it has been
@@ -898,6 +908,7 @@ tr__actor_main(void *arg)
         goto report;
     if (node->child)
         tr__actor_expose(a); /* a child is there to be reached */
+    tr__capsule_start(a);
     if (a->beh->state_size > 0 &&
         (a->state = calloc(1, a->beh->state_size)) == NULL) {
         rc = TR_ENOMEM;

@@ -205,6 +205,8 @@ void tt_conn_close(tt_conn_t *c);
 int tt_cmd_top(int argc, char **argv);   /* tools/top.c */
 int tt_cmd_trace(int argc, char **argv); /* tools/trace.c */
 int tt_cmd_dashboard(int argc, char **argv); /* tools/dashboard.c */
+int tt_cmd_capsule(int argc, char **argv);   /* tools/capsule.c */
+int tt_cmd_replay(int argc, char **argv);    /* tools/capsule.c */
 
 /* A file the dashboard serves (tools/dashboard/, embedded at build time
  * by tools/dashboard/embed.py); the array ends with a NULL path. */
