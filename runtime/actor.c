@@ -20,6 +20,7 @@
 #include "runtime/future.h"
 #include "runtime/node.h"
 #include "runtime/process.h"
+#include "runtime/step.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
@@ -510,6 +511,19 @@ s_deliver(tr_actor_t *a, const tr_msg_t *view, int rc)
     }
 }
 
+/* Step mode: handle the held message the learner picked; how many. */
+static int
+s_step_deliver(tr_actor_t *a)
+{
+    tr_msg_t *m = tr__step_take(a);
+    if (m == NULL)
+        return 0;
+    s_deliver(a, m, 0);
+    tr_msg_destroy(&m);
+    tr__step_done(a);
+    return 1;
+}
+
 /* Hand queued "$down"/"$exit" messages to the handler; how many. */
 static int
 s_deliver_pending(tr_actor_t *a)
@@ -674,7 +688,7 @@ s_io_run(tr_actor_t *a)
 static void
 s_loop(tr_actor_t *a)
 {
-    struct pollfd fds[2 + TR__IO_MAX] = {{.fd = a->port->inbox_fd},
+    struct pollfd fds[3 + TR__IO_MAX] = {{.fd = a->port->inbox_fd},
                                          {.fd = a->mailbox_fd}};
     tr_msg_t view;
     tr__msg_view_open(&view);
@@ -687,6 +701,8 @@ s_loop(tr_actor_t *a)
             break;
         }
         int busy = s_deliver_pending(a) + s_fire_timers(a);
+        if (a->step_fd >= 0 && !a->stopping)
+            busy += s_step_deliver(a);
         while (busy < TR__BATCH && !a->stopping && !mailbox_drained &&
                a->npending == 0) {
             rc = tr__msg_view_recv(&view, a->mailbox, false);
@@ -702,8 +718,11 @@ s_loop(tr_actor_t *a)
                 &a->rec->taken,
                 atomic_load_explicit(&a->rec->taken, memory_order_relaxed) + 1,
                 memory_order_relaxed); /* only this thread writes it */
-            s_deliver(a, &view, rc);
             busy++;
+            if (a->step_fd >= 0 && rc == 0 &&
+                !(view.env.flags & TR__F_SYSTEM) && tr__step_hold(a, &view))
+                continue; /* held: the learner picks when */
+            s_deliver(a, &view, rc);
         }
         bool io_ready = false;
         if (a->nio > 0 && !a->stopping) {
@@ -727,10 +746,12 @@ s_loop(tr_actor_t *a)
             due = tr__deadline_min(due, tr__future_next_deadline(a->port));
         if (due != 0 && !io_ready)
             timeout = (long)tr__ms_left(due);
-        int nio = a->nio;
+        int nio = a->nio, nfds = 2 + nio;
         for (int i = 0; i < nio; i++)
             fds[2 + i].fd = a->io[i].fd;
-        if ((rc = tr__wait_fds(fds, 2 + nio, timeout)) < 0) {
+        if (a->step_fd >= 0) /* the stepper picked one of ours */
+            fds[nfds++].fd = a->step_fd;
+        if ((rc = tr__wait_fds(fds, nfds, timeout)) < 0) {
             s_fail(a, rc, NULL);
             break;
         }
@@ -838,6 +859,7 @@ s_wind_down(tr_actor_t *a, int reason, bool init_ok)
     tr_node_t *node = a->node;
     tr__rec_t *rec = a->rec;
     atomic_store(&rec->dead, 1);
+    tr__step_leave(a); /* what it held: dead letters */
     if (a->mailbox != NULL)
         s_drain(a);
     if (a->port != NULL) {
@@ -875,6 +897,7 @@ tr__actor_main(void *arg)
     int rc;
 
     a->thread = pthread_self(); /* before any callback compares with it */
+    a->step_fd = -1;
     atomic_store_explicit(&rec->tid, (long)gettid(), memory_order_relaxed);
     snprintf(a->label, sizeof a->label, "%s#%llx",
              rec->name[0] ? rec->name : a->beh->name,
@@ -909,6 +932,7 @@ tr__actor_main(void *arg)
     if (node->child)
         tr__actor_expose(a); /* a child is there to be reached */
     tr__capsule_start(a);
+    tr__step_join(a);
     if (a->beh->state_size > 0 &&
         (a->state = calloc(1, a->beh->state_size)) == NULL) {
         rc = TR_ENOMEM;

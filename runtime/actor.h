@@ -55,6 +55,7 @@ struct tr_actor {
     } io[TR__IO_MAX];
     int nio;
     tr__capsule_st_t cap; /* the last messages, for a crash capsule */
+    int step_fd;          /* step mode (runtime/step.c): its eventfd, or -1 */
 };
 
 /* Send DOWN to rec's watchers and exit signals to its links, through

@@ -18,6 +18,7 @@
 #include "runtime/control.h"
 #include "runtime/port.h"
 #include "runtime/process.h"
+#include "runtime/step.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
@@ -220,6 +221,10 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
         tr__trace_open(trace, tr__in_child_init, &tracing) != 0)
         TR__LOG(TR_LOG_WARN, "runtime", "node '%s': no trace", node->name);
     node->trace = tracing;
+    /* Step mode, for teaching (runtime/step.c). */
+    if (tr__step_start(node, &node->step) != 0)
+        TR__LOG(TR_LOG_WARN, "runtime", "node '%s': no step mode",
+                node->name);
     /* Faults on purpose, when asked for (runtime/chaos.c). A bad spec is
      * the caller's error: no node. */
     const char *chaos = o.chaos ? o.chaos : getenv("TROUPE_CHAOS");
@@ -514,6 +519,7 @@ tr_node_destroy(tr_node_t **nodep)
     if (!node->child) /* a child's directory is its parent's */
         tr__rundir_remove(node->rundir);
     TR__LOG(TR_LOG_INFO, "runtime", "node '%s' down", node->name);
+    tr__step_stop(&node->step); /* every actor has ended */
     tr__trace_t *tracing = node->trace;
     node->trace = NULL;
     tr__trace_close(&tracing);

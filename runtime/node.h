@@ -43,6 +43,7 @@ struct tr_node {
      * endpoint may set it once while actors run ("watch") */
     struct tr__trace *_Atomic trace;
     struct tr__chaos *chaos;     /* injecting faults (TROUPE_CHAOS), or NULL */
+    struct tr__step *step;       /* step mode (TROUPE_STEP), or NULL */
 
     pthread_mutex_t mu; /* guards the lists below */
     pthread_cond_t cv;  /* signalled when an actor thread lets go */
