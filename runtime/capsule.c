@@ -380,7 +380,7 @@ s_write(const s_cap_t *c)
     /* The directory: the path up to its last '/'. */
     char dir[S_PATH];
     size_t cut = 0;
-    for (size_t i = 0; c->path[i] != '\0' && i < sizeof dir - 1; i++)
+    for (size_t i = 0; i < sizeof dir - 1 && c->path[i] != '\0'; i++)
         if (c->path[i] == '/')
             cut = i;
     memcpy(dir, c->path, cut);
@@ -418,15 +418,15 @@ s_write(const s_cap_t *c)
     /* The ring, oldest first, without the message itself. */
     const tr__capsule_st_t *cap = c->cap;
     unsigned total = cap->nseen;
-    unsigned have = total < TR__SEEN ? total : TR__SEEN;
-    if (have > 0 && cap->cur != NULL)
-        have--; /* the newest is the message itself */
+    /* The newest noted is the message itself when it is being handled. */
+    unsigned self = cap->cur != NULL && total > 0 ? 1 : 0;
+    unsigned have = total - self;
+    if (have > TR__SEEN - 1)
+        have = TR__SEEN - 1;
     s_w_str(&w, "recent");
     s_w_array(&w, have);
     for (unsigned i = 0; i < have; i++) {
-        unsigned k = (total - 1 - have + i) % TR__SEEN;
-        if (cap->cur == NULL)
-            k = (total - have + i) % TR__SEEN;
+        unsigned k = (total - self - have + i) % TR__SEEN;
         const tr__seen_t *s = &cap->seen[k];
         s_w_map(&w, 3);
         s_w_kstr(&w, "tag", s->tag);
