@@ -474,6 +474,19 @@ s_on_sync(tr_actor_t *a, const tr_msg_t *view)
                             (int64_t)a->rec->id, token);
 }
 
+/* A user message for the handler, checked. */
+static void
+s_deliver_now(tr_actor_t *a, const tr_msg_t *msg)
+{
+    if (a->node->trace != NULL) {
+        size_t len = 0;
+        (void)tr_msg_payload(msg, &len);
+        tr__trace_add(a->node->trace, TR__TRACE_RECV, a->rec->id,
+                      msg->env.sender, (uint32_t)len, tr_msg_tag(msg));
+    }
+    s_handle(a, msg);
+}
+
 /* A frame from the mailbox, parsed (rc from tr__msg_view_recv). */
 static void
 s_deliver(tr_actor_t *a, const tr_msg_t *view, int rc)
@@ -500,14 +513,8 @@ s_deliver(tr_actor_t *a, const tr_msg_t *view, int rc)
         TR__STAT_INC(a->node, expired);
         TR__LOG(TR_LOG_DEBUG, "runtime", "expired request '%s' dropped",
                 tr_msg_tag(view));
-    } else {
-        if (a->node->trace != NULL) {
-            size_t len = 0;
-            (void)tr_msg_payload(view, &len);
-            tr__trace_add(a->node->trace, TR__TRACE_RECV, a->rec->id,
-                          view->env.sender, (uint32_t)len, tr_msg_tag(view));
-        }
-        s_handle(a, view);
+    } else if (a->step_fd < 0 || !tr__step_hold(a, (tr_msg_t *)view)) {
+        s_deliver_now(a, view); /* (step mode holds it: the view is ours) */
     }
 }
 
@@ -518,7 +525,7 @@ s_step_deliver(tr_actor_t *a)
     tr_msg_t *m = tr__step_take(a);
     if (m == NULL)
         return 0;
-    s_deliver(a, m, 0);
+    s_deliver_now(a, m);
     tr_msg_destroy(&m);
     tr__step_done(a);
     return 1;
@@ -719,9 +726,6 @@ s_loop(tr_actor_t *a)
                 atomic_load_explicit(&a->rec->taken, memory_order_relaxed) + 1,
                 memory_order_relaxed); /* only this thread writes it */
             busy++;
-            if (a->step_fd >= 0 && rc == 0 &&
-                !(view.env.flags & TR__F_SYSTEM) && tr__step_hold(a, &view))
-                continue; /* held: the learner picks when */
             s_deliver(a, &view, rc);
         }
         bool io_ready = false;

@@ -25,12 +25,12 @@
 
 /* The last messages an actor took, for its capsule. */
 #define TR__SEEN 8
-#define TR__SEEN_TAG 20
+#define TR__SEEN_TAG 16
 
 typedef struct tr__seen {
     uint64_t sender;
     uint32_t size; /* the frame's bytes */
-    char tag[TR__SEEN_TAG]; /* cut, NUL-ended */
+    char tag[TR__SEEN_TAG]; /* cut at 15 bytes, NUL-ended */
 } tr__seen_t;
 
 typedef struct tr__capsule_st {
@@ -40,16 +40,24 @@ typedef struct tr__capsule_st {
     tr__seen_t seen[TR__SEEN];
 } tr__capsule_st_t;
 
-/* Before the handler runs: what it is given. */
+/* Before the handler runs: what it is given. Measured (callgrind, a
+ * tell to a sink): a memcpy of the tag's length is a call that cost more
+ * than all the rest; a copy of a constant 16 bytes is two moves. */
 static inline void
 tr__capsule_note(tr__capsule_st_t *c, const tr_msg_t *msg)
 {
     tr__seen_t *s = &c->seen[c->nseen++ % TR__SEEN];
+    const uint8_t *tag = msg->buf + TR__ENV_HDR;
     size_t n = msg->taglen < TR__SEEN_TAG - 1 ? msg->taglen
                                               : TR__SEEN_TAG - 1;
     s->sender = msg->env.sender;
     s->size = (uint32_t)msg->len;
-    memcpy(s->tag, msg->buf + TR__ENV_HDR, n);
+    if (msg->len >= TR__ENV_HDR + TR__SEEN_TAG) {
+        memcpy(s->tag, tag, TR__SEEN_TAG);
+    } else { /* a short frame: no reading past its end */
+        for (size_t i = 0; i < n; i++)
+            s->tag[i] = (char)tag[i];
+    }
     s->tag[n] = '\0';
     c->cur = msg;
 }
