@@ -38,8 +38,8 @@
 
 #include "runtime/actor.h"
 #include "runtime/behaviour.h"
-#include "runtime/future.h"
 #include "runtime/capsule.h"
+#include "runtime/future.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
