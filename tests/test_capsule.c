@@ -345,6 +345,16 @@ START_TEST(replay_hands_the_message_again_to_the_behaviour_alone)
     o = s_tool(&st, "replay --timeout 300 %s %s", third, s_self());
     ck_assert_msg(st == 1, "%s", o);
     s_has(o, "not reproduced");
+    /* Under gdb (when there is one): the program runs in the debugger and
+     * the handler fails there again (replay's exit status 3). */
+    if (system("gdb --version >/dev/null 2>&1") == 0) {
+        o = s_tool(&st, "replay --gdb %s %s </dev/null", boom, s_self());
+        s_has(o, "under gdb");
+        s_has(o, "reproduced: cap_worker failed handling 'boom'");
+        s_has(o, "exited with code 03");
+    } else {
+        printf("replay --gdb not tried: no gdb here\n");
+    }
     /* Usage and bad files. */
     o = s_tool(&st, "replay %s", boom);
     ck_assert_int_eq(st, 2);
