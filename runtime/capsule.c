@@ -555,12 +555,17 @@ tr__capsule_start(tr_actor_t *a)
         a->cap.poison = h;
 }
 
+/* A replay writes no capsule: its own could overwrite the one it reads. */
+static bool s_replaying;
+
 /* Write a capsule for a (not from a signal). */
 static void
 s_capsule(tr_actor_t *a, const tr_msg_t *msg, int reason, uint64_t h,
           int in_a_row, unsigned quarantine)
 {
     char dir[S_PATH - 64], path[S_PATH];
+    if (s_replaying)
+        return;
     if (!s_dir(a->node, dir, sizeof dir))
         return;
     s_path(path, sizeof path, dir, a->rec, a->beh->name, quarantine);
@@ -749,6 +754,7 @@ int
 tr__capsule_replay_main(const char *path)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    s_replaying = true;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0 ||
