@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/node.h"
 #include "support.h"
 #include "troupe.h"
 
@@ -96,17 +97,30 @@ s_capsule_path(char *buf, size_t cap, const char *name, tr_id_t id,
              (unsigned long long)id, suffix);
 }
 
-/* Wait until name is a new actor (not old); its id. */
+/* Whether actor id has run its init (it is registered before). */
+static bool
+s_up(tr_node_t *node, tr_id_t id)
+{
+    tr__rec_t *rec = tr__reg_get(&node->reg, id);
+    bool up = rec != NULL && atomic_load(&rec->up);
+    tr__rec_unref(&rec);
+    return up;
+}
+
+/* Wait until name is a new actor (not old) that has run its init; its
+ * id. */
 static tr_id_t
 s_restarted(tr_node_t *node, const char *name, tr_id_t old)
 {
     tr_id_t now = 0;
     int64_t deadline = ts_now_ms() + TS_CALL_MS;
-    while ((tr_whereis(node, name, &now) != 0 || now == old) &&
+    while ((tr_whereis(node, name, &now) != 0 || now == old ||
+            !s_up(node, now)) &&
            ts_now_ms() < deadline)
         nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     ck_assert_uint_ne(now, old);
     ck_assert_uint_ne(now, 0);
+    ck_assert(s_up(node, now));
     return now;
 }
 
