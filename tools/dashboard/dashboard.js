@@ -193,6 +193,17 @@ function laneFor(id) {
   return i;
 }
 
+// Lane i's rows and actors move to lane into; lane i goes.
+function mergeLane(i, into) {
+  const fix = l => (l === i ? into : l > i ? l - 1 : l);
+  for (const r of st.rows) {
+    if (r.lane !== undefined) r.lane = fix(r.lane);
+    if (r.from !== undefined) { r.from = fix(r.from); r.to = fix(r.to); }
+  }
+  for (const [id, l] of st.laneOf) st.laneOf.set(id, fix(l));
+  st.lanes.splice(i, 1);
+}
+
 function laneLabel(lane) {
   const k = st.known.get(lane.id);
   if (!k) return '#' + lane.id;
@@ -203,14 +214,25 @@ function addEvent(e) {
   const [, , kind, a, b, size, text] = e;
   if (kind === 'spawn') {
     const slash = text.indexOf('/');
-    st.known.set(a, {name: text.slice(0, slash),
-                     behaviour: text.slice(slash + 1)});
+    const name = text.slice(0, slash);
+    st.known.set(a, {name, behaviour: text.slice(slash + 1)});
     if (helperHidden(a)) return;
+    // A name is one actor at a time: a lane under it is an earlier
+    // incarnation (its restart event comes just after this spawn).
+    if (name && !st.laneOf.has(a)) {
+      const i = st.lanes.findIndex(l => (st.known.get(l.id) || {}).name === name);
+      if (i >= 0) { st.laneOf.set(a, i); st.lanes[i].id = a; }
+    }
     st.rows.push({kind, lane: laneFor(a)});
   } else if (kind === 'restart') {
-    // The new actor takes the lane of the one it replaces.
+    // The new actor takes the lane of the one it replaces, and its label.
     const old = st.laneOf.get(b);
-    if (old !== undefined) st.laneOf.set(a, old);
+    if (old !== undefined) {
+      const mine = st.laneOf.get(a);
+      if (mine !== undefined && mine !== old) mergeLane(mine, old);
+      st.laneOf.set(a, st.laneOf.get(b));
+      st.lanes[st.laneOf.get(b)].id = a;
+    }
     st.rows.push({kind, lane: laneFor(a), text: 'restarted as #' + a});
   } else if (kind === 'exit') {
     if (helperHidden(a)) return;
@@ -256,12 +278,15 @@ function renderSeq() {
     if (r.kind === 'send') {
       if (r.from === r.to) {
         parts.push(sv('path', {d: 'M' + x(r.from) + ' ' + (y - 5) + ' h26 v10 h-26',
+                               pathLength: 100,
                                class: 'msg' + (isNew ? ' new' : '')}));
         parts.push(sv('text', {x: x(r.from) + 30, y: y + 4, class: 'tag'},
                       r.text));
       } else {
         const x1 = x(r.from), x2 = x(r.to), dir = x2 > x1 ? 1 : -1;
+        // pathLength: the drawing animation's dashes fit any length
         parts.push(sv('line', {x1, y1: y, x2: x2 - dir * 4, y2: y,
+                               pathLength: 100,
                                class: 'msg' + (isNew ? ' new' : '')}));
         parts.push(sv('path', {d: 'M' + x2 + ' ' + y + ' l' + (-dir * 7) +
                                ' -4 v8 z', class: 'dot'}));
