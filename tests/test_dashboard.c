@@ -177,8 +177,12 @@ START_TEST(the_page_shows_the_tree_the_actors_and_a_crash_with_its_restart)
         s_has(o, "Ada Lovelace");
     }
     /* A crash for the supervisor: store-2 ends abnormally, comes back. */
-    s_sh(&st, "%s restart %s store-2", s_tool(), s_ws_pid);
+    char *said = s_sh(&st, "%s restart %s store-2", s_tool(), s_ws_pid);
     ck_assert_int_eq(st, 0);
+    const char *idp = strstr(said, "(id ");
+    ck_assert_ptr_nonnull(idp);
+    int old_id = atoi(idp + 4);
+    ck_assert_int_gt(old_id, 0);
 
     char dir[64], png[128];
     ts_tmpdir(dir, sizeof dir, "dash");
@@ -209,6 +213,15 @@ START_TEST(the_page_shows_the_tree_the_actors_and_a_crash_with_its_restart)
     s_has(dom, "class=\"crash\"");
     s_has(dom, "class=\"restart\"");
     s_has(dom, "restarted as #");
+    /* ... on the lane it had: one lane headed store-2. */
+    int lanes = 0;
+    for (const char *q = dom; (q = strstr(q, "\">store-2 #")) != NULL; q++)
+        lanes++;
+    ck_assert_int_eq(lanes, 1);
+    char old_lane[48];
+    snprintf(old_lane, sizeof old_lane, "id=\"lane-%d\"", old_id);
+    ck_assert_msg(strstr(dom, old_lane) == NULL,
+                  "the crashed store-2 has a lane of its own");
     s_has(dom, "actor was killed"); /* the last failure, in the table */
 
     s_sh(&st, "timeout 120 chromium %s --user-data-dir=%s/u2 "
