@@ -90,8 +90,10 @@ typedef uint64_t tr_id_t;
     XX(EHUNG, -26, "process actor stopped answering heartbeats")           \
     XX(EWORKERDIED, -27, "the task's worker died (every try)")              \
     XX(EBUSY, -28, "task is running already")                               \
-    XX(EMSGSIZE, -29, "message larger than the node allows")              \
-    XX(ENOCONN, -30, "node not connected (down, unknown or refused)")
+    XX(EMSGSIZE, -29, "message larger than the node allows")               \
+    XX(ENOCONN, -30, "node not connected (down, unknown or refused)")      \
+    XX(EQUARANTINED, -31, "message quarantined: it crashed its actor "      \
+                          "too often")
 
 enum {
     TR_OK = 0,
@@ -325,6 +327,12 @@ typedef struct tr_node_opts {
                               * overrides): "seed=N,kill=P,stop=P,
                               * stop_ms=MS,dup=P,delay=P,delay_ms=MS,
                               * every=MS" (docs/reliability.md) */
+    int quarantine_after;    /* a message that crashed its actor's (kept)
+                              * name this many times in a row is dropped as
+                              * a dead letter, with a crash capsule, instead
+                              * of handled again (asks to it fail with
+                              * TR_EQUARANTINED); 0: TROUPE_QUARANTINE or
+                              * 3; negative: never (docs/control.md) */
 
     /* Many nodes (docs/nodes.md). Each also read from the environment
      * (TROUPE_LISTEN, TROUPE_SEEDS, TROUPE_KEY, TROUPE_CLUSTER,

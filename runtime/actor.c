@@ -16,10 +16,12 @@
 #include <zmq.h>
 
 #include "runtime/behaviour.h"
+#include "runtime/capsule.h"
 #include "runtime/future.h"
 #include "runtime/node.h"
 #include "runtime/process.h"
 #include "runtime/remote.h"
+#include "runtime/step.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
@@ -407,7 +409,9 @@ tr_msg_exit(const tr_msg_t *msg, tr_id_t *who, int *reason)
 /* ------------------------------------------------------------------ */
 /* Delivering one message                                               */
 
-static void
+/* Out of line: inlined, its locks and log line made the handler's path
+ * save more registers on every message (callgrind). */
+__attribute__((noinline, cold)) static void
 s_fail(tr_actor_t *a, int rc, const tr_msg_t *msg)
 {
     if (a->stopping)
@@ -427,11 +431,16 @@ s_fail(tr_actor_t *a, int rc, const tr_msg_t *msg)
             tr_strerror(rc));
     a->stopping = true;
     a->reason = rc;
+    if (msg != NULL)
+        tr__capsule_crash(a, msg, rc);
 }
 
 static void
 s_handle(tr_actor_t *a, const tr_msg_t *msg)
 {
+    if (a->cap.poison != 0 && tr__capsule_quarantine(a, msg))
+        return;
+    tr__capsule_note(&a->cap, msg);
     if (a->tagpage != NULL) /* for the parent's crash report */
         memcpy(a->tagpage, tr_msg_tag(msg), msg->taglen + 1);
     a->port->cur_deadline = msg->env.deadline_ns;
@@ -439,17 +448,21 @@ s_handle(tr_actor_t *a, const tr_msg_t *msg)
     a->port->cur_deadline = 0;
     if (a->tagpage != NULL && rc >= 0) /* not TR_EUNHANDLED either */
         a->tagpage[0] = '\0'; /* idle again: a crash now is not its fault */
-    if (rc == 0)
+    if (rc == 0) {
+        a->cap.cur = NULL;
         return;
+    }
     if (rc == TR_EUNHANDLED) {
         TR__STAT_INC(a->node, unhandled);
         TR__LOG(TR_LOG_WARN, "runtime", "message '%s' from %llx not handled",
                 tr_msg_tag(msg), (unsigned long long)msg->env.sender);
         if (tr_msg_is_request(msg))
             (void)tr_reply_error(a, msg, TR_EUNHANDLED);
+        a->cap.cur = NULL;
         return;
     }
     s_fail(a, rc > 0 ? TR_EFAILED : rc, msg);
+    a->cap.cur = NULL;
 }
 
 /* A SYNC in the mailbox: everything its sender sent before it has been
@@ -466,6 +479,19 @@ s_on_sync(tr_actor_t *a, const tr_msg_t *view)
     }
     (void)tr__port_send_sys(a->port, view->env.sender, TR__SYS_SYNCED,
                             (int64_t)a->rec->id, token);
+}
+
+/* A user message for the handler, checked. */
+static void
+s_deliver_now(tr_actor_t *a, const tr_msg_t *msg)
+{
+    if (a->node->trace != NULL) {
+        size_t len = 0;
+        (void)tr_msg_payload(msg, &len);
+        tr__trace_add(a->node->trace, TR__TRACE_RECV, a->rec->id,
+                      msg->env.sender, (uint32_t)len, tr_msg_tag(msg));
+    }
+    s_handle(a, msg);
 }
 
 /* A frame from the mailbox, parsed (rc from tr__msg_view_recv). */
@@ -494,15 +520,22 @@ s_deliver(tr_actor_t *a, const tr_msg_t *view, int rc)
         TR__STAT_INC(a->node, expired);
         TR__LOG(TR_LOG_DEBUG, "runtime", "expired request '%s' dropped",
                 tr_msg_tag(view));
-    } else {
-        if (a->node->trace != NULL) {
-            size_t len = 0;
-            (void)tr_msg_payload(view, &len);
-            tr__trace_add(a->node->trace, TR__TRACE_RECV, a->rec->id,
-                          view->env.sender, (uint32_t)len, tr_msg_tag(view));
-        }
-        s_handle(a, view);
+    } else if (a->step_fd < 0 || !tr__step_hold(a, (tr_msg_t *)view)) {
+        s_deliver_now(a, view); /* (step mode holds it: the view is ours) */
     }
+}
+
+/* Step mode: handle the held message the learner picked; how many. */
+static int
+s_step_deliver(tr_actor_t *a)
+{
+    tr_msg_t *m = tr__step_take(a);
+    if (m == NULL)
+        return 0;
+    s_deliver_now(a, m);
+    tr_msg_destroy(&m);
+    tr__step_done(a);
+    return 1;
 }
 
 /* Hand queued "$down"/"$exit" messages to the handler; how many. */
@@ -669,7 +702,7 @@ s_io_run(tr_actor_t *a)
 static void
 s_loop(tr_actor_t *a)
 {
-    struct pollfd fds[2 + TR__IO_MAX] = {{.fd = a->port->inbox_fd},
+    struct pollfd fds[3 + TR__IO_MAX] = {{.fd = a->port->inbox_fd},
                                          {.fd = a->mailbox_fd}};
     tr_msg_t view;
     tr__msg_view_open(&view);
@@ -682,6 +715,8 @@ s_loop(tr_actor_t *a)
             break;
         }
         int busy = s_deliver_pending(a) + s_fire_timers(a);
+        if (a->step_fd >= 0 && !a->stopping)
+            busy += s_step_deliver(a);
         while (busy < TR__BATCH && !a->stopping && !mailbox_drained &&
                a->npending == 0) {
             rc = tr__msg_view_recv(&view, a->mailbox, false);
@@ -697,8 +732,8 @@ s_loop(tr_actor_t *a)
                 &a->rec->taken,
                 atomic_load_explicit(&a->rec->taken, memory_order_relaxed) + 1,
                 memory_order_relaxed); /* only this thread writes it */
-            s_deliver(a, &view, rc);
             busy++;
+            s_deliver(a, &view, rc);
         }
         bool io_ready = false;
         if (a->nio > 0 && !a->stopping) {
@@ -722,10 +757,12 @@ s_loop(tr_actor_t *a)
             due = tr__deadline_min(due, tr__future_next_deadline(a->port));
         if (due != 0 && !io_ready)
             timeout = (long)tr__ms_left(due);
-        int nio = a->nio;
+        int nio = a->nio, nfds = 2 + nio;
         for (int i = 0; i < nio; i++)
             fds[2 + i].fd = a->io[i].fd;
-        if ((rc = tr__wait_fds(fds, 2 + nio, timeout)) < 0) {
+        if (a->step_fd >= 0) /* the stepper picked one of ours */
+            fds[nfds++].fd = a->step_fd;
+        if ((rc = tr__wait_fds(fds, nfds, timeout)) < 0) {
             s_fail(a, rc, NULL);
             break;
         }
@@ -833,6 +870,7 @@ s_wind_down(tr_actor_t *a, int reason, bool init_ok)
     tr_node_t *node = a->node;
     tr__rec_t *rec = a->rec;
     atomic_store(&rec->dead, 1);
+    tr__step_leave(a); /* what it held: dead letters */
     if (a->mailbox != NULL)
         s_drain(a);
     if (a->port != NULL) {
@@ -870,6 +908,7 @@ tr__actor_main(void *arg)
     int rc;
 
     a->thread = pthread_self(); /* before any callback compares with it */
+    a->step_fd = -1;
     atomic_store_explicit(&rec->tid, (long)gettid(), memory_order_relaxed);
     snprintf(a->label, sizeof a->label, "%s#%llx",
              rec->name[0] ? rec->name : a->beh->name,
@@ -903,6 +942,8 @@ tr__actor_main(void *arg)
         goto report;
     if (node->child)
         tr__actor_expose(a); /* a child is there to be reached */
+    tr__capsule_start(a);
+    tr__step_join(a);
     if (a->beh->state_size > 0 &&
         (a->state = calloc(1, a->beh->state_size)) == NULL) {
         rc = TR_ENOMEM;

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "runtime/capsule.h"
 #include "runtime/port.h"
 #include "runtime/registry.h"
 #include "troupe.h"
@@ -53,6 +54,8 @@ struct tr_actor {
         bool ready;      /* has input (a socket: until it reads dry) */
     } io[TR__IO_MAX];
     int nio;
+    tr__capsule_st_t cap; /* the last messages, for a crash capsule */
+    int step_fd;          /* step mode (runtime/step.c): its eventfd, or -1 */
 };
 
 /* Send DOWN to rec's watchers and exit signals to its links, through

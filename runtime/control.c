@@ -21,6 +21,7 @@
 
 #include "runtime/node.h"
 #include "runtime/port.h"
+#include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 #include "transport/zsock.h"
@@ -301,6 +302,79 @@ s_end(tr__control_t *c, msgpack_packer *pk, int64_t id, bool restart)
     msgpack_pack_true(pk);
 }
 
+/* watch: keep the last messages in a ring (the node's trace, made with
+ * no file when the node traces to none). The trace pointer is set once,
+ * NULL to a trace, by this thread only; node destroy closes it after
+ * stopping this thread. */
+static void
+s_watch(tr__control_t *c, msgpack_packer *pk)
+{
+    tr_node_t *node = c->node;
+    tr__trace_t *t = node->trace;
+    int rc = 0;
+    if (t == NULL && (rc = tr__trace_open_ring(&t)) == 0)
+        node->trace = t;
+    if (rc == 0 && (rc = tr__trace_ring_on(t)) == 0)
+        TR__LOG(TR_LOG_INFO, "control", "watching: the last %d trace records "
+                "are kept for \"events\"", TR__TRACE_RING);
+    if (rc != 0) {
+        s_error(pk, tr_strerror(rc));
+        return;
+    }
+    msgpack_pack_map(pk, 2);
+    s_str(pk, "ok");
+    msgpack_pack_true(pk);
+    s_kv_int(pk, "ring", TR__TRACE_RING);
+}
+
+static const char *const s_kinds[] = {"", "send", "recv", "spawn",
+                                      "exit", "restart", "down"};
+
+/* events [since]: the ring's records from sequence number since on,
+ * as [seq, us since the node began, kind, a, b, size (the reason, for
+ * an exit), text] arrays. */
+static void
+s_events(tr__control_t *c, msgpack_packer *pk, uint64_t since)
+{
+    tr__trace_t *t = c->node->trace;
+    uint64_t next = 0;
+    size_t n = 0;
+    tr__trace_ev_t *ev = NULL;
+    if (t != NULL && (ev = malloc(TR__TRACE_RING * sizeof *ev)) == NULL) {
+        s_error(pk, tr_strerror(TR_ENOMEM));
+        return;
+    }
+    if (t != NULL)
+        n = tr__trace_snapshot(t, since, ev, TR__TRACE_RING, &next);
+    msgpack_pack_map(pk, 4);
+    s_str(pk, "ok");
+    msgpack_pack_true(pk);
+    s_str(pk, "watching");
+    if (t != NULL)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    s_kv_int(pk, "next", (int64_t)next);
+    s_str(pk, "events");
+    msgpack_pack_array(pk, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const tr__trace_ev_t *e = &ev[i];
+        int kind = e->kind;
+        msgpack_pack_array(pk, 7);
+        msgpack_pack_uint64(pk, e->seq);
+        msgpack_pack_uint64(pk, e->ts / 1000u);
+        s_str(pk, kind >= 1 && kind <= 6 ? s_kinds[kind] : "?");
+        msgpack_pack_uint64(pk, e->a);
+        msgpack_pack_uint64(pk, e->b);
+        if (kind == TR__TRACE_EXIT)
+            msgpack_pack_int64(pk, (int32_t)e->size);
+        else
+            msgpack_pack_uint32(pk, e->size);
+        s_str(pk, e->text);
+    }
+    free(ev);
+}
+
 /* One request (a msgpack array) to its reply. */
 static void
 s_request(tr__control_t *c, const char *data, size_t len, msgpack_packer *pk)
@@ -320,13 +394,18 @@ s_request(tr__control_t *c, const char *data, size_t len, msgpack_packer *pk)
         s_tree_req(c, pk);
     } else if (strcmp(cmd, "pools") == 0) {
         s_pools(c, pk);
+    } else if (strcmp(cmd, "watch") == 0) {
+        s_watch(c, pk);
+    } else if (strcmp(cmd, "events") == 0) {
+        s_events(c, pk, req.nargs == 1 ? req.id : 0);
     } else if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "restart") == 0) {
         if (req.nargs != 1 || req.id == 0 || req.id > INT64_MAX)
             s_error(pk, "stop and restart take an actor id");
         else
             s_end(c, pk, (int64_t)req.id, cmd[0] == 'r');
     } else {
-        s_error(pk, "unknown command (info, ps, tree, pools, stop, restart)");
+        s_error(pk, "unknown command (info, ps, tree, pools, watch, events, "
+                    "stop, restart)");
     }
 }
 

@@ -19,6 +19,7 @@
 #include "runtime/port.h"
 #include "runtime/process.h"
 #include "runtime/remote.h"
+#include "runtime/step.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
 #include "transport/log.h"
@@ -216,15 +217,23 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
     }
     /* A trace, when asked for (docs/control.md). */
     const char *trace = o.trace ? o.trace : getenv("TROUPE_TRACE");
+    tr__trace_t *tracing = NULL;
     if (trace != NULL && trace[0] != '\0' &&
-        tr__trace_open(trace, tr__in_child_init, &node->trace) != 0)
+        tr__trace_open(trace, tr__in_child_init, &tracing) != 0)
         TR__LOG(TR_LOG_WARN, "runtime", "node '%s': no trace", node->name);
+    node->trace = tracing;
+    /* Step mode, for teaching (runtime/step.c). */
+    if (tr__step_start(node, &node->step) != 0)
+        TR__LOG(TR_LOG_WARN, "runtime", "node '%s': no step mode",
+                node->name);
     /* Faults on purpose, when asked for (runtime/chaos.c). A bad spec is
      * the caller's error: no node. */
     const char *chaos = o.chaos ? o.chaos : getenv("TROUPE_CHAOS");
     if (chaos != NULL && chaos[0] != '\0' && !tr__in_child_init &&
         (rc = tr__chaos_start(node, chaos, &node->chaos)) != 0) {
-        tr__trace_close(&node->trace);
+        tr__step_stop(&node->step);
+        tr__trace_close(&tracing);
+        node->trace = NULL;
         zmq_ctx_term(node->zctx);
         goto fail_reg;
     }
@@ -236,7 +245,9 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
           (rc = tr__remote_start(node->remote)) != 0))) {
         tr__remote_stop(&node->remote);
         tr__chaos_stop(&node->chaos);
-        tr__trace_close(&node->trace);
+        tr__step_stop(&node->step);
+        tr__trace_close(&tracing);
+        node->trace = NULL;
         zmq_ctx_term(node->zctx);
         goto fail_reg;
     }
@@ -544,7 +555,10 @@ tr_node_destroy(tr_node_t **nodep)
     if (!node->child) /* a child's directory is its parent's */
         tr__rundir_remove(node->rundir);
     TR__LOG(TR_LOG_INFO, "runtime", "node '%s' down", node->name);
-    tr__trace_close(&node->trace);
+    tr__step_stop(&node->step); /* every actor has ended */
+    tr__trace_t *tracing = node->trace;
+    node->trace = NULL;
+    tr__trace_close(&tracing);
     tr__reg_fini(&node->reg);
     free(node->actors);
     pthread_mutex_destroy(&node->mu);

@@ -43,8 +43,11 @@ struct tr_node {
                                   * or its id in the parent (child side) */
     struct tr__procs *procs;     /* process actors and their reaper */
     struct tr__control *control; /* the control endpoint, or NULL */
-    struct tr__trace *trace;     /* recording (TROUPE_TRACE), or NULL */
+    /* recording (TROUPE_TRACE), or NULL; atomic because the control
+     * endpoint may set it once while actors run ("watch") */
+    struct tr__trace *_Atomic trace;
     struct tr__chaos *chaos;     /* injecting faults (TROUPE_CHAOS), or NULL */
+    struct tr__step *step;       /* step mode (TROUPE_STEP), or NULL */
 
     pthread_mutex_t mu; /* guards the lists below */
     pthread_cond_t cv;  /* signalled when an actor thread lets go */

@@ -38,6 +38,7 @@
 
 #include "runtime/actor.h"
 #include "runtime/behaviour.h"
+#include "runtime/capsule.h"
 #include "runtime/future.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
@@ -272,6 +273,7 @@ s_ended(tr_node_t *node, tr__port_t *port, tr__proc_t *pr, int status)
     /* Its files go first: whoever learns of the end finds them gone. */
     s_unlink_files(node, pr->id);
     atomic_store(&rec->dead, 1);
+    tr__capsule_child_ended(node, rec); /* before its successor starts */
     bool init_ok = pr->started_ok;
     tr__rec_note_reason(rec, reason);
     if (node->trace != NULL && init_ok) /* its own records died with it */
@@ -718,7 +720,8 @@ s_child_env(tr_node_t *node, tr__rec_t *rec, char (*own)[160], size_t nown)
             strncmp(e, "TROUPE_SERVICE=", 15) == 0 ||
             strncmp(e, "TROUPE_RUNDIR=", 14) == 0 ||
             strncmp(e, "TROUPE_PARENT=", 14) == 0 ||
-            strncmp(e, "TROUPE_NAME=", 12) == 0)
+            strncmp(e, "TROUPE_NAME=", 12) == 0 ||
+            strncmp(e, "TROUPE_CRASHES=", 15) == 0)
             continue;
         env[k++] = (char *)e;
     }
@@ -730,6 +733,7 @@ s_child_env(tr_node_t *node, tr__rec_t *rec, char (*own)[160], size_t nown)
     snprintf(own[3], sizeof own[3], "TROUPE_RUNDIR=%s", node->rundir);
     snprintf(own[4], sizeof own[4], "TROUPE_PARENT=%ld", (long)getpid());
     snprintf(own[5], sizeof own[5], "TROUPE_NAME=%s", rec->name);
+    tr__capsule_child_env(node, rec, own[6], sizeof own[6]);
     for (size_t i = 0; i < nown; i++)
         env[k++] = own[i];
     env[k] = NULL;
@@ -762,8 +766,8 @@ tr__proc_start(tr_node_t *node, tr__rec_t *rec, const tr_spawn_opts_t *opts,
         return rc;
     }
 
-    char own[6][160];
-    char **env = s_child_env(node, rec, own, 6);
+    char own[7][160];
+    char **env = s_child_env(node, rec, own, 7);
     const char *exe = opts->executable ? opts->executable : p->self_exe;
     char *argv[] = {(char *)(opts->executable ? opts->executable
                                               : program_invocation_name),
@@ -1126,6 +1130,9 @@ int
 tr_init(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
+    const char *replay = getenv("TROUPE_REPLAY");
+    if (replay != NULL && getenv("TROUPE_CHILD") == NULL) /* troupe replay */
+        exit(tr__capsule_replay_main(replay));
     const char *beh = getenv("TROUPE_CHILD");
     if (beh == NULL)
         return 0;

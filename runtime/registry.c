@@ -287,6 +287,8 @@ tr__reg_add(tr__registry_t *reg, tr__rec_t *rec)
             else
                 memcpy(rec->last_failure, old->last_failure,
                        sizeof rec->last_failure);
+            rec->crash_hash = old->crash_hash; /* for quarantine */
+            rec->crash_streak = old->crash_streak;
             pthread_mutex_unlock(&old->mu);
         }
         if ((rc = tr__smap_add(&reg->by_name, rec->name, rec)) != 0) {

@@ -72,6 +72,9 @@ typedef struct tr__rec {
     _Atomic bool up;        /* its init succeeded */
     int64_t pool_stats[8];  /* a pool actor's counters, under mu */
     char last_failure[96];  /* how the last of them failed; "" */
+    uint64_t crash_hash;    /* under mu: the message that crashed the name
+                             * last (runtime/capsule.c), and how many */
+    int crash_streak;       /* times in a row; inherited like restarts */
 } tr__rec_t;
 
 typedef struct tr__grave {

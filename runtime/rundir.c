@@ -79,23 +79,35 @@ s_private_dir(const char *dir)
     return 0;
 }
 
-/* Remove a node directory and what is in it (ipc socket files and small
- * state files: one level, no recursion needed). */
+/* Remove a node directory and what is in it: ipc socket files, small
+ * state files, and the capsules/ directory of crash capsules (one level
+ * down, no more: nothing else makes directories there). */
 static void
-s_remove_tree(const char *dir)
+s_remove_at(int at, const char *dir, int depth)
 {
-    DIR *d = opendir(dir);
+    int fd = openat(at, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (d != NULL) {
         /* unlinkat: names relative to the directory, no path to build. */
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
-            unlinkat(dirfd(d), e->d_name, 0);
+            if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno == EISDIR &&
+                depth > 0) /* capsules/ (runtime/capsule.c) */
+                s_remove_at(dirfd(d), e->d_name, depth - 1);
         }
         closedir(d);
+    } else if (fd >= 0) {
+        close(fd);
     }
-    rmdir(dir);
+    unlinkat(at, dir, AT_REMOVEDIR);
+}
+
+static void
+s_remove_tree(const char *dir)
+{
+    s_remove_at(AT_FDCWD, dir, 1);
 }
 
 /* Remove the directories of nodes that are gone. */

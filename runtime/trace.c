@@ -5,6 +5,12 @@
  * thread-local (trace generation, buffer) pair: a buffer belongs to its
  * trace, which frees them all at close, and a new trace has a new
  * generation, so a thread never touches a buffer of a closed trace.
+ *
+ * A trace may also keep a ring of the last TR__TRACE_RING records in
+ * memory, for the control endpoint's "events" (what `troupe dashboard`
+ * draws). The ring is switched on by the control command "watch": a node
+ * traced to no file gets a trace with no file, only the ring. Adding to
+ * the ring takes a mutex: it is on only while someone watches.
  */
 #include "runtime/trace.h"
 
@@ -37,10 +43,15 @@ typedef struct s_buf {
 } s_buf_t;
 
 struct tr__trace {
-    int fd;
+    int fd;             /* -1: no file, the ring only */
     uint64_t gen;
     pthread_mutex_t mu; /* the list of buffers */
     s_buf_t *bufs;
+    _Atomic bool ring_on;
+    pthread_mutex_t ring_mu; /* the ring below */
+    s_rec_t *ring;           /* TR__TRACE_RING records, once on */
+    uint64_t ring_next;      /* sequence number of the next record */
+    uint64_t start_ns;
 };
 
 static _Atomic uint64_t s_gens;
@@ -92,9 +103,93 @@ tr__trace_open(const char *path, bool child, tr__trace_t **out)
         return TR_ESYS;
     }
     t->gen = atomic_fetch_add(&s_gens, 1) + 1;
+    t->start_ns = now;
     pthread_mutex_init(&t->mu, NULL);
+    pthread_mutex_init(&t->ring_mu, NULL);
     *out = t;
     return 0;
+}
+
+int
+tr__trace_open_ring(tr__trace_t **out)
+{
+    tr__trace_t *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return TR_ENOMEM;
+    t->fd = -1;
+    t->gen = atomic_fetch_add(&s_gens, 1) + 1;
+    t->start_ns = tr__now_ns();
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_mutex_init(&t->ring_mu, NULL);
+    *out = t;
+    return 0;
+}
+
+int
+tr__trace_ring_on(tr__trace_t *t)
+{
+    pthread_mutex_lock(&t->ring_mu);
+    if (t->ring == NULL)
+        t->ring = calloc(TR__TRACE_RING, sizeof *t->ring);
+    bool ok = t->ring != NULL;
+    pthread_mutex_unlock(&t->ring_mu);
+    if (!ok)
+        return TR_ENOMEM;
+    atomic_store(&t->ring_on, true);
+    return 0;
+}
+
+static void
+s_fill(s_rec_t *r, int kind, uint64_t a, uint64_t b, uint32_t size,
+       const char *text)
+{
+    r->ts = tr__now_ns();
+    r->a = a;
+    r->b = b;
+    r->size = size;
+    r->kind = (uint8_t)kind;
+    r->pad[0] = r->pad[1] = r->pad[2] = 0;
+    size_t n = text ? strnlen(text, sizeof r->text) : 0;
+    memcpy(r->text, text ? text : "", n);
+    memset(r->text + n, 0, sizeof r->text - n); /* NUL-padded, maybe full */
+}
+
+static void
+s_ring_add(tr__trace_t *t, int kind, uint64_t a, uint64_t b, uint32_t size,
+           const char *text)
+{
+    pthread_mutex_lock(&t->ring_mu);
+    s_fill(&t->ring[t->ring_next % TR__TRACE_RING], kind, a, b, size, text);
+    t->ring_next++;
+    pthread_mutex_unlock(&t->ring_mu);
+}
+
+size_t
+tr__trace_snapshot(tr__trace_t *t, uint64_t since, tr__trace_ev_t *out,
+                   size_t cap, uint64_t *next)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&t->ring_mu);
+    uint64_t end = t->ring_next;
+    uint64_t first = end > TR__TRACE_RING ? end - TR__TRACE_RING : 0;
+    if (since < first)
+        since = first;
+    uint64_t i = since;
+    for (; t->ring != NULL && i < end && n < cap; i++, n++) {
+        const s_rec_t *r = &t->ring[i % TR__TRACE_RING];
+        tr__trace_ev_t *e = &out[n];
+        e->seq = i;
+        e->ts = r->ts - t->start_ns;
+        e->a = r->a;
+        e->b = r->b;
+        e->size = r->size;
+        e->kind = r->kind;
+        memcpy(e->text, r->text, sizeof r->text);
+        e->text[sizeof r->text] = '\0';
+    }
+    pthread_mutex_unlock(&t->ring_mu);
+    *next = t->ring == NULL ? end : i;
+    return n;
 }
 
 static s_buf_t *
@@ -118,27 +213,22 @@ void
 tr__trace_add(tr__trace_t *t, int kind, uint64_t a, uint64_t b,
               uint32_t size, const char *text)
 {
+    if (atomic_load_explicit(&t->ring_on, memory_order_relaxed))
+        s_ring_add(t, kind, a, b, size, text);
+    if (t->fd < 0)
+        return;
     s_buf_t *buf = s_mine(t);
     if (buf == NULL)
         return;
     if (buf->n == S_RECORDS)
         s_write(t, buf);
-    s_rec_t *r = &buf->r[buf->n++];
-    r->ts = tr__now_ns();
-    r->a = a;
-    r->b = b;
-    r->size = size;
-    r->kind = (uint8_t)kind;
-    r->pad[0] = r->pad[1] = r->pad[2] = 0;
-    size_t n = text ? strnlen(text, sizeof r->text) : 0;
-    memcpy(r->text, text ? text : "", n);
-    memset(r->text + n, 0, sizeof r->text - n); /* NUL-padded, maybe full */
+    s_fill(&buf->r[buf->n++], kind, a, b, size, text);
 }
 
 void
 tr__trace_flush_thread(tr__trace_t *t)
 {
-    if (t != NULL && t_cur.gen == t->gen && t_cur.buf != NULL)
+    if (t != NULL && t->fd >= 0 && t_cur.gen == t->gen && t_cur.buf != NULL)
         s_write(t, t_cur.buf);
 }
 
@@ -161,7 +251,10 @@ tr__trace_close(tr__trace_t **tp)
     }
     if (t_cur.gen == t->gen)
         t_cur.gen = 0, t_cur.buf = NULL;
-    close(t->fd);
+    if (t->fd >= 0)
+        close(t->fd);
     pthread_mutex_destroy(&t->mu);
+    pthread_mutex_destroy(&t->ring_mu);
+    free(t->ring);
     free(t);
 }

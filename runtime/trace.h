@@ -3,6 +3,7 @@
 #ifndef TR_RUNTIME_TRACE_H
 #define TR_RUNTIME_TRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,27 @@ enum {
 /* Open path (a child process: path.<pid>) and write the header.
  * Errors: TR_ESYS, TR_ENOMEM. */
 int tr__trace_open(const char *path, bool child, tr__trace_t **out);
+
+/* A trace with no file: only the ring, once switched on (the control
+ * command "watch" on a node traced to no file). Errors: TR_ENOMEM. */
+int tr__trace_open_ring(tr__trace_t **out);
+
+/* Keep the last TR__TRACE_RING records in memory too, from now on (any
+ * thread; idempotent). Errors: TR_ENOMEM. */
+#define TR__TRACE_RING 1024
+int tr__trace_ring_on(tr__trace_t *t);
+
+/* Copy up to cap ring records from sequence number since on (those
+ * still in the ring), oldest first; *next is the sequence number after
+ * the last one copied. ts is ns since the trace began. */
+typedef struct tr__trace_ev {
+    uint64_t seq, ts, a, b;
+    uint32_t size;
+    int kind;
+    char text[33];
+} tr__trace_ev_t;
+size_t tr__trace_snapshot(tr__trace_t *t, uint64_t since, tr__trace_ev_t *out,
+                          size_t cap, uint64_t *next);
 
 /* Write every thread's records and close (node destroy, when the other
  * threads are done with the node). */

@@ -314,7 +314,11 @@ START_TEST(stop_and_restart_end_actors_and_restarts_are_counted)
         ;
     ck_assert(now != 0 && now != old);
     r = s_ask(&c, "ps", 0);
-    const msgpack_object *a = s_find(r, "kid");
+    /* The new kid (the old one may still be on the list, ending). */
+    const msgpack_object *a = NULL, *all = s_get(r, "actors");
+    for (uint32_t i = 0; i < all->via.array.size && a == NULL; i++)
+        if (s_int(&all->via.array.ptr[i], "id") == (int64_t)now)
+            a = &all->via.array.ptr[i];
     ck_assert_ptr_nonnull(a);
     ck_assert_int_eq(s_int(a, "restarts"), 1);
     ck_assert(!s_str_is(a, "last_failure", ""));
@@ -415,6 +419,89 @@ START_TEST(trace_records_sends_receives_spawns_and_exits)
 }
 END_TEST
 
+/* Count the events of kind with tag in an "events" reply; the last seq
+ * in *last. */
+static int
+s_events_count(const msgpack_object *r, const char *kind, const char *tag,
+               int64_t *last)
+{
+    const msgpack_object *ev = s_get(r, "events");
+    ck_assert_ptr_nonnull(ev);
+    ck_assert_int_eq(ev->type, MSGPACK_OBJECT_ARRAY);
+    int n = 0;
+    for (uint32_t i = 0; i < ev->via.array.size; i++) {
+        const msgpack_object *e = &ev->via.array.ptr[i];
+        ck_assert_int_eq(e->type, MSGPACK_OBJECT_ARRAY);
+        ck_assert_int_eq(e->via.array.size, 7);
+        const msgpack_object *k = &e->via.array.ptr[2], *t = &e->via.array.ptr[6];
+        ck_assert_int_eq(k->type, MSGPACK_OBJECT_STR);
+        ck_assert_int_eq(t->type, MSGPACK_OBJECT_STR);
+        if (last != NULL)
+            *last = (int64_t)e->via.array.ptr[0].via.u64;
+        if (k->via.str.size == strlen(kind) &&
+            memcmp(k->via.str.ptr, kind, k->via.str.size) == 0 &&
+            t->via.str.size == strlen(tag) &&
+            memcmp(t->via.str.ptr, tag, t->via.str.size) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* watch: from then on the last messages are kept, and events hands them
+ * out from a sequence number on; older ones fall out of the ring. */
+START_TEST(watch_keeps_the_last_messages_for_events)
+{
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.name = "watched"});
+    ts_spawn(node, "sink", "sink1");
+    ts_tell(node, "sink1", ts_msg("n")); /* before watch: not kept */
+    int64_t n = 0;
+    ck_assert_int_eq(ts_call_ints(node, "sink1", ts_msg("count"), 1, &n), 0);
+    s_client_t c;
+    s_open(&c, node);
+    const msgpack_object *r = s_ask(&c, "events", 0);
+    ck_assert(s_ok(r));
+    ck_assert(!s_get(r, "watching")->via.boolean);
+    ck_assert_int_eq(s_get(r, "events")->via.array.size, 0);
+    r = s_ask(&c, "watch", 0);
+    ck_assert(s_ok(r));
+    ck_assert_int_eq(s_int(r, "ring"), 1024);
+    for (int i = 0; i < 10; i++)
+        ts_tell(node, "sink1", ts_msg("n"));
+    ck_assert_int_eq(ts_call_ints(node, "sink1", ts_msg("count"), 1, &n), 0);
+    ck_assert_int_eq(n, 11);
+    r = s_ask(&c, "events", 0);
+    ck_assert(s_ok(r));
+    ck_assert(s_get(r, "watching")->via.boolean);
+    int64_t last = -1;
+    ck_assert_int_eq(s_events_count(r, "send", "n", &last), 10);
+    ck_assert_int_eq(s_events_count(r, "recv", "n", NULL), 10);
+    int64_t next = s_int(r, "next");
+    ck_assert_int_eq(next, last + 1);
+    /* From next on: nothing of the "n"s (the answer's SEND may be
+     * recorded just after its asker read it: it can come now). */
+    r = s_ask(&c, "events", next);
+    ck_assert_int_eq(s_events_count(r, "send", "n", NULL), 0);
+    ck_assert_int_eq(s_events_count(r, "recv", "n", NULL), 0);
+    const msgpack_object *later = s_get(r, "events");
+    for (uint32_t i = 0; i < later->via.array.size; i++)
+        ck_assert_int_ge(later->via.array.ptr[i].via.array.ptr[0].via.i64,
+                         next);
+    ck_assert_int_eq(s_int(r, "next"), next + later->via.array.size);
+    /* Past the ring: the oldest fall out. */
+    for (int i = 0; i < 1500; i++)
+        ts_tell(node, "sink1", ts_msg("n"));
+    ck_assert_int_eq(ts_call_ints(node, "sink1", ts_msg("count"), 1, &n), 0);
+    ck_assert_int_eq(n, 1511);
+    r = s_ask(&c, "events", 1);
+    const msgpack_object *ev = s_get(r, "events");
+    ck_assert_int_eq(ev->via.array.size, 1024);
+    ck_assert_int_eq(ev->via.array.ptr[0].via.array.ptr[0].via.u64,
+                     (uint64_t)s_int(r, "next") - 1024);
+    s_close(&c);
+    ts_destroy(&node);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -426,6 +513,7 @@ s_suite(void)
     tcase_add_test(tc, stop_and_restart_end_actors_and_restarts_are_counted);
     tcase_add_test(tc, no_control_means_no_endpoint_and_destroy_removes_it);
     tcase_add_test(tc, trace_records_sends_receives_spawns_and_exits);
+    tcase_add_test(tc, watch_keeps_the_last_messages_for_events);
     suite_add_tcase(s, tc);
     return s;
 }

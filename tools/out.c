@@ -13,19 +13,22 @@
 #include <time.h>
 
 void (*tt_err_hook)(void);
+_Thread_local bool tt_err_quiet;
+_Thread_local char tt_err_last[512];
 
 void
 tt_err(const char *fmt, ...)
 {
     va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tt_err_last, sizeof tt_err_last, fmt, ap);
+    va_end(ap);
+    if (tt_err_quiet)
+        return;
     if (tt_err_hook != NULL)
         tt_err_hook();
     fflush(stdout); /* keep the order of what both streams said */
-    fputs("troupe: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "troupe: %s\n", tt_err_last);
 }
 
 bool
@@ -455,6 +458,7 @@ tt_args_parse(int argc, char **argv, const char *allowed, tt_args_t *a)
     memset(a, 0, sizeof *a);
     a->timeout_ms = TT_TIMEOUT_MS;
     a->delay_ms = 1000;
+    a->port = -1;
     bool dashdash = false;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
@@ -496,7 +500,8 @@ tt_args_parse(int argc, char **argv, const char *allowed, tt_args_t *a)
         bool takes = strcmp(name, "timeout") == 0 ||
                      strcmp(name, "delay") == 0 || strcmp(name, "max") == 0 ||
                      strcmp(name, "perfetto") == 0 || strcmp(name, "svg") == 0 ||
-                     strcmp(name, "sort") == 0;
+                     strcmp(name, "sort") == 0 || strcmp(name, "port") == 0 ||
+                     strcmp(name, "bind") == 0;
         if (takes && value == NULL) {
             if (i + 1 >= argc) {
                 tt_err("option '--%s' needs a value", name);
@@ -528,6 +533,12 @@ tt_args_parse(int argc, char **argv, const char *allowed, tt_args_t *a)
             a->svg = value;
         else if (strcmp(name, "sort") == 0)
             a->sort = value;
+        else if (strcmp(name, "port") == 0)
+            ok = s_int_arg(value, 0, &a->port) && a->port <= 65535;
+        else if (strcmp(name, "bind") == 0)
+            a->bind = value;
+        else if (strcmp(name, "gdb") == 0)
+            a->gdb = true;
         if (!ok) {
             tt_err("option '--%s': bad value '%s'", name, value);
             return TT_EXIT_USAGE;

@@ -3,8 +3,9 @@
  * directory and their control endpoint (docs/control.md), and each
  * command's entry point.
  *
- * The command is a program of its own: it links libzmq and msgpack-c,
- * not libtroupe, so it can look at a node of any build. Names shared
+ * The command is a program of its own: it reads nodes through their
+ * control endpoint and trace files, so it can look at a node of any
+ * build. Only the dashboard uses libtroupe, for its HTTP gateway. Names shared
  * between its files start with tt_ ("troupe tool"); statics with s_. A
  * command returns the process's exit status: 0, 1 (the node or a file
  * failed us: a message is on stderr) or 2 (usage). */
@@ -34,6 +35,10 @@
  * when set (top gives the terminal back first). */
 extern void (*tt_err_hook)(void);
 void tt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last message tt_err made on this thread; with tt_err_quiet set it
+ * is only kept there (the dashboard puts it in its answers instead). */
+extern _Thread_local bool tt_err_quiet;
+extern _Thread_local char tt_err_last[512];
 
 /* snprintf that says whether all of it fitted (paths built from what is
  * on disk may not: those are skipped, never cut). */
@@ -105,6 +110,9 @@ typedef struct tt_args {
     int max;        /* --max N: the SVG's message cap (0: the default) */
     const char *perfetto, *svg; /* --perfetto OUT, --svg OUT */
     const char *sort;           /* --sort KEY (top) */
+    int port;                   /* --port P (dashboard): -1 when not given */
+    const char *bind;           /* --bind ADDR (dashboard) */
+    bool gdb;                   /* --gdb (replay) */
     const char *pos[4];
     int npos;
 } tt_args_t;
@@ -196,5 +204,17 @@ void tt_conn_close(tt_conn_t *c);
 
 int tt_cmd_top(int argc, char **argv);   /* tools/top.c */
 int tt_cmd_trace(int argc, char **argv); /* tools/trace.c */
+int tt_cmd_dashboard(int argc, char **argv); /* tools/dashboard.c */
+int tt_cmd_capsule(int argc, char **argv);   /* tools/capsule.c */
+int tt_cmd_replay(int argc, char **argv);    /* tools/capsule.c */
+
+/* A file the dashboard serves (tools/dashboard/, embedded at build time
+ * by tools/dashboard/embed.py); the array ends with a NULL path. */
+typedef struct tt_file {
+    const char *path, *type;
+    const unsigned char *data;
+    size_t len;
+} tt_file_t;
+extern const tt_file_t tt_dash_files[];
 
 #endif

@@ -37,6 +37,15 @@ static const char s_usage[] =
     "  trace FILE [--json]            what a trace holds, per kind and actor\n"
     "  trace FILE --perfetto OUT      as Chrome/Perfetto trace events (JSON)\n"
     "  trace FILE --svg OUT [--max N] as a message sequence diagram\n"
+    "  capsule FILE [--json]          a crash capsule: the message, the "
+    "reason\n"
+    "  replay [--gdb] FILE PROGRAM [ARG...]\n"
+    "                                 hand a capsule's message again to "
+    "its\n"
+    "                                 behaviour, alone in PROGRAM\n"
+    "  dashboard NODE [--port P] [--bind ADDR]\n"
+    "                                 a live web page: tree, actors, "
+    "messages\n"
     "\n"
     "NODE: a pid, a node name or a node directory (as troupe ls shows).\n"
     "ACTOR: an id (decimal or 0x hex), name#hex as log lines say, or a "
@@ -827,6 +836,12 @@ main(int argc, char **argv)
         return s_cmd_keygen(n, rest);
     if (strcmp(cmd, "trace") == 0)
         return tt_cmd_trace(n, rest);
+    if (strcmp(cmd, "dashboard") == 0)
+        return tt_cmd_dashboard(n, rest);
+    if (strcmp(cmd, "capsule") == 0)
+        return tt_cmd_capsule(n, rest);
+    if (strcmp(cmd, "replay") == 0)
+        return tt_cmd_replay(n, rest);
     tt_err("unknown command '%s'", cmd);
     return s_usage_error();
 }
