@@ -9,6 +9,10 @@
  *   call NODE      "call NODE ok" or "call NODE <error>" (echo@NODE, 2 s)
  *   watch NODE     "watching NODE" once echo@NODE is monitored; later,
  *                  when it ends or its node goes: "down NODE <error>"
+ *   pipe N PLACE   N items through a pipeline whose one stage ("nsq", a
+ *                  slow square) runs at PLACE (e.g. "node b|c:2"):
+ *                  "pipe half" once half are put, then "pipe done
+ *                  n=COUNT sum=SUM bad=WRONG"
  *   quit           ends the node, "bye"
  * Lines from the watcher can come at any time, so the driver matches
  * lines by their first word. */
@@ -73,6 +77,91 @@ s_watcher(tr_actor_t *self, void *state, const tr_msg_t *msg)
 }
 TR_BEHAVIOUR(watcher, .state_size = sizeof(s_watch_t), .handle = s_watcher);
 
+/* The pipeline's stage: v -> v * v, after ~200 us of work (so that a
+ * run lasts long enough to lose a node in the middle of it). */
+static int
+s_nsq(const tr_msg_t *args, tr_msg_t **result)
+{
+    tr_reader_t r;
+    int64_t v = 0;
+    tr_reader_init(&r, args);
+    if (tr_read_int(&r, &v) != 0)
+        return TR_EPROTO;
+    volatile uint64_t x = 0;
+    for (int i = 0; i < 100000; i++)
+        x += (uint64_t)i;
+    int rc = tr_msg_create(result, "sq");
+    return rc ? rc : tr_msg_add_int(*result, v * v);
+}
+TR_TASK(nsq, s_nsq);
+
+typedef struct {
+    int next, n;
+    uint64_t got;
+    int64_t sum;
+    int bad;
+} s_run_t;
+
+static int
+s_run_next(void *arg, tr_msg_t **item)
+{
+    s_run_t *r = arg;
+    if (r->next == r->n)
+        return 1;
+    if (r->next == r->n / 2) {
+        printf("pipe half\n");
+        fflush(stdout);
+    }
+    int rc = tr_msg_create(item, "x");
+    if (rc == 0 && (rc = tr_msg_add_int(*item, r->next)) != 0)
+        tr_msg_destroy(item);
+    r->next++;
+    return rc;
+}
+
+static int
+s_run_out(void *arg, uint64_t index, int rc, const tr_msg_t *result)
+{
+    s_run_t *r = arg;
+    tr_reader_t rd;
+    int64_t v = -1;
+    if (rc == 0) {
+        tr_reader_init(&rd, result);
+        (void)tr_read_int(&rd, &v);
+    }
+    if (rc != 0 || index != r->got || v != (int64_t)(index * index))
+        r->bad++;
+    r->sum += v;
+    r->got++;
+    return 0;
+}
+
+static void
+s_pipe(tr_node_t *node, int n, const char *place)
+{
+    char spec[128];
+    snprintf(spec, sizeof spec, "nsq=%s", place);
+    tr_stage_opts_t st[] = {{.stage = "nsq"}};
+    tr_pipeline_t *pipe = NULL;
+    int rc = tr_pipeline_start(node, &(tr_pipeline_opts_t){
+                                         .stages = st, .nstages = 1,
+                                         .batch = 8, .ordered = true,
+                                         .place = spec},
+                               &pipe);
+    if (rc != 0) {
+        printf("pipe error %s\n", tr_strerror(rc));
+        return;
+    }
+    s_run_t r = {.n = n};
+    rc = tr_pipeline_run(pipe, s_run_next, &r, s_run_out, &r);
+    (void)tr_pipeline_stop(&pipe, 5000);
+    if (rc != 0)
+        printf("pipe error %s\n", tr_strerror(rc));
+    else
+        printf("pipe done n=%llu sum=%lld bad=%d\n",
+               (unsigned long long)r.got, (long long)r.sum, r.bad);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -98,8 +187,8 @@ main(int argc, char **argv)
     fflush(stdout);
     char line[256];
     while (fgets(line, sizeof line, stdin) != NULL) {
-        char cmd[32] = "", arg[64] = "", name[160];
-        if (sscanf(line, "%31s %63s", cmd, arg) < 1)
+        char cmd[32] = "", arg[64] = "", name[160], place[64] = "";
+        if (sscanf(line, "%31s %63s %63[^\n]", cmd, arg, place) < 1)
             continue;
         snprintf(name, sizeof name, "echo@%s", arg);
         if (strcmp(cmd, "quit") == 0)
@@ -115,6 +204,8 @@ main(int argc, char **argv)
             tr_msg_destroy(&m);
             tr_msg_destroy(&reply);
             printf("call %s %s\n", arg, rc == 0 ? "ok" : tr_strerror(rc));
+        } else if (strcmp(cmd, "pipe") == 0) {
+            s_pipe(node, atoi(arg), place);
         } else if (strcmp(cmd, "watch") == 0) {
             tr_id_t id = 0;
             tr_msg_t *m = NULL, *reply = NULL;

@@ -11,7 +11,9 @@
  * RST) and one whose link goes down are each DOWN for a watcher on another
  * node within the configured time (TROUPE_DOWN_AFTER_MS plus slack);
  * calls to it fail instead of hanging; when the link returns the node is
- * up again and answers.
+ * up again and answers. A pipeline on one host whose stage runs on
+ * another completes, every item once and right, when that host's node
+ * is SIGKILLed half way (its workers come back on the third).
  *
  * Needs root (ip netns, nft); skipped with a message otherwise. */
 #include <check.h>
@@ -378,6 +380,37 @@ START_TEST(a_link_that_goes_down_is_down_in_time_and_comes_back)
 }
 END_TEST
 
+START_TEST(a_pipeline_completes_when_a_node_is_killed_mid_run)
+{
+    if (!s_can_netns())
+        return;
+    s_net_up();
+    s_cluster();
+    enum { N = 6000 };
+    /* the stage's workers on b, or on c once b is gone */
+    s_cmd(0, "pipe %d node b|c:2\n", N);
+    ck_assert_msg(s_expect(0, "pipe half", TS_CALL_MS * 3, NULL, 0),
+                  "the pipeline did not get half way");
+    kill(s_hosts[1].pid, SIGKILL);
+    char line[256];
+    ck_assert_msg(s_expect(0, "pipe ", TS_CALL_MS * 3, line, sizeof line),
+                  "the pipeline did not finish");
+    long long sum = 0;
+    unsigned long long n = 0;
+    int bad = -1;
+    ck_assert_msg(sscanf(line, "pipe done n=%llu sum=%lld bad=%d", &n, &sum,
+                         &bad) == 3,
+                  "%s", line);
+    long long want = 0;
+    for (long long i = 0; i < N; i++)
+        want += i * i;
+    ck_assert_uint_eq(n, N);
+    ck_assert_int_eq(bad, 0);
+    ck_assert_int_eq(sum, want);
+    s_net_down();
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -388,6 +421,7 @@ s_suite(void)
     tcase_add_test(tc, a_killed_node_is_down_in_time);
     tcase_add_test(tc, a_silent_partition_is_down_in_time_and_heals);
     tcase_add_test(tc, a_link_that_goes_down_is_down_in_time_and_comes_back);
+    tcase_add_test(tc, a_pipeline_completes_when_a_node_is_killed_mid_run);
     suite_add_tcase(s, tc);
     return s;
 }
