@@ -672,6 +672,35 @@ s_conn_open(s_gw_t *gw, const uint8_t *id, size_t len)
     }
 }
 
+/* One message of the STREAM socket: [id][] says the connection opened
+ * or closed, [id][bytes] brings its bytes. Apart from the socket, so that
+ * fuzz/fuzz_http.c can drive it from a buffer. */
+static void
+s_on_frame(s_gw_t *gw, const uint8_t *id, size_t idlen, const char *data,
+           size_t len)
+{
+    s_conn_t *c = s_conn_find(gw, id, idlen);
+    if (len == 0) { /* opened, or closed by the peer */
+        uint64_t key = s_key(id, idlen);
+        bool ours = false;
+        for (unsigned i = 0; i < 256 && c == NULL && !ours; i++)
+            if (gw->closed_keys[i] == key) {
+                gw->closed_keys[i] = 0;
+                ours = true;
+            }
+        if (c == NULL && !ours) {
+            s_conn_open(gw, id, idlen);
+        } else if (c != NULL) {
+            c->closed = true;
+            c->closing = true;
+            if (c->nslots == 0)
+                s_conn_free(gw, c);
+        }
+    } else if (c != NULL) {
+        s_parse(gw, c, data, len);
+    }
+}
+
 /* The STREAM socket has input: [id][bytes] messages. */
 static int
 s_on_socket(tr_actor_t *self, void *state, void *sock, int fd)
@@ -689,27 +718,8 @@ s_on_socket(tr_actor_t *self, void *state, void *sock, int fd)
             zmq_msg_close(&data);
             return TR_ESYS;
         }
-        size_t len = zmq_msg_size(&data);
-        s_conn_t *c = s_conn_find(gw, id, (size_t)idlen);
-        if (len == 0) { /* opened, or closed by the peer */
-            uint64_t key = s_key(id, (size_t)idlen);
-            bool ours = false;
-            for (unsigned i = 0; i < 256 && c == NULL && !ours; i++)
-                if (gw->closed_keys[i] == key) {
-                    gw->closed_keys[i] = 0;
-                    ours = true;
-                }
-            if (c == NULL && !ours) {
-                s_conn_open(gw, id, (size_t)idlen);
-            } else if (c != NULL) {
-                c->closed = true;
-                c->closing = true;
-                if (c->nslots == 0)
-                    s_conn_free(gw, c);
-            }
-        } else if (c != NULL) {
-            s_parse(gw, c, zmq_msg_data(&data), len);
-        }
+        s_on_frame(gw, id, (size_t)idlen, zmq_msg_data(&data),
+                   zmq_msg_size(&data));
         zmq_msg_close(&data);
     }
     return 0;
