@@ -111,6 +111,7 @@ struct s_conn {
     char *body;
     size_t body_len, body_cap;
     bool in_message;    /* between message begin and complete */
+    bool parsing;       /* inside http_parser_execute: not freed here */
     uint64_t head_since;  /* when the current head began; 0: none */
     uint64_t idle_since;  /* when the connection went idle */
     bool closing;       /* no more requests: close once answered */
@@ -236,7 +237,10 @@ s_flush(s_gw_t *gw, s_conn_t *c)
     }
     if (c->nslots == 0)
         c->idle_since = tr__now_ns();
-    if ((c->closing || c->closed) && c->nslots == 0) {
+    /* An answer may come while the connection's bytes are parsed (a
+     * settled future's callback runs at once, and an ask that waits for
+     * room reads the inbox): s_parse flushes again when it is done. */
+    if ((c->closing || c->closed) && c->nslots == 0 && !c->parsing) {
         if (!c->closed)
             s_send_raw(gw, c, "", 0); /* close */
         s_conn_free(gw, c);
@@ -545,8 +549,10 @@ s_on_complete(http_parser *p)
         c->refuse = 500;
         return 1;
     }
-    if (c->last != NULL && c->last->close_after)
-        http_parser_pause(p, 1); /* nothing after it is read */
+    /* Nothing after it is read. The request's own answer may have come
+     * already and closed the connection (s_flush), leaving no slot. */
+    if (c->closing || (c->last != NULL && c->last->close_after))
+        http_parser_pause(p, 1);
     return 0;
 }
 
@@ -571,7 +577,9 @@ s_parse(s_gw_t *gw, s_conn_t *c, const char *data, size_t len)
     if (!c->in_message && c->head_since == 0)
         c->head_since = tr__now_ns();
     c->refuse = 0;
+    c->parsing = true;
     size_t n = http_parser_execute(&c->parser, &s_settings, data, len);
+    c->parsing = false;
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (e == HPE_PAUSED) { /* a request said "Connection: close" */
         c->closing = true;
