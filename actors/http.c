@@ -111,6 +111,7 @@ struct s_conn {
     char *body;
     size_t body_len, body_cap;
     bool in_message;    /* between message begin and complete */
+    bool head_done;     /* the head is in: what follows is body, trailers */
     bool parsing;       /* inside http_parser_execute: not freed here */
     uint64_t head_since;  /* when the current head began; 0: none */
     uint64_t idle_since;  /* when the connection went idle */
@@ -454,6 +455,7 @@ s_on_begin(http_parser *p)
     c->nheaders = 0;
     c->at = S_URL;
     c->in_message = true;
+    c->head_done = false;
     if (c->head_since == 0)
         c->head_since = tr__now_ns();
     return 0;
@@ -475,6 +477,8 @@ static int
 s_on_field(http_parser *p, const char *at, size_t len)
 {
     s_conn_t *c = p->data;
+    if (c->head_done)
+        return 0; /* a trailer (after a chunked body): dropped */
     if (c->at != S_FIELD) { /* the url or the last value ends here */
         if (s_head_add(c, "", 0, true) != 0)
             return 1;
@@ -499,6 +503,8 @@ static int
 s_on_value(http_parser *p, const char *at, size_t len)
 {
     s_conn_t *c = p->data;
+    if (c->head_done)
+        return 0; /* a trailer's value */
     if (c->at != S_VALUE) { /* the name ends here */
         if (s_head_add(c, "", 0, true) != 0)
             return 1;
@@ -513,6 +519,7 @@ s_on_headers_done(http_parser *p)
     s_conn_t *c = p->data;
     if (s_head_add(c, "", 0, true) != 0) /* the url or last value ends */
         return -1;
+    c->head_done = true;
     c->head_since = 0; /* the head is in: its clock stops */
     if (p->content_length != ULLONG_MAX &&
         p->content_length > c->gw->conf->max_body) {
