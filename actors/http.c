@@ -818,7 +818,9 @@ s_drain_check(s_gw_t *gw)
             for (s_slot_t *s = c->first; s != NULL; s = s->next)
                 if (!s->ready) {
                     tr_future_destroy(&s->f);
-                    s->close_after = true;
+                    /* only the last says "close" (s_flush stops after
+                     * one that does); closing closes after the last */
+                    s->close_after = s == c->last;
                     (void)s_respond_text(s, 503, "shutting down\n");
                 }
         }
@@ -919,9 +921,10 @@ s_gw_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         {
             s_conn_t *c = slot->val;
             c->closing = true;
-            for (s_slot_t *sl = c->first; sl != NULL; sl = sl->next)
-                if (!sl->ready)
-                    sl->close_after = true;
+            /* The last response says "Connection: close"; s_flush sends
+             * nothing after one that does, so not the others. */
+            if (c->last != NULL && !c->last->ready)
+                c->last->close_after = true;
         }
         s_sweep(gw); /* idle connections close now */
         return 0;

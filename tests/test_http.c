@@ -613,6 +613,44 @@ START_TEST(graceful_stop_answers_what_is_in_flight)
 }
 END_TEST
 
+/* Graceful stop with requests pipelined on one connection: each is
+ * answered, in order, only the last says "Connection: close", and the
+ * connection closes after it. (Every one of them said close, so the
+ * gateway stopped after the first and sent one more each sweep, after
+ * its "close". Found by fuzz/fuzz_http.c.) */
+START_TEST(graceful_stop_answers_pipelined_requests_and_closes_after_the_last)
+{
+    int port = tr_http_port(s_gw);
+    int fd = s_connect(port);
+    s_write(fd, "GET /echo?nap=150 HTTP/1.1\r\n\r\n"
+                "GET /echo?nap=100 HTTP/1.1\r\n\r\n"
+                "GET /echo?nap=200 HTTP/1.1\r\n\r\n");
+    /* the three are in once the echo actor answers one after them */
+    int other = s_connect(port);
+    s_write(other, "GET /echo?x HTTP/1.1\r\n\r\n");
+    s_in_t oin = {0}, in = {0};
+    s_resp_t r;
+    ck_assert(s_read_resp(other, &oin, &r, TS_CALL_MS));
+    ck_assert_int_eq(tr_http_stop(&s_gw, TS_CALL_MS), 0);
+    static const char *const want[] = {"GET /echo nap=150 - 0",
+                                       "GET /echo nap=100 - 0",
+                                       "GET /echo nap=200 - 0"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert(s_read_resp(fd, &in, &r, TS_CALL_MS));
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(r.body, want[i]);
+        if (i < 2)
+            ck_assert_ptr_null(strstr(r.head, "Connection: close"));
+        else
+            ck_assert_ptr_nonnull(strstr(r.head, "Connection: close"));
+    }
+    ck_assert(s_closed(fd, &in, TS_CALL_MS));
+    ck_assert_uint_eq(in.len, 0);
+    close(fd);
+    close(other);
+}
+END_TEST
+
 /* curl, a real client: keep-alive over two URLs in one run. */
 START_TEST(curl_gets_the_responses)
 {
@@ -702,6 +740,8 @@ s_suite(void)
     tcase_add_test(tc, crashing_handler_process_fails_only_its_request);
     tcase_add_test(tc, connections_past_the_limit_get_503);
     tcase_add_test(tc, graceful_stop_answers_what_is_in_flight);
+    tcase_add_test(
+        tc, graceful_stop_answers_pipelined_requests_and_closes_after_the_last);
     tcase_add_test(tc, chunked_trailers_are_dropped_and_headers_kept);
     tcase_add_test(tc, curl_gets_the_responses);
     tcase_add_test(tc, start_and_helpers_refuse_bad_input);
