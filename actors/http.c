@@ -479,6 +479,13 @@ s_on_field(http_parser *p, const char *at, size_t len)
     s_conn_t *c = p->data;
     if (c->head_done)
         return 0; /* a trailer (after a chunked body): dropped */
+    /* Debian builds http-parser lenient (HTTP_PARSER_STRICT=0): it takes
+     * a space in a name, and before the colon, which RFC 9112 (5.1)
+     * says to refuse with 400. */
+    if (memchr(at, ' ', len) != NULL) {
+        c->refuse = 400;
+        return 1;
+    }
     if (c->at != S_FIELD) { /* the url or the last value ends here */
         if (s_head_add(c, "", 0, true) != 0)
             return 1;
@@ -505,6 +512,13 @@ s_on_value(http_parser *p, const char *at, size_t len)
     s_conn_t *c = p->data;
     if (c->head_done)
         return 0; /* a trailer's value */
+    /* The head keeps "name\0value\0": a NUL in a value would shift the
+     * names and values after it. http-parser refuses one inside a value
+     * but lets it through as a value's first byte. */
+    if (memchr(at, 0, len) != NULL) {
+        c->refuse = 400;
+        return 1;
+    }
     if (c->at != S_VALUE) { /* the name ends here */
         if (s_head_add(c, "", 0, true) != 0)
             return 1;
