@@ -196,7 +196,8 @@ s_handler(const char *route, tr_msg_t **msg, tr_future_t **out)
         return TR_EAGAIN; /* *msg still the caller's */
     if (s_rt.when == WHEN_NEXT_ASK)
         s_pump(); /* a full mailbox: the ask reads the inbox meanwhile */
-    FZ_CHECK(s_rt.nlive < sizeof s_rt.live / sizeof s_rt.live[0]);
+    if (s_rt.nlive == sizeof s_rt.live / sizeof s_rt.live[0])
+        return TR_EAGAIN; /* a long input (-max_len): a full mailbox */
     tr_future_t *f = calloc(1, sizeof *f);
     FZ_CHECK(f != NULL);
     f->plan = plan;
