@@ -111,6 +111,8 @@ struct s_conn {
     char *body;
     size_t body_len, body_cap;
     bool in_message;    /* between message begin and complete */
+    bool head_done;     /* the head is in: what follows is body, trailers */
+    bool parsing;       /* inside http_parser_execute: not freed here */
     uint64_t head_since;  /* when the current head began; 0: none */
     uint64_t idle_since;  /* when the connection went idle */
     bool closing;       /* no more requests: close once answered */
@@ -236,7 +238,10 @@ s_flush(s_gw_t *gw, s_conn_t *c)
     }
     if (c->nslots == 0)
         c->idle_since = tr__now_ns();
-    if ((c->closing || c->closed) && c->nslots == 0) {
+    /* An answer may come while the connection's bytes are parsed (a
+     * settled future's callback runs at once, and an ask that waits for
+     * room reads the inbox): s_parse flushes again when it is done. */
+    if ((c->closing || c->closed) && c->nslots == 0 && !c->parsing) {
         if (!c->closed)
             s_send_raw(gw, c, "", 0); /* close */
         s_conn_free(gw, c);
@@ -450,6 +455,7 @@ s_on_begin(http_parser *p)
     c->nheaders = 0;
     c->at = S_URL;
     c->in_message = true;
+    c->head_done = false;
     if (c->head_since == 0)
         c->head_since = tr__now_ns();
     return 0;
@@ -471,6 +477,15 @@ static int
 s_on_field(http_parser *p, const char *at, size_t len)
 {
     s_conn_t *c = p->data;
+    if (c->head_done)
+        return 0; /* a trailer (after a chunked body): dropped */
+    /* Debian builds http-parser lenient (HTTP_PARSER_STRICT=0): it takes
+     * a space in a name, and before the colon, which RFC 9112 (5.1)
+     * says to refuse with 400. */
+    if (memchr(at, ' ', len) != NULL) {
+        c->refuse = 400;
+        return 1;
+    }
     if (c->at != S_FIELD) { /* the url or the last value ends here */
         if (s_head_add(c, "", 0, true) != 0)
             return 1;
@@ -495,6 +510,15 @@ static int
 s_on_value(http_parser *p, const char *at, size_t len)
 {
     s_conn_t *c = p->data;
+    if (c->head_done)
+        return 0; /* a trailer's value */
+    /* The head keeps "name\0value\0": a NUL in a value would shift the
+     * names and values after it. http-parser refuses one inside a value
+     * but lets it through as a value's first byte. */
+    if (memchr(at, 0, len) != NULL) {
+        c->refuse = 400;
+        return 1;
+    }
     if (c->at != S_VALUE) { /* the name ends here */
         if (s_head_add(c, "", 0, true) != 0)
             return 1;
@@ -509,6 +533,7 @@ s_on_headers_done(http_parser *p)
     s_conn_t *c = p->data;
     if (s_head_add(c, "", 0, true) != 0) /* the url or last value ends */
         return -1;
+    c->head_done = true;
     c->head_since = 0; /* the head is in: its clock stops */
     if (p->content_length != ULLONG_MAX &&
         p->content_length > c->gw->conf->max_body) {
@@ -545,8 +570,10 @@ s_on_complete(http_parser *p)
         c->refuse = 500;
         return 1;
     }
-    if (c->last != NULL && c->last->close_after)
-        http_parser_pause(p, 1); /* nothing after it is read */
+    /* Nothing after it is read. The request's own answer may have come
+     * already and closed the connection (s_flush), leaving no slot. */
+    if (c->closing || (c->last != NULL && c->last->close_after))
+        http_parser_pause(p, 1);
     return 0;
 }
 
@@ -571,7 +598,9 @@ s_parse(s_gw_t *gw, s_conn_t *c, const char *data, size_t len)
     if (!c->in_message && c->head_since == 0)
         c->head_since = tr__now_ns();
     c->refuse = 0;
+    c->parsing = true;
     size_t n = http_parser_execute(&c->parser, &s_settings, data, len);
+    c->parsing = false;
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (e == HPE_PAUSED) { /* a request said "Connection: close" */
         c->closing = true;
@@ -672,6 +701,35 @@ s_conn_open(s_gw_t *gw, const uint8_t *id, size_t len)
     }
 }
 
+/* One message of the STREAM socket: [id][] says the connection opened
+ * or closed, [id][bytes] brings its bytes. Apart from the socket, so that
+ * fuzz/fuzz_http.c can drive it from a buffer. */
+static void
+s_on_frame(s_gw_t *gw, const uint8_t *id, size_t idlen, const char *data,
+           size_t len)
+{
+    s_conn_t *c = s_conn_find(gw, id, idlen);
+    if (len == 0) { /* opened, or closed by the peer */
+        uint64_t key = s_key(id, idlen);
+        bool ours = false;
+        for (unsigned i = 0; i < 256 && c == NULL && !ours; i++)
+            if (gw->closed_keys[i] == key) {
+                gw->closed_keys[i] = 0;
+                ours = true;
+            }
+        if (c == NULL && !ours) {
+            s_conn_open(gw, id, idlen);
+        } else if (c != NULL) {
+            c->closed = true;
+            c->closing = true;
+            if (c->nslots == 0)
+                s_conn_free(gw, c);
+        }
+    } else if (c != NULL) {
+        s_parse(gw, c, data, len);
+    }
+}
+
 /* The STREAM socket has input: [id][bytes] messages. */
 static int
 s_on_socket(tr_actor_t *self, void *state, void *sock, int fd)
@@ -689,27 +747,8 @@ s_on_socket(tr_actor_t *self, void *state, void *sock, int fd)
             zmq_msg_close(&data);
             return TR_ESYS;
         }
-        size_t len = zmq_msg_size(&data);
-        s_conn_t *c = s_conn_find(gw, id, (size_t)idlen);
-        if (len == 0) { /* opened, or closed by the peer */
-            uint64_t key = s_key(id, (size_t)idlen);
-            bool ours = false;
-            for (unsigned i = 0; i < 256 && c == NULL && !ours; i++)
-                if (gw->closed_keys[i] == key) {
-                    gw->closed_keys[i] = 0;
-                    ours = true;
-                }
-            if (c == NULL && !ours) {
-                s_conn_open(gw, id, (size_t)idlen);
-            } else if (c != NULL) {
-                c->closed = true;
-                c->closing = true;
-                if (c->nslots == 0)
-                    s_conn_free(gw, c);
-            }
-        } else if (c != NULL) {
-            s_parse(gw, c, zmq_msg_data(&data), len);
-        }
+        s_on_frame(gw, id, (size_t)idlen, zmq_msg_data(&data),
+                   zmq_msg_size(&data));
         zmq_msg_close(&data);
     }
     return 0;
@@ -793,7 +832,9 @@ s_drain_check(s_gw_t *gw)
             for (s_slot_t *s = c->first; s != NULL; s = s->next)
                 if (!s->ready) {
                     tr_future_destroy(&s->f);
-                    s->close_after = true;
+                    /* only the last says "close" (s_flush stops after
+                     * one that does); closing closes after the last */
+                    s->close_after = s == c->last;
                     (void)s_respond_text(s, 503, "shutting down\n");
                 }
         }
@@ -894,9 +935,10 @@ s_gw_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         {
             s_conn_t *c = slot->val;
             c->closing = true;
-            for (s_slot_t *sl = c->first; sl != NULL; sl = sl->next)
-                if (!sl->ready)
-                    sl->close_after = true;
+            /* The last response says "Connection: close"; s_flush sends
+             * nothing after one that does, so not the others. */
+            if (c->last != NULL && !c->last->ready)
+                c->last->close_after = true;
         }
         s_sweep(gw); /* idle connections close now */
         return 0;

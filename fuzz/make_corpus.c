@@ -7,7 +7,9 @@
  *
  *   build-fuzz/fuzz/make_corpus fuzz/corpus
  *
- * writes DIR/reader/<name> (payloads) and DIR/envelope/<name> (frames);
+ * writes DIR/reader/<name> (payloads), DIR/envelope/<name> (frames) and
+ * DIR/http/<name> (what a client sends the HTTP gateway, behind the two
+ * bytes of fuzz/fuzz_http.c that say how it is read and answered);
  * the same files on every run, so regenerating shows no diff unless the
  * encoder changed. Not a test: exits 1 on the first error. */
 #include <math.h>
@@ -321,6 +323,128 @@ s_frames(void)
     s_write("envelope", "bad-no-nul", f, TR__ENV_HDR + 4);
 }
 
+/* ------------------------------------------------------------------ */
+/* HTTP requests (fuzz/fuzz_http.c)                                     */
+/* ------------------------------------------------------------------ */
+
+/* fuzz_http's first byte: how the bytes are cut into reads (cut: 0 the
+ * whole, 1..7 pieces of 1, 2, 3, 5, 8, 13, 64 bytes), when answers come
+ * (when: 0 after each read, 1 at once, 2 during the next ask, 3 at the
+ * end), newest first, the peer going away, a drain. */
+static uint8_t
+s_mode(int cut, int when, bool reverse, bool peer_goes, bool drain)
+{
+    return (uint8_t)(cut | when << 3 | reverse << 5 | peer_goes << 6 |
+                     drain << 7);
+}
+
+/* Its second byte: head limit 64 << (l & 7), body limit 16 << (l >> 3). */
+#define S_ROOMY 0x3f /* 8 KiB of head, 2 KiB of body */
+
+static void
+s_http_seed(const char *name, uint8_t mode, uint8_t limits, const char *req,
+            size_t len)
+{
+    uint8_t buf[16384];
+    if (len + 2 > sizeof buf)
+        s_die("http seed too long");
+    buf[0] = mode;
+    buf[1] = limits;
+    memcpy(buf + 2, req, len);
+    s_write("http", name, buf, len + 2);
+}
+
+#define S_HTTP(name, mode, limits, req)                                     \
+    s_http_seed(name, mode, limits, req, sizeof req - 1)
+
+static void
+s_http(void)
+{
+    S_HTTP("get", s_mode(0, 0, false, false, false), S_ROOMY,
+           "GET /a/x?q=1 HTTP/1.1\r\nHost: h\r\nX-Test: t\r\n\r\n");
+    /* every answer a handler may give (fuzz_http.c, s_plan), and the
+     * gateway's own 404 and 503, pipelined in one read */
+    static const char pipelined[] =
+        "GET /a?0 HTTP/1.1\r\n\r\nGET /a?1 HTTP/1.1\r\n\r\n"
+        "GET /a?2 HTTP/1.1\r\n\r\nGET /a?3 HTTP/1.1\r\n\r\n"
+        "POST /p?4 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+        "GET /a?5 HTTP/1.1\r\n\r\nGET /a?6 HTTP/1.1\r\n\r\n"
+        "GET /a?7 HTTP/1.1\r\n\r\nGET /nowhere HTTP/1.1\r\n\r\n"
+        "GET /gone HTTP/1.1\r\n\r\nPOST /a HTTP/1.1\r\n"
+        "Content-Length: 0\r\n\r\n";
+    S_HTTP("pipelined", s_mode(0, 0, true, false, false), S_ROOMY, pipelined);
+    S_HTTP("pipelined-bytewise", s_mode(1, 2, false, false, false), S_ROOMY,
+           pipelined);
+    S_HTTP("pipelined-at-once", s_mode(5, 1, false, false, false), S_ROOMY,
+           pipelined);
+    S_HTTP("pipelined-drained", s_mode(6, 3, true, false, true), S_ROOMY,
+           pipelined);
+    S_HTTP("pipelined-peer-goes", s_mode(7, 3, false, true, false), S_ROOMY,
+           pipelined);
+    S_HTTP("chunked", s_mode(3, 0, false, false, false), S_ROOMY,
+           "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "3\r\nabc\r\n10;ext=1\r\n0123456789abcdef\r\n0\r\n"
+           "X-Trailer: y\r\nZ: w\r\n\r\nGET /a HTTP/1.1\r\n\r\n");
+    S_HTTP("chunked-too-large", s_mode(0, 0, false, false, false), 0x00,
+           "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\n");
+    S_HTTP("body-too-large", s_mode(0, 0, false, false, false), 0x00,
+           "POST /p HTTP/1.1\r\nContent-Length: 5000\r\n\r\nabc");
+    S_HTTP("http10", s_mode(0, 1, false, false, false), S_ROOMY,
+           "GET /a HTTP/1.0\r\n\r\nGET /a HTTP/1.0\r\n\r\n");
+    S_HTTP("close-then-more", s_mode(2, 0, false, false, false), S_ROOMY,
+           "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n"
+           "GET /a HTTP/1.1\r\n\r\n");
+    S_HTTP("keep-alive-10", s_mode(0, 0, false, false, false), S_ROOMY,
+           "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+           "GET /a?1 HTTP/1.0\r\n\r\n");
+    S_HTTP("empty-values", s_mode(0, 0, false, false, false), S_ROOMY,
+           "GET /a HTTP/1.1\r\nX:\r\nY: \r\nZ:  v \r\n"
+           "Folded: a\r\n b\r\n\r\n");
+    S_HTTP("absolute-url", s_mode(0, 0, false, false, false), S_ROOMY,
+           "GET http://user@host:8080/a/b?c=d#frag HTTP/1.1\r\n\r\n"
+           "OPTIONS * HTTP/1.1\r\n\r\n");
+    S_HTTP("bad-url", s_mode(0, 0, false, false, false), S_ROOMY,
+           "GET http://[::1 HTTP/1.1\r\n\r\n");
+    S_HTTP("connect", s_mode(0, 0, false, false, false), S_ROOMY,
+           "CONNECT host:443 HTTP/1.1\r\n\r\nrest");
+    S_HTTP("upgrade", s_mode(0, 0, false, false, false), S_ROOMY,
+           "GET /a HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: ws\r\n"
+           "\r\n\x81\x05hello");
+    S_HTTP("smuggle", s_mode(0, 0, false, false, false), S_ROOMY,
+           "POST /p HTTP/1.1\r\nContent-Length: 4\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+           "POST /p HTTP/1.1\r\nContent-Length: 1\r\n"
+           "Content-Length: 2\r\n\r\nab");
+    S_HTTP("garbage", s_mode(0, 0, false, false, false), S_ROOMY,
+           "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n");
+    S_HTTP("nul-in-head", s_mode(0, 0, false, false, false), S_ROOMY,
+           "GET /a HTTP/1.1\r\nX: a\0b\r\n\r\n");
+
+    /* a head over the limit, and over http-parser's own (80 KiB) */
+    char big[12000];
+    int n = snprintf(big, sizeof big, "GET /a HTTP/1.1\r\nX-Big: ");
+    memset(big + n, 'b', sizeof big - (size_t)n);
+    memcpy(big + sizeof big - 4, "\r\n\r\n", 4);
+    s_http_seed("head-too-large", s_mode(4, 0, false, false, false), S_ROOMY,
+                big, sizeof big);
+    s_http_seed("head-small-limit", s_mode(0, 0, false, false, false), 0x00,
+                big, 200);
+    /* a path over TR_HTTP_PATH_MAX, then a query over it */
+    n = snprintf(big, sizeof big, "GET /a/");
+    memset(big + n, 'p', TR_HTTP_PATH_MAX + 1);
+    n += TR_HTTP_PATH_MAX + 1;
+    n += snprintf(big + n, sizeof big - (size_t)n, " HTTP/1.1\r\n\r\n");
+    s_http_seed("path-too-long", s_mode(0, 0, false, false, false), S_ROOMY,
+                big, (size_t)n);
+    n = snprintf(big, sizeof big, "GET /a?");
+    memset(big + n, 'q', TR_HTTP_PATH_MAX + 1);
+    n += TR_HTTP_PATH_MAX + 1;
+    n += snprintf(big + n, sizeof big - (size_t)n, " HTTP/1.1\r\n\r\n");
+    s_http_seed("query-too-long", s_mode(0, 0, false, false, false), S_ROOMY,
+                big, (size_t)n);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -336,5 +460,6 @@ main(int argc, char **argv)
     s_foreign();
     s_hostile();
     s_frames();
+    s_http();
     return 0;
 }

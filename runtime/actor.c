@@ -7,6 +7,7 @@
  * batch. */
 #include "runtime/actor.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -702,6 +703,7 @@ s_io_run(tr_actor_t *a)
 static void
 s_loop(tr_actor_t *a)
 {
+    assert(a->port != NULL); /* opened before init: s_loop runs after it */
     struct pollfd fds[3 + TR__IO_MAX] = {{.fd = a->port->inbox_fd},
                                          {.fd = a->mailbox_fd}};
     tr_msg_t view;

@@ -2,6 +2,7 @@
  * until the reply, the deadline, or the target's DOWN settles the future. */
 #include "runtime/future.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -414,6 +415,7 @@ tr_future_next_done(tr_future_t **futs, size_t *n, int timeout_ms,
     if (rc != 0)
         return rc;
     tr_future_t *f = futs[i];
+    assert(f != NULL); /* s_wait_many's index is of a settled future */
     futs[i] = futs[*n - 1];
     futs[*n - 1] = f;
     if (futs[i] != NULL)

@@ -59,15 +59,20 @@ typedef struct {
 
 static s_seen_t s_seen_init, s_seen_term;
 static _Atomic int s_inits, s_terms;
+/* Actors of the concurrent-spawn test start and end at once, each in its
+ * own thread: the last one seen wins, under this lock. */
+static pthread_mutex_t s_seen_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 s_see(tr_actor_t *self, s_seen_t *seen)
 {
-    seen->id = tr_self(self);
     const char *n = tr_actor_name(self);
+    pthread_mutex_lock(&s_seen_mu);
+    seen->id = tr_self(self);
     seen->anonymous = n == NULL;
     snprintf(seen->name, sizeof seen->name, "%s", n ? n : "");
     seen->node = tr_actor_node(self);
+    pthread_mutex_unlock(&s_seen_mu);
 }
 
 static int

@@ -444,6 +444,8 @@ static bool
 s_int_arg(const char *s, int min, int *out)
 {
     char *end;
+    if (s == NULL)
+        return false;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno != 0 || end == s || *end != '\0' || v < min || v > 86400000)
