@@ -467,7 +467,7 @@ s_stage_task(const tr_msg_t *args, tr_msg_t **result)
     } else if (a.finish) {
         ctx.seq = TR_PIPE_NO_INDEX;
         ctx.sub = s_mix(((uint64_t)a.stage << 32) | (uint64_t)a.part);
-        if (def.finish != NULL) {
+        if (def.finish != NULL && ws != NULL) { /* (stateful) */
             int frc = def.finish(&ctx, ws->state);
             if (frc != 0)
                 tr_log(TR_LOG_WARN, "pipeline", "stage '%s' finish: %s",
@@ -951,8 +951,6 @@ s_submit(s_cond_t *c, s_part_t *pt, s_batch_t *b)
     return rc;
 }
 
-static uint64_t s_watermark(s_cond_t *c);
-
 /* A stateful partition being rebuilt: the log's batches from resend
  * whose output was accepted, as one task (up to 64 of them, 4 MiB),
  * whose output will be dropped; or the next batch not yet accepted, as
@@ -1105,16 +1103,17 @@ s_take_put(s_cond_t *c, const tr_msg_t *msg)
     tr_reader_init(&r, msg);
     int rc = 0;
     bool dup = false;
-    if (tr_read_int(&r, &p) != 0 || tr_read_bool(&r, &eos) != 0 ||
-        tr_read_uint(&r, &first) != 0 || tr_read_uint(&r, &n) != 0 ||
-        tr_read_uint(&r, &min) != 0 || tr_read_bin(&r, &recs, &len) != 0 ||
-        p < 0 || p >= c->cfg->producers)
-        rc = TR_EPROTO;
-    else if (first < c->prod_next[p] ||
-             (first == c->prod_next[p] && c->prod_ended[p]))
+    bool bad = tr_read_int(&r, &p) != 0 || tr_read_bool(&r, &eos) != 0 ||
+               tr_read_uint(&r, &first) != 0 || tr_read_uint(&r, &n) != 0 ||
+               tr_read_uint(&r, &min) != 0 ||
+               tr_read_bin(&r, &recs, &len) != 0 || p < 0 ||
+               p >= c->cfg->producers;
+    if (!bad && (first < c->prod_next[p] ||
+                 (first == c->prod_next[p] && c->prod_ended[p])))
         dup = true; /* a put seen before (sent twice): taken already */
-    else if (first > c->prod_next[p])
-        rc = TR_EPROTO; /* one went missing: cannot happen in order */
+    else if (bad || first > c->prod_next[p])
+        rc = TR_EPROTO; /* malformed, or one went missing: cannot happen
+                         * in order */
     if (rc == 0 && !dup && (rc = s_route(c, 0, recs, len, n, min)) == 0) {
         c->prod_next[p] += n;
         c->in += n;

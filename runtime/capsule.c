@@ -253,7 +253,9 @@ s_path(char *buf, size_t cap, const char *dir, const tr__rec_t *rec,
         char c = *s;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                   (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-        *p++ = ok ? c : '_';
+        if (!ok)
+            c = '_';
+        *p++ = c;
     }
     *p = '\0';
     p = s_cat(p, end, "-");

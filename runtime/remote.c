@@ -1016,7 +1016,9 @@ s_router_read(tr__remote_t *r)
             if (!more)
                 break;
         }
-        char box = ok ? *(const char *)zmq_msg_data(&boxm) : 0;
+        char box = 0;
+        if (ok)
+            box = *(const char *)zmq_msg_data(&boxm);
         s_peer_t *p = s_peer_by_name(r, zmq_msg_data(&rid), zmq_msg_size(&rid));
         zmq_msg_close(&rid);
         char key[41] = "", from[64] = "";

@@ -18,7 +18,7 @@ struct tr_actor;
 int tr__step_start(tr_node_t *node, tr__step_t **out);
 
 /* After every actor has ended (node destroy). */
-void tr__step_stop(tr__step_t **step);
+void tr__step_stop(tr__step_t **stp);
 
 /* An actor starts: a user behaviour's thread actor is stepped (a->step_fd
  * becomes an eventfd the stepper wakes it with). */
