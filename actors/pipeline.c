@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "actors/pool.h"
+#include "runtime/place.h"
 #include "runtime/behaviour.h"
 #include "runtime/map.h"
 #include "transport/clock.h"
@@ -1454,121 +1455,66 @@ TR_BEHAVIOUR(tr_pipeline, .state_size = sizeof(s_cond_t),
 /* ------------------------------------------------------------------ */
 /* Placement: "STAGE=PLACE,..."                                        */
 
-/* One "thread[:N]", "process[:N]" or "node NAME[:N]". */
+/* One "thread[:N]", "process[:N]" or "node NAME[:N]" (runtime/place.c
+ * reads it; TROUPE_PLACE places plain actors the same way). */
 static int
 s_place_one(s_stage_cfg_t *sc, const char *v, const char *from)
 {
-    const char *colon = strrchr(v, ':');
-    int workers = 0;
-    size_t kind_len = strlen(v);
-    if (colon != NULL) {
-        char *end;
-        long n = strtol(colon + 1, &end, 10);
-        if (colon[1] == 0 || *end != 0 || n < 1 || n > S_MAX_WORKERS)
-            return tr__refuse(TR_EINVAL, "%s: '%s': the number of workers "
-                              "must be 1..%d", from, v, S_MAX_WORKERS);
-        workers = (int)n;
-        kind_len = (size_t)(colon - v);
-    }
-    if (kind_len == 6 && strncmp(v, "thread", 6) == 0) {
-        sc->place = TR_PLACE_THREAD;
-    } else if (kind_len == 7 && strncmp(v, "process", 7) == 0) {
-        sc->place = TR_PLACE_PROCESS;
-    } else if (kind_len >= 4 && strncmp(v, "node", 4) == 0 &&
-               (kind_len == 4 || v[4] == ' ')) {
-        size_t at = 4 + strspn(v + 4, " ");
-        size_t nl = at < kind_len ? kind_len - at : 0;
-        if (nl == 0 || nl > TR_NAME_MAX)
-            return tr__refuse(TR_EINVAL, "%s: '%s': a node's name must be "
-                              "1..%d bytes", from, v, TR_NAME_MAX);
-        sc->place = TR_PLACE_NODE;
-        memcpy(sc->node, v + at, nl);
-        sc->node[nl] = 0;
-    } else {
-        return tr__refuse(TR_EINVAL, "%s: '%s': a place is thread[:N], "
-                          "process[:N] or node NAME[:N]", from, v);
-    }
-    if (workers > 0)
-        sc->workers = workers;
+    tr__place_t pl;
+    int rc = tr__place_parse(v, from, &pl);
+    if (rc != 0)
+        return rc;
+    sc->place = pl.kind == 0   ? TR_PLACE_THREAD
+                : pl.kind == 1 ? TR_PLACE_PROCESS
+                               : TR_PLACE_NODE;
+    if (pl.kind == 2)
+        snprintf(sc->node, sizeof sc->node, "%s", pl.node);
+    if (pl.n > 0)
+        sc->workers = pl.n;
     return 0;
 }
 
-static char *
-s_trim(char *s)
+typedef struct s_place_arg {
+    s_stage_cfg_t *stages;
+    int n;
+    bool strict; /* a name that is no stage is an error (not: an actor's) */
+} s_place_arg_t;
+
+static int
+s_place_fn(void *arg, const char *name, const char *place, const char *from)
 {
-    while (*s == ' ' || *s == '\t' || *s == '\r')
+    s_place_arg_t *a = arg;
+    int s = 0;
+    while (s < a->n && strcmp(a->stages[s].name, name) != 0)
         s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = 0;
-    return s;
+    if (s < a->n)
+        return s_place_one(&a->stages[s], place, from);
+    return a->strict ? tr__refuse(TR_EINVAL, "%s: no stage named '%s'", from,
+                                  name)
+                     : 0;
 }
 
-/* Apply a placement text to the stages: entries split by ',' or lines,
- * '#' starts a comment. */
+/* Apply a placement text to the stages. */
 static int
 s_place_apply(s_stage_cfg_t *stages, int n, const char *text,
-              const char *from)
+              const char *from, bool strict)
 {
-    char *copy = strdup(text), *save = NULL;
-    if (copy == NULL)
-        return TR_ENOMEM;
-    int rc = 0;
-    for (char *line = strtok_r(copy, "\n", &save); line != NULL && rc == 0;
-         line = strtok_r(NULL, "\n", &save)) {
-        char *hash = strchr(line, '#');
-        if (hash != NULL)
-            *hash = 0;
-        char *save2 = NULL;
-        for (char *e = strtok_r(line, ",", &save2); e != NULL && rc == 0;
-             e = strtok_r(NULL, ",", &save2)) {
-            e = s_trim(e);
-            if (*e == 0)
-                continue;
-            char *eq = strchr(e, '=');
-            if (eq == NULL) {
-                rc = tr__refuse(TR_EINVAL, "%s: '%s' is not STAGE=PLACE",
-                                from, e);
-                break;
-            }
-            *eq = 0;
-            char *name = s_trim(e), *val = s_trim(eq + 1);
-            int s = 0;
-            while (s < n && strcmp(stages[s].name, name) != 0)
-                s++;
-            if (s == n)
-                rc = tr__refuse(TR_EINVAL, "%s: no stage named '%s'", from,
-                                name);
-            else
-                rc = s_place_one(&stages[s], val, from);
-        }
-    }
-    free(copy);
-    return rc;
+    s_place_arg_t a = {stages, n, strict};
+    return tr__place_each(text, from, s_place_fn, &a);
 }
 
-/* TROUPE_PLACE: a placement, or "@FILE" to read one from a file. */
+/* TROUPE_PLACE: a placement, or "@FILE" to read one from a file; names
+ * that are no stage of this pipeline may place actors: skipped. */
 static int
 s_place_env(s_stage_cfg_t *stages, int n)
 {
-    const char *env = getenv("TROUPE_PLACE");
-    if (env == NULL || *env == 0)
-        return 0;
-    if (env[0] != '@')
-        return s_place_apply(stages, n, env, "TROUPE_PLACE");
-    FILE *f = fopen(env + 1, "r");
-    if (f == NULL)
-        return tr__refuse(TR_EINVAL, "TROUPE_PLACE: cannot read '%s'",
-                          env + 1);
-    char buf[8192];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    bool more = !feof(f);
-    fclose(f);
-    if (more)
-        return tr__refuse(TR_EINVAL, "TROUPE_PLACE: '%s' is over 8 KiB",
-                          env + 1);
-    buf[len] = 0;
-    return s_place_apply(stages, n, buf, env + 1);
+    char *text;
+    const char *from;
+    int rc = tr__place_env(&text, &from);
+    if (rc == 0 && text != NULL)
+        rc = s_place_apply(stages, n, text, from, false);
+    free(text);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1639,7 +1585,7 @@ s_cfg_stages(tr_pipeline_t *p, const tr_pipeline_opts_t *o)
     int rc;
     if (o->place != NULL &&
         (rc = s_place_apply(p->stages, o->nstages, o->place,
-                            "pipeline place")) != 0)
+                            "pipeline place", true)) != 0)
         return rc;
     if ((rc = s_place_env(p->stages, o->nstages)) != 0)
         return rc;

@@ -445,7 +445,10 @@ typedef struct tr_spawn_opts {
     int heartbeat_ms;
 } tr_spawn_opts_t;
 
-/* Start an actor of a registered behaviour. Returns once init has run, with
+/* Start an actor of a registered behaviour. An actor with a name that the
+ * TROUPE_PLACE environment variable mentions ("NAME=thread|process|node
+ * b|c", docs/nodes.md) runs where it says, whatever opts->mode asks.
+ * Returns once init has run, with
  * init's error if it failed (then the actor is gone). *id is set on success
  * (id may be NULL). Errors: TR_EINVAL, TR_ENOENT (no such behaviour),
  * TR_EEXIST (name taken), TR_ENAMETOOLONG, TR_ENOTSUP, TR_ECLOSED,

@@ -20,6 +20,7 @@
 #include "runtime/capsule.h"
 #include "runtime/future.h"
 #include "runtime/node.h"
+#include "runtime/place.h"
 #include "runtime/process.h"
 #include "runtime/remote.h"
 #include "runtime/step.h"
@@ -1109,6 +1110,35 @@ s_wait_init(tr__rec_t *rec)
     return rc;
 }
 
+_Thread_local bool tr__place_off;
+
+/* TROUPE_PLACE said "node b|c": the first of them that is up (this node
+ * among them: here). */
+static int
+s_spawn_placed(tr_node_t *node, const char *nodes, const char *behaviour,
+               const tr_spawn_opts_t *opts, tr_id_t *id)
+{
+    char list[TR_NAME_MAX + 1], *save = NULL;
+    snprintf(list, sizeof list, "%s", nodes);
+    int rc = TR_ENOCONN;
+    for (char *at = strtok_r(list, "|", &save); at != NULL;
+         at = strtok_r(NULL, "|", &save)) {
+        bool here = strcmp(at, node->name) == 0;
+        if (!here && tr_node_await(node, at, 0) != 0)
+            continue;
+        tr__place_off = true; /* placed: not again */
+        rc = here ? tr_spawn(node, behaviour, opts, id)
+                  : tr_spawn_on(node, at, behaviour, opts, id);
+        tr__place_off = false;
+        if (rc != TR_ENOCONN && rc != TR_ECLOSED)
+            break;
+    }
+    if (rc == TR_ENOCONN)
+        TR__LOG(TR_LOG_WARN, "runtime", "spawn of '%s': TROUPE_PLACE puts "
+                "it on node %s, and none of them is up", opts->name, nodes);
+    return rc;
+}
+
 int
 tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
          tr_id_t *id)
@@ -1139,6 +1169,23 @@ tr_spawn(tr_node_t *node, const char *behaviour, const tr_spawn_opts_t *opts,
                           opts->name);
     if ((rc = tr__name_check(behaviour)) != 0)
         return rc;
+    /* Where TROUPE_PLACE puts an actor of this name: a mode, or nodes. */
+    tr_spawn_opts_t placed;
+    if (opts->name != NULL && !tr__place_off) {
+        tr__place_t pl;
+        if ((rc = tr__place_find(opts->name, &pl)) < 0)
+            return rc;
+        if (rc == 1 && pl.kind == 2)
+            return s_spawn_placed(node, pl.node, behaviour, opts, id);
+        if (rc == 1) {
+            placed = *opts;
+            placed.mode = pl.kind == 1 ? TR_PROCESS : TR_THREAD;
+            if (pl.kind == 0)
+                placed.executable = NULL, placed.heartbeat_ms = 0;
+            opts = &placed;
+            process = opts->mode == TR_PROCESS;
+        }
+    }
     /* Another executable registers its own behaviours. */
     const tr_behaviour_t *beh = tr__behaviour_find(behaviour);
     if (beh == NULL && opts->executable == NULL)

@@ -34,6 +34,7 @@
 
 #include "runtime/behaviour.h"
 #include "runtime/future.h"
+#include "runtime/place.h"
 #include "runtime/port.h"
 #include "runtime/process.h"
 #include "runtime/rundir.h"
@@ -1134,7 +1135,9 @@ s_spawner(tr_actor_t *self, void *state, const tr_msg_t *req)
                               .keep_name = keep != 0,
                               .heartbeat_ms = (int)hb,
                               .args = amsg};
+        tr__place_off = true; /* placed by the asker */
         rc = tr_spawn(node, beh, &so, &id);
+        tr__place_off = false;
         TR__LOG(TR_LOG_INFO, "nodes", "node '%s': spawn of '%s' asked by "
                 "%llx: %s", node->name, beh,
                 (unsigned long long)tr_msg_sender(req),

@@ -686,6 +686,60 @@ START_TEST(a_pipeline_stage_on_other_nodes_survives_one_going)
 }
 END_TEST
 
+START_TEST(troupe_place_puts_actors_on_nodes_and_in_processes)
+{
+    tr_node_t *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_node_t *a = s_plain("a", ep);
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    ck_assert_int_eq(setenv("TROUPE_PLACE", "away=node b, near = node nobody|a"
+                                            ",\n solo=process # comment",
+                            1),
+                     0);
+    char where[64];
+    tr_id_t id = 0;
+    ck_assert_int_eq(tr_spawn(a, "echo", &(tr_spawn_opts_t){.name = "away"},
+                              &id),
+                     0);
+    ck_assert_int_eq(tr_id_node(a, id, where, sizeof where), 0);
+    ck_assert_str_eq(where, "b");
+    int64_t v[1];
+    ck_assert_int_eq(ts_call_ints(a, "away@b", ts_msg_i("inc", 1), 1, v), 0);
+    /* the first of nobody|a that is up: here */
+    ck_assert_int_eq(tr_spawn(a, "echo", &(tr_spawn_opts_t){.name = "near"},
+                              &id),
+                     0);
+    ck_assert_int_eq(tr_id_node(a, id, where, sizeof where), 0);
+    ck_assert_str_eq(where, "a");
+    /* a process actor, though the code says thread */
+    ck_assert_int_eq(tr_spawn(a, "watcher",
+                              &(tr_spawn_opts_t){.name = "solo"}, &id),
+                     0);
+    int64_t out[2];
+    ck_assert_int_eq(ts_call_ints(a, "solo", ts_msg("backs"), 2, out), 0);
+    /* (tr_kill works on process actors only: a thread's is TR_ENOTSUP) */
+    ck_assert_int_eq(tr_kill(a, id), 0);
+    /* names it does not mention are left alone; a bad text is an error */
+    ck_assert_int_eq(tr_spawn(a, "echo", &(tr_spawn_opts_t){.name = "other"},
+                              &id),
+                     0);
+    ck_assert_int_eq(tr_id_node(a, id, where, sizeof where), 0);
+    ck_assert_str_eq(where, "a");
+    ck_assert_int_eq(setenv("TROUPE_PLACE", "away=nowhere", 1), 0);
+    ck_assert_int_eq(tr_spawn(a, "echo", &(tr_spawn_opts_t){.name = "away"},
+                              NULL),
+                     TR_EINVAL);
+    ck_assert_int_eq(setenv("TROUPE_PLACE", "away=node nobody", 1), 0);
+    ck_assert_int_eq(tr_spawn(a, "echo", &(tr_spawn_opts_t){.name = "away"},
+                              NULL),
+                     TR_ENOCONN);
+    ck_assert_int_eq(unsetenv("TROUPE_PLACE"), 0);
+    ts_destroy(&a);
+    ts_destroy(&b);
+}
+END_TEST
+
 START_TEST(nodes_learn_of_each_other_through_a_seed)
 {
     tr_node_t *s = s_plain("seed", NULL);
@@ -1042,6 +1096,7 @@ s_suite(void)
     tcase_add_test(tc, spawn_on_another_node);
     tcase_add_test(tc, nodes_learn_of_each_other_through_a_seed);
     tcase_add_test(tc, a_node_that_comes_back_under_its_name_is_a_new_one);
+    tcase_add_test(tc, troupe_place_puts_actors_on_nodes_and_in_processes);
     tcase_add_test(tc, a_supervisor_restarts_a_child_on_a_surviving_node);
     tcase_add_test(tc, a_pool_with_workers_on_other_nodes_loses_no_task);
     tcase_add_test(tc, a_pipeline_stage_on_other_nodes_survives_one_going);
