@@ -1690,6 +1690,9 @@ tr__remote_start(tr__remote_t *r)
     /* A node that comes back under its name takes its routing id over
      * from its old connection, which the ROUTER may not have seen close. */
     s_sockopt_int(r->router, ZMQ_ROUTER_HANDOVER, 1);
+    /* A peer that has not finished ZeroMQ's handshake by then (garbage
+     * on the port, a slowloris) is hung up on. */
+    s_sockopt_int(r->router, ZMQ_HANDSHAKE_IVL, r->down_after_ms);
     /* This node's own limit (sockets get the process's largest). */
     int64_t max_msg = node->opts.max_message_bytes;
     zmq_setsockopt(r->router, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);

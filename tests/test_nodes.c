@@ -12,12 +12,17 @@
  * something does NOT happen (a refused node stays unconnected). Multi-host
  * runs in network namespaces are in tests/netns/. */
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -1013,6 +1018,79 @@ START_TEST(oversize_on_the_wire_is_refused_and_the_node_goes_on)
 }
 END_TEST
 
+/* Bytes that are not ZeroMQ at all, on a node's tcp port. */
+static void
+s_garbage(const char *ep, const void *data, size_t len)
+{
+    char host[64];
+    int port = 0;
+    ck_assert_int_eq(sscanf(ep, "tcp://%63[^:]:%d", host, &port), 2);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    ck_assert_int_eq(inet_pton(AF_INET, host, &sa.sin_addr), 1);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert(write(fd, data, len) == (ssize_t)len);
+    /* the node hangs up on it: read until the end, with a deadline */
+    struct timeval tv = {.tv_sec = 20};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[256];
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof buf)) > 0)
+        ;
+    /* (a close, or a reset: the node dropped what it had not read) */
+    ck_assert_msg(got == 0 || (got < 0 && errno == ECONNRESET),
+                  "the node did not close a garbage connection (%s)",
+                  got < 0 ? strerror(errno) : "?");
+    close(fd);
+}
+
+START_TEST(garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on)
+{
+    for (int curve = 0; curve < 2; curve++) {
+        s_keys_t k;
+        tr_node_t *b;
+        if (curve) {
+            s_keys(&k);
+            b = s_curve(&k, 0, "n0", NULL, NULL);
+        } else {
+            b = s_plain("n0", NULL);
+        }
+        char ep[128];
+        s_endpoint(b, ep, sizeof ep);
+        ts_spawn(b, "echo", "echo");
+        static const char junk[] = "GET / HTTP/1.0\r\n\r\n\xff\x00\x13junk";
+        s_garbage(ep, junk, sizeof junk);
+        /* a ZMTP greeting, then nonsense */
+        static const unsigned char zmtp[] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1,
+                                             0x7f, 3, 0, 'N', 'U', 'L', 'L',
+                                             0xde, 0xad, 0xbe, 0xef};
+        uint8_t big[600];
+        memcpy(big, zmtp, sizeof zmtp);
+        for (size_t i = sizeof zmtp; i < sizeof big; i++)
+            big[i] = (uint8_t)(i * 7);
+        s_garbage(ep, big, sizeof big);
+        /* and it still serves */
+        tr_node_t *a;
+        if (curve)
+            a = s_curve(&k, 1, "n1", ep, k.pub[0]);
+        else
+            a = s_plain("a", ep);
+        ck_assert_int_eq(tr_node_await(a, "n0", S_UP_MS), 0);
+        int64_t v[1];
+        ck_assert_int_eq(ts_call_ints(a, "echo@n0", ts_msg_i("inc", 1), 1,
+                                      v),
+                         0);
+        ck_assert_int_eq(v[0], 2);
+        ts_destroy(&a);
+        ts_destroy(&b);
+        if (curve)
+            ts_rmtree(k.dir);
+    }
+}
+END_TEST
+
 START_TEST(bad_options_and_calls)
 {
     tr_node_t *n = NULL;
@@ -1114,6 +1192,7 @@ s_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, oversize_on_the_wire_is_refused_and_the_node_goes_on);
     tcase_add_test(tc, bad_options_and_calls);
+    tcase_add_test(tc, garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on);
     tcase_add_test(tc, link_to_another_node_is_refused);
     suite_add_tcase(s, tc);
     return s;
