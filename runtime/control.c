@@ -28,6 +28,11 @@
 
 #define S_MAX_REQUEST TR__CONTROL_MAX_REQUEST
 
+/* Requests are answered by the control thread and, for other nodes and
+ * clients, by the gateway (tr__control_answer): one at a time, and never
+ * while a node's control is being freed. */
+static pthread_mutex_t s_answer_mu = PTHREAD_MUTEX_INITIALIZER;
+
 struct tr__control {
     tr_node_t *node;
     pthread_t thread;
@@ -479,7 +484,9 @@ s_main(void *arg)
                 msgpack_sbuffer_clear(&sb);
                 msgpack_packer pk;
                 msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+                pthread_mutex_lock(&s_answer_mu);
                 s_request(c, zmq_msg_data(req), zmq_msg_size(req), &pk);
+                pthread_mutex_unlock(&s_answer_mu);
                 /* the reply goes back the way it came */
                 zmq_send(router, zmq_msg_data(&parts[0]),
                          zmq_msg_size(&parts[0]), ZMQ_SNDMORE);
@@ -547,9 +554,34 @@ tr__control_stop(tr__control_t **cp)
     tr__control_t *c = *cp;
     if (c == NULL)
         return;
+    pthread_mutex_lock(&s_answer_mu);
     *cp = NULL;
+    pthread_mutex_unlock(&s_answer_mu);
     zmq_send(c->stop_tx, "x", 1, 0);
     pthread_join(c->thread, NULL);
     zmq_close(c->stop_tx);
     free(c);
+}
+
+int
+tr__control_answer(tr_node_t *node, const void *req, size_t len, void **out,
+                   size_t *outlen)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pthread_mutex_lock(&s_answer_mu);
+    if (node->control == NULL)
+        s_error(&pk, "this node serves no control endpoint");
+    else if (len > S_MAX_REQUEST)
+        s_error(&pk, "request too long");
+    else
+        s_request(node->control, req, len, &pk);
+    pthread_mutex_unlock(&s_answer_mu);
+    if (sb.data == NULL)
+        return TR_ENOMEM;
+    *out = sb.data; /* the caller frees it */
+    *outlen = sb.size;
+    return 0;
 }

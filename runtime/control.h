@@ -28,6 +28,12 @@ typedef struct tr__control_req {
  * TR__CONTROL_MAX_REQUEST). Allocates nothing. */
 int tr__control_parse(const void *data, size_t len, tr__control_req_t *req);
 
+/* Answer one request (its msgpack bytes) as the endpoint would, from any
+ * thread (the gateway answers other nodes' and clients' with it): *out
+ * (malloc'd) gets the reply's bytes. Errors: TR_ENOMEM. */
+int tr__control_answer(tr_node_t *node, const void *req, size_t len,
+                       void **out, size_t *outlen);
+
 /* Ask actor id to stop with reason, without waiting (from any thread). */
 int tr__stop_async(tr_node_t *node, tr_id_t id, int reason);
 

@@ -34,6 +34,7 @@
 
 #include "runtime/behaviour.h"
 #include "runtime/future.h"
+#include "runtime/control.h"
 #include "runtime/place.h"
 #include "runtime/port.h"
 #include "runtime/process.h"
@@ -567,9 +568,10 @@ s_down_to(tr__remote_t *r, tr_id_t watcher, tr_id_t target, int reason)
 static void
 s_peer_down(tr__remote_t *r, s_peer_t *p, const char *why)
 {
-    if (p->up)
-        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': node '%s' is down (%s)",
-                r->node->name, p->name, why);
+    if (p->up) /* (a client that leaves is no news) */
+        TR__LOG(p->client ? TR_LOG_INFO : TR_LOG_WARN, "nodes",
+                "node '%s': %s '%s' is down (%s)", r->node->name,
+                p->client ? "client" : "node", p->name, why);
     pthread_mutex_lock(&r->mu);
     p->up = false;
     for (size_t i = 0; i < r->nnames;)
@@ -1191,6 +1193,22 @@ s_serve(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm)
         if (rc == 0 && (rc = tr__msg_create_sys(&m, "$whereis")) == 0 &&
             (rc = tr_msg_add_uint(m, id)) != 0)
             tr_msg_destroy(&m);
+        s_answer(r, &env, rc, rc == 0 ? &m : NULL);
+    } else if ((env.flags & TR__F_REQUEST) && tr_msg_is(&view, "$control")) {
+        /* The control endpoint's requests, over tcp: only ever from a
+         * peer the cluster file admits (docs/control.md). */
+        const void *req = NULL, *ans = NULL;
+        size_t rlen = 0, alen = 0;
+        void *buf = NULL;
+        tr_msg_t *m = NULL;
+        int rc = tr_read_bin(&rd, &req, &rlen) != 0 ? TR_EPROTO : 0;
+        if (rc == 0 &&
+            (rc = tr__control_answer(r->node, req, rlen, &buf, &alen)) == 0)
+            ans = buf;
+        if (rc == 0 && (rc = tr__msg_create_sys(&m, "$control")) == 0 &&
+            (rc = tr_msg_add_bin(m, ans, alen)) != 0)
+            tr_msg_destroy(&m);
+        free(buf);
         s_answer(r, &env, rc, rc == 0 ? &m : NULL);
     } else if ((env.flags & TR__F_REQUEST) && tr_msg_is(&view, "$spawn")) {
         /* To the spawner, as it came: it answers the asker. */

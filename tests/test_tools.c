@@ -779,6 +779,63 @@ s_read_key(const char *path, char *key, mode_t mode)
     key[40] = '\0';
 }
 
+/* A key pair into dir/name.key (0600); its public key into pub. */
+static void
+s_keyfile(const char *dir, const char *name, char *pub, char *path,
+          size_t cap)
+{
+    char sec[41];
+    ck_assert_int_eq(zmq_curve_keypair(pub, sec), 0);
+    snprintf(path, cap, "%s/%s.key", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%s\n", sec);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+}
+
+START_TEST(ps_and_info_reach_a_node_over_tcp_with_its_keys)
+{
+    char dir[256], nkey[320], ckey[320], okey[320], cluster[320];
+    char npub[41], cpub[41], opub[41];
+    ts_tmpdir(dir, sizeof dir, "troupe-cli-keys");
+    s_keyfile(dir, "node", npub, nkey, sizeof nkey);
+    s_keyfile(dir, "cli", cpub, ckey, sizeof ckey);
+    s_keyfile(dir, "other", opub, okey, sizeof okey);
+    snprintf(cluster, sizeof cluster, "%s/cluster", dir);
+    FILE *f = fopen(cluster, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "n %s\ncli %s\n", npub, cpub);
+    fclose(f);
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.name = "n",
+                                                .listen = "tcp://127.0.0.1:*",
+                                                .key_file = nkey,
+                                                .cluster_file = cluster});
+    ts_spawn(node, "tt_echo", "far_echo");
+    char ep[128];
+    ck_assert_int_eq(tr_node_endpoint(node, ep, sizeof ep), 0);
+    ck_assert_int_eq(setenv("TROUPE_KEY", ckey, 1), 0);
+    ck_assert_int_eq(setenv("TROUPE_SERVER_KEY", npub, 1), 0);
+    S_RUN(0, "ps", ep);
+    s_out_has("far_echo");
+    S_RUN(0, "ps", ep, "--json");
+    s_out_has("\"far_echo\"");
+    S_RUN(0, "info", ep);
+    s_out_has("n");
+    /* a key the node's cluster file does not have: refused, in time */
+    ck_assert_int_eq(setenv("TROUPE_KEY", okey, 1), 0);
+    S_RUN(1, "ps", ep, "--timeout", "1500");
+    s_err_has("did not answer");
+    /* no keys at all: a usage error that says what is missing */
+    ck_assert_int_eq(unsetenv("TROUPE_SERVER_KEY"), 0);
+    S_RUN(2, "ps", ep);
+    s_err_has("TROUPE_SERVER_KEY");
+    ck_assert_int_eq(unsetenv("TROUPE_KEY"), 0);
+    ts_destroy(&node);
+    ts_rmtree(dir);
+}
+END_TEST
+
 START_TEST(keygen_writes_a_curve_pair_and_will_not_overwrite_it)
 {
     char tmp[64], dir[96], key[128], pub[128];
@@ -1126,6 +1183,7 @@ s_suite(void)
     tcase_add_test(tc, a_pid_with_two_nodes_is_ambiguous);
     tcase_add_test(tc, usage_errors_exit_2);
     tcase_add_test(tc, keygen_writes_a_curve_pair_and_will_not_overwrite_it);
+    tcase_add_test(tc, ps_and_info_reach_a_node_over_tcp_with_its_keys);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("trace");

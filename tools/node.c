@@ -200,6 +200,14 @@ int
 tt_node_find(const char *spec, tt_node_t *out)
 {
     char what[TT_PATH_MAX + 64];
+    if (strncmp(spec, "tcp://", 6) == 0 || strncmp(spec, "ipc://", 6) == 0) {
+        /* a node elsewhere: its gateway's endpoint (docs/tools.md) */
+        memset(out, 0, sizeof *out);
+        snprintf(out->dir, sizeof out->dir, "%s", spec);
+        snprintf(out->name, sizeof out->name, "%s", spec);
+        out->remote = true;
+        return 0;
+    }
     if (strchr(spec, '/') != NULL) {
         char dir[TT_PATH_MAX];
         snprintf(dir, sizeof dir, "%s", spec);
@@ -328,6 +336,12 @@ tt_conn_open(tt_conn_t *c, const tt_node_t *node, int timeout_ms)
     memset(c, 0, sizeof *c);
     msgpack_unpacked_init(&c->reply);
     c->timeout_ms = timeout_ms;
+    if (node->remote) {
+        int rc = tt_remote_open(c, node->dir);
+        if (rc != 0)
+            tt_conn_close(c);
+        return rc;
+    }
     char who[TT_PATH_MAX], *path = c->path;
     c->pid = node->pid;
     s_describe(node, who, sizeof who);
@@ -369,22 +383,52 @@ tt_conn_open(tt_conn_t *c, const tt_node_t *node, int timeout_ms)
 }
 
 /* The request's bytes: [cmd, args...]. */
-static int
-s_send(tt_conn_t *c, const char *cmd, int nargs, const int64_t *args)
+static void
+s_pack(msgpack_sbuffer *sb, const char *cmd, int nargs, const int64_t *args)
 {
-    msgpack_sbuffer sb;
     msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 1 + (size_t)nargs);
     size_t len = strlen(cmd);
     msgpack_pack_str(&pk, len);
     msgpack_pack_str_body(&pk, cmd, len);
     for (int i = 0; i < nargs; i++)
         msgpack_pack_int64(&pk, args[i]);
+}
+
+static int
+s_send(tt_conn_t *c, const char *cmd, int nargs, const int64_t *args)
+{
+    msgpack_sbuffer sb;
+    s_pack(&sb, cmd, nargs, args);
     int rc = zmq_send(c->sock, sb.data, sb.size, 0) < 0 ? -1 : 0;
     msgpack_sbuffer_destroy(&sb);
     return rc;
+}
+
+/* Unpack a reply's bytes into c->reply and check it (as below). */
+static int s_reply(tt_conn_t *c, const char *cmd, const char *data,
+                   size_t len, const msgpack_object **reply);
+
+static int
+s_remote_request(tt_conn_t *c, const char *cmd, int nargs,
+                 const int64_t *args, const msgpack_object **reply)
+{
+    msgpack_sbuffer sb;
+    s_pack(&sb, cmd, nargs, args);
+    const char *ans = NULL;
+    size_t alen = 0;
+    int rc = tt_remote_request(c, sb.data, sb.size, &ans, &alen);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc == -1) {
+        tt_err("%s did not answer '%s' within %d ms", c->label, cmd,
+               c->timeout_ms);
+        return TT_EXIT_FAIL;
+    }
+    if (rc != 0)
+        return TT_EXIT_FAIL; /* said */
+    return s_reply(c, cmd, ans, alen, reply);
 }
 
 /* Drop the socket and make another: whatever the old one still gets (a
@@ -402,6 +446,8 @@ int
 tt_conn_request(tt_conn_t *c, const char *cmd, int nargs,
                 const int64_t *args, const msgpack_object **reply)
 {
+    if (c->remote)
+        return s_remote_request(c, cmd, nargs, args, reply);
     if (c->has_frame) {
         zmq_msg_close(&c->frame);
         c->has_frame = false;
@@ -445,14 +491,22 @@ tt_conn_request(tt_conn_t *c, const char *cmd, int nargs,
             return TT_EXIT_FAIL;
         }
     }
+    return s_reply(c, cmd, zmq_msg_data(&c->frame), zmq_msg_size(&c->frame),
+                   reply);
+}
+
+static int
+s_reply(tt_conn_t *c, const char *cmd, const char *data, size_t len,
+        const msgpack_object **reply)
+{
     size_t off = 0;
-    msgpack_unpack_return ur = msgpack_unpack_next(
-        &c->reply, zmq_msg_data(&c->frame), zmq_msg_size(&c->frame), &off);
+    msgpack_unpack_return ur = msgpack_unpack_next(&c->reply, data, len,
+                                                   &off);
     const msgpack_object *o = &c->reply.data;
     if (ur != MSGPACK_UNPACK_SUCCESS || o->type != MSGPACK_OBJECT_MAP ||
         tt_get(o, "ok") == NULL) {
         tt_err("%s sent a malformed answer to '%s' (%zu bytes)", c->label,
-               cmd, zmq_msg_size(&c->frame));
+               cmd, len);
         return TT_EXIT_FAIL;
     }
     if (!tt_get_bool(o, "ok", false)) {
@@ -468,6 +522,8 @@ tt_conn_request(tt_conn_t *c, const char *cmd, int nargs,
 void
 tt_conn_close(tt_conn_t *c)
 {
+    if (c->remote)
+        tt_remote_close(c);
     msgpack_unpacked_destroy(&c->reply);
     if (c->has_frame)
         zmq_msg_close(&c->frame);

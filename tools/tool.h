@@ -142,6 +142,8 @@ typedef struct tt_node {
     bool has_info;            /* the `node` file was read */
     char name[TT_NAME_MAX];   /* from the `node` file */
     int64_t started_ms;       /* unix ms, from the `node` file */
+    bool remote;              /* dir is an endpoint (tcp://, ipc://):
+                               * a node reached through its gateway */
 } tt_node_t;
 
 /* The runtime base directory, as the runtime picks it
@@ -178,7 +180,17 @@ typedef struct tt_conn {
     msgpack_unpacked reply;
     zmq_msg_t frame; /* holds the reply's bytes */
     bool has_frame;
+    bool remote;     /* through the node's gateway (tools/remote.c) */
+    uint64_t me, gw, corr;
 } tt_conn_t;
+
+/* tools/remote.c: a node elsewhere, through its gateway. */
+int tt_remote_open(tt_conn_t *c, const char *endpoint);
+/* Send a control request's bytes, *ans gets the reply's (inside
+ * c->frame). 0; -1 (no answer in time); -2 (refused or malformed). */
+int tt_remote_request(tt_conn_t *c, const char *req, size_t len,
+                      const char **ans, size_t *alen);
+void tt_remote_close(tt_conn_t *c);
 
 /* Connect to node's endpoint. Checks first that the node's process is
  * there and that something listens on the socket, so that a node that is
