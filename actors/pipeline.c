@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "actors/pool.h"
+#include "runtime/deftab.h"
 #include "runtime/place.h"
 #include "runtime/behaviour.h"
 #include "runtime/map.h"
@@ -191,27 +192,12 @@ s_hash(const void *key, size_t len)
 /* ------------------------------------------------------------------ */
 /* Stage functions by name                                             */
 
-typedef struct s_stagedef {
-    char name[TR_NAME_MAX + 1];
-    tr_stage_def_t def;
-} s_stagedef_t;
-
-static pthread_mutex_t s_defs_mu = PTHREAD_MUTEX_INITIALIZER;
-static s_stagedef_t *s_defs;
-static size_t s_ndefs, s_capdefs;
+static tr__deftab_t s_defs = TR__DEFTAB_INIT(tr_stage_def_t);
 
 static bool
 s_def_find(const char *name, tr_stage_def_t *def)
 {
-    bool found = false;
-    pthread_mutex_lock(&s_defs_mu);
-    for (size_t i = 0; i < s_ndefs && !found; i++)
-        if (strcmp(s_defs[i].name, name) == 0) {
-            *def = s_defs[i].def;
-            found = true;
-        }
-    pthread_mutex_unlock(&s_defs_mu);
-    return found;
+    return tr__deftab_find(&s_defs, name, def);
 }
 
 int
@@ -224,18 +210,7 @@ tr_stage_register(const char *name, const tr_stage_def_t *def)
         return tr__refuse(TR_EINVAL, "stage '%s': no function", name);
     if (tr__task_fn(name) != NULL)
         return TR_EEXIST;
-    pthread_mutex_lock(&s_defs_mu);
-    for (size_t i = 0; i < s_ndefs && rc == 0; i++)
-        if (strcmp(s_defs[i].name, name) == 0)
-            rc = TR_EEXIST;
-    if (rc == 0 && (rc = tr__grow((void **)&s_defs, s_ndefs, &s_capdefs,
-                                  sizeof *s_defs, 16)) == 0) {
-        s_stagedef_t *d = &s_defs[s_ndefs++];
-        snprintf(d->name, sizeof d->name, "%s", name);
-        d->def = *def;
-    }
-    pthread_mutex_unlock(&s_defs_mu);
-    return rc;
+    return tr__deftab_add(&s_defs, name, def);
 }
 
 void

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "actors/pool.h"
+#include "runtime/deftab.h"
 #include "runtime/actor.h"
 #include "runtime/behaviour.h"
 #include "runtime/future.h"
@@ -44,28 +45,17 @@
 
 /* A task function or an items task function (one of the two). */
 typedef struct s_taskdef {
-    char name[TR_NAME_MAX + 1];
     tr_task_fn fn;
     tr_items_fn items;
 } s_taskdef_t;
 
-static pthread_mutex_t s_tasks_mu = PTHREAD_MUTEX_INITIALIZER;
-static s_taskdef_t *s_tasks;
-static size_t s_ntasks, s_captasks;
+static tr__deftab_t s_tasks = TR__DEFTAB_INIT(s_taskdef_t);
 
 /* The definition named name (copied): false if there is none. */
 static bool
 s_task_find(const char *name, s_taskdef_t *def)
 {
-    bool found = false;
-    pthread_mutex_lock(&s_tasks_mu);
-    for (size_t i = 0; i < s_ntasks && !found; i++)
-        if (strcmp(s_tasks[i].name, name) == 0) {
-            *def = s_tasks[i];
-            found = true;
-        }
-    pthread_mutex_unlock(&s_tasks_mu);
-    return found;
+    return tr__deftab_find(&s_tasks, name, def);
 }
 
 static int
@@ -75,19 +65,8 @@ s_task_add(const char *name, tr_task_fn fn, tr_items_fn items)
     if (rc != 0 || (fn == NULL && items == NULL))
         return rc ? rc : tr__refuse(TR_EINVAL, "task '%s': NULL function",
                                     name);
-    pthread_mutex_lock(&s_tasks_mu);
-    for (size_t i = 0; i < s_ntasks && rc == 0; i++)
-        if (strcmp(s_tasks[i].name, name) == 0)
-            rc = TR_EEXIST;
-    if (rc == 0 && (rc = tr__grow((void **)&s_tasks, s_ntasks, &s_captasks,
-                                  sizeof *s_tasks, 16)) == 0) {
-        s_taskdef_t *d = &s_tasks[s_ntasks++];
-        snprintf(d->name, sizeof d->name, "%s", name);
-        d->fn = fn;
-        d->items = items;
-    }
-    pthread_mutex_unlock(&s_tasks_mu);
-    return rc;
+    s_taskdef_t d = {fn, items};
+    return tr__deftab_add(&s_tasks, name, &d);
 }
 
 tr_task_fn
@@ -139,6 +118,7 @@ tr__items_task_register_static(const char *name, tr_items_fn fn)
 typedef struct s_worker_state {
     tr_id_t pool;
     s_taskdef_t last; /* the last task function found (none are removed) */
+    char last_name[TR_NAME_MAX + 1]; /* last's name, "" for none */
 } s_worker_state_t;
 
 static int
@@ -285,16 +265,17 @@ s_worker_task(tr_actor_t *self, s_worker_state_t *w, const tr_msg_t *msg)
             break; /* not from our pool: fail loudly */
         tr_msg_t *result = NULL;
         s_taskdef_t def;
-        bool items = strcmp(tag, "$items") == 0;
+        bool items = strcmp(tag, "$items") == 0, found = true;
         int trc;
-        if (w->last.name[0] != 0 && strcmp(w->last.name, name) == 0) {
+        if (w->last_name[0] != 0 && strcmp(w->last_name, name) == 0) {
             def = w->last;
         } else if (s_task_find(name, &def)) {
             w->last = def;
+            snprintf(w->last_name, sizeof w->last_name, "%s", name);
         } else {
-            def.name[0] = 0;
+            found = false;
         }
-        if (def.name[0] == 0) {
+        if (!found) {
             tr_log(TR_LOG_WARN, "pool", "no task function '%s'", name);
             trc = TR_ENOENT;
         } else if (items != (def.items != NULL)) {
