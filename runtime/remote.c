@@ -139,40 +139,24 @@ struct tr__remote {
 /* Little helpers                                                      */
 /* ------------------------------------------------------------------ */
 
-static uint64_t
-s_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void
-s_put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
 /* The frame's deadline as time left (out) or back to this host's clock
  * (in); 0 stays 0, and a deadline already past stays past. */
 static void
 s_deadline_out(uint8_t *frame)
 {
-    uint64_t d = s_le64(frame + 32);
+    uint64_t d = tr__get64(frame + TR__ENV_OFF_DEADLINE);
     if (d != 0) {
         uint64_t now = tr__now_ns();
-        s_put_le64(frame + 32, d > now ? d - now : 1);
+        tr__put64(frame + TR__ENV_OFF_DEADLINE, d > now ? d - now : 1);
     }
 }
 
 static void
 s_deadline_in(uint8_t *frame)
 {
-    uint64_t d = s_le64(frame + 32);
+    uint64_t d = tr__get64(frame + TR__ENV_OFF_DEADLINE);
     if (d != 0)
-        s_put_le64(frame + 32, tr__now_ns() + d);
+        tr__put64(frame + TR__ENV_OFF_DEADLINE, tr__now_ns() + d);
 }
 
 static bool
@@ -945,10 +929,7 @@ s_batch_step(tr__remote_t *r)
     while (!r->in_holding && r->in_off < size) {
         uint32_t len = 0;
         if (size - r->in_off < 5 ||
-            (len = (uint32_t)base[r->in_off] |
-                   (uint32_t)base[r->in_off + 1] << 8 |
-                   (uint32_t)base[r->in_off + 2] << 16 |
-                   (uint32_t)base[r->in_off + 3] << 24) > size - r->in_off - 5 ||
+            (len = tr__get32(base + r->in_off)) > size - r->in_off - 5 ||
             (base[r->in_off + 4] != 'M' && base[r->in_off + 4] != 'I')) {
             TR__STAT_INC(r->node, bad_frames);
             TR__LOG(TR_LOG_WARN, "nodes", "node '%s': malformed batch from "
@@ -1217,7 +1198,7 @@ s_serve(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm)
         tr_id_t sp = atomic_load(&r->spawner);
         if (sp != 0 && zmq_msg_init_size(&fw, view.len) == 0) {
             memcpy(zmq_msg_data(&fw), view.buf, view.len);
-            s_put_le64((uint8_t *)zmq_msg_data(&fw) + 16, sp);
+            tr__put64((uint8_t *)zmq_msg_data(&fw) + TR__ENV_OFF_TARGET, sp);
             rc = tr__port_forward(r->port, &fw, sp, TR__BOX_MAILBOX);
             if (rc != 0)
                 zmq_msg_close(&fw);
@@ -1310,10 +1291,7 @@ s_batch_add(tr__remote_t *r, s_peer_t *p, char box, const void *frame,
         p->bcap = cap;
     }
     uint8_t *at = p->batch + p->blen;
-    at[0] = (uint8_t)len;
-    at[1] = (uint8_t)(len >> 8);
-    at[2] = (uint8_t)(len >> 16);
-    at[3] = (uint8_t)(len >> 24);
+    tr__put32(at, (uint32_t)len);
     at[4] = (uint8_t)box;
     memcpy(at + 5, frame, len);
     p->blen += 5 + len;

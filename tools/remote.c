@@ -18,26 +18,10 @@
 #include <unistd.h>
 
 #include "tools/tool.h"
+#include "transport/envelope.h"
 #include "troupe.h"
 
 #define S_TAG_SHIFT 44
-#define S_HDR 40
-
-static void
-s_put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t
-s_get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* A troupe frame: header, tag, NUL, payload (already msgpack). */
 static void
@@ -45,11 +29,10 @@ s_frame(msgpack_sbuffer *sb, const char *tag, uint8_t flags, uint64_t sender,
         uint64_t target, uint64_t corr, uint64_t left_ns, const void *payload,
         size_t plen)
 {
-    uint8_t h[S_HDR] = {0x54, 1, flags, (uint8_t)strlen(tag)};
-    s_put64(h + 8, sender);
-    s_put64(h + 16, target);
-    s_put64(h + 24, corr);
-    s_put64(h + 32, left_ns);
+    uint8_t h[TR__ENV_HDR];
+    tr__env_t env = {.flags = flags, .sender = sender, .target = target,
+                     .corr = corr, .deadline_ns = left_ns};
+    tr__env_write(h, &env, strlen(tag));
     msgpack_sbuffer_write(sb, (const char *)h, sizeof h);
     msgpack_sbuffer_write(sb, tag, strlen(tag) + 1);
     if (plen > 0)
@@ -133,7 +116,7 @@ s_recv(tt_conn_t *c, char *box)
         if (!m)
             return 1;
     }
-    return zmq_msg_size(&c->frame) >= S_HDR + 2 ? 0 : 1;
+    return zmq_msg_size(&c->frame) >= TR__ENV_HDR + 2 ? 0 : 1;
 }
 
 static int
@@ -223,13 +206,13 @@ tt_remote_open(tt_conn_t *c, const char *endpoint)
             break;
         const uint8_t *d = zmq_msg_data(&c->frame);
         size_t len = zmq_msg_size(&c->frame);
-        if (got != 0 || box != 'C' || len < S_HDR + 9 ||
-            memcmp(d + S_HDR, "$welcome", 9) != 0)
+        if (got != 0 || box != 'C' || len < TR__ENV_HDR + 9 ||
+            memcmp(d + TR__ENV_HDR, "$welcome", 9) != 0)
             continue;
         /* version, name, tag, endpoint, gateway, nonce, ... */
         msgpack_unpacked u;
         msgpack_unpacked_init(&u);
-        size_t off = S_HDR + d[3] + 1;
+        size_t off = TR__ENV_HDR + d[3] + 1;
         uint64_t v[6] = {0};
         int i = 0;
         for (; i < 6; i++) {
@@ -279,17 +262,15 @@ tt_remote_request(tt_conn_t *c, const char *req, size_t len,
         const uint8_t *d = zmq_msg_data(&c->frame);
         size_t flen = zmq_msg_size(&c->frame);
         if (got != 0 || box != 'I' || !(d[2] & 2) ||
-            s_get64(d + 24) != corr)
+            tr__get64(d + 24) != corr)
             continue; /* pings and the like */
         if (d[2] & 4) {
-            int32_t code = (int32_t)((uint32_t)d[4] | (uint32_t)d[5] << 8 |
-                                     (uint32_t)d[6] << 16 |
-                                     (uint32_t)d[7] << 24);
+            int32_t code = (int32_t)tr__get32(d + 4);
             tt_err("%s refused the request: %s", c->label,
                    tr_strerror(code));
             return -2;
         }
-        size_t off = S_HDR + d[3] + 1;
+        size_t off = TR__ENV_HDR + d[3] + 1;
         msgpack_unpacked u;
         msgpack_unpacked_init(&u);
         bool ok = msgpack_unpack_next(&u, (const char *)d, flen, &off) ==
