@@ -177,6 +177,30 @@ s_endpoint(tr_node_t *n, char *buf, size_t cap)
     ck_assert(strncmp(buf, "tcp://127.0.0.1:", 16) == 0);
 }
 
+/* b, and a that joins it (plain text): a is returned, b set. */
+static tr_node_t *
+s_plain_pair(tr_node_t **b)
+{
+    *b = s_plain("b", NULL);
+    char ep[128];
+    s_endpoint(*b, ep, sizeof ep);
+    return s_plain("a", ep);
+}
+
+/* a, and b and c that join it (plain text), both up at a. */
+static tr_node_t *
+s_plain_trio(tr_node_t **b, tr_node_t **c)
+{
+    tr_node_t *a = s_plain("a", NULL);
+    char ep[128];
+    s_endpoint(a, ep, sizeof ep);
+    *b = s_plain("b", ep);
+    *c = s_plain("c", ep);
+    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
+    ck_assert_int_eq(tr_node_await(a, "c", S_UP_MS), 0);
+    return a;
+}
+
 /* Poll the watcher's "downs" until it has at least n. */
 static void
 s_wait_downs(tr_node_t *node, const char *watcher, int n, int64_t *out)
@@ -198,10 +222,7 @@ s_wait_downs(tr_node_t *node, const char *watcher, int n, int64_t *out)
 
 START_TEST(ask_and_tell_by_name_at_node)
 {
-    tr_node_t *b = s_plain("b", NULL);
-    char ep[128];
-    s_endpoint(b, ep, sizeof ep);
-    tr_node_t *a = s_plain("a", ep);
+    tr_node_t *b, *a = s_plain_pair(&b);
     ts_spawn(b, "echo", "echo");
     ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
     ck_assert_int_eq(tr_node_await(b, "a", S_UP_MS), 0);
@@ -252,10 +273,7 @@ END_TEST
 
 START_TEST(a_process_actor_talks_to_another_node)
 {
-    tr_node_t *b = s_plain("b", NULL);
-    char ep[128];
-    s_endpoint(b, ep, sizeof ep);
-    tr_node_t *a = s_plain("a", ep);
+    tr_node_t *b, *a = s_plain_pair(&b);
     tr_id_t e = ts_spawn(b, "echo", "echo");
     ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
     tr_id_t w = 0;
@@ -292,10 +310,7 @@ END_TEST
 
 START_TEST(deadline_travels_as_time_left)
 {
-    tr_node_t *b = s_plain("b", NULL);
-    char ep[128];
-    s_endpoint(b, ep, sizeof ep);
-    tr_node_t *a = s_plain("a", ep);
+    tr_node_t *b, *a = s_plain_pair(&b);
     ts_spawn(b, "echo", "echo");
     ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
     tr_msg_t *m = ts_msg("left"), *reply = NULL;
@@ -312,10 +327,7 @@ END_TEST
 
 START_TEST(monitor_across_nodes_gets_the_reason)
 {
-    tr_node_t *b = s_plain("b", NULL);
-    char ep[128];
-    s_endpoint(b, ep, sizeof ep);
-    tr_node_t *a = s_plain("a", ep);
+    tr_node_t *b, *a = s_plain_pair(&b);
     tr_id_t e = ts_spawn(b, "echo", "echo");
     ts_spawn(a, "watcher", "w");
     ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
@@ -354,10 +366,7 @@ END_TEST
 
 START_TEST(node_going_down_gives_noconnection)
 {
-    tr_node_t *b = s_plain("b", NULL);
-    char ep[128];
-    s_endpoint(b, ep, sizeof ep);
-    tr_node_t *a = s_plain("a", ep);
+    tr_node_t *b, *a = s_plain_pair(&b);
     tr_id_t e = ts_spawn(b, "echo", "echo");
     ts_spawn(a, "watcher", "w");
     ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
@@ -401,10 +410,7 @@ START_TEST(watching_an_unknown_node_gives_noconnection)
 {
     /* (a node that goes silent is in tests/netns: it needs a process of
      * its own to stop) */
-    tr_node_t *b = s_plain("b", NULL);
-    char ep[128];
-    s_endpoint(b, ep, sizeof ep);
-    tr_node_t *a = s_plain("a", ep);
+    tr_node_t *b, *a = s_plain_pair(&b);
     ts_spawn(a, "watcher", "w");
     tr_id_t e = ts_spawn(b, "echo", "echo");
     ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
@@ -424,10 +430,7 @@ END_TEST
 
 START_TEST(spawn_on_another_node)
 {
-    tr_node_t *b = s_plain("b", NULL);
-    char ep[128];
-    s_endpoint(b, ep, sizeof ep);
-    tr_node_t *a = s_plain("a", ep);
+    tr_node_t *b, *a = s_plain_pair(&b);
     ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
     tr_id_t id = 0;
     ck_assert_int_eq(tr_spawn_on(a, "b", "echo",
@@ -476,12 +479,7 @@ s_child_at(tr_node_t *n, tr_id_t sup, char *where, size_t cap)
 
 START_TEST(a_supervisor_restarts_a_child_on_a_surviving_node)
 {
-    tr_node_t *a = s_plain("a", NULL);
-    char ep[128];
-    s_endpoint(a, ep, sizeof ep);
-    tr_node_t *b = s_plain("b", ep), *c = s_plain("c", ep);
-    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
-    ck_assert_int_eq(tr_node_await(a, "c", S_UP_MS), 0);
+    tr_node_t *b, *c, *a = s_plain_trio(&b, &c);
     tr_child_spec_t spec = {.id = "svc", .behaviour = "echo",
                             .spawn = {.name = "svc"}, .nodes = "b,c"};
     tr_id_t sup = 0;
@@ -545,12 +543,7 @@ TR_TASK(square, s_square);
 
 START_TEST(a_pool_with_workers_on_other_nodes_loses_no_task)
 {
-    tr_node_t *a = s_plain("a", NULL);
-    char ep[128];
-    s_endpoint(a, ep, sizeof ep);
-    tr_node_t *b = s_plain("b", ep), *c = s_plain("c", ep);
-    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
-    ck_assert_int_eq(tr_node_await(a, "c", S_UP_MS), 0);
+    tr_node_t *b, *c, *a = s_plain_trio(&b, &c);
     tr_pool_t *pool = NULL;
     ck_assert_int_eq(tr_pool_start(a, &(tr_pool_opts_t){.workers = 2,
                                                         .nodes = "b,c"},
@@ -661,12 +654,7 @@ s_pipe_out(void *arg, uint64_t index, int rc, const tr_msg_t *result)
 
 START_TEST(a_pipeline_stage_on_other_nodes_survives_one_going)
 {
-    tr_node_t *a = s_plain("a", NULL);
-    char ep[128];
-    s_endpoint(a, ep, sizeof ep);
-    tr_node_t *b = s_plain("b", ep), *c = s_plain("c", ep);
-    ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
-    ck_assert_int_eq(tr_node_await(a, "c", S_UP_MS), 0);
+    tr_node_t *b, *c, *a = s_plain_trio(&b, &c);
     tr_stage_opts_t st[] = {{.stage = "square", .place = TR_PLACE_NODE,
                              .node = "b|c", .workers = 2}};
     tr_pipeline_t *pipe = NULL;
@@ -693,10 +681,7 @@ END_TEST
 
 START_TEST(troupe_place_puts_actors_on_nodes_and_in_processes)
 {
-    tr_node_t *b = s_plain("b", NULL);
-    char ep[128];
-    s_endpoint(b, ep, sizeof ep);
-    tr_node_t *a = s_plain("a", ep);
+    tr_node_t *b, *a = s_plain_pair(&b);
     ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
     ck_assert_int_eq(setenv("TROUPE_PLACE", "away=node b, near = node nobody|a"
                                             ",\n solo=process # comment",
@@ -1144,10 +1129,7 @@ END_TEST
 
 START_TEST(link_to_another_node_is_refused)
 {
-    tr_node_t *b = s_plain("b", NULL);
-    char ep[128];
-    s_endpoint(b, ep, sizeof ep);
-    tr_node_t *a = s_plain("a", ep);
+    tr_node_t *b, *a = s_plain_pair(&b);
     ck_assert_int_eq(tr_node_await(a, "b", S_UP_MS), 0);
     tr_id_t e = ts_spawn(b, "echo", "echo");
     ts_spawn(a, "watcher", "w");
