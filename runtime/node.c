@@ -315,13 +315,9 @@ tr_whereis(tr_node_t *node, const char *name, tr_id_t *id)
     if (rc != 0)
         return rc;
     const char *at = strchr(name, '@');
-    if (at != NULL && strcmp(at + 1, node->name) != 0) {
-        tr__port_t *port;
-        if ((rc = tr__port_get(node, &port)) != 0)
-            return rc;
-        return tr__remote_whereis(node, port, name, (size_t)(at - name),
-                                  at + 1, node->opts.ask_timeout_ms, id);
-    }
+    if (at != NULL && strcmp(at + 1, node->name) != 0)
+        return tr__remote_whereis(node, name, (size_t)(at - name), at + 1,
+                                  node->opts.ask_timeout_ms, id);
     char local[TR_NAME_MAX + 1];
     if (at != NULL) {
         snprintf(local, sizeof local, "%.*s", (int)(at - name), name);

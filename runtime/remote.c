@@ -1878,11 +1878,9 @@ s_ask_gateway(tr_node_t *node, tr_id_t gw, tr_msg_t **msg, int timeout_ms,
 }
 
 int
-tr__remote_whereis(tr_node_t *node, tr__port_t *port, const char *name,
-                   size_t namelen, const char *at, int64_t timeout_ms,
-                   tr_id_t *id)
+tr__remote_whereis(tr_node_t *node, const char *name, size_t namelen,
+                   const char *at, int64_t timeout_ms, tr_id_t *id)
 {
-    (void)port;
     tr__remote_t *r = node->remote;
     size_t atlen = strlen(at);
     if (namelen == 0 || namelen > TR_NAME_MAX || atlen == 0 ||

@@ -63,8 +63,7 @@ tr__rec_t *tr__remote_rec(tr_node_t *node);
 int tr__remote_watch(struct tr__port *port, tr_id_t target);
 
 /* Resolve "name@node" (at points after the '@'). */
-int tr__remote_whereis(tr_node_t *node, struct tr__port *port,
-                       const char *name, size_t namelen, const char *at,
-                       int64_t timeout_ms, tr_id_t *id);
+int tr__remote_whereis(tr_node_t *node, const char *name, size_t namelen,
+                       const char *at, int64_t timeout_ms, tr_id_t *id);
 
 #endif

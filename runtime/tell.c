@@ -29,8 +29,8 @@ s_resolve(tr_node_t *node, const char *name, int64_t timeout_ms, tr_id_t *id)
         return rc;
     const char *at = strchr(name, '@');
     if (at != NULL && strcmp(at + 1, node->name) != 0) /* another node's */
-        return tr__remote_whereis(node, port, name, (size_t)(at - name),
-                                  at + 1, timeout_ms, id);
+        return tr__remote_whereis(node, name, (size_t)(at - name), at + 1,
+                                  timeout_ms, id);
     char local[TR_NAME_MAX + 1];
     if (at != NULL) { /* name@ourselves */
         snprintf(local, sizeof local, "%.*s", (int)(at - name), name);
