@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Talk to troupe actors from Python: a client of a node's gateway.
 
-    python_client.py ENDPOINT NAME [--server-key KEY --key-file FILE]
+    python_client.py ENDPOINT NAME [--server-key=KEY --key-file=FILE]
 
 ENDPOINT is where a troupe node listens (its `listen` option), over tcp or
 ipc: tcp://127.0.0.1:7000 or ipc:///run/user/1000/app.sock. NAME is a
 registered actor there. With CURVE (the default for troupe's tcp), give the
 node's public key and a secret key file of ours (`troupe keygen` makes
-both; our public key must be in the node's cluster file).
+both; our public key must be in the node's cluster file). Write the key
+with '=' (--server-key=KEY): a z85 key may begin with '-'.
 
 It asks NAME "inc" [41] and prints the answer, then tells it "note"
 ["hello from python"]. Everything it does is in docs/protocol.md: a frame

@@ -907,8 +907,9 @@ s_python(const char *ep, const s_keys_t *k, const char *want)
     snprintf(cmd, sizeof cmd,
              /* (not the TSan-built libzmq a TSan run preloads) */
              "env -u LD_LIBRARY_PATH timeout 60 /usr/bin/python3 %s %s echo "
-             "--server-key '%s' "
-             "--key-file %s 2>&1",
+             /* '=': a z85 key may begin with '-' */
+             "--server-key='%s' "
+             "--key-file=%s 2>&1",
              script, ep, k->pub[0], k->key[1]);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
