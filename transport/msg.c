@@ -1,9 +1,10 @@
 /* transport/msg.c - messages: a frame built in place (header room, tag,
  * NUL, payload) so that sending is one copy into ZeroMQ, and a view of a
  * received frame that stays inside its zmq_msg_t (no copy at all).
- * Payloads are written with msgpack-c's packer and read with our own pull
- * decoder, which never allocates (msgpack_unpack needs a zone per message)
- * and never reads past the payload. Knows no sockets and no actors. */
+ * Payloads are written and read by our own msgpack code: the writer packs
+ * straight into the frame (msgpack-c's packer cost a callback and a memcpy
+ * call per value), the pull decoder never allocates (msgpack_unpack needs
+ * a zone per message) and never reads past the payload. Knows no sockets and no actors. */
 #include "transport/msg.h"
 
 #include <assert.h>
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <msgpack.h>
 #include <zmq.h>
 
 #include "transport/clock.h"
@@ -174,68 +174,157 @@ tr_msg_payload(const tr_msg_t *msg, size_t *size)
     return msg->buf + off;
 }
 
-/* The packer's sink: append to the frame, doubling the buffer as needed.
- * Returning -1 makes msgpack-c abandon the value; the caller restores len. */
-static int
-s_write(void *data, const char *buf, size_t len)
+/* Room for len more bytes at the end of the frame, doubling the buffer
+ * as needed: where they go, or NULL (out of memory or too large). The
+ * caller writes them and then adds len to m->len. */
+static uint8_t *
+s_room_slow(tr_msg_t *m, size_t len)
 {
-    tr_msg_t *m = data;
-    if (len == 0)
-        return 0; /* str/bin bodies of 0 bytes may come with buf NULL */
     if (len > SIZE_MAX / 2 - m->len)
-        return -1;
-    if (m->len + len > m->cap) {
-        size_t cap = m->cap * 2;
-        while (cap < m->len + len)
-            cap *= 2;
-        uint8_t *nb = m->heap ? realloc(m->buf, cap) : malloc(cap);
-        if (nb == NULL)
-            return -1;
-        if (!m->heap)
-            memcpy(nb, m->buf, m->len);
-        m->buf = nb;
-        m->cap = cap;
-        m->heap = true;
-    }
-    memcpy(m->buf + m->len, buf, len);
+        return NULL;
+    size_t cap = m->cap * 2;
+    while (cap < m->len + len)
+        cap *= 2;
+    uint8_t *nb = m->heap ? realloc(m->buf, cap) : malloc(cap);
+    if (nb == NULL)
+        return NULL;
+    if (!m->heap)
+        memcpy(nb, m->buf, m->len);
+    m->buf = nb;
+    m->cap = cap;
+    m->heap = true;
+    return m->buf + m->len;
+}
+
+static inline uint8_t *
+s_room(tr_msg_t *m, size_t len)
+{
+    if (__builtin_expect(m->len + len <= m->cap, 1))
+        return m->buf + m->len;
+    return s_room_slow(m, len);
+}
+
+/* Append len bytes (a whole value, or a body after its head). */
+static int
+s_write(tr_msg_t *m, const void *buf, size_t len)
+{
+    if (len == 0)
+        return 0;
+    uint8_t *p = s_room(m, len);
+    if (p == NULL)
+        return TR_ENOMEM;
+    memcpy(p, buf, len);
     m->len += len;
     return 0;
 }
 
-/* Each add packs one value between s_begin and s_end, so a failed
- * allocation leaves no half-written value behind. */
-static bool
-s_begin(tr_msg_t *msg, msgpack_packer *pk, size_t *mark)
+/* The messages one can append to. */
+static inline bool
+s_built(const tr_msg_t *msg)
 {
-    if (msg == NULL || msg->kind != TR__MSG_BUILT)
-        return false;
-    msgpack_packer_init(pk, msg, s_write);
-    *mark = msg->len;
-    return true;
+    return msg != NULL && msg->kind == TR__MSG_BUILT;
 }
 
-static int
-s_end(tr_msg_t *msg, size_t mark, int failed)
+/* msgpack heads, written by hand (the smallest form, as msgpack-c packs
+ * them): a marker byte, then n big-endian bytes of v. At most 9 bytes. */
+static inline size_t
+s_head_put(uint8_t *p, uint8_t marker, uint64_t v, size_t n)
 {
-    if (!failed)
-        return 0;
-    msg->len = mark;
-    return TR_ENOMEM;
+    p[0] = marker;
+    for (size_t i = 0; i < n; i++)
+        p[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    return 1 + n;
+}
+
+static inline size_t
+s_uint_put(uint8_t *p, uint64_t v)
+{
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+    if (v <= UINT8_MAX)
+        return s_head_put(p, 0xcc, v, 1);
+    if (v <= UINT16_MAX)
+        return s_head_put(p, 0xcd, v, 2);
+    if (v <= UINT32_MAX)
+        return s_head_put(p, 0xce, v, 4);
+    return s_head_put(p, 0xcf, v, 8);
+}
+
+static inline size_t
+s_int_put(uint8_t *p, int64_t v)
+{
+    if (v >= 0)
+        return s_uint_put(p, (uint64_t)v);
+    if (v >= -32) {
+        p[0] = (uint8_t)(0xe0 | (uint8_t)(v + 32));
+        return 1;
+    }
+    uint64_t u = (uint64_t)v; /* two's complement: the low bytes */
+    if (v >= INT8_MIN)
+        return s_head_put(p, 0xd0, u, 1);
+    if (v >= INT16_MIN)
+        return s_head_put(p, 0xd1, u, 2);
+    if (v >= INT32_MIN)
+        return s_head_put(p, 0xd2, u, 4);
+    return s_head_put(p, 0xd3, u, 8);
+}
+
+/* A str, bin, array or map head: fix (fixbase | n, when n < fixmax), or
+ * one of the sized markers (m8 for up to 255, none when 0). */
+static inline size_t
+s_len_put(uint8_t *p, uint32_t n, uint8_t fixbase, uint32_t fixmax,
+          uint8_t m8, uint8_t m16, uint8_t m32)
+{
+    if (n < fixmax) {
+        p[0] = (uint8_t)(fixbase | n);
+        return 1;
+    }
+    if (m8 != 0 && n <= UINT8_MAX)
+        return s_head_put(p, m8, n, 1);
+    if (n <= UINT16_MAX)
+        return s_head_put(p, m16, n, 2);
+    return s_head_put(p, m32, n, 4);
+}
+
+/* Append one head that put writes (at most 9 bytes). */
+#define S_APPEND_HEAD(msg, expr)                                           \
+    do {                                                                   \
+        uint8_t *p_ = s_room((msg), 9);                                    \
+        if (p_ == NULL)                                                    \
+            return TR_ENOMEM;                                              \
+        (msg)->len += (expr);                                              \
+    } while (0)
+
+/* A head and its body in one go, so that a failed allocation leaves no
+ * half-written value behind. */
+static int
+s_add_body(tr_msg_t *msg, uint32_t n, uint8_t fixbase, uint32_t fixmax,
+           uint8_t m8, uint8_t m16, uint8_t m32, const void *body)
+{
+    uint8_t *p = s_room(msg, 5 + (size_t)n);
+    if (p == NULL)
+        return TR_ENOMEM;
+    size_t h = s_len_put(p, n, fixbase, fixmax, m8, m16, m32);
+    if (n > 0)
+        memcpy(p + h, body, n);
+    msg->len += h + n;
+    return 0;
 }
 
 int
 tr__msg_add_trusted(tr_msg_t *msg, const void *data, size_t len)
 {
-    if (msg == NULL || msg->kind != TR__MSG_BUILT || (data == NULL && len))
+    if (!s_built(msg) || (data == NULL && len))
         return TR_EINVAL;
-    size_t mark = msg->len;
-    return s_end(msg, mark, s_write(msg, data, len));
+    return s_write(msg, data, len);
 }
 
 int
 tr_msg_add_raw(tr_msg_t *msg, const void *data, size_t len)
 {
-    if (msg == NULL || msg->kind != TR__MSG_BUILT || (data == NULL && len))
+    if (!s_built(msg) || (data == NULL && len))
         return TR_EINVAL;
     tr_reader_t r;
     tr_reader_init_bytes(&r, data, len);
@@ -244,59 +333,50 @@ tr_msg_add_raw(tr_msg_t *msg, const void *data, size_t len)
         if (rc != 0)
             return rc;
     }
-    size_t mark = msg->len;
-    return s_end(msg, mark, s_write(msg, data, len));
+    return s_write(msg, data, len);
 }
 
 int
 tr_msg_add_nil(tr_msg_t *msg)
 {
-    msgpack_packer pk;
-    size_t mark;
-    if (!s_begin(msg, &pk, &mark))
-        return TR_EINVAL;
-    return s_end(msg, mark, msgpack_pack_nil(&pk));
+    static const uint8_t nil = 0xc0;
+    return s_built(msg) ? s_write(msg, &nil, 1) : TR_EINVAL;
 }
 
 int
 tr_msg_add_bool(tr_msg_t *msg, bool v)
 {
-    msgpack_packer pk;
-    size_t mark;
-    if (!s_begin(msg, &pk, &mark))
-        return TR_EINVAL;
-    return s_end(msg, mark,
-                 v ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+    const uint8_t b = v ? 0xc3 : 0xc2;
+    return s_built(msg) ? s_write(msg, &b, 1) : TR_EINVAL;
 }
 
 int
 tr_msg_add_int(tr_msg_t *msg, int64_t v)
 {
-    msgpack_packer pk;
-    size_t mark;
-    if (!s_begin(msg, &pk, &mark))
+    if (!s_built(msg))
         return TR_EINVAL;
-    return s_end(msg, mark, msgpack_pack_int64(&pk, v));
+    S_APPEND_HEAD(msg, s_int_put(p_, v));
+    return 0;
 }
 
 int
 tr_msg_add_uint(tr_msg_t *msg, uint64_t v)
 {
-    msgpack_packer pk;
-    size_t mark;
-    if (!s_begin(msg, &pk, &mark))
+    if (!s_built(msg))
         return TR_EINVAL;
-    return s_end(msg, mark, msgpack_pack_uint64(&pk, v));
+    S_APPEND_HEAD(msg, s_uint_put(p_, v));
+    return 0;
 }
 
 int
 tr_msg_add_double(tr_msg_t *msg, double v)
 {
-    msgpack_packer pk;
-    size_t mark;
-    if (!s_begin(msg, &pk, &mark))
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    if (!s_built(msg))
         return TR_EINVAL;
-    return s_end(msg, mark, msgpack_pack_double(&pk, v));
+    S_APPEND_HEAD(msg, s_head_put(p_, 0xcb, bits, 8));
+    return 0;
 }
 
 int
@@ -310,48 +390,36 @@ tr_msg_add_str(tr_msg_t *msg, const char *s)
 int
 tr_msg_add_strn(tr_msg_t *msg, const char *s, size_t len)
 {
-    msgpack_packer pk;
-    size_t mark;
-    /* msgpack lengths are 32-bit: msgpack-c would truncate silently. */
-    if ((s == NULL && len > 0) || len > UINT32_MAX ||
-        !s_begin(msg, &pk, &mark))
+    /* msgpack lengths are 32-bit. */
+    if ((s == NULL && len > 0) || len > UINT32_MAX || !s_built(msg))
         return TR_EINVAL;
-    return s_end(msg, mark,
-                 msgpack_pack_str(&pk, len) ||
-                     msgpack_pack_str_body(&pk, s, len));
+    return s_add_body(msg, (uint32_t)len, 0xa0, 32, 0xd9, 0xda, 0xdb, s);
 }
 
 int
 tr_msg_add_bin(tr_msg_t *msg, const void *data, size_t len)
 {
-    msgpack_packer pk;
-    size_t mark;
-    if ((data == NULL && len > 0) || len > UINT32_MAX ||
-        !s_begin(msg, &pk, &mark))
+    if ((data == NULL && len > 0) || len > UINT32_MAX || !s_built(msg))
         return TR_EINVAL;
-    return s_end(msg, mark,
-                 msgpack_pack_bin(&pk, len) ||
-                     msgpack_pack_bin_body(&pk, data, len));
+    return s_add_body(msg, (uint32_t)len, 0, 0, 0xc4, 0xc5, 0xc6, data);
 }
 
 int
 tr_msg_add_array(tr_msg_t *msg, uint32_t n)
 {
-    msgpack_packer pk;
-    size_t mark;
-    if (!s_begin(msg, &pk, &mark))
+    if (!s_built(msg))
         return TR_EINVAL;
-    return s_end(msg, mark, msgpack_pack_array(&pk, n));
+    S_APPEND_HEAD(msg, s_len_put(p_, n, 0x90, 16, 0, 0xdc, 0xdd));
+    return 0;
 }
 
 int
 tr_msg_add_map(tr_msg_t *msg, uint32_t n)
 {
-    msgpack_packer pk;
-    size_t mark;
-    if (!s_begin(msg, &pk, &mark))
+    if (!s_built(msg))
         return TR_EINVAL;
-    return s_end(msg, mark, msgpack_pack_map(&pk, n));
+    S_APPEND_HEAD(msg, s_len_put(p_, n, 0x80, 16, 0, 0xde, 0xdf));
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -577,6 +645,10 @@ tr_read_bool(tr_reader_t *r, bool *v)
 int
 tr_read_int(tr_reader_t *r, int64_t *v)
 {
+    if (r->err == 0 && r->pos < r->len && r->p[r->pos] <= 0x7f) {
+        *v = r->p[r->pos++]; /* a positive fixint: the common case */
+        return 0;
+    }
     struct s_head h;
     int rc = s_next(r, TR_TYPE_INT, &h);
     if (rc != 0)
@@ -630,6 +702,17 @@ tr_read_str(tr_reader_t *r, const char **s, size_t *len)
 int
 tr_read_str_copy(tr_reader_t *r, char *buf, size_t cap)
 {
+    if (r->err == 0 && r->pos < r->len && (r->p[r->pos] & 0xe0) == 0xa0) {
+        size_t n = r->p[r->pos] & 0x1f; /* a fixstr: the common case */
+        if (n + 1 <= r->len - r->pos) {
+            if (buf == NULL || n >= cap)
+                return TR_ERANGE;
+            memcpy(buf, r->p + r->pos + 1, n);
+            buf[n] = '\0';
+            r->pos += n + 1;
+            return 0;
+        }
+    }
     struct s_head h;
     int rc = s_next(r, TR_TYPE_STR, &h);
     if (rc != 0)
