@@ -32,6 +32,7 @@
 #include "runtime/future.h"
 #include "runtime/map.h"
 #include "runtime/node.h"
+#include "runtime/port.h"
 #include "transport/clock.h"
 #include "transport/log.h"
 #include "transport/msg.h"
@@ -242,7 +243,9 @@ s_worker_items(tr_items_fn fn, const void *payload, size_t plen,
 }
 
 /* "task" [n, (id, name, args tag, args payload) x n]: run them in turn,
- * then say "done" [n, (id, rc, result tag, result payload) x n]. */
+ * then say "done" [n, (id, rc, result frame) x n]: the result's whole
+ * frame (header, tag, payload), which the pool passes on to the client
+ * with the header rewritten; an empty bin when rc is an error. */
 static int
 s_worker_task(tr_actor_t *self, s_worker_state_t *w, const tr_msg_t *msg)
 {
@@ -289,12 +292,12 @@ s_worker_task(tr_actor_t *self, s_worker_state_t *w, const tr_msg_t *msg)
         } else {
             trc = s_run_one(def.fn, tag, payload, plen, &result);
         }
+        if (trc == 0 && result == NULL) /* an empty "ok" */
+            trc = tr__msg_create_sys(&result, "ok");
         size_t rlen = 0;
-        const void *rp = result ? tr_msg_payload(result, &rlen) : NULL;
+        const void *rp = result ? tr__msg_frame(result, &rlen) : NULL;
         if ((rc = tr_msg_add_int(m, id)) == 0 &&
-            (rc = tr_msg_add_int(m, trc)) == 0 &&
-            (rc = tr_msg_add_str(m, result ? tr_msg_tag(result) : "ok")) ==
-                0)
+            (rc = tr_msg_add_int(m, trc)) == 0)
             rc = tr_msg_add_bin(m, rp, rlen);
         tr_msg_destroy(&result);
     }
@@ -377,15 +380,17 @@ typedef struct s_pool {
     uint64_t shown_ns;      /* counters last shown to the control endpoint */
     s_task_t *free_tasks;   /* of TR__POOL_SMALL_ARGS room */
     int nfree_tasks;
-    /* Answers held while a "done" is handled, then sent as one run a
-     * client (one wake-up of the client for a batch of results). */
+    /* Answers held while a "done" is handled, then sent as one batch a
+     * client (one frame and one wake-up of the client for a batch of
+     * results). A result frame points into the "done". */
     bool holding;
     int nheld;
     struct s_held {
         tr_id_t to;
         uint64_t corr;
         int rc;
-        tr_msg_t *reply;
+        const uint8_t *frame; /* rc 0: the worker's result frame */
+        size_t len;
     } held[TR__POOL_BATCH];
 } s_pool_t;
 
@@ -452,42 +457,80 @@ s_task_put(s_pool_t *p, s_task_t *t)
     }
 }
 
-/* Send the held answers: a run to each client in turn. */
+/* Add held answer h to batch b, as the pool's reply: the worker's result
+ * frame with its header rewritten, or an error frame. */
+static int
+s_batch_add(tr_msg_t *b, tr_id_t pool, const struct s_held *h)
+{
+    static const char etag[] = "$error";
+    size_t len = h->rc == 0 ? h->len : TR__ENV_HDR + sizeof etag;
+    uint8_t *q = tr__batch_room(b, len);
+    if (q == NULL)
+        return TR_ENOMEM;
+    tr__env_t env = {.flags = TR__F_REPLY, .sender = pool, .target = h->to,
+                     .corr = h->corr};
+    if (h->rc == 0) {
+        memcpy(q, h->frame, len);
+        tr__env_write(q, &env, q[3]); /* the tag stays */
+    } else {
+        env.flags |= TR__F_ERROR;
+        env.code = h->rc;
+        tr__env_write(q, &env, sizeof etag - 1);
+        memcpy(q + TR__ENV_HDR, etag, sizeof etag);
+    }
+    return 0;
+}
+
+/* Answer held[0..n), all for one client, in one batch. */
+static void
+s_answer_run(tr_actor_t *self, const struct s_held *held, int n)
+{
+    tr_msg_t *b = NULL;
+    int rc = tr__batch_begin(&b);
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = s_batch_add(b, tr_self(self), &held[i]);
+    if (rc == 0)
+        rc = tr__port_send_batch(self->port, held[0].to, &b);
+    tr_msg_destroy(&b);
+    if (rc == 0 || rc == TR_ENOENT) /* (gone: like a reply to no one) */
+        return;
+    tr_log(TR_LOG_WARN, "pool", "cannot answer %llx: %s",
+           (unsigned long long)held[0].to, tr_strerror(rc));
+    for (int i = 0; i < n; i++) /* the client must hear something */
+        (void)tr__reply_to(self, held[i].to, held[i].corr,
+                           held[i].rc ? held[i].rc : rc, 0, NULL, false);
+}
+
+/* Send the held answers: a batch to each client in turn. */
 static void
 s_flush(tr_actor_t *self, s_pool_t *p)
 {
-    for (int i = 0; i < p->nheld; i++) {
-        struct s_held *h = &p->held[i];
-        bool more = i + 1 < p->nheld && p->held[i + 1].to == h->to;
-        int rc = tr__reply_to(self, h->to, h->corr, h->rc, 0, &h->reply,
-                              more);
-        if (rc != 0 && h->rc == 0) /* the client must hear something */
-            rc = tr__reply_to(self, h->to, h->corr, rc, 0, NULL, more);
-        if (rc != 0)
-            tr_log(TR_LOG_WARN, "pool", "cannot answer %llx: %s",
-                   (unsigned long long)h->to, tr_strerror(rc));
-        tr_msg_destroy(&h->reply);
+    for (int i = 0, j; i < p->nheld; i = j) {
+        for (j = i + 1; j < p->nheld && p->held[j].to == p->held[i].to; j++)
+            ;
+        s_answer_run(self, &p->held[i], j - i);
     }
     p->nheld = 0;
 }
 
-/* Answer the task's client and forget the task. */
+/* Answer the task's client (rc 0: with the result frame a worker sent)
+ * and forget the task. */
 static void
 s_settle(tr_actor_t *self, s_pool_t *p, s_task_t *t, int rc, int reason,
-         const char *tag, const void *payload, size_t plen)
+         const uint8_t *frame, size_t len)
 {
     tr__map_del(&p->tasks, t->id);
     p->done++;
-    tr_msg_t *r = NULL;
-    if (rc != 0) {
+    if (rc != 0)
         p->failed++;
-    } else if ((rc = tr__msg_create_sys(&r, tag)) == 0 && plen > 0 &&
-               (rc = tr_msg_add_raw(r, payload, plen)) != 0) {
-        tr_msg_destroy(&r);
-    }
     if (p->holding && reason == 0 && p->nheld < TR__POOL_BATCH) {
-        p->held[p->nheld++] = (struct s_held){t->client, t->corr, rc, r};
+        p->held[p->nheld++] =
+            (struct s_held){t->client, t->corr, rc, frame, len};
     } else {
+        tr_msg_t view, *r = NULL;
+        if (rc == 0 && (tr__msg_sub_view(&view, frame, len) != 0 ||
+                        tr_msg_dup(&view, &r) != 0))
+            rc = TR_ENOMEM; /* (a frame s_on_done checked) */
         int src = tr__reply_to(self, t->client, t->corr, rc, reason, &r,
                                false);
         if (src != 0 && rc == 0)
@@ -752,8 +795,7 @@ s_on_submit(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg, bool many)
             (void)tr__reply_to(self, client, corr + (uint64_t)i, trc, 0,
                                NULL, false);
     }
-    s_dispatch(self, p);
-    return 0;
+    return 0; /* dispatched at the end of the run (s_pool_flush) */
 }
 
 /* "done" [n, (id, rc, tag, payload) x n] from a worker: it is idle
@@ -770,21 +812,26 @@ s_on_done(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     uint64_t first = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t id, rc;
-        char tag[TR_TAG_MAX + 2];
-        const void *payload;
-        size_t plen;
+        const void *frame;
+        size_t len;
         if (tr_read_int(&r, &id) != 0 || tr_read_int(&r, &rc) != 0 ||
-            tr_read_str_copy(&r, tag, sizeof tag) != 0 ||
-            tr_read_bin(&r, &payload, &plen) != 0)
+            tr_read_bin(&r, &frame, &len) != 0)
             break;
         if (i == 0)
             first = (uint64_t)id;
         s_task_t *t = tr__map_get(&p->tasks, (uint64_t)id);
-        if (t != NULL) {
-            t->worker = 0;
-            s_settle(self, p, t, rc < 0 ? (int)rc : 0, 0, tag, payload,
-                     plen);
+        if (t == NULL)
+            continue;
+        t->worker = 0;
+        rc = rc < 0 ? rc : 0;
+        tr_msg_t view;
+        if (rc == 0 && tr__msg_sub_view(&view, frame, len) != 0) {
+            tr_log(TR_LOG_WARN, "pool", "malformed result of task %lld "
+                   "from %llx", (long long)id,
+                   (unsigned long long)tr_msg_sender(msg));
+            rc = TR_EPROTO;
         }
+        s_settle(self, p, t, (int)rc, 0, frame, len);
     }
     p->holding = false;
     s_flush(self, p);
@@ -805,9 +852,8 @@ s_on_done(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
             (void)s_ring_push(&p->idle, w->id, false);
         }
     }
-    s_dispatch(self, p);
     s_maybe_finish_shutdown(self, p);
-    return 0;
+    return 0; /* dispatched at the end of the run (s_pool_flush) */
 }
 
 static int
@@ -864,11 +910,11 @@ s_on_down(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
                    "worker ended (%s) on each of %d tries",
                    (unsigned long long)t->id, t->name, tr_strerror(reason),
                    t->tries);
-            s_settle(self, p, t, TR_EWORKERDIED, reason, NULL, NULL, 0);
+            s_settle(self, p, t, TR_EWORKERDIED, reason, NULL, 0);
         } else {
             p->retried += abnormal;
             if (s_ring_push(&p->queue, t->id, true) != 0)
-                s_settle(self, p, t, TR_ENOMEM, 0, NULL, NULL, 0);
+                s_settle(self, p, t, TR_ENOMEM, 0, NULL, 0);
         }
     }
     free(w);
@@ -903,7 +949,7 @@ s_on_deadline(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     for (size_t i = 0; i < n; i++) {
         s_task_t *t = tr__map_get(&p->tasks, late[i]);
         tr_id_t worker = t->worker;
-        s_settle(self, p, t, TR_ETIMEDOUT, 0, NULL, NULL, 0);
+        s_settle(self, p, t, TR_ETIMEDOUT, 0, NULL, 0);
         /* A process can be stopped in the middle of anything; a thread
          * goes on and its result is ignored. */
         if (worker != 0 && p->mode == TR_POOL_PROCESSES)
@@ -937,7 +983,7 @@ s_on_cancel(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
         return !ask ? 0
                     : tr_reply_error(self, msg,
                                      found == NULL ? TR_ENOENT : TR_EBUSY);
-    s_settle(self, p, found, TR_ECANCELED, 0, NULL, NULL, 0);
+    s_settle(self, p, found, TR_ECANCELED, 0, NULL, 0);
     s_maybe_finish_shutdown(self, p);
     if (!ask)
         return 0;
@@ -1069,7 +1115,7 @@ s_on_shutdown(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
             }
             for (size_t i = 0; i < n; i++)
                 s_settle(self, p, tr__map_get(&p->tasks, queued[i]),
-                         TR_ECANCELED, 0, NULL, NULL, 0);
+                         TR_ECANCELED, 0, NULL, 0);
         } while (n == 256);
     }
     if (p->shutdown_req == NULL && tr_msg_dup(msg, &p->shutdown_req) != 0)
@@ -1142,7 +1188,7 @@ s_pool_terminate(tr_actor_t *self, void *state, int reason)
         }
         for (size_t i = 0; i < n; i++)
             s_settle(self, p, tr__map_get(&p->tasks, ids[i]), TR_ESHUTDOWN, 0,
-                     NULL, NULL, 0);
+                     NULL, 0);
     } while (n == 256);
     if (p->shutdown_req != NULL)
         (void)tr_reply_error(self, p->shutdown_req, TR_ESHUTDOWN);
@@ -1174,8 +1220,19 @@ s_pool_terminate(tr_actor_t *self, void *state, int reason)
     free(p->idle.v);
 }
 
+/* The end of a run of messages: the tasks they queued and the workers
+ * they freed meet here, so that a run of submits fills a worker's batch
+ * instead of each waking a worker for one task. */
+static int
+s_pool_flush(tr_actor_t *self, void *state)
+{
+    s_dispatch(self, state);
+    return 0;
+}
+
 TR_BEHAVIOUR(tr_pool, .state_size = sizeof(s_pool_t), .init = s_pool_init,
-             .handle = s_pool_handle, .terminate = s_pool_terminate);
+             .handle = s_pool_handle, .terminate = s_pool_terminate,
+             .flush = s_pool_flush);
 
 /* ------------------------------------------------------------------ */
 /* The client's side                                                   */

@@ -261,10 +261,16 @@ bool tr_read_done(const tr_reader_t *r);
  *    code stops the actor abnormally with that reason.
  *  - terminate: optional; called once, with the exit reason, before the
  *    state is freed. It may still send and wait on asks.
+ *  - flush: optional; called after each run of messages handled (all that
+ *    was waiting, or 64 of them while more keep coming), before the actor
+ *    reads or waits again. An actor that gathers work from many messages
+ *    sends it on here in one go (a broker filling its workers' batches).
+ *    Its return value is handle's.
  * tr_exit inside init fails the spawn with its reason (TR_EFAILED for 0). */
 typedef int (*tr_init_fn)(tr_actor_t *self, void *state, const tr_msg_t *args);
 typedef int (*tr_handle_fn)(tr_actor_t *self, void *state, const tr_msg_t *msg);
 typedef void (*tr_terminate_fn)(tr_actor_t *self, void *state, int reason);
+typedef int (*tr_flush_fn)(tr_actor_t *self, void *state);
 
 typedef struct tr_behaviour {
     const char *name; /* 1..TR_NAME_MAX bytes, unique in the program */
@@ -272,6 +278,7 @@ typedef struct tr_behaviour {
     tr_init_fn init;
     tr_handle_fn handle;
     tr_terminate_fn terminate;
+    tr_flush_fn flush;
 } tr_behaviour_t;
 
 /* Register a behaviour (process-wide; the struct and name are copied).

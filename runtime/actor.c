@@ -507,7 +507,8 @@ s_deliver(tr_actor_t *a, const tr_msg_t *view, int rc)
         TR__STAT_INC(a->node, bad_frames);
         TR__LOG(TR_LOG_WARN, "runtime", "malformed frame dropped: %s",
                 tr_strerror(rc));
-    } else if ((view->env.flags & (TR__F_REPLY | TR__F_SYSTEM)) ||
+    } else if ((view->env.flags &
+                (TR__F_REPLY | TR__F_SYSTEM | TR__F_BATCH)) ||
                ((view->env.flags & TR__F_REQUEST) &&
                 (view->env.sender == 0 || view->env.corr == 0))) {
         /* An ask must say where the answer goes. (A tell may come from
@@ -743,6 +744,12 @@ s_loop(tr_actor_t *a)
             busy += s_io_run(a);
             for (int i = 0; i < a->nio; i++)
                 io_ready |= a->io[i].ready;
+        }
+        if (busy > 0 && a->beh->flush != NULL && !a->stopping) {
+            /* The end of a run: what the actor gathered goes on. */
+            rc = a->beh->flush(a, a->state);
+            if (rc != 0)
+                s_fail(a, rc > 0 ? TR_EFAILED : rc, NULL);
         }
         if (busy >= TR__BATCH) {
             /* Still busy: look at the inbox between batches anyway. */

@@ -753,6 +753,64 @@ tr__port_send_part(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, bool more)
 }
 
 int
+tr__batch_begin(tr_msg_t **batch)
+{
+    int rc = tr__msg_create_sys(batch, "$batch");
+    if (rc == 0) {
+        (*batch)->env.flags = TR__F_BATCH;
+        (*batch)->env.code = 0; /* how many */
+    }
+    return rc;
+}
+
+uint8_t *
+tr__batch_room(tr_msg_t *batch, size_t len)
+{
+    uint8_t *p;
+    if (len > UINT32_MAX - 4 || (p = tr__msg_append(batch, 4 + len)) == NULL)
+        return NULL;
+    tr__put32(p, (uint32_t)len);
+    batch->env.code++;
+    return p + 4;
+}
+
+/* Each reply of a batch sent alone (for a reader that knows no batches). */
+static int
+s_send_unbatched(tr__port_t *port, tr_id_t to, const tr_msg_t *batch)
+{
+    size_t left = 0;
+    const uint8_t *p = tr_msg_payload(batch, &left);
+    int rc = 0;
+    while (rc == 0 && left >= 4) {
+        size_t len = tr__get32(p);
+        tr_msg_t sub, *copy = NULL;
+        if (len > left - 4 || tr__msg_sub_view(&sub, p + 4, len) != 0)
+            return TR_EPROTO; /* not what tr__batch_room made */
+        p += 4 + len;
+        left -= 4 + len;
+        if ((rc = tr_msg_dup(&sub, &copy)) == 0 &&
+            (rc = tr__port_send_part(port, to, &copy, left >= 4)) != 0)
+            tr_msg_destroy(&copy);
+    }
+    return rc;
+}
+
+int
+tr__port_send_batch(tr__port_t *port, tr_id_t to, tr_msg_t **batch)
+{
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    if (node == NULL)
+        return TR_ECLOSED;
+    if ((*batch)->env.code > 1 && s_via(port, to) == to &&
+        node->trace == NULL && node->chaos == NULL)
+        return tr__port_send(port, to, batch, TR__BOX_INBOX, TR__NOWAIT);
+    int rc = s_send_unbatched(port, to, *batch);
+    if (rc == 0)
+        tr_msg_destroy(batch);
+    return rc;
+}
+
+int
 tr__port_send_sys(tr__port_t *port, tr_id_t to, int kind, int64_t a,
                   int64_t b)
 {
@@ -889,6 +947,35 @@ s_on_reply(tr__port_t *port, tr_msg_t *view)
         tr__future_settle(f, 0, reply);
 }
 
+/* A batch of replies (tr__port_send_batch): each handled as if alone. */
+static void
+s_on_batch(tr__port_t *port, const tr_msg_t *view)
+{
+    size_t left = 0;
+    const uint8_t *p = tr_msg_payload(view, &left);
+    int bad = view->env.flags != TR__F_BATCH;
+    while (!bad && left > 0) {
+        size_t len = 0;
+        tr_msg_t sub;
+        if (left < 4 || (len = tr__get32(p)) > left - 4 ||
+            tr__msg_sub_view(&sub, p + 4, len) != 0 ||
+            (sub.env.flags & (TR__F_REPLY | TR__F_BATCH)) != TR__F_REPLY) {
+            bad = 1;
+            break;
+        }
+        s_on_reply(port, &sub);
+        p += 4 + len;
+        left -= 4 + len;
+    }
+    if (bad) {
+        tr_node_t *node =
+            atomic_load_explicit(&port->node, memory_order_relaxed);
+        TR__STAT_INC(node, bad_frames);
+        TR__LOG(TR_LOG_WARN, "runtime", "malformed batch from %llx: the "
+                "rest of it dropped", (unsigned long long)view->env.sender);
+    }
+}
+
 /* DOWNs wait until the inbox has been read dry, so that a reply sent just
  * before its sender ended is taken before the DOWN fails the ask. */
 typedef struct s_down {
@@ -998,6 +1085,8 @@ tr__port_pump(tr__port_t *port, int timeout_ms, struct tr_future *want)
             TR__STAT_INC(node, bad_frames);
             TR__LOG(TR_LOG_WARN, "runtime", "malformed frame in inbox: %s",
                     tr_strerror(vrc));
+        } else if (view.env.flags & TR__F_BATCH) {
+            s_on_batch(port, &view);
         } else if (view.env.flags & TR__F_REPLY) {
             s_on_reply(port, &view);
         } else if (view.env.flags & TR__F_SYSTEM) {

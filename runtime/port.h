@@ -123,6 +123,18 @@ int tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msg, tr__box_t box,
 int tr__port_send_part(tr__port_t *port, tr_id_t to, tr_msg_t **msg,
                        bool more);
 
+/* Replies to one asker in one frame (TR__F_BATCH): tr__batch_begin makes
+ * the frame, tr__batch_room gives room for each reply's frame (header,
+ * tag, NUL, payload; the caller writes it, flags REPLY and corr set), and
+ * tr__port_send_batch sends it to to's inbox, taking *batch. The reader
+ * handles each reply as if it had come alone, in order. Only a reader of
+ * this node's own runtime knows batches: to one elsewhere (through the
+ * gateway) the replies go one frame each. Errors: TR_ENOMEM, and
+ * tr__port_send's (TR_ENOENT: the asker is gone). */
+int tr__batch_begin(tr_msg_t **batch);
+uint8_t *tr__batch_room(tr_msg_t *batch, size_t len);
+int tr__port_send_batch(tr__port_t *port, tr_id_t to, tr_msg_t **batch);
+
 /* Read and handle what is in the inbox; with timeout_ms != 0 and nothing
  * there, first wait up to timeout_ms (-1: forever) for something. With
  * want, stop as soon as that future has settled (the rest waits for the

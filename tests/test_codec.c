@@ -238,7 +238,7 @@ START_TEST(env_parse_rejects_unknown_flag_bits)
 {
     uint8_t buf[128];
     size_t len = s_frame(buf, "ping");
-    for (int bit = 4; bit < 8; bit++) {
+    for (int bit = 5; bit < 8; bit++) {
         buf[2] = (uint8_t)(TR__F_REQUEST | 1 << bit);
         ck_assert_int_eq(s_parse(buf, len), TR_EPROTO);
     }

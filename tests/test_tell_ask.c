@@ -22,8 +22,11 @@
 #include <zmq.h>
 
 #include "runtime/node.h"
+#include "runtime/actor.h"
+#include "runtime/future.h"
 #include "runtime/port.h"
 #include "transport/envelope.h"
+#include "transport/msg.h"
 #include "support.h"
 #include "troupe.h"
 
@@ -1535,6 +1538,256 @@ START_TEST(bad_frames_in_an_inbox_are_dropped_counted_and_logged)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Batches of replies (tr__port_send_batch) and the flush callback      */
+
+/* batcher: holds "req" [v] asks; "flush" answers every held one with
+ * [v * 10] in one batch (as the pool answers a worker's results). It
+ * counts its runs: flush is called after each. */
+#define S_BATCHER_MAX 16
+typedef struct {
+    tr_msg_t *held[S_BATCHER_MAX];
+    int n;
+    int64_t runs;  /* flush calls that followed messages */
+    bool answer;   /* a "flush" came: answer at the end of the run */
+} batcher_t;
+
+static int
+s_batcher_answer(tr_actor_t *self, batcher_t *b)
+{
+    tr_msg_t *batch = NULL;
+    int rc = tr__batch_begin(&batch);
+    for (int i = 0; i < b->n && rc == 0; i++) {
+        tr_reader_t r;
+        int64_t v = 0;
+        tr_msg_t *res = NULL;
+        tr_reader_init(&r, b->held[i]);
+        if ((rc = tr_read_int(&r, &v)) != 0 ||
+            (rc = tr_msg_create(&res, "r")) != 0 ||
+            (rc = tr_msg_add_int(res, v * 10)) != 0) {
+            tr_msg_destroy(&res);
+            break;
+        }
+        res->env = (tr__env_t){.flags = TR__F_REPLY,
+                               .corr = b->held[i]->env.corr,
+                               .sender = tr_self(self),
+                               .target = b->held[i]->env.sender};
+        size_t len;
+        const uint8_t *f = tr__msg_frame(res, &len);
+        uint8_t *q = tr__batch_room(batch, len);
+        if (q == NULL)
+            rc = TR_ENOMEM;
+        else
+            memcpy(q, f, len);
+        tr_msg_destroy(&res);
+    }
+    if (rc == 0 && b->n > 0)
+        rc = tr__port_send_batch(self->port, b->held[0]->env.sender, &batch);
+    tr_msg_destroy(&batch);
+    for (int i = 0; i < b->n; i++)
+        tr_msg_destroy(&b->held[i]);
+    b->n = 0;
+    return rc;
+}
+
+static int
+s_batcher_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    batcher_t *b = state;
+    (void)self;
+    if (tr_msg_is(msg, "req") && b->n < S_BATCHER_MAX)
+        return tr_msg_dup(msg, &b->held[b->n++]);
+    if (tr_msg_is(msg, "flush")) {
+        b->answer = true;
+        return 0;
+    }
+    if (tr_msg_is(msg, "runs")) {
+        tr_msg_t *r = NULL;
+        int rc = tr_msg_create(&r, "runs");
+        if (rc == 0 && (rc = tr_msg_add_int(r, b->runs)) == 0)
+            rc = tr_reply(self, msg, &r);
+        tr_msg_destroy(&r);
+        return rc;
+    }
+    if (tr_msg_is(msg, "fail_flush"))
+        return (b->runs = -1000), 0;
+    if (tr_msg_is(msg, "noise"))
+        return 0;
+    return TR_EUNHANDLED;
+}
+
+static int
+s_batcher_flush(tr_actor_t *self, void *state)
+{
+    batcher_t *b = state;
+    if (b->runs < 0)
+        return TR_ERANGE; /* "fail_flush": the actor fails with it */
+    b->runs++;
+    if (!b->answer)
+        return 0;
+    b->answer = false;
+    return s_batcher_answer(self, b);
+}
+
+static void
+s_batcher_terminate(tr_actor_t *self, void *state, int reason)
+{
+    batcher_t *b = state;
+    (void)self, (void)reason;
+    for (int i = 0; i < b->n; i++)
+        tr_msg_destroy(&b->held[i]);
+}
+
+TR_BEHAVIOUR(batcher, .state_size = sizeof(batcher_t),
+             .handle = s_batcher_handle, .flush = s_batcher_flush,
+             .terminate = s_batcher_terminate);
+
+static tr_future_t *
+s_ask_req(tr_node_t *node, int64_t v)
+{
+    tr_future_t *f = NULL;
+    tr_msg_t *m = ts_msg_i("req", v);
+    ck_assert_int_eq(tr_ask(node, "b", &m, TS_CALL_MS, &f), 0);
+    return f;
+}
+
+static int64_t
+s_future_int(tr_future_t **f)
+{
+    tr_msg_t *r = NULL;
+    ck_assert_int_eq(tr_future_get(*f, TS_CALL_MS, &r), 0);
+    tr_reader_t rd;
+    int64_t v = -1;
+    tr_reader_init(&rd, r);
+    ck_assert_int_eq(tr_read_int(&rd, &v), 0);
+    tr_msg_destroy(&r);
+    tr_future_destroy(f);
+    return v;
+}
+
+START_TEST(a_batch_of_replies_settles_each_ask)
+{
+    tr_node_t *node = ts_node(NULL);
+    ts_spawn(node, "batcher", "b");
+    for (int round = 0; round < 2; round++) {
+        /* 5 replies in one frame; then 1 (sent as a plain reply) */
+        int n = round == 0 ? 5 : 1;
+        tr_future_t *f[5];
+        for (int i = 0; i < n; i++)
+            f[i] = s_ask_req(node, i + 1);
+        tr_msg_t *m = ts_msg("flush");
+        ck_assert_int_eq(tr_tell(node, "b", &m), 0);
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(s_future_int(&f[i]), (i + 1) * 10);
+    }
+    tr_node_stats_t st;
+    ts_stats(node, &st);
+    ck_assert_uint_eq(st.bad_frames + st.late_replies, 0);
+    ts_destroy(&node);
+}
+END_TEST
+
+/* A batch frame for our inbox: flags, then the parts (each a length and
+ * the bytes); returns its length. */
+static size_t
+s_batch_frame(uint8_t *buf, uint8_t flags, const uint8_t *const *parts,
+              const size_t *lens, int n)
+{
+    tr__env_t env = {.flags = flags, .code = n};
+    size_t len = s_frame(buf, &env, "$batch", NULL, 0);
+    for (int i = 0; i < n; i++) {
+        tr__put32(buf + len, (uint32_t)lens[i]);
+        memcpy(buf + len + 4, parts[i], lens[i]);
+        len += 4 + lens[i];
+    }
+    return len;
+}
+
+START_TEST(forged_batches_are_dropped_counted_and_spare_good_replies)
+{
+    ts_log_capture();
+    tr_node_t *node = ts_node(NULL);
+    tr_id_t s = ts_spawn(node, "svc", "s");
+    ts_spawn(node, "batcher", "b");
+    int64_t me = 0;
+    ck_assert_int_eq(ts_call_ints(node, "s", ts_msg("whoami"), 1, &me), 0);
+    tr_future_t *f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = s_ask_req(node, i); /* held: only our forgeries answer */
+    uint8_t rep[3][64], user[64], buf[512];
+    size_t rl[3], ul;
+    for (int i = 0; i < 3; i++) {
+        tr__env_t e = {.flags = TR__F_REPLY, .corr = f[i]->corr};
+        const uint8_t v[] = {(uint8_t)(70 + i)};
+        rl[i] = s_frame(rep[i], &e, "r", v, 1);
+    }
+    tr__env_t ue = {.corr = f[1]->corr}; /* not a reply */
+    ul = s_frame(user, &ue, "r", NULL, 0);
+    void *raw = s_raw_open(node, (tr_id_t)me, TR__BOX_INBOX);
+    /* f0's reply, then a part longer than what is left: f0 settles */
+    const uint8_t *p1[] = {rep[0], rep[1]};
+    size_t l1[] = {rl[0], rl[1]};
+    size_t n1 = s_batch_frame(buf, TR__F_BATCH, p1, l1, 2);
+    s_raw_send(raw, buf, n1 - 1);
+    /* a part that is not a reply */
+    const uint8_t *p2[] = {user};
+    s_raw_send(raw, buf, s_batch_frame(buf, TR__F_BATCH, p2, &ul, 1));
+    /* a batch with other flags, then one too short for a length */
+    const uint8_t *p3[] = {rep[1]};
+    s_raw_send(raw, buf,
+               s_batch_frame(buf, TR__F_BATCH | TR__F_REPLY, p3, &rl[1], 1));
+    size_t n4 = s_batch_frame(buf, TR__F_BATCH, NULL, NULL, 0);
+    s_raw_send(raw, buf, n4 + 3);
+    /* and a good one for f1 and f2 */
+    const uint8_t *p5[] = {rep[1], rep[2]};
+    size_t l5[] = {rl[1], rl[2]};
+    s_raw_send(raw, buf, s_batch_frame(buf, TR__F_BATCH, p5, l5, 2));
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(s_future_int(&f[i]), 70 + i);
+    tr_node_stats_t st;
+    ts_stats(node, &st);
+    ck_assert_uint_eq(st.bad_frames, 4);
+    ck_assert_int_eq(ts_log_count("malformed batch", NULL), 4);
+    s_raw_close(raw);
+    /* A batch has no business in a mailbox. */
+    raw = s_raw_open(node, s, TR__BOX_MAILBOX);
+    s_raw_send(raw, buf, s_batch_frame(buf, TR__F_BATCH, p5, l5, 2));
+    s_raw_sync(node, raw, 1);
+    ts_stats(node, &st);
+    ck_assert_uint_eq(st.bad_frames, 5);
+    s_raw_close(raw);
+    ts_destroy(&node);
+    tr_log_set_sink(NULL, NULL);
+}
+END_TEST
+
+START_TEST(flush_runs_after_each_run_and_its_error_fails_the_actor)
+{
+    tr_node_t *node = ts_node(NULL);
+    ts_spawn(node, "batcher", "b");
+    int64_t runs = 0;
+    for (int i = 0; i < 50; i++) {
+        tr_msg_t *m = ts_msg("noise");
+        ck_assert_int_eq(tr_tell(node, "b", &m), 0);
+    }
+    /* The first call ends a run at the latest, so the second sees at
+     * least one; never more runs than messages. */
+    ck_assert_int_eq(ts_call_ints(node, "b", ts_msg("runs"), 1, &runs), 0);
+    ck_assert_int_le(runs, 50);
+    ck_assert_int_eq(ts_call_ints(node, "b", ts_msg("runs"), 1, &runs), 0);
+    ck_assert_int_ge(runs, 1);
+    ck_assert_int_le(runs, 51);
+    /* A held ask learns how the actor ended. */
+    tr_future_t *f = s_ask_req(node, 1);
+    tr_msg_t *m = ts_msg("fail_flush");
+    ck_assert_int_eq(tr_tell(node, "b", &m), 0);
+    ck_assert_int_eq(tr_future_get(f, TS_CALL_MS, NULL), TR_EDEAD);
+    ck_assert_int_eq(tr_future_exit_reason(f), TR_ERANGE);
+    tr_future_destroy(&f);
+    ts_destroy(&node);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 static Suite *
 s_suite(void)
@@ -1603,6 +1856,10 @@ s_suite(void)
     tcase_add_test(
         tc, request_from_an_unknown_sender_is_answered_into_dead_letters);
     tcase_add_test(tc, bad_frames_in_an_inbox_are_dropped_counted_and_logged);
+    tcase_add_test(tc, a_batch_of_replies_settles_each_ask);
+    tcase_add_test(tc,
+                   forged_batches_are_dropped_counted_and_spare_good_replies);
+    tcase_add_test(tc, flush_runs_after_each_run_and_its_error_fails_the_actor);
     suite_add_tcase(s, tc);
 
     /* Regressions: each of these once failed against the runtime. */

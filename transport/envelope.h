@@ -42,8 +42,12 @@ enum {
     TR__F_REPLY = 1 << 1,   /* a reply: correlation id names the ask */
     TR__F_ERROR = 1 << 2,   /* with REPLY: the ask failed with code */
     TR__F_SYSTEM = 1 << 3,  /* a system message: code is its kind */
+    TR__F_BATCH = 1 << 4,   /* to an inbox, from the same node: replies
+                             * back to back, each a whole frame after
+                             * its length (u32); tag "$batch", code = how
+                             * many (tr__port_send_batch) */
 };
-#define TR__F_KNOWN 0x0f
+#define TR__F_KNOWN 0x1f
 
 /* Kinds of system messages (the code field when TR__F_SYSTEM is set).
  * Each carries two msgpack integers back to back, a and b. */

@@ -68,6 +68,7 @@ s_create(tr_msg_t **out, const char *tag, bool sys)
     m->heap = false;
     m->on_heap = true;
     m->abandoning = false;
+    m->borrowed = false;
     /* The header bytes are written by tr__msg_frame at send time; nothing
      * reads them before (a dup copies them as they are). */
     memcpy(m->buf + TR__ENV_HDR, tag, n + 1);
@@ -121,6 +122,7 @@ tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
     m->kind = TR__MSG_BUILT;
     m->on_heap = true;
     m->abandoning = false;
+    m->borrowed = false;
     *out = m;
     return 0;
 fail:
@@ -311,6 +313,15 @@ s_add_body(tr_msg_t *msg, uint32_t n, uint8_t fixbase, uint32_t fixmax,
         memcpy(p + h, body, n);
     msg->len += h + n;
     return 0;
+}
+
+uint8_t *
+tr__msg_append(tr_msg_t *msg, size_t len)
+{
+    uint8_t *p = s_built(msg) ? s_room(msg, len) : NULL;
+    if (p != NULL)
+        msg->len += len;
+    return p;
 }
 
 int
@@ -864,6 +875,7 @@ s_view_empty(tr_msg_t *view)
     view->buf = NULL;
     view->len = 0;
     view->taglen = 0;
+    view->borrowed = false;
 }
 
 /* Parse the frame view->zm holds. On error the view is left empty. */
@@ -877,6 +889,7 @@ s_view_parse(tr_msg_t *view)
     view->kind = TR__MSG_RECEIVED;
     view->heap = false;
     view->on_heap = false;
+    view->borrowed = false;
     view->cap = 0;
     /* The frame is ours alone (never zmq_msg_copy'd), so buf may point at
      * it without const: tr__msg_frame can rewrite the header to forward. */
@@ -889,6 +902,23 @@ s_view_parse(tr_msg_t *view)
         s_view_empty(view);
     }
     return rc;
+}
+
+int
+tr__msg_sub_view(tr_msg_t *sub, const uint8_t *frame, size_t len)
+{
+    const char *tag;
+    const uint8_t *payload;
+    size_t plen;
+    tr__msg_view_open(sub);
+    int rc = tr__env_parse(frame, len, &sub->env, &tag, &sub->taglen,
+                           &payload, &plen);
+    if (rc != 0)
+        return rc;
+    sub->buf = (uint8_t *)frame; /* read only: a view is never appended */
+    sub->len = len;
+    sub->borrowed = true;
+    return 0;
 }
 
 int
@@ -941,6 +971,12 @@ int
 tr__msg_adopt(tr_msg_t *view, tr_msg_t **out)
 {
     assert(view->kind == TR__MSG_RECEIVED && view->buf != NULL);
+    if (view->borrowed) { /* the frame is another's: a copy of it */
+        int rc = tr_msg_dup(view, out);
+        if (rc == 0)
+            s_view_empty(view);
+        return rc;
+    }
     tr_msg_t *m = s_alloc();
     if (m == NULL)
         return TR_ENOMEM;
@@ -952,6 +988,7 @@ tr__msg_adopt(tr_msg_t *view, tr_msg_t **out)
     m->heap = false;
     m->on_heap = true;
     m->abandoning = false;
+    m->borrowed = false;
     zmq_msg_init(&m->zm);
     zmq_msg_move(&m->zm, &view->zm);
     /* Small frames live inside the zmq_msg_t itself, so the data moved. */

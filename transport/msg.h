@@ -43,11 +43,17 @@ struct tr_msg {
     bool heap;        /* buf was malloc'd (BUILT) */
     bool on_heap;     /* the struct came from a pool (else a view) */
     bool abandoning;  /* its zmq_msg_t is being closed after a failed send */
+    bool borrowed;    /* a view of a frame inside another (a batch's) */
     struct tr__pool *pool;      /* the pool it belongs to */
     struct tr_msg *pool_next;   /* in the pool's free lists */
     zmq_msg_t zm;     /* RECEIVED: owns the frame */
     uint8_t inline_buf[TR__MSG_INLINE];
 };
+
+/* Room for len more payload bytes at the end of a built message, which
+ * the caller fills: where they go (msg->len already counts them), or NULL
+ * when out of memory. */
+uint8_t *tr__msg_append(tr_msg_t *msg, size_t len);
 
 /* Create a message whose tag may be a system one ('$...'). */
 int tr__msg_create_sys(tr_msg_t **out, const char *tag);
@@ -84,11 +90,18 @@ int tr__msg_view_init(tr_msg_t *view, zmq_msg_t *zm);
 void tr__msg_view_open(tr_msg_t *view);
 int tr__msg_view_recv(tr_msg_t *view, void *sock, bool block);
 
+/* A view of one frame inside the frame another view holds (a batch's
+ * part): sub reads frame[0..len) in place and owns nothing; it lives no
+ * longer than the view it came from. Errors as tr__msg_view_recv's
+ * parse: TR_EPROTO, TR_EVERSION (sub left empty). */
+int tr__msg_sub_view(tr_msg_t *sub, const uint8_t *frame, size_t len);
+
 /* Release what a view holds. */
 void tr__msg_view_close(tr_msg_t *view);
 
-/* A heap message that takes over the view's frame (no copy); the view is
- * left empty. Errors: TR_ENOMEM (view unchanged). */
+/* A heap message that takes over the view's frame (no copy; a borrowed
+ * one is copied); the view is left empty. Errors: TR_ENOMEM (view
+ * unchanged). */
 int tr__msg_adopt(tr_msg_t *view, tr_msg_t **out);
 
 #endif
