@@ -155,8 +155,10 @@ s_run_one(tr_task_fn fn, const char *tag, const void *payload, size_t plen,
 {
     tr_msg_t *args = NULL;
     int rc = tr__msg_create_sys(&args, tag);
+    /* As they came: the task reads them with the checking reader, which
+     * refuses bytes that are not msgpack (TR_EPROTO). */
     if (rc == 0 && plen > 0)
-        rc = tr_msg_add_raw(args, payload, plen);
+        rc = tr__msg_add_trusted(args, payload, plen);
     if (rc == 0) {
         rc = fn(args, result);
         if (rc > 0)
@@ -242,7 +244,8 @@ s_worker_items(tr_items_fn fn, const void *payload, size_t plen,
     return rc;
 }
 
-/* "task" [n, (id, name, args tag, args payload) x n]: run them in turn,
+/* "task" [n, (id, name, args tag, args payload) x n], name "" for the
+ * previous task's: run them in turn,
  * then say "done" [n, (id, rc, result frame) x n]: the result's whole
  * frame (header, tag, payload), which the pool passes on to the client
  * with the header rewritten; an empty bin when rc is an error. */
@@ -270,8 +273,9 @@ s_worker_task(tr_actor_t *self, s_worker_state_t *w, const tr_msg_t *msg)
         s_taskdef_t def;
         bool items = strcmp(tag, "$items") == 0, found = true;
         int trc;
-        if (w->last_name[0] != 0 && strcmp(w->last_name, name) == 0) {
-            def = w->last;
+        if (w->last_name[0] != 0 &&
+            (name[0] == 0 || strcmp(w->last_name, name) == 0)) {
+            def = w->last; /* "": the previous task's */
         } else if (s_task_find(name, &def)) {
             w->last = def;
             snprintf(w->last_name, sizeof w->last_name, "%s", name);
@@ -326,7 +330,7 @@ typedef struct s_task {
     uint64_t id;
     tr_id_t client;         /* who submitted it, and the ask's */
     uint64_t corr;          /* correlation id: answered at the end */
-    char name[TR_NAME_MAX + 1];
+    const char *name;       /* interned in s_pool_t.names */
     char tag[TR_TAG_MAX + 2];
     int timeout_ms;         /* per try; 0: none */
     uint64_t deadline_ns;   /* of the running try; 0: none */
@@ -380,6 +384,10 @@ typedef struct s_pool {
     uint64_t shown_ns;      /* counters last shown to the control endpoint */
     s_task_t *free_tasks;   /* of TR__POOL_SMALL_ARGS room */
     int nfree_tasks;
+    /* Task names, each kept once (a pool runs few functions): a task
+     * points at its name here. last is the one found last. */
+    char **names;
+    size_t nnames, capnames, last;
     /* Answers held while a "done" is handled, then sent as one batch a
      * client (one frame and one wake-up of the client for a batch of
      * results). A result frame points into the "done". */
@@ -568,10 +576,12 @@ s_arm(tr_actor_t *self, s_pool_t *p, uint64_t due)
 
 /* Add task t to a "task" message. */
 static int
-s_add_task(tr_msg_t *m, const s_task_t *t)
+s_add_task(tr_msg_t *m, const s_task_t *t, const s_task_t *prev)
 {
     int rc = tr_msg_add_int(m, (int64_t)t->id);
-    if (rc == 0 && (rc = tr_msg_add_str(m, t->name)) == 0 &&
+    /* names are interned: the same pointer is the same name */
+    const char *name = prev != NULL && prev->name == t->name ? "" : t->name;
+    if (rc == 0 && (rc = tr_msg_add_str(m, name)) == 0 &&
         (rc = tr_msg_add_str(m, t->tag)) == 0)
         rc = tr_msg_add_bin(m, t->payload, t->plen);
     return rc;
@@ -627,7 +637,7 @@ s_dispatch(tr_actor_t *self, s_pool_t *p)
         if (rc == 0)
             rc = tr_msg_add_int(m, n);
         for (int i = 0; i < n && rc == 0; i++)
-            rc = s_add_task(m, batch[i]);
+            rc = s_add_task(m, batch[i], i > 0 ? batch[i - 1] : NULL);
         if (rc == 0)
             rc = tr_try_tell_id(node, w->id, &m);
         tr_msg_destroy(&m);
@@ -730,37 +740,73 @@ s_pool_init(tr_actor_t *self, void *state, const tr_msg_t *args)
     return rc;
 }
 
+/* The interned copy of name (len bytes), or NULL when out of memory. */
+static const char *
+s_intern(s_pool_t *p, const char *name, size_t len)
+{
+    for (size_t k = 0; k < p->nnames; k++) {
+        size_t i = (p->last + k) % p->nnames; /* the last one first */
+        if (strncmp(p->names[i], name, len) == 0 && p->names[i][len] == 0) {
+            p->last = i;
+            return p->names[i];
+        }
+    }
+    if (p->nnames == p->capnames) {
+        size_t cap = p->capnames ? 2 * p->capnames : 8;
+        char **nv = realloc(p->names, cap * sizeof *nv);
+        if (nv == NULL)
+            return NULL;
+        p->names = nv;
+        p->capnames = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, name, len);
+    copy[len] = '\0';
+    p->last = p->nnames;
+    p->names[p->nnames++] = copy;
+    return copy;
+}
+
 /* Queue a task for the ask corr of client: 0 or an error to answer. */
 static int
 s_new_task(s_pool_t *p, tr_id_t client, uint64_t corr, tr_reader_t *r)
 {
-    char name[TR_NAME_MAX + 1], tag[TR_TAG_MAX + 2];
+    const char *name, *tag;
+    size_t nlen, taglen, plen;
     const void *payload;
-    size_t plen;
     int64_t timeout;
-    int rc = tr_read_str_copy(r, name, sizeof name);
+    int rc = tr_read_str(r, &name, &nlen);
     if (rc == 0)
-        rc = tr_read_str_copy(r, tag, sizeof tag);
+        rc = tr_read_str(r, &tag, &taglen);
     if (rc == 0)
         rc = tr_read_bin(r, &payload, &plen);
     if (rc == 0)
         rc = tr_read_int(r, &timeout);
     if (rc != 0)
         return rc;
-    s_task_t *t = s_task_get(p, plen);
+    if (nlen == 0 || nlen > TR_NAME_MAX || taglen == 0 ||
+        taglen > TR_TAG_MAX + 1 || memchr(tag, 0, taglen) != NULL)
+        return TR_EPROTO;
+    const char *iname = s_intern(p, name, nlen);
+    s_task_t *t = iname != NULL ? s_task_get(p, plen) : NULL;
     if (t == NULL)
         return TR_ENOMEM;
     if (timeout == TR_DEFAULT)
         timeout = p->task_timeout_ms;
-    *t = (s_task_t){.id = ++p->next_task,
-                    .client = client,
-                    .corr = corr,
-                    .timeout_ms = timeout > 0 && timeout <= INT32_MAX
-                                      ? (int)timeout
-                                      : 0,
-                    .plen = plen};
-    memcpy(t->name, name, sizeof name);
-    memcpy(t->tag, tag, sizeof tag);
+    t->id = ++p->next_task;
+    t->client = client;
+    t->corr = corr;
+    t->name = iname;
+    memcpy(t->tag, tag, taglen);
+    t->tag[taglen] = '\0';
+    t->timeout_ms = timeout > 0 && timeout <= INT32_MAX ? (int)timeout : 0;
+    t->deadline_ns = 0;
+    t->tries = 0;
+    t->solo = false;
+    t->worker = 0;
+    t->plen = plen;
     if (plen > 0)
         memcpy(t->payload, payload, plen);
     if ((rc = tr__map_put(&p->tasks, t->id, t)) == 0 &&
@@ -1133,16 +1179,11 @@ static int
 s_pool_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_pool_t *p = state;
-    bool show = tr_msg_is(msg, "show"); /* a timer's, every 250 ms */
-    int rc = show ? 0 : s_pool_dispatch_msg(self, p, msg);
-    uint64_t now = tr__now_ns();
-    if (show || now - p->shown_ns > 20000000u) {
-        int64_t v[8];
-        s_counters(p, v);
-        tr__actor_set_pool_stats(self, v);
-        p->shown_ns = now;
+    if (tr_msg_is(msg, "show")) { /* a timer's, every 250 ms */
+        p->shown_ns = 0;
+        return 0;
     }
-    return rc;
+    return s_pool_dispatch_msg(self, p, msg);
 }
 
 static int
@@ -1218,6 +1259,9 @@ s_pool_terminate(tr_actor_t *self, void *state, int reason)
         free(t);
     }
     free(p->idle.v);
+    for (size_t i = 0; i < p->nnames; i++)
+        free(p->names[i]);
+    free(p->names);
 }
 
 /* The end of a run of messages: the tasks they queued and the workers
@@ -1226,7 +1270,16 @@ s_pool_terminate(tr_actor_t *self, void *state, int reason)
 static int
 s_pool_flush(tr_actor_t *self, void *state)
 {
-    s_dispatch(self, state);
+    s_pool_t *p = state;
+    s_dispatch(self, p);
+    /* The counters the control endpoint shows, at most every 20 ms. */
+    uint64_t now = tr__now_ns();
+    if (now - p->shown_ns > 20000000u) {
+        int64_t v[8];
+        s_counters(p, v);
+        tr__actor_set_pool_stats(self, v);
+        p->shown_ns = now;
+    }
     return 0;
 }
 
@@ -1305,11 +1358,28 @@ s_add_submit(tr_msg_t *m, const char *task, const tr_msg_t *a,
 {
     size_t plen = 0;
     const void *payload = a ? tr_msg_payload(a, &plen) : NULL;
-    int rc = tr_msg_add_str(m, task);
-    if (rc == 0 && (rc = tr_msg_add_str(m, a ? tr_msg_tag(a) : "args")) == 0 &&
-        (rc = tr_msg_add_bin(m, payload, plen)) == 0)
-        rc = tr_msg_add_int(m, timeout_ms);
-    return rc;
+    const char *tag = a ? tr_msg_tag(a) : "args";
+    size_t nlen = strlen(task), tlen = a ? a->taglen : 4;
+    if (plen > UINT32_MAX)
+        return TR_EMSGSIZE;
+    /* One append for the four values (their heads are at most 5, 5, 5
+     * and 9 bytes), written in place: the hot path of every submit. */
+    uint8_t *p = tr__msg_append(m, 24 + nlen + tlen + plen), *q = p;
+    if (p == NULL)
+        return TR_ENOMEM;
+    q += tr__mp_str(q, (uint32_t)nlen);
+    memcpy(q, task, nlen);
+    q += nlen;
+    q += tr__mp_str(q, (uint32_t)tlen);
+    memcpy(q, tag, tlen);
+    q += tlen;
+    q += tr__mp_bin(q, (uint32_t)plen);
+    if (plen > 0)
+        memcpy(q, payload, plen);
+    q += plen;
+    q += tr__mp_int(q, timeout_ms);
+    m->len -= 24 + nlen + tlen + plen - (size_t)(q - p); /* what was used */
+    return 0;
 }
 
 int

@@ -26,6 +26,33 @@ s_alloc(void)
     return tr__pool_get();
 }
 
+/* Keep a heap buffer as the struct's spare (the larger of two), or free
+ * it. */
+static void
+s_keep_spare(tr_msg_t *m, uint8_t *buf, size_t cap)
+{
+    if (cap > TR__MSG_SPARE_MAX || (m->spare != NULL && m->spare_cap >= cap)) {
+        free(buf);
+        return;
+    }
+    free(m->spare);
+    m->spare = buf;
+    m->spare_cap = cap;
+}
+
+/* The spare buffer, if it holds need bytes: taken out of the struct. */
+static uint8_t *
+s_take_spare(tr_msg_t *m, size_t need, size_t *cap)
+{
+    uint8_t *b = m->spare;
+    if (b == NULL || m->spare_cap < need)
+        return NULL;
+    *cap = m->spare_cap;
+    m->spare = NULL;
+    m->spare_cap = 0;
+    return b;
+}
+
 /* Free what a struct holds and give it back to its pool. */
 static void
 s_release(tr_msg_t *m)
@@ -33,7 +60,7 @@ s_release(tr_msg_t *m)
     if (m->kind == TR__MSG_RECEIVED)
         zmq_msg_close(&m->zm);
     else if (m->heap)
-        free(m->buf);
+        s_keep_spare(m, m->buf, m->cap);
     tr__pool_put(m);
 }
 
@@ -110,7 +137,7 @@ tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
     m->buf = m->inline_buf;
     m->cap = TR__MSG_INLINE;
     m->heap = msg->len > TR__MSG_INLINE;
-    if (m->heap) {
+    if (m->heap && (m->buf = s_take_spare(m, msg->len, &m->cap)) == NULL) {
         if ((m->buf = malloc(msg->len)) == NULL)
             goto fail;
         m->cap = msg->len;
@@ -139,7 +166,9 @@ tr_msg_tag(const tr_msg_t *msg)
 bool
 tr_msg_is(const tr_msg_t *msg, const char *tag)
 {
-    return tag != NULL && strcmp(tr_msg_tag(msg), tag) == 0;
+    const char *t = tr_msg_tag(msg);
+    /* The first byte turns most others away without a call. */
+    return tag != NULL && t[0] == tag[0] && strcmp(t, tag) == 0;
 }
 
 tr_id_t
@@ -184,6 +213,17 @@ s_room_slow(tr_msg_t *m, size_t len)
 {
     if (len > SIZE_MAX / 2 - m->len)
         return NULL;
+    size_t scap;
+    uint8_t *sb = s_take_spare(m, m->len + len, &scap);
+    if (sb != NULL) { /* a buffer this struct had before */
+        memcpy(sb, m->buf, m->len);
+        if (m->heap)
+            s_keep_spare(m, m->buf, m->cap);
+        m->buf = sb;
+        m->cap = scap;
+        m->heap = true;
+        return m->buf + m->len;
+    }
     size_t cap = m->cap * 2;
     while (cap < m->len + len)
         cap *= 2;
@@ -227,69 +267,6 @@ s_built(const tr_msg_t *msg)
     return msg != NULL && msg->kind == TR__MSG_BUILT;
 }
 
-/* msgpack heads, written by hand (the smallest form, as msgpack-c packs
- * them): a marker byte, then n big-endian bytes of v. At most 9 bytes. */
-static inline size_t
-s_head_put(uint8_t *p, uint8_t marker, uint64_t v, size_t n)
-{
-    p[0] = marker;
-    for (size_t i = 0; i < n; i++)
-        p[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    return 1 + n;
-}
-
-static inline size_t
-s_uint_put(uint8_t *p, uint64_t v)
-{
-    if (v < 0x80) {
-        p[0] = (uint8_t)v;
-        return 1;
-    }
-    if (v <= UINT8_MAX)
-        return s_head_put(p, 0xcc, v, 1);
-    if (v <= UINT16_MAX)
-        return s_head_put(p, 0xcd, v, 2);
-    if (v <= UINT32_MAX)
-        return s_head_put(p, 0xce, v, 4);
-    return s_head_put(p, 0xcf, v, 8);
-}
-
-static inline size_t
-s_int_put(uint8_t *p, int64_t v)
-{
-    if (v >= 0)
-        return s_uint_put(p, (uint64_t)v);
-    if (v >= -32) {
-        p[0] = (uint8_t)(0xe0 | (uint8_t)(v + 32));
-        return 1;
-    }
-    uint64_t u = (uint64_t)v; /* two's complement: the low bytes */
-    if (v >= INT8_MIN)
-        return s_head_put(p, 0xd0, u, 1);
-    if (v >= INT16_MIN)
-        return s_head_put(p, 0xd1, u, 2);
-    if (v >= INT32_MIN)
-        return s_head_put(p, 0xd2, u, 4);
-    return s_head_put(p, 0xd3, u, 8);
-}
-
-/* A str, bin, array or map head: fix (fixbase | n, when n < fixmax), or
- * one of the sized markers (m8 for up to 255, none when 0). */
-static inline size_t
-s_len_put(uint8_t *p, uint32_t n, uint8_t fixbase, uint32_t fixmax,
-          uint8_t m8, uint8_t m16, uint8_t m32)
-{
-    if (n < fixmax) {
-        p[0] = (uint8_t)(fixbase | n);
-        return 1;
-    }
-    if (m8 != 0 && n <= UINT8_MAX)
-        return s_head_put(p, m8, n, 1);
-    if (n <= UINT16_MAX)
-        return s_head_put(p, m16, n, 2);
-    return s_head_put(p, m32, n, 4);
-}
-
 /* Append one head that put writes (at most 9 bytes). */
 #define S_APPEND_HEAD(msg, expr)                                           \
     do {                                                                   \
@@ -308,7 +285,7 @@ s_add_body(tr_msg_t *msg, uint32_t n, uint8_t fixbase, uint32_t fixmax,
     uint8_t *p = s_room(msg, 5 + (size_t)n);
     if (p == NULL)
         return TR_ENOMEM;
-    size_t h = s_len_put(p, n, fixbase, fixmax, m8, m16, m32);
+    size_t h = tr__mp_len(p, n, fixbase, fixmax, m8, m16, m32);
     if (n > 0)
         memcpy(p + h, body, n);
     msg->len += h + n;
@@ -366,7 +343,7 @@ tr_msg_add_int(tr_msg_t *msg, int64_t v)
 {
     if (!s_built(msg))
         return TR_EINVAL;
-    S_APPEND_HEAD(msg, s_int_put(p_, v));
+    S_APPEND_HEAD(msg, tr__mp_int(p_, v));
     return 0;
 }
 
@@ -375,7 +352,7 @@ tr_msg_add_uint(tr_msg_t *msg, uint64_t v)
 {
     if (!s_built(msg))
         return TR_EINVAL;
-    S_APPEND_HEAD(msg, s_uint_put(p_, v));
+    S_APPEND_HEAD(msg, tr__mp_uint(p_, v));
     return 0;
 }
 
@@ -386,7 +363,7 @@ tr_msg_add_double(tr_msg_t *msg, double v)
     memcpy(&bits, &v, sizeof bits);
     if (!s_built(msg))
         return TR_EINVAL;
-    S_APPEND_HEAD(msg, s_head_put(p_, 0xcb, bits, 8));
+    S_APPEND_HEAD(msg, tr__mp_head(p_, 0xcb, bits, 8));
     return 0;
 }
 
@@ -420,7 +397,7 @@ tr_msg_add_array(tr_msg_t *msg, uint32_t n)
 {
     if (!s_built(msg))
         return TR_EINVAL;
-    S_APPEND_HEAD(msg, s_len_put(p_, n, 0x90, 16, 0, 0xdc, 0xdd));
+    S_APPEND_HEAD(msg, tr__mp_len(p_, n, 0x90, 16, 0, 0xdc, 0xdd));
     return 0;
 }
 
@@ -429,7 +406,7 @@ tr_msg_add_map(tr_msg_t *msg, uint32_t n)
 {
     if (!s_built(msg))
         return TR_EINVAL;
-    S_APPEND_HEAD(msg, s_len_put(p_, n, 0x80, 16, 0, 0xde, 0xdf));
+    S_APPEND_HEAD(msg, tr__mp_len(p_, n, 0x80, 16, 0, 0xde, 0xdf));
     return 0;
 }
 
@@ -739,6 +716,13 @@ tr_read_str_copy(tr_reader_t *r, char *buf, size_t cap)
 int
 tr_read_bin(tr_reader_t *r, const void **data, size_t *len)
 {
+    if (r->err == 0 && r->len - r->pos >= 2 && r->p[r->pos] == 0xc4 &&
+        (size_t)r->p[r->pos + 1] <= r->len - r->pos - 2) {
+        *len = r->p[r->pos + 1]; /* a bin8: the common case */
+        *data = r->p + r->pos + 2;
+        r->pos += 2 + *len;
+        return 0;
+    }
     struct s_head h;
     int rc = s_next(r, TR_TYPE_BIN, &h);
     if (rc != 0)

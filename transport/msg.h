@@ -16,6 +16,13 @@
 /* Small messages live in the struct itself: no second allocation. */
 #define TR__MSG_INLINE 192
 
+/* A struct keeps the last heap buffer it had, up to this size, for the
+ * next message built in it: back in its own thread's pool, so a buffer a
+ * receiver releases is not freed on the receiver's thread and malloc'd
+ * again on the sender's (profiled: glibc's arenas made that pair the
+ * broker's costliest call). */
+#define TR__MSG_SPARE_MAX 16384
+
 /* How many arrays and maps, one inside another, tr_read_skip (and so
  * tr_msg_add_raw) will walk. A container deeper than this (the outermost
  * is level 1), even an empty one, is refused with TR_ERANGE: the cursor
@@ -44,6 +51,8 @@ struct tr_msg {
     bool on_heap;     /* the struct came from a pool (else a view) */
     bool abandoning;  /* its zmq_msg_t is being closed after a failed send */
     bool borrowed;    /* a view of a frame inside another (a batch's) */
+    uint8_t *spare;   /* a free heap buffer kept for reuse, or NULL */
+    size_t spare_cap;
     struct tr__pool *pool;      /* the pool it belongs to */
     struct tr_msg *pool_next;   /* in the pool's free lists */
     zmq_msg_t zm;     /* RECEIVED: owns the frame */
@@ -54,6 +63,83 @@ struct tr_msg {
  * the caller fills: where they go (msg->len already counts them), or NULL
  * when out of memory. */
 uint8_t *tr__msg_append(tr_msg_t *msg, size_t len);
+
+/* msgpack heads, written by hand (the smallest form, as msgpack-c packs
+ * them) at p, which has room for 9 bytes; each returns how many it wrote.
+ * tr__mp_head: a marker byte, then n big-endian bytes of v. */
+static inline size_t
+tr__mp_head(uint8_t *p, uint8_t marker, uint64_t v, size_t n)
+{
+    p[0] = marker;
+    for (size_t i = 0; i < n; i++)
+        p[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    return 1 + n;
+}
+
+static inline size_t
+tr__mp_uint(uint8_t *p, uint64_t v)
+{
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+    if (v <= UINT8_MAX)
+        return tr__mp_head(p, 0xcc, v, 1);
+    if (v <= UINT16_MAX)
+        return tr__mp_head(p, 0xcd, v, 2);
+    if (v <= UINT32_MAX)
+        return tr__mp_head(p, 0xce, v, 4);
+    return tr__mp_head(p, 0xcf, v, 8);
+}
+
+static inline size_t
+tr__mp_int(uint8_t *p, int64_t v)
+{
+    if (v >= 0)
+        return tr__mp_uint(p, (uint64_t)v);
+    if (v >= -32) {
+        p[0] = (uint8_t)(0xe0 | (uint8_t)(v + 32));
+        return 1;
+    }
+    uint64_t u = (uint64_t)v; /* two's complement: the low bytes */
+    if (v >= INT8_MIN)
+        return tr__mp_head(p, 0xd0, u, 1);
+    if (v >= INT16_MIN)
+        return tr__mp_head(p, 0xd1, u, 2);
+    if (v >= INT32_MIN)
+        return tr__mp_head(p, 0xd2, u, 4);
+    return tr__mp_head(p, 0xd3, u, 8);
+}
+
+/* A str, bin, array or map head: fix (fixbase | n, when n < fixmax), or
+ * one of the sized markers (m8 for up to 255, none when 0). */
+static inline size_t
+tr__mp_len(uint8_t *p, uint32_t n, uint8_t fixbase, uint32_t fixmax,
+          uint8_t m8, uint8_t m16, uint8_t m32)
+{
+    if (n < fixmax) {
+        p[0] = (uint8_t)(fixbase | n);
+        return 1;
+    }
+    if (m8 != 0 && n <= UINT8_MAX)
+        return tr__mp_head(p, m8, n, 1);
+    if (n <= UINT16_MAX)
+        return tr__mp_head(p, m16, n, 2);
+    return tr__mp_head(p, m32, n, 4);
+}
+
+/* The head of a str of n bytes, and of a bin. */
+static inline size_t
+tr__mp_str(uint8_t *p, uint32_t n)
+{
+    return tr__mp_len(p, n, 0xa0, 32, 0xd9, 0xda, 0xdb);
+}
+
+static inline size_t
+tr__mp_bin(uint8_t *p, uint32_t n)
+{
+    return tr__mp_len(p, n, 0, 0, 0xc4, 0xc5, 0xc6);
+}
 
 /* Create a message whose tag may be a system one ('$...'). */
 int tr__msg_create_sys(tr_msg_t **out, const char *tag);

@@ -52,6 +52,13 @@ s_unref(tr__pool_t *p, long n)
         free(p);
 }
 
+static void
+s_free(tr_msg_t *m)
+{
+    free(m->spare);
+    free(m);
+}
+
 /* Free a list of structs; returns how many. */
 static long
 s_free_list(tr_msg_t *m)
@@ -59,7 +66,7 @@ s_free_list(tr_msg_t *m)
     long n = 0;
     for (tr_msg_t *next; m != NULL; m = next, n++) {
         next = m->pool_next;
-        free(m);
+        s_free(m);
     }
     return n;
 }
@@ -127,6 +134,8 @@ tr__pool_get(void)
         return NULL;
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     m->pool = p;
+    m->spare = NULL;
+    m->spare_cap = 0;
     return m;
 }
 
@@ -140,7 +149,7 @@ tr__pool_put(tr_msg_t *m)
             p->local = m;
             p->nlocal++;
         } else {
-            free(m);
+            s_free(m);
             s_unref(p, 1);
         }
         return;
@@ -148,7 +157,7 @@ tr__pool_put(tr_msg_t *m)
     tr_msg_t *head = atomic_load_explicit(&p->remote, memory_order_acquire);
     do {
         if (head == S_ORPHAN) { /* its thread left: the struct goes */
-            free(m);
+            s_free(m);
             s_unref(p, 1);
             return;
         }
