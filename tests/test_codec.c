@@ -1415,6 +1415,110 @@ END_TEST
 /* msgpack-c as the reference                                          */
 /* ------------------------------------------------------------------ */
 
+/* Our packer writes what msgpack-c's writes, byte for byte: every kind
+ * of value, lengths at and around each size class, random integers of
+ * every width. */
+START_TEST(we_pack_byte_for_byte_what_msgpack_c_packs)
+{
+    static char body[70000];
+    uint64_t seed = 42;
+    const size_t lens[] = {0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536};
+    for (int it = 0; it < 20000; it++) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        tr_msg_t *m = NULL;
+        ck_assert_int_eq(tr_msg_create(&m, "t"), 0);
+        uint64_t r = ts_rand(&seed) >> (ts_rand(&seed) % 64);
+        size_t n = it < 40 ? lens[it % 10] : (size_t)(ts_rand(&seed) % 300);
+        uint32_t c = (uint32_t)(r & 0x3ffff);
+        switch (it % 8) {
+        case 0:
+            msgpack_pack_int64(&pk, (int64_t)r);
+            ck_assert_int_eq(tr_msg_add_int(m, (int64_t)r), 0);
+            break;
+        case 1:
+            msgpack_pack_int64(&pk, -(int64_t)(r >> 1));
+            ck_assert_int_eq(tr_msg_add_int(m, -(int64_t)(r >> 1)), 0);
+            break;
+        case 2:
+            msgpack_pack_uint64(&pk, r);
+            ck_assert_int_eq(tr_msg_add_uint(m, r), 0);
+            break;
+        case 3:
+            msgpack_pack_str(&pk, n);
+            msgpack_pack_str_body(&pk, body, n);
+            ck_assert_int_eq(tr_msg_add_strn(m, body, n), 0);
+            break;
+        case 4:
+            msgpack_pack_bin(&pk, n);
+            msgpack_pack_bin_body(&pk, body, n);
+            ck_assert_int_eq(tr_msg_add_bin(m, body, n), 0);
+            break;
+        case 5:
+            msgpack_pack_array(&pk, it < 40 ? (uint32_t)n : c);
+            ck_assert_int_eq(tr_msg_add_array(m, it < 40 ? (uint32_t)n : c),
+                             0);
+            break;
+        case 6:
+            msgpack_pack_map(&pk, c);
+            ck_assert_int_eq(tr_msg_add_map(m, c), 0);
+            break;
+        default:
+            msgpack_pack_double(&pk, (double)r / 7);
+            msgpack_pack_nil(&pk);
+            msgpack_pack_true(&pk);
+            ck_assert_int_eq(tr_msg_add_double(m, (double)r / 7), 0);
+            ck_assert_int_eq(tr_msg_add_nil(m), 0);
+            ck_assert_int_eq(tr_msg_add_bool(m, true), 0);
+            break;
+        }
+        size_t len;
+        const void *p = tr_msg_payload(m, &len);
+        ck_assert_msg(len == sb.size && memcmp(p, sb.data, len) == 0,
+                      "value %d differs (r=%llu n=%zu)", it,
+                      (unsigned long long)r, n);
+        tr_msg_destroy(&m);
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+END_TEST
+
+/* A struct keeps its last heap buffer for the next message built in it:
+ * what the next message holds is its own, whatever size it grows to. */
+START_TEST(a_reused_buffer_holds_only_the_new_message)
+{
+    static uint8_t big[40000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7);
+    const size_t sizes[] = {1000, 300, 5000, 100, 20000, 16000, 2000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        tr_msg_t *m = NULL, *d = NULL;
+        ck_assert_int_eq(tr_msg_create(&m, "grow"), 0);
+        ck_assert_int_eq(tr_msg_add_bin(m, big + k, sizes[k]), 0);
+        ck_assert_int_eq(tr_msg_add_int(m, (int64_t)k), 0);
+        ck_assert_int_eq(tr_msg_dup(m, &d), 0);
+        tr_msg_t *both[2] = {m, d};
+        for (int i = 0; i < 2; i++) {
+            tr_reader_t r;
+            const void *b;
+            size_t len;
+            int64_t v;
+            tr_reader_init(&r, both[i]);
+            ck_assert_int_eq(tr_read_bin(&r, &b, &len), 0);
+            ck_assert_uint_eq(len, sizes[k]);
+            ck_assert_int_eq(memcmp(b, big + k, len), 0);
+            ck_assert_int_eq(tr_read_int(&r, &v), 0);
+            ck_assert_int_eq(v, (int64_t)k);
+            ck_assert(tr_read_done(&r));
+        }
+        tr_msg_destroy(&d);
+        tr_msg_destroy(&m);
+    }
+}
+END_TEST
+
 START_TEST(msgpack_c_unpacks_what_we_encode)
 {
     tr_msg_t *m = ts_msg("t");
@@ -1952,6 +2056,8 @@ s_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reference");
+    tcase_add_test(tc, we_pack_byte_for_byte_what_msgpack_c_packs);
+    tcase_add_test(tc, a_reused_buffer_holds_only_the_new_message);
     tcase_add_test(tc, msgpack_c_unpacks_what_we_encode);
     tcase_add_test(tc, we_read_what_msgpack_c_packs);
     suite_add_tcase(s, tc);
