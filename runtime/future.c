@@ -35,8 +35,6 @@ tr__future_new(tr__port_t *port, tr_id_t target, uint64_t deadline_ns,
     f->port = port;
     f->target = target;
     f->deadline_ns = deadline_ns;
-    if (deadline_ns != 0)
-        port->ndeadline++;
     *out = f;
     return 0;
 }
@@ -49,8 +47,6 @@ tr__future_settle(tr_future_t *f, int rc, tr_msg_t *reply)
         return;
     }
     tr__map_del(&f->port->futures, f->corr);
-    if (f->deadline_ns != 0)
-        f->port->ndeadline--;
     f->settled = true;
     f->rc = rc;
     f->reply = reply;
@@ -153,8 +149,6 @@ tr__future_discard(tr_future_t **fp)
     tr__port_t *port = f->port;
     if (!f->settled && !port->closed)
         tr__map_del(&port->futures, f->corr);
-    if (!f->settled && f->deadline_ns != 0)
-        port->ndeadline--;
     s_done_unlink(f);
     if (f->then_queued) { /* its callback will not run now */
         for (size_t i = port->cb_head; i < port->ncallbacks; i++)
@@ -315,7 +309,6 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
         return tr__refuse(TR_EINVAL, "no future to wait for");
     if (!pthread_equal(pthread_self(), port->thread))
         return TR_EPERM;
-    bool indexed = false; /* every entry's place known, none to time out */
     if (!all && port->ws_futs == (const void *)futs && port->ws_n <= n &&
         !port->closed) {
         /* The same array as last time: index what was appended. */
@@ -335,11 +328,10 @@ s_wait_many(tr_future_t *const *futs, size_t n, int timeout_ms, bool all,
                 tr__future_run_callbacks(port);
             return 0;
         }
-        indexed = port->ndeadline == 0;
     }
     uint64_t until = tr__deadline_after_ms(timeout_ms);
-    bool pumped = false, scan = !indexed;
-    uint64_t wake = until, seen = indexed ? port->settle_seq : 0;
+    bool pumped = false, scan = true;
+    uint64_t wake = until, seen = 0;
     for (;;) {
         uint64_t now = tr__now_ns();
         size_t first = SIZE_MAX;

@@ -66,8 +66,6 @@ typedef struct tr__port {
     uint64_t settle_seq;            /* futures settled so far */
     const void *ws_futs;            /* the array wait_any last scanned */
     size_t ws_n;                    /* entries of it indexed then */
-    size_t ndeadline; /* pending futures with a deadline (0: a wait on
-                       * the indexed array needs no scan for them) */
     int nfree_futures;
     uint64_t tick;
     struct tr_actor *actor;    /* the actor owning this thread, or NULL */
