@@ -1760,6 +1760,42 @@ START_TEST(forged_batches_are_dropped_counted_and_spare_good_replies)
 }
 END_TEST
 
+/* A future put into an array in place of another, between two waits on
+ * that array, is found when it settles (the wait scans the array before
+ * it blocks: the places it indexed before may be stale). */
+START_TEST(next_done_finds_a_future_put_in_place_of_another)
+{
+    tr_node_t *node = ts_node(NULL);
+    ts_spawn(node, "svc", "s");
+    ts_spawn(node, "batcher", "b");
+    /* Without deadlines: nothing else makes the wait look at them. */
+    tr_future_t *futs[3];
+    for (int i = 0; i < 3; i++) {
+        tr_msg_t *q = ts_msg_i("req", i);
+        ck_assert_int_eq(tr_ask(node, "b", &q, TR_FOREVER, &futs[i]), 0);
+    }
+    size_t n = 3;
+    tr_future_t *done = NULL;
+    ck_assert_int_eq(tr_future_next_done(futs, &n, 0, &done), TR_ETIMEDOUT);
+    /* futs[1] makes room for an ask that is answered at once */
+    tr_future_destroy(&futs[1]);
+    tr_msg_t *m = ts_msg_i("echo", 7);
+    ck_assert_int_eq(tr_ask(node, "s", &m, TR_FOREVER, &futs[1]), 0);
+    /* FOREVER: a wait that missed it would never end (the case times
+     * out), where one with a deadline would find it only then. */
+    ck_assert_int_eq(tr_future_next_done(futs, &n, TR_FOREVER, &done), 0);
+    ck_assert_uint_eq(n, 2);
+    tr_msg_t *r = NULL;
+    ck_assert_int_eq(tr_future_get(done, 0, &r), 0);
+    ck_assert_str_eq(tr_msg_tag(r), "echo");
+    tr_msg_destroy(&r);
+    tr_future_destroy(&done);
+    for (size_t i = 0; i < n; i++)
+        tr_future_destroy(&futs[i]);
+    ts_destroy(&node);
+}
+END_TEST
+
 START_TEST(flush_runs_after_each_run_and_its_error_fails_the_actor)
 {
     tr_node_t *node = ts_node(NULL);
@@ -1860,6 +1896,7 @@ s_suite(void)
     tcase_add_test(tc,
                    forged_batches_are_dropped_counted_and_spare_good_replies);
     tcase_add_test(tc, flush_runs_after_each_run_and_its_error_fails_the_actor);
+    tcase_add_test(tc, next_done_finds_a_future_put_in_place_of_another);
     suite_add_tcase(s, tc);
 
     /* Regressions: each of these once failed against the runtime. */
