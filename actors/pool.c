@@ -1367,12 +1367,8 @@ s_add_submit(tr_msg_t *m, const char *task, const tr_msg_t *a,
     uint8_t *p = tr__msg_append(m, 24 + nlen + tlen + plen), *q = p;
     if (p == NULL)
         return TR_ENOMEM;
-    q += tr__mp_str(q, (uint32_t)nlen);
-    memcpy(q, task, nlen);
-    q += nlen;
-    q += tr__mp_str(q, (uint32_t)tlen);
-    memcpy(q, tag, tlen);
-    q += tlen;
+    q += tr__mp_put_str(q, task, (uint32_t)nlen);
+    q += tr__mp_put_str(q, tag, (uint32_t)tlen);
     q += tr__mp_bin(q, (uint32_t)plen);
     if (plen > 0)
         memcpy(q, payload, plen);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <zmq.h>
 
 #include "transport/envelope.h"
@@ -139,6 +140,16 @@ static inline size_t
 tr__mp_bin(uint8_t *p, uint32_t n)
 {
     return tr__mp_len(p, n, 0, 0, 0xc4, 0xc5, 0xc6);
+}
+
+/* A whole str of n bytes (no NUL: msgpack counts them); p has room for
+ * 5 + n bytes. */
+static inline size_t
+tr__mp_put_str(uint8_t *p, const char *s, uint32_t n)
+{
+    size_t h = tr__mp_str(p, n);
+    memcpy(p + h, s, n);
+    return h + n;
 }
 
 /* Create a message whose tag may be a system one ('$...'). */
