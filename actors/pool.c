@@ -610,8 +610,12 @@ s_dispatch(tr_actor_t *self, s_pool_t *p)
             continue; /* gone, or listed twice */
         /* Deep: at least 4 tasks a worker wait. Then half a worker's
          * share goes at once (the rest stays for those that finish
-         * first). */
-        size_t nw = p->workers.len ? p->workers.len : 1;
+         * first). Workers still starting count: the first one ready
+         * must not take the tasks of those about to be. */
+        size_t nw = p->workers.len > (size_t)p->target ? p->workers.len
+                                                       : (size_t)p->target;
+        if (nw == 0)
+            nw = 1;
         size_t share = p->queue.n >= 4 * nw ? p->queue.n / (2 * nw) : 1;
         int want = share > TR__POOL_BATCH ? TR__POOL_BATCH : (int)share;
         s_task_t *batch[TR__POOL_BATCH];
