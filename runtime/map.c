@@ -55,10 +55,18 @@ tr__map_put(tr__map_t *m, uint64_t key, void *val)
 {
     if (key == 0)
         return TR_EINVAL;
-    for (size_t i = m->cap ? s_slot_of(key, m->cap) : 0;
-         m->cap && m->slots[i].key != 0; i = (i + 1) & (m->cap - 1)) {
-        if (m->slots[i].key == key) {
-            m->slots[i].val = val; /* replacing never allocates */
+    if (m->cap != 0) {
+        size_t i = s_slot_of(key, m->cap);
+        for (; m->slots[i].key != 0; i = (i + 1) & (m->cap - 1)) {
+            if (m->slots[i].key == key) {
+                m->slots[i].val = val; /* replacing never allocates */
+                return 0;
+            }
+        }
+        if ((m->len + 1) * 2 <= m->cap) { /* room: the empty slot found */
+            m->slots[i].key = key;
+            m->slots[i].val = val;
+            m->len++;
             return 0;
         }
     }
