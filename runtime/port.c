@@ -774,25 +774,41 @@ tr__batch_room(tr_msg_t *batch, size_t len)
     return p + 4;
 }
 
+/* The next reply of a batch's payload (*p, *left move past it) as a sub
+ * view: 1 when there is none left, TR_EPROTO when what is left is not a
+ * length and a reply frame. */
+static int
+s_batch_next(const uint8_t **p, size_t *left, tr_msg_t *sub)
+{
+    size_t len;
+    if (*left == 0)
+        return 1;
+    if (*left < 4 || (len = tr__get32(*p)) > *left - 4 ||
+        tr__msg_sub_view(sub, *p + 4, len) != 0 ||
+        (sub->env.flags & (TR__F_REPLY | TR__F_BATCH)) != TR__F_REPLY)
+        return TR_EPROTO;
+    *p += 4 + len;
+    *left -= 4 + len;
+    return 0;
+}
+
 /* Each reply of a batch sent alone (for a reader that knows no batches). */
 static int
 s_send_unbatched(tr__port_t *port, tr_id_t to, const tr_msg_t *batch)
 {
     size_t left = 0;
     const uint8_t *p = tr_msg_payload(batch, &left);
-    int rc = 0;
-    while (rc == 0 && left >= 4) {
-        size_t len = tr__get32(p);
-        tr_msg_t sub, *copy = NULL;
-        if (len > left - 4 || tr__msg_sub_view(&sub, p + 4, len) != 0)
-            return TR_EPROTO; /* not what tr__batch_room made */
-        p += 4 + len;
-        left -= 4 + len;
-        if ((rc = tr_msg_dup(&sub, &copy)) == 0 &&
-            (rc = tr__port_send_part(port, to, &copy, left >= 4)) != 0)
+    tr_msg_t sub;
+    int rc;
+    while ((rc = s_batch_next(&p, &left, &sub)) == 0) {
+        tr_msg_t *copy = NULL;
+        if ((rc = tr_msg_dup(&sub, &copy)) != 0 ||
+            (rc = tr__port_send_part(port, to, &copy, left > 0)) != 0) {
             tr_msg_destroy(&copy);
+            return rc;
+        }
     }
-    return rc;
+    return rc == 1 ? 0 : rc;
 }
 
 int
@@ -953,21 +969,11 @@ s_on_batch(tr__port_t *port, const tr_msg_t *view)
 {
     size_t left = 0;
     const uint8_t *p = tr_msg_payload(view, &left);
-    int bad = view->env.flags != TR__F_BATCH;
-    while (!bad && left > 0) {
-        size_t len = 0;
-        tr_msg_t sub;
-        if (left < 4 || (len = tr__get32(p)) > left - 4 ||
-            tr__msg_sub_view(&sub, p + 4, len) != 0 ||
-            (sub.env.flags & (TR__F_REPLY | TR__F_BATCH)) != TR__F_REPLY) {
-            bad = 1;
-            break;
-        }
+    tr_msg_t sub;
+    int rc = view->env.flags == TR__F_BATCH ? 0 : TR_EPROTO;
+    while (rc == 0 && (rc = s_batch_next(&p, &left, &sub)) == 0)
         s_on_reply(port, &sub);
-        p += 4 + len;
-        left -= 4 + len;
-    }
-    if (bad) {
+    if (rc < 0) {
         tr_node_t *node =
             atomic_load_explicit(&port->node, memory_order_relaxed);
         TR__STAT_INC(node, bad_frames);
