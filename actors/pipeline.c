@@ -36,6 +36,7 @@
 
 #include "actors/pool.h"
 #include "runtime/deftab.h"
+#include "runtime/future.h"
 #include "runtime/place.h"
 #include "runtime/behaviour.h"
 #include "runtime/map.h"
@@ -1317,13 +1318,7 @@ static int
 s_reply_ints(tr_actor_t *self, const tr_msg_t *req, const int64_t *v,
              int n)
 {
-    tr_msg_t *m = NULL;
-    int rc = tr_msg_create(&m, "ok");
-    for (int i = 0; i < n && rc == 0; i++)
-        rc = tr_msg_add_int(m, v[i]);
-    if (rc == 0)
-        rc = tr_reply(self, req, &m);
-    tr_msg_destroy(&m);
+    int rc = tr__reply_ints(self, req, v, n);
     return rc ? tr_reply_error(self, req, rc) : 0;
 }
 

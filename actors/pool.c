@@ -1045,20 +1045,6 @@ s_on_cancel(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
     return rc;
 }
 
-static int
-s_reply_ints(tr_actor_t *self, const tr_msg_t *req, const int64_t *v,
-             int n)
-{
-    tr_msg_t *m = NULL;
-    int rc = tr_msg_create(&m, "ok");
-    for (int i = 0; i < n && rc == 0; i++)
-        rc = tr_msg_add_int(m, v[i]);
-    if (rc == 0)
-        rc = tr_reply(self, req, &m);
-    tr_msg_destroy(&m);
-    return rc;
-}
-
 /* The counters of tr_pool_stats_t, in its order. */
 static void
 s_counters(s_pool_t *p, int64_t v[8])
@@ -1087,7 +1073,7 @@ s_on_stats(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
 {
     int64_t v[8];
     s_counters(p, v);
-    return s_reply_ints(self, msg, v, 8);
+    return tr__reply_ints(self, msg, v, 8);
 }
 
 /* "resize" [n]: start more workers, or retire some (idle ones first). */
@@ -1130,7 +1116,7 @@ s_on_resize(tr_actor_t *self, s_pool_t *p, const tr_msg_t *msg)
         }
     }
     s_dispatch(self, p);
-    return rc ? tr_reply_error(self, msg, rc) : s_reply_ints(self, msg, NULL,
+    return rc ? tr_reply_error(self, msg, rc) : tr__reply_ints(self, msg, NULL,
                                                              0);
 }
 
@@ -1139,7 +1125,7 @@ s_maybe_finish_shutdown(tr_actor_t *self, s_pool_t *p)
 {
     if (p->shutdown_req == NULL || p->tasks.len > 0)
         return;
-    (void)s_reply_ints(self, p->shutdown_req, NULL, 0);
+    (void)tr__reply_ints(self, p->shutdown_req, NULL, 0);
     tr_msg_destroy(&p->shutdown_req);
 }
 

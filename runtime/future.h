@@ -56,6 +56,10 @@ void tr__future_settle(tr_future_t *f, int rc, tr_msg_t *reply);
 int tr__reply_error_reason(tr_actor_t *self, const tr_msg_t *req, int code,
                            int reason);
 
+/* Answer a request with "ok" [v[0], ..., v[n-1]] (n may be 0). */
+int tr__reply_ints(tr_actor_t *self, const tr_msg_t *req, const int64_t *v,
+                   int n);
+
 /* Answer the ask corr of actor to (kept from its request: the request
  * itself need not be): with code < 0 an error (and exit reason), else
  * *reply (taken on success). With more, a part of a run of answers to the

@@ -317,6 +317,20 @@ tr__reply_to(tr_actor_t *self, tr_id_t to, uint64_t corr, int code,
 }
 
 int
+tr__reply_ints(tr_actor_t *self, const tr_msg_t *req, const int64_t *v,
+               int n)
+{
+    tr_msg_t *m = NULL;
+    int rc = tr_msg_create(&m, "ok");
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = tr_msg_add_int(m, v[i]);
+    if (rc == 0)
+        rc = tr_reply(self, req, &m);
+    tr_msg_destroy(&m);
+    return rc;
+}
+
+int
 tr__reply_error_reason(tr_actor_t *self, const tr_msg_t *req, int code,
                        int reason)
 {
