@@ -21,6 +21,11 @@ typedef struct tr__timer {
 
 #define TR__IO_MAX 16
 
+/* Bytes of the tag page a child keeps its current tag in (any tag and
+ * its NUL fit). */
+#define TR__TAG_PAGE 64
+_Static_assert(TR_TAG_MAX + 1 <= TR__TAG_PAGE, "a tag fits the tag page");
+
 struct tr_actor {
     tr_node_t *node;
     const tr_behaviour_t *beh;

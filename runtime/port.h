@@ -75,12 +75,33 @@ typedef struct tr__port {
     int keep_peers;            /* pumping inside a send or lookup: a DOWN
                                 * must not free a peer in use */
     struct tr__port *tls_next; /* the thread's list of ports, one a node */
+    /* The peer of the last mailbox send, for the next one to the same
+     * actor (s_send_hot); NULL once that peer leaves the cache. */
+    struct tr__peer *hot;
+    tr_id_t hot_to;
     _Atomic tr_id_t sending_to; /* mid-send to this id (see s_announce) */
 } tr__port_t;
 
+/* The calling thread's ports, one a node it used, newest first. */
+extern _Thread_local tr__port_t *tr__tls_ports
+    __attribute__((tls_model("initial-exec")));
+
+int tr__port_get_slow(tr_node_t *node, tr__port_t **out);
+
 /* The calling thread's port for node, created on first use.
- * Errors: TR_EINVAL (NULL node), TR_ECLOSED, TR_ENOMEM, TR_ESYS. */
-int tr__port_get(tr_node_t *node, tr__port_t **out);
+ * Errors: TR_EINVAL (NULL node), TR_ECLOSED, TR_ENOMEM, TR_ESYS.
+ * Inline for its usual case, one node a thread (on every send). */
+static inline int
+tr__port_get(tr_node_t *node, tr__port_t **out)
+{
+    tr__port_t *p = tr__tls_ports;
+    if (p != NULL && node != NULL &&
+        atomic_load_explicit(&p->node, memory_order_acquire) == node) {
+        *out = p;
+        return 0;
+    }
+    return tr__port_get_slow(node, out);
+}
 
 /* An actor thread's port, with the actor's record. */
 int tr__port_open_actor(tr_node_t *node, tr__rec_t *rec,

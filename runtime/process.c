@@ -63,9 +63,6 @@ enum {
     TR__CHILD_ORPHAN = 5,    /* its parent was already gone */
 };
 
-/* Bytes of the tag page a child keeps its current tag in. */
-#define TR__TAG_PAGE 64
-
 typedef struct tr__proc {
     tr_id_t id;
     pid_t pid;

@@ -68,6 +68,9 @@ s_release(tr_msg_t *m)
 /* Building                                                            */
 /* ------------------------------------------------------------------ */
 
+_Static_assert(TR__MSG_INLINE >= TR__ENV_HDR + TR_TAG_MAX + 1,
+               "a new message's inline buffer holds any tag");
+
 static int
 s_create(tr_msg_t **out, const char *tag, bool sys)
 {
@@ -77,15 +80,22 @@ s_create(tr_msg_t **out, const char *tag, bool sys)
     if (!sys && tag[0] == '$')
         return tr__refuse(TR_EINVAL, "tr_msg_create: tag '%.24s' starts "
                           "with '$' (reserved)", tag);
-    size_t n = strnlen(tag, TR_TAG_MAX + 1);
-    if (n > TR_TAG_MAX)
-        return tr__refuse(TR_ENAMETOOLONG, "tr_msg_create: tag "
-                          "'%.24s...' is longer than %d bytes", tag,
-                          TR_TAG_MAX);
-
     tr_msg_t *m = s_alloc();
     if (m == NULL)
         return TR_ENOMEM;
+    /* The tag measured and copied in one pass (its NUL too): the header
+     * before it is written by tr__msg_frame at send time, and nothing
+     * reads it before (a dup copies it as it is). */
+    uint8_t *d = m->inline_buf + TR__ENV_HDR;
+    size_t n = 0;
+    while (n <= TR_TAG_MAX && (d[n] = (uint8_t)tag[n]) != '\0')
+        n++;
+    if (n > TR_TAG_MAX) {
+        tr__pool_put(m);
+        return tr__refuse(TR_ENAMETOOLONG, "tr_msg_create: tag "
+                          "'%.24s...' is longer than %d bytes", tag,
+                          TR_TAG_MAX);
+    }
     m->env = (tr__env_t){0};
     m->buf = m->inline_buf;
     m->len = TR__ENV_HDR + n + 1;
@@ -96,9 +106,6 @@ s_create(tr_msg_t **out, const char *tag, bool sys)
     m->on_heap = true;
     m->abandoning = false;
     m->borrowed = false;
-    /* The header bytes are written by tr__msg_frame at send time; nothing
-     * reads them before (a dup copies them as they are). */
-    memcpy(m->buf + TR__ENV_HDR, tag, n + 1);
     *out = m;
     return 0;
 }
@@ -879,8 +886,8 @@ s_view_parse(tr_msg_t *view)
      * it without const: tr__msg_frame can rewrite the header to forward. */
     view->buf = zmq_msg_data(&view->zm);
     view->len = zmq_msg_size(&view->zm);
-    int rc = tr__env_parse(view->buf, view->len, &view->env, &tag,
-                           &view->taglen, &payload, &plen);
+    int rc = tr__env_parse_inline(view->buf, view->len, &view->env, &tag,
+                                  &view->taglen, &payload, &plen);
     if (rc != 0) {
         zmq_msg_close(&view->zm);
         s_view_empty(view);
