@@ -35,7 +35,7 @@
 extern char **environ;
 
 static long s_msgs = 1000000;
-static int s_rounds = 5;
+static int s_rounds = 9;
 static int s_kills = 200;
 static int s_spawns = 20;
 
@@ -285,10 +285,17 @@ main(int argc, char **argv)
     if (bu_wanted(argc, argv, "process_tell_throughput")) {
         tr_node_t *node;
         bu_check(tr_node_create(&node, NULL), "node");
-        double tr[8], raw[8];
+        /* Rounds alternate which side goes first, so that a machine
+         * getting slower or faster over the run favours neither. */
+        double tr[16], raw[16];
         for (int r = 0; r < s_rounds; r++) {
-            raw[r] = s_raw_throughput();
-            tr[r] = bt_throughput(node, TR_PROCESS, s_msgs);
+            if (r % 2 == 0) {
+                raw[r] = s_raw_throughput();
+                tr[r] = bt_throughput(node, TR_PROCESS, s_msgs);
+            } else {
+                tr[r] = bt_throughput(node, TR_PROCESS, s_msgs);
+                raw[r] = s_raw_throughput();
+            }
         }
         bu_check(tr_node_destroy(&node), "destroy");
         double t = bu_pct(tr, s_rounds, 0.5), b = bu_pct(raw, s_rounds, 0.5);
