@@ -7,11 +7,10 @@
 
 #include "troupe.h"
 
-/* Fibonacci hashing spreads sequential ids (the common key) well. */
 static size_t
 s_slot_of(uint64_t h, size_t cap)
 {
-    return (size_t)((h * 0x9E3779B97F4A7C15ull) >> 7) & (cap - 1);
+    return tr__map_slot_of(h, cap);
 }
 
 void
@@ -25,19 +24,6 @@ tr__map_free(tr__map_t *m)
 {
     free(m->slots);
     memset(m, 0, sizeof *m);
-}
-
-void *
-tr__map_get(const tr__map_t *m, uint64_t key)
-{
-    if (m->cap == 0 || key == 0)
-        return NULL;
-    for (size_t i = s_slot_of(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (m->slots[i].key == key)
-            return m->slots[i].val;
-        if (m->slots[i].key == 0)
-            return NULL;
-    }
 }
 
 static void
