@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -912,9 +913,10 @@ s_view_empty(tr_msg_t *view)
     view->borrowed = false;
 }
 
-/* Parse the frame view->zm holds. On error the view is left empty. */
+/* Parse the frame view->zm holds, of len bytes. On error the view is
+ * left empty. */
 static int
-s_view_parse(tr_msg_t *view)
+s_view_parse(tr_msg_t *view, size_t len)
 {
     const char *tag;
     const uint8_t *payload;
@@ -928,7 +930,7 @@ s_view_parse(tr_msg_t *view)
     /* The frame is ours alone (never zmq_msg_copy'd), so buf may point at
      * it without const: tr__msg_frame can rewrite the header to forward. */
     view->buf = zmq_msg_data(&view->zm);
-    view->len = zmq_msg_size(&view->zm);
+    view->len = len;
     int rc = tr__env_parse_inline(view->buf, view->len, &view->env, &tag,
                                   &view->taglen, &payload, &plen);
     if (rc != 0) {
@@ -960,7 +962,7 @@ tr__msg_view_init(tr_msg_t *view, zmq_msg_t *zm)
 {
     zmq_msg_init(&view->zm);
     zmq_msg_move(&view->zm, zm);
-    return s_view_parse(view);
+    return s_view_parse(view, zmq_msg_size(&view->zm));
 }
 
 void
@@ -977,8 +979,12 @@ tr__msg_view_recv(tr_msg_t *view, void *sock, bool block)
     /* zmq_msg_recv releases the frame the view held before: a loop over
      * one view pays no init, move or close per message. */
     for (;;) {
-        if (zmq_msg_recv(&view->zm, sock, block ? 0 : ZMQ_DONTWAIT) >= 0)
-            return s_view_parse(view);
+        /* What zmq_msg_recv returns is the size, but capped at INT_MAX:
+         * zmq_msg_size only then. */
+        int n = zmq_msg_recv(&view->zm, sock, block ? 0 : ZMQ_DONTWAIT);
+        if (n >= 0)
+            return s_view_parse(view, n < INT_MAX ? (size_t)n
+                                                  : zmq_msg_size(&view->zm));
         switch (zmq_errno()) {
         case EINTR:
             continue;
