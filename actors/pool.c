@@ -804,8 +804,9 @@ s_new_task(s_pool_t *p, tr_id_t client, uint64_t corr, tr_reader_t *r)
         rc = tr_read_int(r, &timeout);
     if (rc != 0)
         return rc;
-    if (nlen == 0 || nlen > TR_NAME_MAX || taglen == 0 ||
-        taglen > TR_TAG_MAX + 1 || memchr(tag, 0, taglen) != NULL)
+    if (nlen == 0 || nlen > TR_NAME_MAX || memchr(name, 0, nlen) != NULL ||
+        taglen == 0 || taglen > TR_TAG_MAX + 1 ||
+        memchr(tag, 0, taglen) != NULL)
         return TR_EPROTO;
     const char *iname = s_intern(p, name, nlen);
     s_task_t *t = iname != NULL ? s_task_get(p, plen) : NULL;

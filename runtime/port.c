@@ -755,12 +755,6 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         if (traced)
             tr__trace_add(node->trace, TR__TRACE_SEND, port->rec->id, to,
                           tsize, ttag);
-        if (twice != NULL) {
-            tr__chaos_inside(true);
-            (void)s_send(port, to, &twice, box, TR__NOWAIT, flags);
-            tr__chaos_inside(false);
-            tr_msg_destroy(&twice);
-        }
         /* for the control endpoint */
         if (box == TR__BOX_MAILBOX) {
             atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
@@ -776,8 +770,17 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
                 atomic_load_explicit(&me->out, memory_order_relaxed) + 1,
                 memory_order_relaxed);
         }
+        /* Last: this send may find the target dead and free pe (and
+         * rec with it), clearing hot if it was pe. */
+        if (twice != NULL) {
+            tr__chaos_inside(true);
+            (void)s_send(port, to, &twice, box, TR__NOWAIT, flags);
+            tr__chaos_inside(false);
+            tr_msg_destroy(&twice);
+        }
         return 0;
     }
+    tr_msg_destroy(&twice);
     tr__msg_zmq_abandon(msg, &zm);
     if (rc == TR_ENOENT)
         s_peer_drop(port, via);

@@ -1993,6 +1993,41 @@ START_TEST(submit_rejects_bad_input_and_leaves_args_with_the_caller)
 }
 END_TEST
 
+/* A "submit" made by hand (another language, or a forgery): a name or an
+ * args tag with a NUL inside is refused, also when what comes before the
+ * NUL is a name the pool knows, and the pool goes on. */
+START_TEST(hand_made_submits_with_a_nul_inside_a_name_or_tag_are_eproto)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_pool_t *pool = s_start(node, TR_POOL_THREADS, 1, 0);
+    int64_t v = 0;
+    tr_future_t *f = s_submit_i(pool, "square", 3); /* "square" interned */
+    ck_assert_int_eq(s_outcome(&f, &v), 0);
+    ck_assert_int_eq(v, 9);
+    static const struct {
+        const char *name, *tag;
+        size_t nlen, tlen;
+    } bad[] = {{"square\0zz", "i", 9, 1}, {"square", "i\0j", 6, 3}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tr_msg_t *m = ts_msg("submit"), *r = NULL;
+        const uint8_t three = 3; /* a msgpack fixint, the args payload */
+        ck_assert_int_eq(tr_msg_add_strn(m, bad[i].name, bad[i].nlen), 0);
+        ck_assert_int_eq(tr_msg_add_strn(m, bad[i].tag, bad[i].tlen), 0);
+        ck_assert_int_eq(tr_msg_add_bin(m, &three, 1), 0);
+        ck_assert_int_eq(tr_msg_add_int(m, TR_FOREVER), 0);
+        ck_assert_int_eq(tr_call_id(node, tr_pool_id(pool), &m, TS_CALL_MS,
+                                    &r),
+                         TR_EPROTO);
+        ck_assert_ptr_null(r);
+    }
+    f = s_submit_i(pool, "square", 4);
+    ck_assert_int_eq(s_outcome(&f, &v), 0);
+    ck_assert_int_eq(v, 16);
+    s_shutdown(&pool);
+    ts_destroy(&node);
+}
+END_TEST
+
 START_TEST(stats_resize_and_cancel_reject_null)
 {
     tr_node_t *node = ts_node(NULL);
@@ -2957,6 +2992,8 @@ s_suite(void)
         tc,
         process_pool_executable_runs_that_program_and_a_missing_one_is_enoent);
     tcase_add_test(tc, submit_rejects_bad_input_and_leaves_args_with_the_caller);
+    tcase_add_test(
+        tc, hand_made_submits_with_a_nul_inside_a_name_or_tag_are_eproto);
     tcase_add_test(tc, stats_resize_and_cancel_reject_null);
 
     tc = s_tcase(s, "map", 60);
