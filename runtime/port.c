@@ -652,9 +652,25 @@ tr__ports_sending_to(tr_node_t *node, tr__rec_t *rec)
     return any;
 }
 
+/* What a trace records of a send (user messages and answers), taken
+ * before ZeroMQ has the message. */
+typedef struct s_trace_note {
+    uint32_t size;
+    char tag[32];
+} s_trace_note_t;
+
+static void
+s_trace_note(const tr_msg_t *msg, s_trace_note_t *t)
+{
+    size_t len = 0, tl = msg->taglen < 31 ? msg->taglen : 31;
+    (void)tr_msg_payload(msg, &len);
+    t->size = (uint32_t)len;
+    memcpy(t->tag, tr_msg_tag(msg), tl);
+    t->tag[tl] = '\0';
+}
+
 /* s_send's usual case, a message to the actor the last one went to, with
- * no trace or chaos: the peer, its socket and the size checks are known
- * good. Profiled (callgrind, a tell stream between two process actors),
+ * no chaos: the peer, its socket and the size checks are known good. Profiled (callgrind, a tell stream between two process actors),
  * this is half the instructions of the general path. Nonzero: nothing
  * was sent, and the general path is to find out why (an ended actor, a
  * full mailbox) and wait, retry or fail as it does. */
@@ -665,6 +681,10 @@ s_send_hot(tr__port_t *port, tr_node_t *node, tr_id_t to, tr_msg_t *msg,
     tr__peer_t *pe = port->hot;
     tr__rec_t *rec = pe->rec;
     bool user = !(msg->env.flags & TR__F_SYSTEM); /* msg is gone after */
+    bool traced = node->trace != NULL && user;
+    s_trace_note_t note;
+    if (traced)
+        s_trace_note(msg, &note);
     msg->env.sender = port->rec->id;
     msg->env.target = to;
     zmq_msg_t zm;
@@ -679,6 +699,9 @@ s_send_hot(tr__port_t *port, tr_node_t *node, tr_id_t to, tr_msg_t *msg,
         return TR_EAGAIN;
     }
     pe->used = ++port->tick;
+    if (traced)
+        tr__trace_add(node->trace, TR__TRACE_SEND, port->rec->id, to,
+                      note.size, note.tag);
     atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
     if (user) {
         tr__rec_t *me = port->rec; /* only this thread writes out */
@@ -720,10 +743,7 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
      * thread drops peers, and waiting does not. */
     tr__rec_t *rec = pe->rec;
     tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
-    /* A trace records user messages and answers, read before ZeroMQ has
-     * the message. */
-    char ttag[32];
-    uint32_t tsize = 0;
+    s_trace_note_t note;
     bool user = !(msg->env.flags & TR__F_SYSTEM);
     bool traced = node->trace != NULL && user;
     /* Chaos (runtime/chaos.c): a user message may wait, or go twice. */
@@ -732,13 +752,8 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         !(msg->env.flags & TR__F_SYSTEM) &&
         tr__chaos_on_send(node->chaos, port->rec->id))
         (void)tr_msg_dup(msg, &twice);
-    if (traced) {
-        size_t len = 0, tl = msg->taglen < 31 ? msg->taglen : 31;
-        (void)tr_msg_payload(msg, &len);
-        tsize = (uint32_t)len;
-        memcpy(ttag, tr_msg_tag(msg), tl);
-        ttag[tl] = '\0';
-    }
+    if (traced)
+        s_trace_note(msg, &note);
     if (s_announce(node, port, rec, via)) {
         rc = TR_ENOENT;
     } else {
@@ -754,7 +769,7 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         *msgp = NULL; /* ZeroMQ has it now, and gives it back when done */
         if (traced)
             tr__trace_add(node->trace, TR__TRACE_SEND, port->rec->id, to,
-                          tsize, ttag);
+                          note.size, note.tag);
         /* for the control endpoint */
         if (box == TR__BOX_MAILBOX) {
             atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
@@ -795,7 +810,7 @@ tr__port_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         !port->closed) {
         tr_node_t *node = atomic_load_explicit(&port->node,
                                                memory_order_relaxed);
-        if (node->trace == NULL && node->chaos == NULL &&
+        if (node->chaos == NULL &&
             (*msgp)->len <= (size_t)node->opts.max_message_bytes &&
             s_send_hot(port, node, to, *msgp, ZMQ_DONTWAIT) == 0) {
             *msgp = NULL;
