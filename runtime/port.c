@@ -669,11 +669,28 @@ s_trace_note(const tr_msg_t *msg, s_trace_note_t *t)
     t->tag[tl] = '\0';
 }
 
+/* What a send ZeroMQ took counts: toward the target's mailbox (for the
+ * control endpoint), and this thread's user messages and answers out
+ * (only this thread writes that one). */
+static inline void
+s_count_sent(tr__port_t *port, tr__rec_t *rec, tr__box_t box, bool user)
+{
+    if (box == TR__BOX_MAILBOX)
+        atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
+    if (user) {
+        tr__rec_t *me = port->rec;
+        atomic_store_explicit(
+            &me->out, atomic_load_explicit(&me->out, memory_order_relaxed) + 1,
+            memory_order_relaxed);
+    }
+}
+
 /* s_send's usual case, a message to the actor the last one went to, with
- * no chaos: the peer, its socket and the size checks are known good. Profiled (callgrind, a tell stream between two process actors),
- * this is half the instructions of the general path. Nonzero: nothing
- * was sent, and the general path is to find out why (an ended actor, a
- * full mailbox) and wait, retry or fail as it does. */
+ * no chaos: the peer, its socket and the size checks are known good.
+ * Profiled (callgrind, a tell stream between two process actors), this
+ * is half the instructions of the general path. Nonzero: nothing was
+ * sent, and the general path is to find out why (an ended actor, a full
+ * mailbox) and wait, retry or fail as it does. */
 static inline int
 s_send_hot(tr__port_t *port, tr_node_t *node, tr_id_t to, tr_msg_t *msg,
            int flags)
@@ -702,13 +719,7 @@ s_send_hot(tr__port_t *port, tr_node_t *node, tr_id_t to, tr_msg_t *msg,
     if (traced)
         tr__trace_add(node->trace, TR__TRACE_SEND, port->rec->id, to,
                       note.size, note.tag);
-    atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
-    if (user) {
-        tr__rec_t *me = port->rec; /* only this thread writes out */
-        atomic_store_explicit(
-            &me->out, atomic_load_explicit(&me->out, memory_order_relaxed) + 1,
-            memory_order_relaxed);
-    }
+    s_count_sent(port, rec, TR__BOX_MAILBOX, user);
     return 0;
 }
 
@@ -770,20 +781,11 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         if (traced)
             tr__trace_add(node->trace, TR__TRACE_SEND, port->rec->id, to,
                           note.size, note.tag);
-        /* for the control endpoint */
-        if (box == TR__BOX_MAILBOX) {
-            atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
-            if (via == to) { /* not through a gateway: the next may be hot */
-                port->hot = pe;
-                port->hot_to = to;
-            }
-        }
-        if (user) { /* user messages and answers */
-            tr__rec_t *me = port->rec; /* only this thread writes out */
-            atomic_store_explicit(
-                &me->out,
-                atomic_load_explicit(&me->out, memory_order_relaxed) + 1,
-                memory_order_relaxed);
+        s_count_sent(port, rec, box, user);
+        if (box == TR__BOX_MAILBOX && via == to) {
+            /* not through a gateway: the next send may be hot */
+            port->hot = pe;
+            port->hot_to = to;
         }
         /* Last: this send may find the target dead and free pe (and
          * rec with it), clearing hot if it was pe. */
@@ -836,8 +838,8 @@ tr__port_forward(tr__port_t *port, zmq_msg_t *zm, tr_id_t to, tr__box_t box)
                                          : tr__zmsg_send(zm, sock,
                                                          ZMQ_DONTWAIT);
     s_retract(node, port, rec);
-    if (rc == 0 && box == TR__BOX_MAILBOX)
-        atomic_fetch_add_explicit(&rec->sent_to, 1, memory_order_relaxed);
+    if (rc == 0)
+        s_count_sent(port, rec, box, false); /* not this thread's own */
     if (rc == TR_ENOENT)
         s_peer_drop(port, to);
     return rc;
