@@ -647,34 +647,24 @@ tr_read_int(tr_reader_t *r, int64_t *v)
     if (r->err == 0 && r->pos < r->len) {
         const uint8_t *p = r->p + r->pos;
         size_t left = r->len - r->pos;
-        uint32_t x;
         switch (p[0]) {
-        case 0xcc:
-        case 0xd0:
-            if (left < 2)
-                break;
-            x = p[1];
-            *v = p[0] == 0xd0 && x >= 0x80u ? (int64_t)x - 0x100 : x;
-            r->pos += 2;
-            return 0;
+        case 0xcc: /* uint 8, 16, 32: 1, 2, 4 bytes big-endian */
         case 0xcd:
-        case 0xd1:
-            if (left < 3)
-                break;
-            x = (uint32_t)p[1] << 8 | p[2];
-            *v = p[0] == 0xd1 && x >= 0x8000u ? (int64_t)x - 0x10000 : x;
-            r->pos += 3;
-            return 0;
         case 0xce:
-        case 0xd2:
-            if (left < 5)
+        case 0xd0: /* int 8, 16, 32 */
+        case 0xd1:
+        case 0xd2: {
+            size_t n = (size_t)1 << (p[0] & 3);
+            if (left < n + 1)
                 break;
-            x = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
-                (uint32_t)p[3] << 8 | p[4];
-            *v = p[0] == 0xd2 && x >= 0x80000000u ? (int64_t)x - 0x100000000
-                                                  : x;
-            r->pos += 5;
+            uint32_t x = 0;
+            for (size_t i = 1; i <= n; i++)
+                x = x << 8 | p[i];
+            uint32_t top = (uint32_t)1 << (8 * n - 1);
+            *v = p[0] >= 0xd0 && x >= top ? (int64_t)x - 2 * (int64_t)top : x;
+            r->pos += n + 1;
             return 0;
+        }
         default:
             if (p[0] <= 0x7f) { /* positive fixint */
                 *v = p[0];
