@@ -660,8 +660,8 @@ tr_read_int(tr_reader_t *r, int64_t *v)
             uint32_t x = 0;
             for (size_t i = 1; i <= n; i++)
                 x = x << 8 | p[i];
-            uint32_t top = (uint32_t)1 << (8 * n - 1);
-            *v = p[0] >= 0xd0 && x >= top ? (int64_t)x - 2 * (int64_t)top : x;
+            bool neg = p[0] >= 0xd0 && p[1] >= 0x80; /* signed, top bit */
+            *v = neg ? (int64_t)x - ((int64_t)1 << (8 * n)) : (int64_t)x;
             r->pos += n + 1;
             return 0;
         }
