@@ -6,6 +6,14 @@
  * trace, which frees them all at close, and a new trace has a new
  * generation, so a thread never touches a buffer of a closed trace.
  *
+ * A record is stamped with the CPU's time-stamp counter where the
+ * kernel itself keeps time with it (x86-64, clocksource tsc), a few
+ * cycles where clock_gettime costs tens of nanoseconds; a buffer takes a
+ * (counter, CLOCK_MONOTONIC) pair when its first record comes and
+ * another when it is written, and its stamps become nanoseconds by
+ * interpolating between the two. Elsewhere records take
+ * CLOCK_MONOTONIC directly.
+ *
  * A trace may also keep a ring of the last TR__TRACE_RING records in
  * memory, for the control endpoint's "events" (what `troupe dashboard`
  * draws). The ring is switched on by the control command "watch": a node
@@ -21,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include "transport/clock.h"
 #include "transport/log.h"
@@ -39,6 +50,7 @@ _Static_assert(sizeof(s_rec_t) == 64, "a trace record is 64 bytes");
 typedef struct s_buf {
     struct s_buf *next; /* the trace's list */
     size_t n;
+    uint64_t tsc0, ns0; /* at the first record since the last write */
     s_rec_t r[S_RECORDS];
 } s_buf_t;
 
@@ -52,6 +64,7 @@ struct tr__trace {
     s_rec_t *ring;           /* TR__TRACE_RING records, once on */
     uint64_t ring_next;      /* sequence number of the next record */
     uint64_t start_ns;
+    bool tsc; /* records stamped with the time-stamp counter */
 };
 
 static _Atomic uint64_t s_gens;
@@ -60,9 +73,57 @@ static _Thread_local struct {
     s_buf_t *buf;
 } t_cur;
 
+/* The time-stamp counter, where the kernel keeps time with it: then it
+ * runs at a constant rate, the same on every CPU. */
+static bool
+s_tsc_usable(void)
+{
+#if defined(__x86_64__)
+    char cs[32] = "";
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/"
+                    "current_clocksource", "r");
+    if (f == NULL)
+        return false;
+    bool ok = fgets(cs, sizeof cs, f) != NULL && strcmp(cs, "tsc\n") == 0;
+    fclose(f);
+    return ok;
+#else
+    return false;
+#endif
+}
+
+static inline uint64_t
+s_stamp(const tr__trace_t *t)
+{
+#if defined(__x86_64__)
+    if (t->tsc)
+        return __rdtsc();
+#endif
+    (void)t;
+    return tr__now_ns();
+}
+
+/* A buffer's counter stamps into nanoseconds, between the pair taken at
+ * its first record and one taken now. */
+static void
+s_stamps_to_ns(const tr__trace_t *t, s_buf_t *b)
+{
+    if (!t->tsc || b->n == 0)
+        return;
+    uint64_t tsc1 = s_stamp(t), ns1 = tr__now_ns();
+    double per = tsc1 > b->tsc0 ? (double)(ns1 - b->ns0) /
+                                      (double)(tsc1 - b->tsc0)
+                                : 0.0;
+    for (size_t i = 0; i < b->n; i++) {
+        uint64_t d = b->r[i].ts > b->tsc0 ? b->r[i].ts - b->tsc0 : 0;
+        b->r[i].ts = b->ns0 + (uint64_t)((double)d * per);
+    }
+}
+
 static void
 s_write(tr__trace_t *t, s_buf_t *b)
 {
+    s_stamps_to_ns(t, b);
     size_t len = b->n * sizeof(s_rec_t);
     const char *p = (const char *)b->r;
     while (len > 0) {
@@ -104,6 +165,7 @@ tr__trace_open(const char *path, bool child, tr__trace_t **out)
     }
     t->gen = atomic_fetch_add(&s_gens, 1) + 1;
     t->start_ns = now;
+    t->tsc = s_tsc_usable();
     pthread_mutex_init(&t->mu, NULL);
     pthread_mutex_init(&t->ring_mu, NULL);
     *out = t;
@@ -140,10 +202,10 @@ tr__trace_ring_on(tr__trace_t *t)
 }
 
 static void
-s_fill(s_rec_t *r, int kind, uint64_t a, uint64_t b, uint32_t size,
-       const char *text)
+s_fill(s_rec_t *r, uint64_t ts, int kind, uint64_t a, uint64_t b,
+       uint32_t size, const char *text)
 {
-    r->ts = tr__now_ns();
+    r->ts = ts;
     r->a = a;
     r->b = b;
     r->size = size;
@@ -159,7 +221,8 @@ s_ring_add(tr__trace_t *t, int kind, uint64_t a, uint64_t b, uint32_t size,
            const char *text)
 {
     pthread_mutex_lock(&t->ring_mu);
-    s_fill(&t->ring[t->ring_next % TR__TRACE_RING], kind, a, b, size, text);
+    s_fill(&t->ring[t->ring_next % TR__TRACE_RING], tr__now_ns(), kind, a, b,
+           size, text);
     t->ring_next++;
     pthread_mutex_unlock(&t->ring_mu);
 }
@@ -222,7 +285,12 @@ tr__trace_add(tr__trace_t *t, int kind, uint64_t a, uint64_t b,
         return;
     if (buf->n == S_RECORDS)
         s_write(t, buf);
-    s_fill(&buf->r[buf->n++], kind, a, b, size, text);
+    uint64_t ts = s_stamp(t);
+    if (buf->n == 0 && t->tsc) {
+        buf->tsc0 = ts;
+        buf->ns0 = tr__now_ns();
+    }
+    s_fill(&buf->r[buf->n++], ts, kind, a, b, size, text);
 }
 
 void

@@ -33,6 +33,28 @@ s_sink_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
 }
 TR_BEHAVIOUR(sink, .state_size = sizeof(s_sink_t), .handle = s_sink_handle);
 
+/* "watcher": "watch" [id] monitors id; "downs" answers the "$down"s seen. */
+static int
+s_watcher_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    int64_t *downs = state;
+    if (tr_msg_is(msg, "$down")) {
+        ++*downs;
+        return 0;
+    }
+    if (tr_msg_is(msg, "watch")) {
+        int64_t id = 0;
+        ts_ints(msg, 1, &id);
+        int64_t rc = tr_monitor(self, (tr_id_t)id);
+        return ts_reply_ints(self, msg, 1, &rc);
+    }
+    if (tr_msg_is(msg, "downs"))
+        return ts_reply_ints(self, msg, 1, downs);
+    return TR_EUNHANDLED;
+}
+TR_BEHAVIOUR(watcher, .state_size = sizeof(int64_t),
+             .handle = s_watcher_handle);
+
 static int
 s_twice(const tr_msg_t *args, tr_msg_t **result)
 {
@@ -380,6 +402,7 @@ START_TEST(trace_records_sends_receives_spawns_and_exits)
     char dir[256], path[300];
     ts_tmpdir(dir, sizeof dir, "trace");
     snprintf(path, sizeof path, "%s/t.trace", dir);
+    uint64_t t0 = (uint64_t)ts_now_us() * 1000u;
     tr_node_t *node = ts_node(&(tr_node_opts_t){.trace = path});
     tr_id_t sink = ts_spawn(node, "sink", "sink1");
     for (int i = 0; i < 100; i++)
@@ -387,17 +410,37 @@ START_TEST(trace_records_sends_receives_spawns_and_exits)
     int64_t n = 0;
     ck_assert_int_eq(ts_call_ints(node, "sink1", ts_msg("count"), 1, &n), 0);
     ck_assert_int_eq(n, 100);
+    /* a monitor's DOWN is recorded too */
+    tr_id_t watcher = ts_spawn(node, "watcher", "watcher1");
+    tr_id_t gone = ts_spawn(node, "sink", "sink2");
+    tr_msg_t *w = ts_msg("watch");
+    ck_assert_int_eq(tr_msg_add_int(w, (int64_t)gone), 0);
+    ck_assert_int_eq(ts_call_ints(node, "watcher1", w, 1, &n), 0);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(tr_stop(node, gone, TS_CALL_MS), 0);
+    int64_t deadline = ts_now_ms() + TS_CALL_MS, downs = 0;
+    while (downs == 0 && ts_now_ms() < deadline)
+        ck_assert_int_eq(
+            ts_call_ints(node, "watcher1", ts_msg("downs"), 1, &downs), 0);
+    ck_assert_int_eq(downs, 1);
     ts_destroy(&node);
+    uint64_t t1 = (uint64_t)ts_now_us() * 1000u + 1000u;
     FILE *f = fopen(path, "rb");
     ck_assert_ptr_nonnull(f);
     unsigned char head[16], r[64];
     ck_assert_uint_eq(fread(head, 1, 16, f), 16);
     ck_assert(memcmp(head, "TRTRACE1", 8) == 0);
-    int kinds[8] = {0}, to_sink = 0, n_tag = 0, exits = 0;
+    int kinds[8] = {0}, to_sink = 0, n_tag = 0, exits = 0, down = 0;
     while (fread(r, 1, 64, f) == 64) {
-        uint64_t a, b;
+        uint64_t ts, a, b;
+        memcpy(&ts, r, 8);
         memcpy(&a, r + 8, 8);
         memcpy(&b, r + 16, 8);
+        /* stamped in CLOCK_MONOTONIC nanoseconds, within the test */
+        ck_assert_uint_ge(ts, t0);
+        ck_assert_uint_le(ts, t1);
+        if (r[28] == 6 && a == watcher && b == gone)
+            down++;
         ck_assert_int_ge(r[28], 1);
         ck_assert_int_le(r[28], 6);
         kinds[r[28]]++;
@@ -414,6 +457,7 @@ START_TEST(trace_records_sends_receives_spawns_and_exits)
     ck_assert_int_eq(kinds[1], kinds[2]); /* every send was taken */
     ck_assert_int_ge(kinds[3], 1);    /* the spawn */
     ck_assert_int_eq(exits, 1);
+    ck_assert_int_eq(down, 1);
     unlink(path);
     ts_rmtree(dir);
 }
