@@ -111,8 +111,11 @@ s_tokenize(tr_pipe_ctx_t *ctx, void *state, const tr_msg_t *item)
     int rc = tr_read_str(&r, &s, &len);
     /* --kill: the first worker to see the marker's line dies with it. */
     if (rc == 0 && kill != NULL && len > 5 && memcmp(s, "kill ", 5) == 0 &&
-        unlink(kill) == 0)
+        unlink(kill) == 0) {
+        fprintf(stderr, "wordcount: the tokenize worker in process %ld "
+                "takes the poisoned line and is SIGKILLed\n", (long)getpid());
         raise(SIGKILL);
+    }
     for (size_t i = 0; i < len && rc == 0;) {
         size_t j = i;
         while (j < len && s[j] != ' ' && s[j] != '\n')
@@ -242,6 +245,14 @@ main(int argc, char **argv)
     tr_pipeline_opts_t o = {.stages = stages, .nstages = 3, .batch = 64};
     tr_pipeline_t *pipe = NULL;
     s_check(tr_pipeline_start(node, &o, &pipe), "pipeline");
+    const char *placed = getenv("TROUPE_PLACE");
+    if (placed != NULL && placed[0] != '\0')
+        printf("read -> tokenize -> count -> merge, placed by "
+               "TROUPE_PLACE=%s\n", placed);
+    else
+        printf("read -> tokenize (3 worker processes) -> count (2 partitions "
+               "by word) -> merge\n");
+    fflush(stdout);
     int rc = tr_pipeline_run(pipe, s_next, &fs, s_merge, &merged);
     tr_pipeline_stats_t st = {0};
     int src = rc ? rc : tr_pipeline_stats(pipe, &st);

@@ -66,6 +66,14 @@ typedef struct s_sup {
     uint64_t timer_due; /* when the pending restart timer fires (0: none) */
 } s_sup_t;
 
+/* How the log names a child: its id, or for a dynamic child (which has
+ * none) its behaviour. */
+static const char *
+s_label(const s_child_t *c)
+{
+    return c->id[0] != '\0' ? c->id : c->behaviour;
+}
+
 /* ------------------------------------------------------------------ */
 /* Specs to and from msgpack                                            */
 
@@ -258,7 +266,8 @@ s_stop(tr_actor_t *self, s_child_t *c)
         if (rc == TR_ENOTSUP)
             TR__LOG(TR_LOG_ERROR, "supervisor", "child '%s' (%llx) did not "
                     "stop within %d ms and is a thread: left running",
-                    c->id, (unsigned long long)c->actor, c->shutdown_ms);
+                    s_label(c), (unsigned long long)c->actor,
+                    c->shutdown_ms);
         else if (rc == 0)
             (void)tr_join(node, c->actor, c->shutdown_ms, NULL);
     }
@@ -359,7 +368,7 @@ static void
 s_give_up(tr_actor_t *self, s_sup_t *s, const s_child_t *c, int reason)
 {
     TR__LOG(TR_LOG_ERROR, "supervisor", "child '%s' ended (%s) once too "
-            "often: more than %d restarts in %d ms; giving up", c->id,
+            "often: more than %d restarts in %d ms; giving up", s_label(c),
             tr_strerror(reason), s->max_restarts < 0 ? 0 : s->max_restarts,
             s->period_ms);
     s_stop_all(self, s);
@@ -431,11 +440,11 @@ s_start_due(tr_actor_t *self, s_sup_t *s)
             c->due = 0;
             c->restarts++;
             TR__LOG(TR_LOG_INFO, "supervisor", "restarted '%s' as %llx",
-                    c->id, (unsigned long long)c->actor);
+                    s_label(c), (unsigned long long)c->actor);
             continue;
         }
         TR__LOG(TR_LOG_WARN, "supervisor", "restart of '%s' failed: %s",
-                c->id, tr_strerror(rc));
+                s_label(c), tr_strerror(rc));
         c->due = 0;
         if (!s_on_end(self, s, i, rc))
             return 0;
@@ -650,7 +659,7 @@ s_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         c->actor = 0;
         TR__LOG(reason == 0 || reason == TR_ESHUTDOWN ? TR_LOG_INFO
                                                       : TR_LOG_WARN,
-                "supervisor", "child '%s' (%llx) ended: %s", c->id,
+                "supervisor", "child '%s' (%llx) ended: %s", s_label(c),
                 (unsigned long long)who, tr_strerror(reason));
         if (!s_on_end(self, s, i, reason))
             return 0;
