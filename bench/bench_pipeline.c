@@ -8,9 +8,10 @@
  *                     acknowledgements, re-delivery or end-of-stream
  *                     counting, and loses what is queued toward a stage
  *                     that dies)
- *  pipeline_zmq_tcp   the same raw chain over tcp on 127.0.0.1 (troupe's
- *                     figure is the same run: its process workers talk
- *                     over ipc, the one local transport it has)
+ *  pipeline_zmq_tcp   the same raw chain over tcp on 127.0.0.1, against
+ *                     troupe's stages placed on a second node of this
+ *                     process, so its items cross both nodes' gateways
+ *                     over tcp
  *  pipeline_python    a chain of multiprocessing.Queue and three
  *                     multiprocessing.Process stages (bench/py_pipeline.py)
  *
