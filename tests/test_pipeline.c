@@ -792,6 +792,67 @@ START_TEST(sigkilled_process_workers_lose_no_item_and_duplicate_none)
 }
 END_TEST
 
+/* End of stream is counted per producer while workers die too: each of
+ * the producers' items comes out once, and the end only after the last. */
+START_TEST(end_of_stream_from_several_producers_survives_killed_workers)
+{
+    tr_node_t *node = ts_node(NULL);
+    tr_stage_opts_t st[] = {
+        {.stage = "tp_nap", .workers = 2, .place = TR_PLACE_PROCESS},
+        {.stage = "tp_add1", .workers = 2, .place = TR_PLACE_PROCESS},
+    };
+    enum { P = 3, N = 3000, KILLS = 6 };
+    tr_pipeline_opts_t o = {.producers = P, .batch = 32};
+    tr_pipeline_t *p = s_start(node, st, 2, &o);
+    static s_killer_t k;
+    pthread_t kt;
+    s_killer_start(&k, &kt, KILLS, P * N / (KILLS + 3));
+    s_producer_t prs[P];
+    pthread_t th[P];
+    for (int i = 0; i < P; i++) {
+        prs[i] = (s_producer_t){p, i, N, NULL, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, s_producer_main,
+                                        &prs[i]),
+                         0);
+    }
+    static uint8_t seen[P * N];
+    memset(seen, 0, sizeof seen);
+    int got = 0;
+    for (;;) {
+        tr_msg_t *m = NULL;
+        uint64_t ix;
+        int rc;
+        int r = tr_pipeline_next(p, &m, &ix, &rc, TS_CALL_MS);
+        if (r == 1)
+            break;
+        ck_assert_int_eq(r, 0);
+        ck_assert_int_eq(rc, 0);
+        ck_assert_uint_lt(ix, P * N);
+        /* item n of producer i has index n * P + i and comes out n + 1 */
+        TS_CHECK(seen[ix]++ == 0 && s_int(m, 0) == (int64_t)(ix / P) + 1);
+        tr_msg_destroy(&m);
+        got++;
+        atomic_fetch_add(&k.progress, 1);
+    }
+    atomic_store(&k.stop, true);
+    pthread_join(kt, NULL);
+    ck_assert_int_eq(got, P * N);
+    for (int i = 0; i < P; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(prs[i].rc, 0);
+    }
+    tr_pipeline_stats_t s;
+    ck_assert_int_eq(tr_pipeline_stats(p, &s), 0);
+    fprintf(stderr, "pipeline: %d producers, %d kills, %llu batches "
+            "redelivered\n", P, atomic_load(&k.kills),
+            (unsigned long long)s.redelivered);
+    ck_assert_int_ge(atomic_load(&k.kills), 1);
+    ck_assert_uint_ge(s.worker_deaths, (uint64_t)atomic_load(&k.kills));
+    ck_assert_int_eq(tr_pipeline_stop(&p, TR_DEFAULT), 0);
+    ts_destroy(&node);
+}
+END_TEST
+
 START_TEST(sigkilled_stateful_partitions_are_rebuilt_and_counts_are_exact)
 {
     tr_node_t *node = ts_node(NULL);
@@ -1195,6 +1256,8 @@ s_suite(void)
     tc = s_tcase(s, "chaos", 120);
     tcase_add_test(tc,
                    sigkilled_process_workers_lose_no_item_and_duplicate_none);
+    tcase_add_test(
+        tc, end_of_stream_from_several_producers_survives_killed_workers);
     tcase_add_test(
         tc, sigkilled_stateful_partitions_are_rebuilt_and_counts_are_exact);
     tcase_add_test(tc, chaos_kills_duplicates_and_delays_change_no_result);
