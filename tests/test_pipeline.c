@@ -587,6 +587,36 @@ s_producer_main(void *arg)
     return NULL;
 }
 
+/* Take items until the end of stream, each index below total once
+ * (seen): item n of
+ * producer i has index n * np + i and comes out as n + 1; from producer
+ * only, unless it is -1. Counts each into *progress when not NULL.
+ * Returns how many came. */
+static int
+s_take_to_end(tr_pipeline_t *p, uint8_t *seen, uint64_t total, int np,
+              int only, atomic_long *progress)
+{
+    int got = 0;
+    for (;;) {
+        tr_msg_t *m = NULL;
+        uint64_t ix;
+        int rc;
+        int r = tr_pipeline_next(p, &m, &ix, &rc, TS_CALL_MS);
+        if (r == 1)
+            return got;
+        ck_assert_int_eq(r, 0);
+        ck_assert_int_eq(rc, 0);
+        ck_assert_uint_lt(ix, total);
+        TS_CHECK((only < 0 || ix % (uint64_t)np == (uint64_t)only) &&
+                 seen[ix]++ == 0 &&
+                 s_int(m, 0) == (int64_t)(ix / (uint64_t)np) + 1);
+        tr_msg_destroy(&m);
+        got++;
+        if (progress != NULL)
+            atomic_fetch_add(progress, 1);
+    }
+}
+
 START_TEST(end_of_stream_is_counted_per_producer)
 {
     tr_node_t *node = ts_node(NULL);
@@ -624,18 +654,7 @@ START_TEST(end_of_stream_is_counted_per_producer)
     ck_assert_int_eq(tr_pipeline_next(p, &none, NULL, NULL, 100),
                      TR_ETIMEDOUT);
     ts_flag_set(&go);
-    for (;;) {
-        tr_msg_t *m = NULL;
-        uint64_t ix;
-        int rc;
-        int r = tr_pipeline_next(p, &m, &ix, &rc, TS_CALL_MS);
-        if (r == 1)
-            break;
-        ck_assert_int_eq(r, 0);
-        TS_CHECK(ix % P == P - 1 && seen[ix]++ == 0);
-        tr_msg_destroy(&m);
-        got++;
-    }
+    got += s_take_to_end(p, seen, P * N, P, P - 1, NULL);
     ck_assert_int_eq(got, P * N);
     /* The end stays the end. */
     ck_assert_int_eq(tr_pipeline_next(p, &none, NULL, NULL, 0), 1);
@@ -817,23 +836,7 @@ START_TEST(end_of_stream_from_several_producers_survives_killed_workers)
     }
     static uint8_t seen[P * N];
     memset(seen, 0, sizeof seen);
-    int got = 0;
-    for (;;) {
-        tr_msg_t *m = NULL;
-        uint64_t ix;
-        int rc;
-        int r = tr_pipeline_next(p, &m, &ix, &rc, TS_CALL_MS);
-        if (r == 1)
-            break;
-        ck_assert_int_eq(r, 0);
-        ck_assert_int_eq(rc, 0);
-        ck_assert_uint_lt(ix, P * N);
-        /* item n of producer i has index n * P + i and comes out n + 1 */
-        TS_CHECK(seen[ix]++ == 0 && s_int(m, 0) == (int64_t)(ix / P) + 1);
-        tr_msg_destroy(&m);
-        got++;
-        atomic_fetch_add(&k.progress, 1);
-    }
+    int got = s_take_to_end(p, seen, P * N, P, -1, &k.progress);
     atomic_store(&k.stop, true);
     pthread_join(kt, NULL);
     ck_assert_int_eq(got, P * N);
