@@ -30,8 +30,8 @@
  * does not move and the error is not sticky. Deeper data can still be
  * read by hand with tr_read_array / tr_read_map, which keep no depth.
  * troupe's own messages nest one level (a child spec); 64 leaves users room
- * and costs skip 512 bytes of stack. Build with -DTR__MSG_MAX_DEPTH=n to
- * change it. */
+ * and costs skip 512 bytes of stack. The build sets it: meson's option
+ * max_nesting (meson setup -Dmax_nesting=n). */
 #ifndef TR__MSG_MAX_DEPTH
 #define TR__MSG_MAX_DEPTH 64
 #endif
