@@ -296,8 +296,23 @@ tr__trace_add(tr__trace_t *t, int kind, uint64_t a, uint64_t b,
 void
 tr__trace_flush_thread(tr__trace_t *t)
 {
-    if (t != NULL && t->fd >= 0 && t_cur.gen == t->gen && t_cur.buf != NULL)
-        s_write(t, t_cur.buf);
+    if (t == NULL || t->fd < 0 || t_cur.gen != t->gen || t_cur.buf == NULL)
+        return;
+    s_buf_t *b = t_cur.buf;
+    s_write(t, b);
+    /* The thread ends: its 64 KiB go back now, not at close (a traced
+     * node may start and end thousands of actors). */
+    pthread_mutex_lock(&t->mu);
+    for (s_buf_t **p = &t->bufs; *p != NULL; p = &(*p)->next) {
+        if (*p == b) {
+            *p = b->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    free(b);
+    t_cur.gen = 0;
+    t_cur.buf = NULL;
 }
 
 void

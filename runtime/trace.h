@@ -54,7 +54,8 @@ void tr__trace_close(tr__trace_t **t);
 void tr__trace_add(tr__trace_t *t, int kind, uint64_t a, uint64_t b,
                    uint32_t size, const char *text);
 
-/* Write the calling thread's records now (an actor thread that ends). */
+/* Write the calling thread's records now and free its buffer (an actor
+ * thread that ends; should it record again, it gets a new one). */
 void tr__trace_flush_thread(tr__trace_t *t);
 
 #endif

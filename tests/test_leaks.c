@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -523,14 +524,15 @@ s_spawn_cycle(tr_node_t *node, void *arg, int i)
     TS_CHECK(reason == TR_ESHUTDOWN);
 }
 
-/* n spawn cycles of mode after warmup, on a node of their own with a
- * keeper actor; checked with s_check, and by the node's counters. */
+/* n spawn cycles of mode after warmup, on a node of their own (opts:
+ * NULL for the defaults) with a keeper actor; checked with s_check, and
+ * by the node's counters. */
 static void
 s_spawn_cycles(tr_mode_t mode, int warmup, int n, bool paced,
-               const char *what)
+               const tr_node_opts_t *opts, const char *what)
 {
     s_run_t r = {.before = s_quiet(NULL), .paced = paced};
-    tr_node_t *node = ts_node(NULL);
+    tr_node_t *node = ts_node(opts);
     r.poke = (s_poke_t){.node = node,
                         .keeper = ts_spawn(node, "lk_echo", "lk_keeper")};
     s_run(node, s_spawn_cycle, &mode, warmup, n, &r);
@@ -550,14 +552,34 @@ s_spawn_cycles(tr_mode_t mode, int warmup, int n, bool paced,
 
 START_TEST(thread_actor_spawn_stop_cycles_leave_no_fds_threads_or_memory)
 {
-    s_spawn_cycles(TR_THREAD, S_WARMUP, S_THREAD_CYCLES, true,
+    s_spawn_cycles(TR_THREAD, S_WARMUP, S_THREAD_CYCLES, true, NULL,
                    "thread actor spawn/call/stop/join cycles");
+}
+END_TEST
+
+/* Traced, each actor thread has a 64 KiB record buffer: an ending
+ * thread writes it and gives it back, so a traced node that starts and
+ * ends actors does not grow (1,000 buffers kept would be 64 MiB). */
+START_TEST(traced_thread_actor_cycles_give_their_trace_buffers_back)
+{
+    char dir[256], path[300];
+    ts_tmpdir(dir, sizeof dir, "leaks");
+    snprintf(path, sizeof path, "%s/t.trace", dir);
+    s_spawn_cycles(TR_THREAD, S_WARMUP, S_THREAD_CYCLES / 10, true,
+                   &(tr_node_opts_t){.trace = path},
+                   "traced thread actor cycles");
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    /* at least a spawn, a send, a receive and an exit a cycle */
+    ck_assert_int_ge(sb.st_size, (off_t)(S_THREAD_CYCLES / 10) * 4 * 64);
+    unlink(path);
+    ts_rmtree(dir);
 }
 END_TEST
 
 START_TEST(process_actor_spawn_stop_cycles_leave_no_children_fds_or_memory)
 {
-    s_spawn_cycles(TR_PROCESS, S_WARMUP / 10, S_PROCESS_CYCLES, true,
+    s_spawn_cycles(TR_PROCESS, S_WARMUP / 10, S_PROCESS_CYCLES, true, NULL,
                    "process actor spawn/call/stop/join cycles");
 }
 END_TEST
@@ -566,7 +588,7 @@ END_TEST
  * everything comes back once the node is quiet (RSS is only printed). */
 START_TEST(ended_actors_sockets_are_reaped_after_an_unpaced_burst)
 {
-    s_spawn_cycles(TR_THREAD, S_WARMUP, S_BURST_CYCLES, false,
+    s_spawn_cycles(TR_THREAD, S_WARMUP, S_BURST_CYCLES, false, NULL,
                    "thread actor spawn/call/stop/join cycles");
 }
 END_TEST
@@ -804,6 +826,8 @@ s_suite(void)
     tcase_set_timeout(tc, 150);
     tcase_add_test(tc,
                    thread_actor_spawn_stop_cycles_leave_no_fds_threads_or_memory);
+    tcase_add_test(tc,
+                   traced_thread_actor_cycles_give_their_trace_buffers_back);
     tcase_add_test(
         tc, process_actor_spawn_stop_cycles_leave_no_children_fds_or_memory);
     tcase_add_test(tc, supervised_child_start_terminate_cycles_leave_nothing);
