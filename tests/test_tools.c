@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -66,18 +67,18 @@ s_run_free(void)
     memset(&s_r, 0, sizeof s_r);
 }
 
-/* Run the command with args (NULL-terminated) into s_r; its exit status. */
-static int
-s_runv(const char *const *args)
+/* The command's argv with args (NULL-terminated) after it: the wrapper's
+ * words (TR_TOOL_WRAP, cut up in wrap), the tool, args. */
+static void
+s_tool_argv(const char *const *args, char *argv[64], char wrap[512])
 {
     const char *tool = getenv("TR_TOOL_TROUPE");
     ck_assert_msg(tool != NULL, "TR_TOOL_TROUPE is not set");
-    char *argv[64];
     int argc = 0;
-    char wrap[512] = "";
     const char *w = getenv("TR_TOOL_WRAP");
+    wrap[0] = '\0';
     if (w != NULL && *w != '\0') {
-        snprintf(wrap, sizeof wrap, "%s", w);
+        snprintf(wrap, 512, "%s", w);
         for (char *save, *t = strtok_r(wrap, " ", &save); t && argc < 16;
              t = strtok_r(NULL, " ", &save))
             argv[argc++] = t;
@@ -86,7 +87,14 @@ s_runv(const char *const *args)
     for (int i = 0; args[i] != NULL && argc < 63; i++)
         argv[argc++] = (char *)args[i];
     argv[argc] = NULL;
+}
 
+/* Run argv into s_r (what names it in messages); its exit status. Waits
+ * for the end of both pipes, so for every process that holds them (an
+ * example's process actors too), then for argv[0]'s exit. */
+static int
+s_exec(char *const *argv, const char *what)
+{
     s_run_free();
     s_r.out = calloc(1, S_OUT_MAX + 1);
     s_r.err = calloc(1, S_OUT_MAX + 1);
@@ -143,11 +151,21 @@ s_runv(const char *const *args)
     if (hung)
         kill(pid, SIGKILL);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(!hung, "troupe %s did not end within %d ms", args[0],
+    ck_assert_msg(!hung, "%s did not end within %d ms", what,
                   S_DEADLINE_MS);
     s_r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     ck_assert_msg(s_r.status != 99, "valgrind found errors:\n%s", s_r.err);
     return s_r.status;
+}
+
+/* Run the command with args (NULL-terminated) into s_r; its exit status. */
+static int
+s_runv(const char *const *args)
+{
+    char *argv[64], wrap[512], what[64];
+    s_tool_argv(args, argv, wrap);
+    snprintf(what, sizeof what, "troupe %s", args[0]);
+    return s_exec(argv, what);
 }
 
 /* s_runv with the arguments given inline, and an expected exit status. */
@@ -668,6 +686,101 @@ START_TEST(a_missing_or_gone_node_exits_1_with_a_message)
 }
 END_TEST
 
+START_TEST(a_killed_nodes_directory_is_stale_and_the_node_gone)
+{
+    /* The next node that starts under a runtime directory removes the
+     * stale ones there (runtime/rundir.c), whoever runs it: this test's
+     * nodes get a runtime directory of their own, and the command looks
+     * there too. */
+    char xdg[64];
+    ts_tmpdir(xdg, sizeof xdg, "tools-xdg");
+    ck_assert_int_eq(setenv("XDG_RUNTIME_DIR", xdg, 1), 0);
+    /* A node in a child process, which says where its directory is and
+     * then waits to be killed: SIGKILL leaves the directory behind. */
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
+        tr_node_t *node = NULL;
+        char name[64];
+        snprintf(name, sizeof name, "tt_killed_%ld", (long)getpid());
+        if (tr_node_create(&node, &(tr_node_opts_t){.name = name}) != 0)
+            _exit(1);
+        size_t len = strlen(node->rundir) + 1;
+        if (write(p[1], node->rundir, len) != (ssize_t)len)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char dir[256] = "";
+    size_t len = 0;
+    ssize_t n;
+    while ((len == 0 || dir[len - 1] != '\0') && len < sizeof dir - 1 &&
+           (n = read(p[0], dir + len, sizeof dir - 1 - len)) > 0)
+        len += (size_t)n;
+    dir[len] = '\0';
+    close(p[0]);
+    ck_assert_msg(len > 0 && dir[len - 1] == '\0', "no directory from the "
+                  "child (%zu bytes)", len);
+    ck_assert_msg(strncmp(dir, xdg, strlen(xdg)) == 0, "%s is not in %s",
+                  dir, xdg);
+    char spid[24], name[64];
+    snprintf(spid, sizeof spid, "%ld", (long)pid);
+    snprintf(name, sizeof name, "tt_killed_%ld", (long)pid);
+    S_RUN(0, "ps", spid); /* up, before */
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    struct stat st;
+    ck_assert_int_eq(stat(dir, &st), 0); /* left behind */
+
+    /* ls skips it; ls --all lists it as stale. */
+    S_RUN(0, "ls");
+    ck_assert_ptr_null(strstr(s_r.out, dir));
+    S_RUN(0, "ls", "--all");
+    char line[512] = "";
+    const char *at = strstr(s_r.out, dir);
+    ck_assert_msg(at != NULL, "no %s in:\n%s", dir, s_r.out);
+    while (at > s_r.out && at[-1] != '\n')
+        at--;
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(at, "\n"), at);
+    ck_assert_msg(strncmp(line + strspn(line, " "), spid, strlen(spid)) == 0 &&
+                      strstr(line, name) != NULL &&
+                      strstr(line, " stale ") != NULL,
+                  "not a stale row: %s", line);
+    S_RUN(0, "ls", "--all", "--json");
+    char code[1024];
+    snprintf(code, sizeof code,
+             "a = [x for x in json.load(open(p)) if x['dir'] == '%s']\n"
+             "assert len(a) == 1, a\n"
+             "x = a[0]\n"
+             "assert x['status'] == 'stale' and x['pid'] == %ld, x\n"
+             "assert x['name'] == '%s', x\n"
+             "assert x['actors'] is None and x['uptime_ms'] is None, x\n",
+             dir, (long)pid, name);
+    s_python_out(code);
+
+    /* Named by pid, by name or by directory: gone, said plainly. */
+    S_RUN(1, "ps", spid);
+    snprintf(line, sizeof line, "troupe: node '%s' is gone (its process has "
+             "ended)\n", spid);
+    s_err_has(line);
+    ck_assert_uint_eq(s_r.len[0], 0);
+    S_RUN(1, "info", name);
+    s_err_has("is gone (its process has ended)");
+    S_RUN(1, "ps", dir);
+    snprintf(line, sizeof line, "node '%s' (pid %ld) in %s is gone\n", name,
+             (long)pid, dir);
+    s_err_has(line);
+    ts_rmtree(xdg);
+}
+END_TEST
+
 START_TEST(a_silent_or_refusing_node_exits_1_in_time)
 {
     /* A directory that looks like a node's (a `node` file naming this
@@ -1179,6 +1292,7 @@ s_suite(void)
     tc = tcase_create("errors");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_missing_or_gone_node_exits_1_with_a_message);
+    tcase_add_test(tc, a_killed_nodes_directory_is_stale_and_the_node_gone);
     tcase_add_test(tc, a_silent_or_refusing_node_exits_1_in_time);
     tcase_add_test(tc, a_pid_with_two_nodes_is_ambiguous);
     tcase_add_test(tc, usage_errors_exit_2);
