@@ -1,17 +1,20 @@
 /* tests/test_tools.c - the troupe command (tools/, docs/tools.md) against
  * real nodes: a test makes a node in this process (actors, a supervisor,
  * a pool), runs the built command on it and reads what it prints: ps,
- * tree, info, pools, ls and top, as text and as --json; stop and restart
- * and their effect on the node; the exits for a node that is missing, gone,
- * refusing or silent, and for usage errors; keygen's files; and traces:
+ * tree, info, pools, ls and top, as text and as --json; top on a
+ * pseudo-terminal, as a person runs it (its sort keys, and q or Ctrl-C
+ * giving the terminal back); stop and restart and their effect on the
+ * node; the exits for a node that is missing, gone (killed), refusing or
+ * silent, and for usage errors; keygen's files; and traces:
  * a traced node sends a known number of messages, and the summary, the
  * Perfetto JSON and the SVG must agree with the trace file itself.
  *
  * The command is found in TR_TOOL_TROUPE (tests/meson.build);
  * TR_TOOL_WRAP, when set, is put before it (for instance "valgrind -q
  * --error-exitcode=99 --leak-check=full", see scripts/test). It runs with
- * stdout and stderr on pipes, under a deadline (then it is killed and the
- * test fails): a command that hangs fails, it does not stall the suite.
+ * stdout and stderr on pipes (top also on a pseudo-terminal), under a
+ * deadline (then it is killed and the test fails): a command that hangs
+ * fails, it does not stall the suite.
  * JSON and XML are checked with python3 (json, xml.dom.minidom), which
  * the tests need. Nothing sleeps to synchronise: a test waits for what it
  * needs (a join, a held gate, a count) with a deadline. */
@@ -19,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -27,11 +31,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -596,6 +603,236 @@ START_TEST(top_prints_one_frame_when_not_on_a_terminal)
     const char *e1 = strstr(s_r.out, " e1 "), *kid = strstr(s_r.out, " kid_a ");
     ck_assert_msg(e1 != NULL && kid != NULL && e1 < kid, "%s", s_r.out);
     s_node_destroy();
+}
+END_TEST
+
+/* troupe top on a pseudo-terminal, as a person runs it: what it wrote
+ * (escape sequences and all), its pid and pidfd, and both ends of the
+ * terminal; the slave stays open here too, so that its modes can be read
+ * once the command has ended. */
+typedef struct {
+    int master, slave, pidfd;
+    pid_t pid;
+    char *out;
+    size_t len;
+    char frame[16384]; /* the last whole frame, after s_pty_frame */
+} s_pty_t;
+
+static void
+s_pty_start(s_pty_t *t, const char *const *args)
+{
+    char *argv[64], wrap[512];
+    s_tool_argv(args, argv, wrap);
+    memset(t, 0, sizeof *t);
+    /* Rows enough for every actor of s_node, so that none is cut. */
+    struct winsize ws = {.ws_row = 50, .ws_col = 200};
+    ck_assert_int_eq(openpty(&t->master, &t->slave, NULL, NULL, &ws), 0);
+    struct termios tio;
+    ck_assert_int_eq(tcgetattr(t->slave, &tio), 0);
+    ck_assert(tio.c_lflag & ICANON && tio.c_lflag & ECHO); /* as it starts */
+    t->out = calloc(1, S_OUT_MAX + 1);
+    ck_assert_ptr_nonnull(t->out);
+    t->pid = fork();
+    ck_assert_int_ge(t->pid, 0);
+    if (t->pid == 0) {
+        /* This process has the node's threads: only plain system calls
+         * until exec. A session of its own, with the pty as its
+         * controlling terminal, so that Ctrl-C on it sends SIGINT. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setsid();
+        if (ioctl(t->slave, TIOCSCTTY, 0) != 0 || dup2(t->slave, 0) < 0 ||
+            dup2(t->slave, 1) < 0 || dup2(t->slave, 2) < 0)
+            _exit(126);
+        close(t->master);
+        close(t->slave);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+    ck_assert_msg(t->pidfd >= 0, "pidfd_open: %s", strerror(errno));
+    ck_assert_int_eq(fcntl(t->master, F_SETFL, O_NONBLOCK), 0);
+}
+
+/* Read what the command wrote so far (past S_OUT_MAX it is dropped: the
+ * command must never block on us). */
+static void
+s_pty_drain(s_pty_t *t)
+{
+    char scratch[4096];
+    for (;;) {
+        size_t room = S_OUT_MAX - t->len;
+        ssize_t n = read(t->master, room ? t->out + t->len : scratch,
+                         room ? room : sizeof scratch);
+        if (n > 0 && room)
+            t->len += (size_t)n;
+        else if (n <= 0 && errno != EINTR)
+            return; /* EAGAIN: nothing more now */
+    }
+}
+
+/* The end of what the command wrote, for a failure's message (which
+ * must stay short enough for Check to pass on). */
+static const char *
+s_pty_tail(const s_pty_t *t)
+{
+    return t->out + (t->len > 3000 ? t->len - 3000 : 0);
+}
+
+/* The last whole frame into t->frame: from a cursor home to the erase
+ * below that ends it. */
+static bool
+s_pty_frame(s_pty_t *t)
+{
+    const char *end = NULL, *home = NULL;
+    for (const char *p = t->out; (p = strstr(p, "\033[J")) != NULL; p++)
+        end = p;
+    for (const char *p = t->out; end && (p = strstr(p, "\033[H")) != NULL &&
+                                 p < end;
+         p++)
+        home = p;
+    if (home == NULL)
+        return false;
+    snprintf(t->frame, sizeof t->frame, "%.*s", (int)(end - home), home);
+    return true;
+}
+
+/* Wait until a whole frame holds every one of want (NULL-terminated);
+ * then it is in t->frame. */
+static void
+s_pty_wait_frame(s_pty_t *t, const char *const *want)
+{
+    int64_t deadline = ts_now_ms() + S_DEADLINE_MS;
+    for (;;) {
+        s_pty_drain(t);
+        if (s_pty_frame(t)) {
+            bool all = true;
+            for (int i = 0; want[i] != NULL && all; i++)
+                all = strstr(t->frame, want[i]) != NULL;
+            if (all)
+                return;
+        }
+        int64_t left = deadline - ts_now_ms();
+        ck_assert_msg(left > 0, "no frame with '%s' within %d ms; the "
+                      "last it wrote:\n%s", want[0], S_DEADLINE_MS,
+                      s_pty_tail(t));
+        struct pollfd p[2] = {{.fd = t->master, .events = POLLIN},
+                              {.fd = t->pidfd, .events = POLLIN}};
+        ck_assert_int_ge(poll(p, 2, (int)left), 0);
+        ck_assert_msg(!(p[1].revents & POLLIN), "troupe top ended:\n%s",
+                      s_pty_tail(t));
+    }
+}
+
+/* Wait for the command to exit, reading what it writes; its exit status
+ * (-1: killed by a signal). */
+static int
+s_pty_wait_exit(s_pty_t *t)
+{
+    int64_t deadline = ts_now_ms() + S_DEADLINE_MS;
+    for (;;) {
+        s_pty_drain(t);
+        int64_t left = deadline - ts_now_ms();
+        if (left <= 0)
+            kill(t->pid, SIGKILL);
+        struct pollfd p[2] = {{.fd = t->master, .events = POLLIN},
+                              {.fd = t->pidfd, .events = POLLIN}};
+        ck_assert_int_ge(poll(p, 2, left > 0 ? (int)left : -1), 0);
+        if (p[1].revents & POLLIN)
+            break;
+    }
+    int status;
+    ck_assert_int_eq(waitpid(t->pid, &status, 0), t->pid);
+    s_pty_drain(t); /* all it wrote is in the pty by now */
+    ck_assert_msg(!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL,
+                  "troupe top did not end within %d ms:\n%s", S_DEADLINE_MS,
+                  s_pty_tail(t));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+s_pty_close(s_pty_t *t)
+{
+    close(t->pidfd);
+    close(t->master);
+    close(t->slave);
+    free(t->out);
+}
+
+/* Is the terminal in the mode it had before (lines, echo)? */
+static bool
+s_pty_cooked(const s_pty_t *t)
+{
+    struct termios tio;
+    ck_assert_int_eq(tcgetattr(t->slave, &tio), 0);
+    return (tio.c_lflag & ICANON) && (tio.c_lflag & ECHO);
+}
+
+/* Position of the row of the actor named name in the last frame. */
+static const char *
+s_row(const s_pty_t *t, const char *name)
+{
+    char cell[64];
+    snprintf(cell, sizeof cell, " %s ", name);
+    const char *at = strstr(t->frame, cell);
+    ck_assert_msg(at != NULL, "no row '%s' in:\n%s", name, t->frame);
+    return at;
+}
+
+/* A frame drawn; the keys; then the way out (key) gives the terminal back
+ * as it was and exits 0. */
+static void
+s_top_quits_with(const char *key)
+{
+    s_node("toppty");
+    /* kid_a waits in its handler with five messages behind it: first by
+     * mailbox depth, after e1 by name. */
+    ts_gate_block(s_fx.node, "kid_a");
+    for (int i = 0; i < 5; i++)
+        ts_tell(s_fx.node, "kid_a", ts_msg("x"));
+    s_pty_t t;
+    s_pty_start(&t, (const char *[]){"top", s_fx.pid, "--delay", "100",
+                                     NULL});
+    s_pty_wait_frame(&t, (const char *[]){"sort: mailbox", " e1 ", " kid_a ",
+                                          NULL});
+    ck_assert_ptr_nonnull(strstr(t.out, "\033[?1049h")); /* its own screen */
+    ck_assert_msg(!s_pty_cooked(&t), "keys are not taken one at a time");
+    ck_assert_msg(s_row(&t, "kid_a") < s_row(&t, "e1"), "%s", t.frame);
+
+    /* n sorts by name at once, without waiting for the next look. */
+    ck_assert_int_eq(write(t.master, "n", 1), 1);
+    s_pty_wait_frame(&t, (const char *[]){"sort: name", " e1 ", " kid_a ",
+                                          NULL});
+    ck_assert_msg(s_row(&t, "e1") < s_row(&t, "kid_a"), "%s", t.frame);
+    ck_assert_msg(s_row(&t, "gate") < s_row(&t, "kid_a"), "%s", t.frame);
+    /* m goes back. */
+    ck_assert_int_eq(write(t.master, "m", 1), 1);
+    s_pty_wait_frame(&t, (const char *[]){"sort: mailbox", NULL});
+    ck_assert_msg(s_row(&t, "kid_a") < s_row(&t, "e1"), "%s", t.frame);
+
+    size_t before = t.len;
+    ck_assert_int_eq(write(t.master, key, strlen(key)), (ssize_t)strlen(key));
+    ck_assert_int_eq(s_pty_wait_exit(&t), 0);
+    /* The cursor and the main screen come back last, and the modes. */
+    const char *back = strstr(t.out + before, "\033[?25h\033[?1049l");
+    ck_assert_msg(back != NULL, "the screen was not given back:\n%s",
+                  s_pty_tail(&t));
+    ck_assert_ptr_null(strstr(back, "\033[?1049h"));
+    ck_assert_msg(s_pty_cooked(&t), "the terminal modes were not restored");
+    s_pty_close(&t);
+    ts_gate_open(s_fx.node);
+    s_node_destroy();
+}
+
+START_TEST(top_on_a_terminal_sorts_by_key_and_q_gives_it_back)
+{
+    s_top_quits_with("q");
+}
+END_TEST
+
+START_TEST(top_on_a_terminal_ends_on_ctrl_c_and_gives_it_back)
+{
+    /* ^C through the terminal: SIGINT, as a person's Ctrl-C. */
+    s_top_quits_with("\003");
 }
 END_TEST
 
@@ -1285,6 +1522,8 @@ s_suite(void)
     tcase_add_test(tc, info_and_pools_tell_the_node_and_its_pool);
     tcase_add_test(tc, ls_lists_this_node);
     tcase_add_test(tc, top_prints_one_frame_when_not_on_a_terminal);
+    tcase_add_test(tc, top_on_a_terminal_sorts_by_key_and_q_gives_it_back);
+    tcase_add_test(tc, top_on_a_terminal_ends_on_ctrl_c_and_gives_it_back);
     tcase_add_test(tc, stop_ends_an_actor_by_name_or_id);
     tcase_add_test(tc, restart_makes_the_supervisor_start_the_child_again);
     suite_add_tcase(s, tc);
