@@ -7,7 +7,9 @@
  * node; the exits for a node that is missing, gone (killed), refusing or
  * silent, and for usage errors; keygen's files; and traces:
  * a traced node sends a known number of messages, and the summary, the
- * Perfetto JSON and the SVG must agree with the trace file itself.
+ * Perfetto JSON and the SVG must agree with the trace file itself; so
+ * must the traces of the small examples (build/examples/, found in
+ * TR_EXAMPLE_<NAME>), which must hold what each example sends.
  *
  * The command is found in TR_TOOL_TROUPE (tests/meson.build);
  * TR_TOOL_WRAP, when set, is put before it (for instance "valgrind -q
@@ -19,6 +21,7 @@
  * the tests need. Nothing sleeps to synchronise: a test waits for what it
  * needs (a join, a held gate, a count) with a deadline. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1509,6 +1512,296 @@ START_TEST(a_trace_merges_the_files_of_process_actors)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The examples, traced                                                */
+/* ------------------------------------------------------------------ */
+
+/* A record of a trace as the file has it. */
+typedef struct {
+    uint64_t a, b;
+    int kind;
+    char text[33];
+} s_rec_t;
+
+/* A trace and the files of its process actors (path.<pid>), read here,
+ * not by the tool. */
+typedef struct {
+    s_rec_t *r;
+    size_t n;
+    int files;
+} s_recs_t;
+
+static void
+s_recs_file(s_recs_t *t, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    unsigned char rec[64];
+    ck_assert_int_eq(fread(rec, 1, 16, f), 16);
+    ck_assert_int_eq(memcmp(rec, "TRTRACE1", 8), 0);
+    while (fread(rec, 1, 64, f) == 64) {
+        if (t->n % 256 == 0) {
+            t->r = realloc(t->r, (t->n + 256) * sizeof *t->r);
+            ck_assert_ptr_nonnull(t->r);
+        }
+        s_rec_t *r = &t->r[t->n++];
+        r->a = s_le(rec + 8, 8);
+        r->b = s_le(rec + 16, 8);
+        r->kind = rec[28];
+        memcpy(r->text, rec + 32, 32);
+        r->text[32] = '\0';
+    }
+    fclose(f);
+    t->files++;
+}
+
+static void
+s_recs_load(s_recs_t *t, const char *dir, const char *base)
+{
+    memset(t, 0, sizeof *t);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, base);
+    s_recs_file(t, path);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    size_t len = strlen(base);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const char *tail = e->d_name + len;
+        if (strncmp(e->d_name, base, len) != 0 || tail[0] != '.' ||
+            tail[1] == '\0' || strspn(tail + 1, "0123456789") !=
+                                   strlen(tail + 1))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        s_recs_file(t, path);
+    }
+    closedir(d);
+}
+
+/* The runtime's helper (a process actor's node service): the diagram
+ * leaves it out, and so does the count of what the example sent. */
+static bool
+s_helper(const s_recs_t *t, uint64_t id)
+{
+    for (size_t i = 0; i < t->n && id != 0; i++) {
+        const char *beh = strchr(t->r[i].text, '/');
+        if (t->r[i].kind == 3 && t->r[i].a == id && beh != NULL)
+            return strncmp(beh + 1, "tr_node_", 8) == 0;
+    }
+    return false;
+}
+
+static bool
+s_user(const s_recs_t *t, const s_rec_t *r)
+{
+    return !s_helper(t, r->a) && !s_helper(t, r->b);
+}
+
+/* How many SENDs (kind 1) or RECVs (2) of a to b with tag. */
+static int
+s_recs_count(const s_recs_t *t, int kind, uint64_t a, uint64_t b,
+             const char *tag)
+{
+    int n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        n += t->r[i].kind == kind && t->r[i].a == a && t->r[i].b == b &&
+             strcmp(t->r[i].text, tag) == 0;
+    return n;
+}
+
+/* An example's messages of one tag, as it sends them. */
+typedef struct {
+    const char *tag;
+    int sent;
+} s_sent_t;
+
+/* Run examples/<name> (arg may be NULL) with TROUPE_TRACE, and check its
+ * trace against what it sent (want, ending with a NULL tag): as many
+ * SENDs of each tag between its actors, no other, and a RECV for each
+ * (the k-th SEND of a sender, receiver and tag is the k-th RECV: one
+ * sender's messages to one receiver arrive in order). Then the tool's
+ * summary, Perfetto JSON and SVG must agree with the files. */
+static void
+s_traced_example(const char *name, const char *arg, const s_sent_t *want)
+{
+    char var[64], dir[64], base[64], trace[160], out[192], code[2048];
+    snprintf(var, sizeof var, "TR_EXAMPLE_%s", name);
+    for (char *p = var; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    const char *exe = getenv(var);
+    ck_assert_msg(exe != NULL, "%s is not set: run via meson test", var);
+    ts_tmpdir(dir, sizeof dir, "tools-example");
+    snprintf(base, sizeof base, "%s.trace", name);
+    snprintf(trace, sizeof trace, "%s/%s", dir, base);
+
+    /* The environment: process actors, which run the example again,
+     * trace into trace.<pid>. */
+    ck_assert_int_eq(setenv("TROUPE_TRACE", trace, 1), 0);
+    char *argv[] = {(char *)exe, (char *)arg, NULL};
+    int rc = s_exec(argv, name);
+    ck_assert_int_eq(unsetenv("TROUPE_TRACE"), 0);
+    ck_assert_msg(rc == 0, "%s: exit %d\n%s\n%s", name, rc, s_r.out, s_r.err);
+
+    s_recs_t t;
+    s_recs_load(&t, dir, base);
+    int sends = 0, total = 0, pairs = 0, restarts = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        const s_rec_t *r = &t.r[i];
+        if (r->kind == 1 && s_user(&t, r)) {
+            sends++;
+            /* Each SEND has its RECV: as many of each (sender, receiver,
+             * tag) as there are SENDs. */
+            int s = s_recs_count(&t, 1, r->a, r->b, r->text);
+            int g = s_recs_count(&t, 2, r->b, r->a, r->text);
+            ck_assert_msg(g == s, "%s: %d '%s' sent from %llu to %llu, %d "
+                          "received", name, s, r->text,
+                          (unsigned long long)r->a,
+                          (unsigned long long)r->b, g);
+        }
+        if (r->kind == 1) { /* every SEND with its RECV, for Perfetto */
+            int before = 0;
+            for (size_t k = 0; k < i; k++)
+                before += t.r[k].kind == 1 && t.r[k].a == r->a &&
+                          t.r[k].b == r->b &&
+                          strcmp(t.r[k].text, r->text) == 0;
+            pairs += before < s_recs_count(&t, 2, r->b, r->a, r->text);
+        }
+        restarts += r->kind == 5 && s_user(&t, r);
+    }
+    for (int i = 0; want[i].tag != NULL; i++) {
+        int n = 0;
+        for (size_t k = 0; k < t.n; k++)
+            n += t.r[k].kind == 1 && s_user(&t, &t.r[k]) &&
+                 strcmp(t.r[k].text, want[i].tag) == 0;
+        ck_assert_msg(n == want[i].sent, "%s sent %d '%s', its trace has %d",
+                      name, want[i].sent, want[i].tag, n);
+        total += want[i].sent;
+    }
+    ck_assert_msg(sends == total, "%s sent %d messages, its trace has %d",
+                  name, total, sends);
+
+    /* Actors: every id the diagram shows, an actor restarted under its
+     * kept name on the lifeline of the one it replaces. */
+    s_trace_t ids = {0};
+    for (size_t i = 0; i < t.n; i++)
+        if (s_user(&t, &t.r[i])) {
+            s_trace_add_id(&ids, t.r[i].a);
+            s_trace_add_id(&ids, t.r[i].b);
+        }
+    int lifelines = ids.nids - restarts;
+
+    /* The summary merged the same files and counts the same. */
+    S_RUN(0, "trace", trace, "--json");
+    snprintf(code, sizeof code,
+             "s = json.load(open(p))\n"
+             "assert len(s['files']) == %d, s['files']\n"
+             "assert s['records'] == %zu, s['records']\n",
+             t.files, t.n);
+    s_python_out(code);
+
+    /* Perfetto: JSON, a flow for every SEND whose RECV is there. */
+    snprintf(out, sizeof out, "%s/%s.json", dir, name);
+    S_RUN(0, "trace", trace, "--perfetto", out);
+    snprintf(code, sizeof code,
+             "ev = json.load(open(p))['traceEvents']\n"
+             "s = [e['id'] for e in ev if e['ph'] == 's']\n"
+             "f = [e['id'] for e in ev if e['ph'] == 'f']\n"
+             "assert sorted(s) == sorted(f) and len(s) == %d, "
+             "(len(s), len(f))\n",
+             pairs);
+    s_python(out, code);
+
+    /* SVG: well-formed XML, one lifeline per actor, an arrow per message
+     * the example sent, none without its RECV. */
+    snprintf(out, sizeof out, "%s/%s.svg", dir, name);
+    S_RUN(0, "trace", trace, "--svg", out);
+    snprintf(code, sizeof code,
+             "d = xml.dom.minidom.parse(p)\n"
+             "g = d.getElementsByTagName('g')\n"
+             "lanes = [e for e in g if e.getAttribute('class') == "
+             "'lifeline']\n"
+             "assert len(lanes) == %d, len(lanes)\n"
+             "msgs = [e for e in g if e.getAttribute('class') == 'message']\n"
+             "assert len(msgs) == %d, len(msgs)\n"
+             "assert '(no RECV)' not in open(p).read()\n",
+             lifelines, total);
+    s_python(out, code);
+    free(t.r);
+    ts_rmtree(dir);
+}
+
+START_TEST(traced_hello_sends_what_it_says)
+{
+    /* hello N: the pinger pings N times, the ponger answers each. */
+    s_traced_example("hello", "3",
+                     (const s_sent_t[]){{"ping", 3}, {"pong", 3}, {NULL}});
+}
+END_TEST
+
+START_TEST(traced_counter_sends_what_it_says)
+{
+    /* counter N, with its 8 workers: main tells each "go"; each tells the
+     * counter N "inc"s and calls "sync"; main calls "get"; the counter
+     * answers every call with "total" (8 + 1). */
+    s_traced_example("counter", "10",
+                     (const s_sent_t[]){{"go", 8},
+                                        {"inc", 8 * 10},
+                                        {"sync", 8},
+                                        {"get", 1},
+                                        {"total", 9},
+                                        {NULL}});
+}
+END_TEST
+
+START_TEST(traced_order_sends_what_it_says)
+{
+    /* main tells each of the two writers "go", each writer tells the
+     * printer its LINES (2) lines, main calls the printer "wait", answered
+     * "printed". */
+    s_traced_example("order", NULL,
+                     (const s_sent_t[]){{"go", 2},
+                                        {"line", 4},
+                                        {"wait", 1},
+                                        {"printed", 1},
+                                        {NULL}});
+}
+END_TEST
+
+START_TEST(traced_pipe_sends_what_it_says_as_threads_and_processes)
+{
+    /* One text and one ack as threads, the same as processes (whose
+     * records are in their own files); what the process actors say to
+     * their node's service as they start and end is the runtime's. */
+    s_traced_example("pipe", NULL,
+                     (const s_sent_t[]){{"text", 2}, {"ack", 2}, {NULL}});
+}
+END_TEST
+
+START_TEST(traced_tree_sends_what_it_says_across_restarts)
+{
+    /* Two tr_sup_start: main asks the root supervisor, then top, to
+     * "start_child", answered "ok". Two crashes ("crash" to writer, then
+     * to logger), each followed by a "ping" call to each of the three
+     * names, answered "pong"; tr_sup_which_children asks top
+     * "which_children", answered "children". The writer's crash is its
+     * handler's error, not a signal: its process writes its records. */
+    s_traced_example("tree", NULL,
+                     (const s_sent_t[]){{"start_child", 2},
+                                        {"ok", 2},
+                                        {"crash", 2},
+                                        {"ping", 6},
+                                        {"pong", 6},
+                                        {"which_children", 1},
+                                        {"children", 1},
+                                        {NULL}});
+}
+END_TEST
+
+/* Not crash_restart: its first worker dies of SIGSEGV, and a process
+ * that dies by a signal loses the records it had not written
+ * (docs/control.md): what that worker took and answered is not in the
+ * trace, so the trace cannot count what the example sent. */
+
 static Suite *
 s_suite(void)
 {
@@ -1544,6 +1837,16 @@ s_suite(void)
     tcase_add_test(tc, a_trace_counts_what_was_sent_and_converts_to_json_and_svg);
     tcase_add_test(tc, a_trace_shows_a_crash_and_the_restart);
     tcase_add_test(tc, a_trace_merges_the_files_of_process_actors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("examples");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, traced_hello_sends_what_it_says);
+    tcase_add_test(tc, traced_counter_sends_what_it_says);
+    tcase_add_test(tc, traced_order_sends_what_it_says);
+    tcase_add_test(tc,
+                   traced_pipe_sends_what_it_says_as_threads_and_processes);
+    tcase_add_test(tc, traced_tree_sends_what_it_says_across_restarts);
     suite_add_tcase(s, tc);
     return s;
 }
