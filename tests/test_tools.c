@@ -1519,6 +1519,7 @@ END_TEST
 /* A record of a trace as the file has it. */
 typedef struct {
     uint64_t a, b;
+    int32_t size;
     int kind;
     char text[33];
 } s_rec_t;
@@ -1547,6 +1548,7 @@ s_recs_file(s_recs_t *t, const char *path)
         s_rec_t *r = &t->r[t->n++];
         r->a = s_le(rec + 8, 8);
         r->b = s_le(rec + 16, 8);
+        r->size = (int32_t)s_le(rec + 24, 4);
         r->kind = rec[28];
         memcpy(r->text, rec + 32, 32);
         r->text[32] = '\0';
@@ -1689,6 +1691,18 @@ s_traced_example(const char *name, const char *arg, const s_sent_t *want)
             s_trace_add_id(&ids, t.r[i].b);
         }
     int lifelines = ids.nids - restarts;
+    /* Ends: a bar for an actor that ended normally or on request, an X for
+     * one that failed; one each, though a process actor's end is in its
+     * own file and its node's. */
+    int ends = 0, crashes = 0;
+    for (int k = 0; k < ids.nids; k++)
+        for (size_t i = 0; i < t.n; i++)
+            if (t.r[i].kind == 4 && t.r[i].a == ids.ids[k]) {
+                bool crash = t.r[i].size < 0 && t.r[i].size != TR_ESHUTDOWN;
+                crashes += crash;
+                ends += !crash;
+                break;
+            }
 
     /* The summary merged the same files and counts the same. */
     S_RUN(0, "trace", trace, "--json");
@@ -1723,8 +1737,13 @@ s_traced_example(const char *name, const char *arg, const s_sent_t *want)
              "assert len(lanes) == %d, len(lanes)\n"
              "msgs = [e for e in g if e.getAttribute('class') == 'message']\n"
              "assert len(msgs) == %d, len(msgs)\n"
-             "assert '(no RECV)' not in open(p).read()\n",
-             lifelines, total);
+             "assert '(no RECV)' not in open(p).read()\n"
+             "c = [e for e in d.getElementsByTagName('line') + g if "
+             "e.getAttribute('class') in ('end', 'crash')]\n"
+             "assert len([e for e in c if e.getAttribute('class') == 'end'])"
+             " == %d, c\n"
+             "assert len(c) == %d, c\n",
+             lifelines, total, ends, ends + crashes);
     s_python(out, code);
     free(t.r);
     ts_rmtree(dir);

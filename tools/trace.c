@@ -971,6 +971,16 @@ s_svg(const char *out, int max, bool all)
         tt_err("out of memory");
         exit(TT_EXIT_FAIL);
     }
+    /* A process actor's end is recorded twice when it traces too: by
+     * itself, and by its node as it reaps it (the node cannot know that
+     * the process wrote its records). An actor ends once: the first is
+     * drawn. */
+    bool *ended = calloc((size_t)(s_trace.nactors ? s_trace.nactors : 1),
+                         sizeof *ended);
+    if (ended == NULL) {
+        tt_err("out of memory");
+        exit(TT_EXIT_FAIL);
+    }
     for (size_t i = 0; i < n; i++) {
         const s_rec_t *r = &s_trace.r[i];
         if (!s_shown(r, all))
@@ -981,7 +991,12 @@ s_svg(const char *out, int max, bool all)
         else if (r->kind == K_RECV && r->match >= 0 &&
                  (size_t)r->match < cut)
             drawn[i] = true;
+        if (drawn[i] && r->kind == K_EXIT) {
+            drawn[i] = !ended[r->actor];
+            ended[r->actor] = true;
+        }
     }
+    free(ended);
 
     /* Lanes: one per chain of restarts, in order of first appearance. */
     int nlanes = 0;
@@ -1252,8 +1267,9 @@ s_svg(const char *out, int max, bool all)
                 s_xml_cut(f, r->text, 28);
                 fputs("</text></g>\n", f);
             } else {
-                fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
-                           "stroke=\"#555\" stroke-width=\"2\"/>\n",
+                fprintf(f, "<line class=\"end\" x1=\"%d\" y1=\"%d\" "
+                           "x2=\"%d\" y2=\"%d\" stroke=\"#555\" "
+                           "stroke-width=\"2\"/>\n",
                         x - 8, v, x + 8, v);
             }
             break;
