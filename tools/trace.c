@@ -1094,7 +1094,25 @@ s_svg(const char *out, int max, bool all)
         free(segs);
         return TT_EXIT_FAIL;
     }
+    /* The line under the title, first: the page is as wide as it too
+     * (11 px sans-serif: under 6.5 px a character). */
+    char dur[32], note[256];
+    uint64_t ns = s_trace.t_end - s_trace.t0;
+    snprintf(dur, sizeof dur, "%.3f ms", (double)ns / 1e6);
+    int len = snprintf(note, sizeof note, "%" PRIu64 " messages between %d "
+                       "actors over %s", sends, nlanes, dur);
+    if (drawn_sends < sends && len < (int)sizeof note)
+        len += snprintf(note + len, sizeof note - (size_t)len,
+                        "; the first %" PRIu64 " are drawn (--max)",
+                        drawn_sends);
+    if (hidden > 0 && len < (int)sizeof note)
+        len += snprintf(note + len, sizeof note - (size_t)len,
+                        "; %zu records of the runtime's own actors left out "
+                        "(--all)",
+                        hidden);
     int width = S_LEFT + nlanes * S_LANE_W + 20;
+    if (width < 10 + len * 13 / 2 + 20)
+        width = 10 + len * 13 / 2 + 20;
     if (width < 480)
         width = 480;
     int height = bottom + 2 * S_STEP + 40;
@@ -1128,22 +1146,12 @@ s_svg(const char *out, int max, bool all)
     fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", width,
             height);
     /* Title. */
-    char dur[32];
-    uint64_t ns = s_trace.t_end - s_trace.t0;
-    snprintf(dur, sizeof dur, "%.3f ms", (double)ns / 1e6);
     fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"14\" "
                "font-weight=\"bold\">");
     tt_xml_str(f, s_trace.files[0].path);
-    fprintf(f, "</text>\n<text x=\"10\" y=\"38\" class=\"note\">%" PRIu64
-               " messages between %d actors over %s",
-            sends, nlanes, dur);
-    if (drawn_sends < sends)
-        fprintf(f, "; the first %" PRIu64 " are drawn (--max)", drawn_sends);
-    if (hidden > 0)
-        fprintf(f, "; %zu records of the runtime's own actors left out "
-                   "(--all)",
-                hidden);
-    fputs("</text>\n", f);
+    fprintf(f, "</text>\n<text x=\"10\" y=\"38\" class=\"note\">%s"
+               "</text>\n",
+            note);
 
     /* Lifelines: a head with the name (and behaviour, id), then pieces. */
     for (int l = 0; l < nlanes; l++) {
