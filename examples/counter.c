@@ -19,7 +19,9 @@
  * the sync is answered (same sender, same order). main joins every worker,
  * so every inc has been counted when main asks "get".
  *
- * Usage: counter [increments per worker]   (default 100000) */
+ * Usage: counter [increments per worker]   (default 100000)
+ *
+ * Its messages, drawn: docs/diagrams/counter.svg (counter 3) */
 #include <stdio.h>
 #include <stdlib.h>
 

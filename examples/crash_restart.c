@@ -17,7 +17,9 @@
  * Why no lock and no shared memory: the crash stays in the worker's
  * address space; nothing the client or the supervisor holds can have been
  * half-written by it. In a thread the same segfault would take the whole
- * program down: that is what process mode is for. */
+ * program down: that is what process mode is for.
+ *
+ * Its messages, drawn: docs/diagrams/crash_restart.svg */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

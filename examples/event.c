@@ -14,7 +14,9 @@
  *
  * Why no lock: the list and the "is set" bit belong to the starter alone,
  * changed one message at a time. Like an Event that stays set, a waiter
- * that subscribes after "set" is started at once. */
+ * that subscribes after "set" is started at once.
+ *
+ * Its messages, drawn: docs/diagrams/event.svg */
 #include <stdio.h>
 #include <stdlib.h>
 

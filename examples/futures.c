@@ -17,7 +17,9 @@
  *
  * Why no lock: the pending requests are the slow actor's private state;
  * a future belongs to the thread that asked, and the reply reaches it as a
- * message. */
+ * message.
+ *
+ * Its messages, drawn: docs/diagrams/futures.svg */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -13,7 +13,9 @@
  * only by its own thread, one message at a time. The threads share
  * nothing; they only exchange messages.
  *
- * Usage: hello [N]   (N rounds, default 5) */
+ * Usage: hello [N]   (N rounds, default 5)
+ *
+ * Its messages, drawn: docs/diagrams/hello.svg (hello 3) */
 #include <stdio.h>
 #include <stdlib.h>
 

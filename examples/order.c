@@ -16,7 +16,9 @@
  * order troupe keeps.
  *
  * Why no lock: the printer is the only one that touches the console; the
- * writers only send it messages. */
+ * writers only send it messages.
+ *
+ * Its messages, drawn: docs/diagrams/order.svg */
 #include <stdio.h>
 #include <stdlib.h>
 

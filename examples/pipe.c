@@ -16,7 +16,9 @@
  * Why no lock and no shared memory: each actor touches only its own state;
  * the string is copied into a message (msgpack) and the message moves, over
  * inproc between threads or an ipc socket between processes. s_say flushes
- * each line: each process has its own stdio buffer. */
+ * each line: each process has its own stdio buffer.
+ *
+ * Its messages, drawn: docs/diagrams/pipe.svg */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

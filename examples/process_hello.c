@@ -17,7 +17,9 @@
  * same code runs unchanged as a thread (drop .mode).
  *
  * Each process has its own stdio buffer: s_say flushes every line, so the
- * lines of both processes come out in the order things happened. */
+ * lines of both processes come out in the order things happened.
+ *
+ * Its messages, drawn: docs/diagrams/process_hello.svg */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

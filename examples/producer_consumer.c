@@ -16,7 +16,9 @@
  * Why no lock: the consumer's count and checksum are its private state, and
  * the runtime bounds the mailbox, so there is no shared counter or queue to
  * guard. The end: the producer asks "end" with tr_call; order is kept per
- * sender, so the consumer handles every item before it answers. */
+ * sender, so the consumer handles every item before it answers.
+ *
+ * Its messages, drawn: docs/diagrams/producer_consumer.svg */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>

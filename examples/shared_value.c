@@ -23,7 +23,9 @@
  *  - it works across processes and machines alike: the adders do not know
  *    or care where "value" runs (make it TR_PROCESS, or another node).
  *
- * Usage: shared_value [adds per adder]   (default 1000) */
+ * Usage: shared_value [adds per adder]   (default 1000)
+ *
+ * Its messages, drawn: docs/diagrams/shared_value.svg (shared_value 2) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>

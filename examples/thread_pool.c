@@ -21,7 +21,9 @@
  *
  * Why no lock: a task shares nothing with the others; its arguments come
  * in a message and its result goes back in one, to the thread that
- * submitted it (the futures belong to main). */
+ * submitted it (the futures belong to main).
+ *
+ * Its messages, drawn: docs/diagrams/thread_pool.svg */
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>

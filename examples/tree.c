@@ -23,7 +23,9 @@
  *
  * Why no lock and no shared memory: nothing the crashed actors held is
  * shared, so a restart only has to build fresh state; no survivor can be
- * left with half-updated data or a lock the dead one held. */
+ * left with half-updated data or a lock the dead one held.
+ *
+ * Its messages, drawn: docs/diagrams/tree.svg */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

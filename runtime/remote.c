@@ -1176,8 +1176,9 @@ s_serve(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm)
             tr_msg_destroy(&m);
         s_answer(r, &env, rc, rc == 0 ? &m : NULL);
     } else if ((env.flags & TR__F_REQUEST) && tr_msg_is(&view, "$control")) {
-        /* The control endpoint's requests, over tcp: only ever from a
-         * peer the cluster file admits (docs/control.md). */
+        /* The control endpoint's requests, over tcp: from a peer the
+         * cluster file admits, or, on a node that opted out of CURVE
+         * (insecure_plaintext), from anyone (docs/control.md). */
         const void *req = NULL, *ans = NULL;
         size_t rlen = 0, alen = 0;
         void *buf = NULL;

@@ -5,8 +5,9 @@
  * Chromium loads the page. The rendered DOM must hold the supervision
  * tree (the example's actor names), the actors table and the crash and
  * restart in the sequence diagram; a screenshot must be a real PNG of a
- * drawn page. The dashboard's JSON answers and its errors are checked
- * with curl.
+ * drawn page: decoded with python3's zlib, it has the colours of text and
+ * the tree's card is not blank. The dashboard's JSON answers and its
+ * errors are checked with curl.
  *
  * Paths come in TR_TOOL_TROUPE and TR_EXAMPLE_WEBSERVICE
  * (tests/meson.build). Without chromium (scripts/deps installs it) the
@@ -165,6 +166,50 @@ s_down(void)
     s_end(&s_ws, SIGINT);
 }
 
+/* python3 pixels.py PNG X0 X1 Y0 Y1: decode an 8-bit RGB(A) PNG with the
+ * standard library only, and fail unless the rows above Y1 hold over 50
+ * colours and the box X0..X1, Y0..Y1 over 1000 dark pixels (text). */
+static const char s_pixels_py[] =
+    "import struct, sys, zlib\n"
+    "d = open(sys.argv[1], 'rb').read()\n"
+    "x0, x1, y0, y1 = map(int, sys.argv[2:6])\n"
+    "assert d[:8] == b'\\x89PNG\\r\\n\\x1a\\n', 'not a PNG'\n"
+    "pos, idat = 8, b''\n"
+    "while pos < len(d):\n"
+    "    n, kind = struct.unpack('>I4s', d[pos:pos + 8])\n"
+    "    if kind == b'IHDR':\n"
+    "        w, h, depth, ctype, _, _, lace = struct.unpack('>IIBBBBB',\n"
+    "            d[pos + 8:pos + 21])\n"
+    "    elif kind == b'IDAT':\n"
+    "        idat += d[pos + 8:pos + 8 + n]\n"
+    "    pos += 12 + n\n"
+    "assert depth == 8 and ctype in (2, 6) and lace == 0, (depth, ctype)\n"
+    "bpp = 3 if ctype == 2 else 4\n"
+    "stride = w * bpp\n"
+    "raw = zlib.decompress(idat)\n"
+    "prev, colours, ink = bytearray(stride), set(), 0\n"
+    "for y in range(y1):\n"
+    "    f = raw[y * (stride + 1)]\n"
+    "    row = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])\n"
+    "    for i in range(stride) if f else ():\n"
+    "        a = row[i - bpp] if i >= bpp else 0\n"
+    "        b = prev[i]\n"
+    "        c = prev[i - bpp] if i >= bpp else 0\n"
+    "        if f == 1: p = a\n"
+    "        elif f == 2: p = b\n"
+    "        elif f == 3: p = (a + b) >> 1\n"
+    "        else:\n"
+    "            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)\n"
+    "            p = a if pa <= pb and pa <= pc else b if pb <= pc else c\n"
+    "        row[i] = (row[i] + p) & 255\n"
+    "    for x in range(w):\n"
+    "        px = bytes(row[x * bpp:x * bpp + 3])\n"
+    "        colours.add(px)\n"
+    "        ink += y >= y0 and x0 <= x < x1 and sum(px) < 480\n"
+    "    prev = row\n"
+    "assert len(colours) > 50, ('colours', len(colours))\n"
+    "assert ink > 1000, ('dark pixels in the tree', ink)\n";
+
 START_TEST(the_page_shows_the_tree_the_actors_and_a_crash_with_its_restart)
 {
     s_up();
@@ -246,6 +291,18 @@ START_TEST(the_page_shows_the_tree_the_actors_and_a_crash_with_its_restart)
     /* A blank page of that size compresses to a few KiB; text, a table
      * and a diagram do not. */
     ck_assert_int_gt(size, 40000);
+    /* And the pixels: decoded (zlib, the PNG filters), the page has the
+     * many colours of drawn text, and the supervision tree's card (top
+     * left at 1280 px wide: x 16-632, its entries from y 110) has ink,
+     * where a tree that failed to draw leaves it white. */
+    char script[160];
+    snprintf(script, sizeof script, "%s/pixels.py", dir);
+    f = fopen(script, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(s_pixels_py, f);
+    fclose(f);
+    char *px = s_sh(&st, "python3 %s %s 30 600 110 400 2>&1", script, png);
+    ck_assert_msg(st == 0, "the screenshot's pixels: %s", px);
     ts_rmtree(dir);
     s_down();
 }

@@ -1,24 +1,31 @@
 /* tests/test_tools.c - the troupe command (tools/, docs/tools.md) against
  * real nodes: a test makes a node in this process (actors, a supervisor,
  * a pool), runs the built command on it and reads what it prints: ps,
- * tree, info, pools, ls and top, as text and as --json; stop and restart
- * and their effect on the node; the exits for a node that is missing, gone,
- * refusing or silent, and for usage errors; keygen's files; and traces:
+ * tree, info, pools, ls and top, as text and as --json; top on a
+ * pseudo-terminal, as a person runs it (its sort keys, and q or Ctrl-C
+ * giving the terminal back); stop and restart and their effect on the
+ * node; the exits for a node that is missing, gone (killed), refusing or
+ * silent, and for usage errors; keygen's files; and traces:
  * a traced node sends a known number of messages, and the summary, the
- * Perfetto JSON and the SVG must agree with the trace file itself.
+ * Perfetto JSON and the SVG must agree with the trace file itself; so
+ * must the traces of the small examples (build/examples/, found in
+ * TR_EXAMPLE_<NAME>), which must hold what each example sends.
  *
  * The command is found in TR_TOOL_TROUPE (tests/meson.build);
  * TR_TOOL_WRAP, when set, is put before it (for instance "valgrind -q
  * --error-exitcode=99 --leak-check=full", see scripts/test). It runs with
- * stdout and stderr on pipes, under a deadline (then it is killed and the
- * test fails): a command that hangs fails, it does not stall the suite.
+ * stdout and stderr on pipes (top also on a pseudo-terminal), under a
+ * deadline (then it is killed and the test fails): a command that hangs
+ * fails, it does not stall the suite.
  * JSON and XML are checked with python3 (json, xml.dom.minidom), which
  * the tests need. Nothing sleeps to synchronise: a test waits for what it
  * needs (a join, a held gate, a count) with a deadline. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -27,10 +34,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -66,18 +77,18 @@ s_run_free(void)
     memset(&s_r, 0, sizeof s_r);
 }
 
-/* Run the command with args (NULL-terminated) into s_r; its exit status. */
-static int
-s_runv(const char *const *args)
+/* The command's argv with args (NULL-terminated) after it: the wrapper's
+ * words (TR_TOOL_WRAP, cut up in wrap), the tool, args. */
+static void
+s_tool_argv(const char *const *args, char *argv[64], char wrap[512])
 {
     const char *tool = getenv("TR_TOOL_TROUPE");
     ck_assert_msg(tool != NULL, "TR_TOOL_TROUPE is not set");
-    char *argv[64];
     int argc = 0;
-    char wrap[512] = "";
     const char *w = getenv("TR_TOOL_WRAP");
+    wrap[0] = '\0';
     if (w != NULL && *w != '\0') {
-        snprintf(wrap, sizeof wrap, "%s", w);
+        snprintf(wrap, 512, "%s", w);
         for (char *save, *t = strtok_r(wrap, " ", &save); t && argc < 16;
              t = strtok_r(NULL, " ", &save))
             argv[argc++] = t;
@@ -86,7 +97,14 @@ s_runv(const char *const *args)
     for (int i = 0; args[i] != NULL && argc < 63; i++)
         argv[argc++] = (char *)args[i];
     argv[argc] = NULL;
+}
 
+/* Run argv into s_r (what names it in messages); its exit status. Waits
+ * for the end of both pipes, so for every process that holds them (an
+ * example's process actors too), then for argv[0]'s exit. */
+static int
+s_exec(char *const *argv, const char *what)
+{
     s_run_free();
     s_r.out = calloc(1, S_OUT_MAX + 1);
     s_r.err = calloc(1, S_OUT_MAX + 1);
@@ -143,11 +161,21 @@ s_runv(const char *const *args)
     if (hung)
         kill(pid, SIGKILL);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(!hung, "troupe %s did not end within %d ms", args[0],
+    ck_assert_msg(!hung, "%s did not end within %d ms", what,
                   S_DEADLINE_MS);
     s_r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     ck_assert_msg(s_r.status != 99, "valgrind found errors:\n%s", s_r.err);
     return s_r.status;
+}
+
+/* Run the command with args (NULL-terminated) into s_r; its exit status. */
+static int
+s_runv(const char *const *args)
+{
+    char *argv[64], wrap[512], what[64];
+    s_tool_argv(args, argv, wrap);
+    snprintf(what, sizeof what, "troupe %s", args[0]);
+    return s_exec(argv, what);
 }
 
 /* s_runv with the arguments given inline, and an expected exit status. */
@@ -581,6 +609,236 @@ START_TEST(top_prints_one_frame_when_not_on_a_terminal)
 }
 END_TEST
 
+/* troupe top on a pseudo-terminal, as a person runs it: what it wrote
+ * (escape sequences and all), its pid and pidfd, and both ends of the
+ * terminal; the slave stays open here too, so that its modes can be read
+ * once the command has ended. */
+typedef struct {
+    int master, slave, pidfd;
+    pid_t pid;
+    char *out;
+    size_t len;
+    char frame[16384]; /* the last whole frame, after s_pty_frame */
+} s_pty_t;
+
+static void
+s_pty_start(s_pty_t *t, const char *const *args)
+{
+    char *argv[64], wrap[512];
+    s_tool_argv(args, argv, wrap);
+    memset(t, 0, sizeof *t);
+    /* Rows enough for every actor of s_node, so that none is cut. */
+    struct winsize ws = {.ws_row = 50, .ws_col = 200};
+    ck_assert_int_eq(openpty(&t->master, &t->slave, NULL, NULL, &ws), 0);
+    struct termios tio;
+    ck_assert_int_eq(tcgetattr(t->slave, &tio), 0);
+    ck_assert(tio.c_lflag & ICANON && tio.c_lflag & ECHO); /* as it starts */
+    t->out = calloc(1, S_OUT_MAX + 1);
+    ck_assert_ptr_nonnull(t->out);
+    t->pid = fork();
+    ck_assert_int_ge(t->pid, 0);
+    if (t->pid == 0) {
+        /* This process has the node's threads: only plain system calls
+         * until exec. A session of its own, with the pty as its
+         * controlling terminal, so that Ctrl-C on it sends SIGINT. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setsid();
+        if (ioctl(t->slave, TIOCSCTTY, 0) != 0 || dup2(t->slave, 0) < 0 ||
+            dup2(t->slave, 1) < 0 || dup2(t->slave, 2) < 0)
+            _exit(126);
+        close(t->master);
+        close(t->slave);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+    ck_assert_msg(t->pidfd >= 0, "pidfd_open: %s", strerror(errno));
+    ck_assert_int_eq(fcntl(t->master, F_SETFL, O_NONBLOCK), 0);
+}
+
+/* Read what the command wrote so far (past S_OUT_MAX it is dropped: the
+ * command must never block on us). */
+static void
+s_pty_drain(s_pty_t *t)
+{
+    char scratch[4096];
+    for (;;) {
+        size_t room = S_OUT_MAX - t->len;
+        ssize_t n = read(t->master, room ? t->out + t->len : scratch,
+                         room ? room : sizeof scratch);
+        if (n > 0 && room)
+            t->len += (size_t)n;
+        else if (n <= 0 && errno != EINTR)
+            return; /* EAGAIN: nothing more now */
+    }
+}
+
+/* The end of what the command wrote, for a failure's message (which
+ * must stay short enough for Check to pass on). */
+static const char *
+s_pty_tail(const s_pty_t *t)
+{
+    return t->out + (t->len > 3000 ? t->len - 3000 : 0);
+}
+
+/* The last whole frame into t->frame: from a cursor home to the erase
+ * below that ends it. */
+static bool
+s_pty_frame(s_pty_t *t)
+{
+    const char *end = NULL, *home = NULL;
+    for (const char *p = t->out; (p = strstr(p, "\033[J")) != NULL; p++)
+        end = p;
+    for (const char *p = t->out; end && (p = strstr(p, "\033[H")) != NULL &&
+                                 p < end;
+         p++)
+        home = p;
+    if (home == NULL)
+        return false;
+    snprintf(t->frame, sizeof t->frame, "%.*s", (int)(end - home), home);
+    return true;
+}
+
+/* Wait until a whole frame holds every one of want (NULL-terminated);
+ * then it is in t->frame. */
+static void
+s_pty_wait_frame(s_pty_t *t, const char *const *want)
+{
+    int64_t deadline = ts_now_ms() + S_DEADLINE_MS;
+    for (;;) {
+        s_pty_drain(t);
+        if (s_pty_frame(t)) {
+            bool all = true;
+            for (int i = 0; want[i] != NULL && all; i++)
+                all = strstr(t->frame, want[i]) != NULL;
+            if (all)
+                return;
+        }
+        int64_t left = deadline - ts_now_ms();
+        ck_assert_msg(left > 0, "no frame with '%s' within %d ms; the "
+                      "last it wrote:\n%s", want[0], S_DEADLINE_MS,
+                      s_pty_tail(t));
+        struct pollfd p[2] = {{.fd = t->master, .events = POLLIN},
+                              {.fd = t->pidfd, .events = POLLIN}};
+        ck_assert_int_ge(poll(p, 2, (int)left), 0);
+        ck_assert_msg(!(p[1].revents & POLLIN), "troupe top ended:\n%s",
+                      s_pty_tail(t));
+    }
+}
+
+/* Wait for the command to exit, reading what it writes; its exit status
+ * (-1: killed by a signal). */
+static int
+s_pty_wait_exit(s_pty_t *t)
+{
+    int64_t deadline = ts_now_ms() + S_DEADLINE_MS;
+    for (;;) {
+        s_pty_drain(t);
+        int64_t left = deadline - ts_now_ms();
+        if (left <= 0)
+            kill(t->pid, SIGKILL);
+        struct pollfd p[2] = {{.fd = t->master, .events = POLLIN},
+                              {.fd = t->pidfd, .events = POLLIN}};
+        ck_assert_int_ge(poll(p, 2, left > 0 ? (int)left : -1), 0);
+        if (p[1].revents & POLLIN)
+            break;
+    }
+    int status;
+    ck_assert_int_eq(waitpid(t->pid, &status, 0), t->pid);
+    s_pty_drain(t); /* all it wrote is in the pty by now */
+    ck_assert_msg(!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL,
+                  "troupe top did not end within %d ms:\n%s", S_DEADLINE_MS,
+                  s_pty_tail(t));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+s_pty_close(s_pty_t *t)
+{
+    close(t->pidfd);
+    close(t->master);
+    close(t->slave);
+    free(t->out);
+}
+
+/* Is the terminal in the mode it had before (lines, echo)? */
+static bool
+s_pty_cooked(const s_pty_t *t)
+{
+    struct termios tio;
+    ck_assert_int_eq(tcgetattr(t->slave, &tio), 0);
+    return (tio.c_lflag & ICANON) && (tio.c_lflag & ECHO);
+}
+
+/* Position of the row of the actor named name in the last frame. */
+static const char *
+s_row(const s_pty_t *t, const char *name)
+{
+    char cell[64];
+    snprintf(cell, sizeof cell, " %s ", name);
+    const char *at = strstr(t->frame, cell);
+    ck_assert_msg(at != NULL, "no row '%s' in:\n%s", name, t->frame);
+    return at;
+}
+
+/* A frame drawn; the keys; then the way out (key) gives the terminal back
+ * as it was and exits 0. */
+static void
+s_top_quits_with(const char *key)
+{
+    s_node("toppty");
+    /* kid_a waits in its handler with five messages behind it: first by
+     * mailbox depth, after e1 by name. */
+    ts_gate_block(s_fx.node, "kid_a");
+    for (int i = 0; i < 5; i++)
+        ts_tell(s_fx.node, "kid_a", ts_msg("x"));
+    s_pty_t t;
+    s_pty_start(&t, (const char *[]){"top", s_fx.pid, "--delay", "100",
+                                     NULL});
+    s_pty_wait_frame(&t, (const char *[]){"sort: mailbox", " e1 ", " kid_a ",
+                                          NULL});
+    ck_assert_ptr_nonnull(strstr(t.out, "\033[?1049h")); /* its own screen */
+    ck_assert_msg(!s_pty_cooked(&t), "keys are not taken one at a time");
+    ck_assert_msg(s_row(&t, "kid_a") < s_row(&t, "e1"), "%s", t.frame);
+
+    /* n sorts by name at once, without waiting for the next look. */
+    ck_assert_int_eq(write(t.master, "n", 1), 1);
+    s_pty_wait_frame(&t, (const char *[]){"sort: name", " e1 ", " kid_a ",
+                                          NULL});
+    ck_assert_msg(s_row(&t, "e1") < s_row(&t, "kid_a"), "%s", t.frame);
+    ck_assert_msg(s_row(&t, "gate") < s_row(&t, "kid_a"), "%s", t.frame);
+    /* m goes back. */
+    ck_assert_int_eq(write(t.master, "m", 1), 1);
+    s_pty_wait_frame(&t, (const char *[]){"sort: mailbox", NULL});
+    ck_assert_msg(s_row(&t, "kid_a") < s_row(&t, "e1"), "%s", t.frame);
+
+    size_t before = t.len;
+    ck_assert_int_eq(write(t.master, key, strlen(key)), (ssize_t)strlen(key));
+    ck_assert_int_eq(s_pty_wait_exit(&t), 0);
+    /* The cursor and the main screen come back last, and the modes. */
+    const char *back = strstr(t.out + before, "\033[?25h\033[?1049l");
+    ck_assert_msg(back != NULL, "the screen was not given back:\n%s",
+                  s_pty_tail(&t));
+    ck_assert_ptr_null(strstr(back, "\033[?1049h"));
+    ck_assert_msg(s_pty_cooked(&t), "the terminal modes were not restored");
+    s_pty_close(&t);
+    ts_gate_open(s_fx.node);
+    s_node_destroy();
+}
+
+START_TEST(top_on_a_terminal_sorts_by_key_and_q_gives_it_back)
+{
+    s_top_quits_with("q");
+}
+END_TEST
+
+START_TEST(top_on_a_terminal_ends_on_ctrl_c_and_gives_it_back)
+{
+    /* ^C through the terminal: SIGINT, as a person's Ctrl-C. */
+    s_top_quits_with("\003");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* stop, restart                                                       */
 /* ------------------------------------------------------------------ */
@@ -665,6 +923,101 @@ START_TEST(a_missing_or_gone_node_exits_1_with_a_message)
     s_err_has("no node there");
     S_RUN(1, "ps", pid);
     ck_assert_uint_eq(s_r.len[0], 0);
+}
+END_TEST
+
+START_TEST(a_killed_nodes_directory_is_stale_and_the_node_gone)
+{
+    /* The next node that starts under a runtime directory removes the
+     * stale ones there (runtime/rundir.c), whoever runs it: this test's
+     * nodes get a runtime directory of their own, and the command looks
+     * there too. */
+    char xdg[64];
+    ts_tmpdir(xdg, sizeof xdg, "tools-xdg");
+    ck_assert_int_eq(setenv("XDG_RUNTIME_DIR", xdg, 1), 0);
+    /* A node in a child process, which says where its directory is and
+     * then waits to be killed: SIGKILL leaves the directory behind. */
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
+        tr_node_t *node = NULL;
+        char name[64];
+        snprintf(name, sizeof name, "tt_killed_%ld", (long)getpid());
+        if (tr_node_create(&node, &(tr_node_opts_t){.name = name}) != 0)
+            _exit(1);
+        size_t len = strlen(node->rundir) + 1;
+        if (write(p[1], node->rundir, len) != (ssize_t)len)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char dir[256] = "";
+    size_t len = 0;
+    ssize_t n;
+    while ((len == 0 || dir[len - 1] != '\0') && len < sizeof dir - 1 &&
+           (n = read(p[0], dir + len, sizeof dir - 1 - len)) > 0)
+        len += (size_t)n;
+    dir[len] = '\0';
+    close(p[0]);
+    ck_assert_msg(len > 0 && dir[len - 1] == '\0', "no directory from the "
+                  "child (%zu bytes)", len);
+    ck_assert_msg(strncmp(dir, xdg, strlen(xdg)) == 0, "%s is not in %s",
+                  dir, xdg);
+    char spid[24], name[64];
+    snprintf(spid, sizeof spid, "%ld", (long)pid);
+    snprintf(name, sizeof name, "tt_killed_%ld", (long)pid);
+    S_RUN(0, "ps", spid); /* up, before */
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    struct stat st;
+    ck_assert_int_eq(stat(dir, &st), 0); /* left behind */
+
+    /* ls skips it; ls --all lists it as stale. */
+    S_RUN(0, "ls");
+    ck_assert_ptr_null(strstr(s_r.out, dir));
+    S_RUN(0, "ls", "--all");
+    char line[512] = "";
+    const char *at = strstr(s_r.out, dir);
+    ck_assert_msg(at != NULL, "no %s in:\n%s", dir, s_r.out);
+    while (at > s_r.out && at[-1] != '\n')
+        at--;
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(at, "\n"), at);
+    ck_assert_msg(strncmp(line + strspn(line, " "), spid, strlen(spid)) == 0 &&
+                      strstr(line, name) != NULL &&
+                      strstr(line, " stale ") != NULL,
+                  "not a stale row: %s", line);
+    S_RUN(0, "ls", "--all", "--json");
+    char code[1024];
+    snprintf(code, sizeof code,
+             "a = [x for x in json.load(open(p)) if x['dir'] == '%s']\n"
+             "assert len(a) == 1, a\n"
+             "x = a[0]\n"
+             "assert x['status'] == 'stale' and x['pid'] == %ld, x\n"
+             "assert x['name'] == '%s', x\n"
+             "assert x['actors'] is None and x['uptime_ms'] is None, x\n",
+             dir, (long)pid, name);
+    s_python_out(code);
+
+    /* Named by pid, by name or by directory: gone, said plainly. */
+    S_RUN(1, "ps", spid);
+    snprintf(line, sizeof line, "troupe: node '%s' is gone (its process has "
+             "ended)\n", spid);
+    s_err_has(line);
+    ck_assert_uint_eq(s_r.len[0], 0);
+    S_RUN(1, "info", name);
+    s_err_has("is gone (its process has ended)");
+    S_RUN(1, "ps", dir);
+    snprintf(line, sizeof line, "node '%s' (pid %ld) in %s is gone\n", name,
+             (long)pid, dir);
+    s_err_has(line);
+    ts_rmtree(xdg);
 }
 END_TEST
 
@@ -1159,6 +1512,315 @@ START_TEST(a_trace_merges_the_files_of_process_actors)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The examples, traced                                                */
+/* ------------------------------------------------------------------ */
+
+/* A record of a trace as the file has it. */
+typedef struct {
+    uint64_t a, b;
+    int32_t size;
+    int kind;
+    char text[33];
+} s_rec_t;
+
+/* A trace and the files of its process actors (path.<pid>), read here,
+ * not by the tool. */
+typedef struct {
+    s_rec_t *r;
+    size_t n;
+    int files;
+} s_recs_t;
+
+static void
+s_recs_file(s_recs_t *t, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    unsigned char rec[64];
+    ck_assert_int_eq(fread(rec, 1, 16, f), 16);
+    ck_assert_int_eq(memcmp(rec, "TRTRACE1", 8), 0);
+    while (fread(rec, 1, 64, f) == 64) {
+        if (t->n % 256 == 0) {
+            t->r = realloc(t->r, (t->n + 256) * sizeof *t->r);
+            ck_assert_ptr_nonnull(t->r);
+        }
+        s_rec_t *r = &t->r[t->n++];
+        r->a = s_le(rec + 8, 8);
+        r->b = s_le(rec + 16, 8);
+        r->size = (int32_t)s_le(rec + 24, 4);
+        r->kind = rec[28];
+        memcpy(r->text, rec + 32, 32);
+        r->text[32] = '\0';
+    }
+    fclose(f);
+    t->files++;
+}
+
+static void
+s_recs_load(s_recs_t *t, const char *dir, const char *base)
+{
+    memset(t, 0, sizeof *t);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, base);
+    s_recs_file(t, path);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    size_t len = strlen(base);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const char *tail = e->d_name + len;
+        if (strncmp(e->d_name, base, len) != 0 || tail[0] != '.' ||
+            tail[1] == '\0' || strspn(tail + 1, "0123456789") !=
+                                   strlen(tail + 1))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        s_recs_file(t, path);
+    }
+    closedir(d);
+}
+
+/* The runtime's helper (a process actor's node service): the diagram
+ * leaves it out, and so does the count of what the example sent. */
+static bool
+s_helper(const s_recs_t *t, uint64_t id)
+{
+    for (size_t i = 0; i < t->n && id != 0; i++) {
+        const char *beh = strchr(t->r[i].text, '/');
+        if (t->r[i].kind == 3 && t->r[i].a == id && beh != NULL)
+            return strncmp(beh + 1, "tr_node_", 8) == 0;
+    }
+    return false;
+}
+
+static bool
+s_user(const s_recs_t *t, const s_rec_t *r)
+{
+    return !s_helper(t, r->a) && !s_helper(t, r->b);
+}
+
+/* How many SENDs (kind 1) or RECVs (2) of a to b with tag. */
+static int
+s_recs_count(const s_recs_t *t, int kind, uint64_t a, uint64_t b,
+             const char *tag)
+{
+    int n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        n += t->r[i].kind == kind && t->r[i].a == a && t->r[i].b == b &&
+             strcmp(t->r[i].text, tag) == 0;
+    return n;
+}
+
+/* An example's messages of one tag, as it sends them. */
+typedef struct {
+    const char *tag;
+    int sent;
+} s_sent_t;
+
+/* Run examples/<name> (arg may be NULL) with TROUPE_TRACE, and check its
+ * trace against what it sent (want, ending with a NULL tag): as many
+ * SENDs of each tag between its actors, no other, and a RECV for each
+ * (the k-th SEND of a sender, receiver and tag is the k-th RECV: one
+ * sender's messages to one receiver arrive in order). Then the tool's
+ * summary, Perfetto JSON and SVG must agree with the files. */
+static void
+s_traced_example(const char *name, const char *arg, const s_sent_t *want)
+{
+    char var[64], dir[64], base[64], trace[160], out[192], code[2048];
+    snprintf(var, sizeof var, "TR_EXAMPLE_%s", name);
+    for (char *p = var; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    const char *exe = getenv(var);
+    ck_assert_msg(exe != NULL, "%s is not set: run via meson test", var);
+    ts_tmpdir(dir, sizeof dir, "tools-example");
+    snprintf(base, sizeof base, "%s.trace", name);
+    snprintf(trace, sizeof trace, "%s/%s", dir, base);
+
+    /* The environment: process actors, which run the example again,
+     * trace into trace.<pid>. */
+    ck_assert_int_eq(setenv("TROUPE_TRACE", trace, 1), 0);
+    char *argv[] = {(char *)exe, (char *)arg, NULL};
+    int rc = s_exec(argv, name);
+    ck_assert_int_eq(unsetenv("TROUPE_TRACE"), 0);
+    ck_assert_msg(rc == 0, "%s: exit %d\n%s\n%s", name, rc, s_r.out, s_r.err);
+
+    s_recs_t t;
+    s_recs_load(&t, dir, base);
+    int sends = 0, total = 0, pairs = 0, restarts = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        const s_rec_t *r = &t.r[i];
+        if (r->kind == 1 && s_user(&t, r)) {
+            sends++;
+            /* Each SEND has its RECV: as many of each (sender, receiver,
+             * tag) as there are SENDs. */
+            int s = s_recs_count(&t, 1, r->a, r->b, r->text);
+            int g = s_recs_count(&t, 2, r->b, r->a, r->text);
+            ck_assert_msg(g == s, "%s: %d '%s' sent from %llu to %llu, %d "
+                          "received", name, s, r->text,
+                          (unsigned long long)r->a,
+                          (unsigned long long)r->b, g);
+        }
+        if (r->kind == 1) { /* every SEND with its RECV, for Perfetto */
+            int before = 0;
+            for (size_t k = 0; k < i; k++)
+                before += t.r[k].kind == 1 && t.r[k].a == r->a &&
+                          t.r[k].b == r->b &&
+                          strcmp(t.r[k].text, r->text) == 0;
+            pairs += before < s_recs_count(&t, 2, r->b, r->a, r->text);
+        }
+        restarts += r->kind == 5 && s_user(&t, r);
+    }
+    for (int i = 0; want[i].tag != NULL; i++) {
+        int n = 0;
+        for (size_t k = 0; k < t.n; k++)
+            n += t.r[k].kind == 1 && s_user(&t, &t.r[k]) &&
+                 strcmp(t.r[k].text, want[i].tag) == 0;
+        ck_assert_msg(n == want[i].sent, "%s sent %d '%s', its trace has %d",
+                      name, want[i].sent, want[i].tag, n);
+        total += want[i].sent;
+    }
+    ck_assert_msg(sends == total, "%s sent %d messages, its trace has %d",
+                  name, total, sends);
+
+    /* Actors: every id the diagram shows, an actor restarted under its
+     * kept name on the lifeline of the one it replaces. */
+    s_trace_t ids = {0};
+    for (size_t i = 0; i < t.n; i++)
+        if (s_user(&t, &t.r[i])) {
+            s_trace_add_id(&ids, t.r[i].a);
+            s_trace_add_id(&ids, t.r[i].b);
+        }
+    int lifelines = ids.nids - restarts;
+    /* Ends: a bar for an actor that ended normally or on request, an X for
+     * one that failed; one each, though a process actor's end is in its
+     * own file and its node's. */
+    int ends = 0, crashes = 0;
+    for (int k = 0; k < ids.nids; k++)
+        for (size_t i = 0; i < t.n; i++)
+            if (t.r[i].kind == 4 && t.r[i].a == ids.ids[k]) {
+                bool crash = t.r[i].size < 0 && t.r[i].size != TR_ESHUTDOWN;
+                crashes += crash;
+                ends += !crash;
+                break;
+            }
+
+    /* The summary merged the same files and counts the same. */
+    S_RUN(0, "trace", trace, "--json");
+    snprintf(code, sizeof code,
+             "s = json.load(open(p))\n"
+             "assert len(s['files']) == %d, s['files']\n"
+             "assert s['records'] == %zu, s['records']\n",
+             t.files, t.n);
+    s_python_out(code);
+
+    /* Perfetto: JSON, a flow for every SEND whose RECV is there. */
+    snprintf(out, sizeof out, "%s/%s.json", dir, name);
+    S_RUN(0, "trace", trace, "--perfetto", out);
+    snprintf(code, sizeof code,
+             "ev = json.load(open(p))['traceEvents']\n"
+             "s = [e['id'] for e in ev if e['ph'] == 's']\n"
+             "f = [e['id'] for e in ev if e['ph'] == 'f']\n"
+             "assert sorted(s) == sorted(f) and len(s) == %d, "
+             "(len(s), len(f))\n",
+             pairs);
+    s_python(out, code);
+
+    /* SVG: well-formed XML, one lifeline per actor, an arrow per message
+     * the example sent, none without its RECV. */
+    snprintf(out, sizeof out, "%s/%s.svg", dir, name);
+    S_RUN(0, "trace", trace, "--svg", out);
+    snprintf(code, sizeof code,
+             "d = xml.dom.minidom.parse(p)\n"
+             "g = d.getElementsByTagName('g')\n"
+             "lanes = [e for e in g if e.getAttribute('class') == "
+             "'lifeline']\n"
+             "assert len(lanes) == %d, len(lanes)\n"
+             "msgs = [e for e in g if e.getAttribute('class') == 'message']\n"
+             "assert len(msgs) == %d, len(msgs)\n"
+             "assert '(no RECV)' not in open(p).read()\n"
+             "c = [e for e in d.getElementsByTagName('line') + g if "
+             "e.getAttribute('class') in ('end', 'crash')]\n"
+             "assert len([e for e in c if e.getAttribute('class') == 'end'])"
+             " == %d, c\n"
+             "assert len(c) == %d, c\n",
+             lifelines, total, ends, ends + crashes);
+    s_python(out, code);
+    free(t.r);
+    ts_rmtree(dir);
+}
+
+START_TEST(traced_hello_sends_what_it_says)
+{
+    /* hello N: the pinger pings N times, the ponger answers each. */
+    s_traced_example("hello", "3",
+                     (const s_sent_t[]){{"ping", 3}, {"pong", 3}, {NULL}});
+}
+END_TEST
+
+START_TEST(traced_counter_sends_what_it_says)
+{
+    /* counter N, with its 8 workers: main tells each "go"; each tells the
+     * counter N "inc"s and calls "sync"; main calls "get"; the counter
+     * answers every call with "total" (8 + 1). */
+    s_traced_example("counter", "10",
+                     (const s_sent_t[]){{"go", 8},
+                                        {"inc", 8 * 10},
+                                        {"sync", 8},
+                                        {"get", 1},
+                                        {"total", 9},
+                                        {NULL}});
+}
+END_TEST
+
+START_TEST(traced_order_sends_what_it_says)
+{
+    /* main tells each of the two writers "go", each writer tells the
+     * printer its LINES (2) lines, main calls the printer "wait", answered
+     * "printed". */
+    s_traced_example("order", NULL,
+                     (const s_sent_t[]){{"go", 2},
+                                        {"line", 4},
+                                        {"wait", 1},
+                                        {"printed", 1},
+                                        {NULL}});
+}
+END_TEST
+
+START_TEST(traced_pipe_sends_what_it_says_as_threads_and_processes)
+{
+    /* One text and one ack as threads, the same as processes (whose
+     * records are in their own files); what the process actors say to
+     * their node's service as they start and end is the runtime's. */
+    s_traced_example("pipe", NULL,
+                     (const s_sent_t[]){{"text", 2}, {"ack", 2}, {NULL}});
+}
+END_TEST
+
+START_TEST(traced_tree_sends_what_it_says_across_restarts)
+{
+    /* Two tr_sup_start: main asks the root supervisor, then top, to
+     * "start_child", answered "ok". Two crashes ("crash" to writer, then
+     * to logger), each followed by a "ping" call to each of the three
+     * names, answered "pong"; tr_sup_which_children asks top
+     * "which_children", answered "children". The writer's crash is its
+     * handler's error, not a signal: its process writes its records. */
+    s_traced_example("tree", NULL,
+                     (const s_sent_t[]){{"start_child", 2},
+                                        {"ok", 2},
+                                        {"crash", 2},
+                                        {"ping", 6},
+                                        {"pong", 6},
+                                        {"which_children", 1},
+                                        {"children", 1},
+                                        {NULL}});
+}
+END_TEST
+
+/* Not crash_restart: its first worker dies of SIGSEGV, and a process
+ * that dies by a signal loses the records it had not written
+ * (docs/control.md): what that worker took and answered is not in the
+ * trace, so the trace cannot count what the example sent. */
+
 static Suite *
 s_suite(void)
 {
@@ -1172,6 +1834,8 @@ s_suite(void)
     tcase_add_test(tc, info_and_pools_tell_the_node_and_its_pool);
     tcase_add_test(tc, ls_lists_this_node);
     tcase_add_test(tc, top_prints_one_frame_when_not_on_a_terminal);
+    tcase_add_test(tc, top_on_a_terminal_sorts_by_key_and_q_gives_it_back);
+    tcase_add_test(tc, top_on_a_terminal_ends_on_ctrl_c_and_gives_it_back);
     tcase_add_test(tc, stop_ends_an_actor_by_name_or_id);
     tcase_add_test(tc, restart_makes_the_supervisor_start_the_child_again);
     suite_add_tcase(s, tc);
@@ -1179,6 +1843,7 @@ s_suite(void)
     tc = tcase_create("errors");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_missing_or_gone_node_exits_1_with_a_message);
+    tcase_add_test(tc, a_killed_nodes_directory_is_stale_and_the_node_gone);
     tcase_add_test(tc, a_silent_or_refusing_node_exits_1_in_time);
     tcase_add_test(tc, a_pid_with_two_nodes_is_ambiguous);
     tcase_add_test(tc, usage_errors_exit_2);
@@ -1191,6 +1856,16 @@ s_suite(void)
     tcase_add_test(tc, a_trace_counts_what_was_sent_and_converts_to_json_and_svg);
     tcase_add_test(tc, a_trace_shows_a_crash_and_the_restart);
     tcase_add_test(tc, a_trace_merges_the_files_of_process_actors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("examples");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, traced_hello_sends_what_it_says);
+    tcase_add_test(tc, traced_counter_sends_what_it_says);
+    tcase_add_test(tc, traced_order_sends_what_it_says);
+    tcase_add_test(tc,
+                   traced_pipe_sends_what_it_says_as_threads_and_processes);
+    tcase_add_test(tc, traced_tree_sends_what_it_says_across_restarts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -971,6 +971,16 @@ s_svg(const char *out, int max, bool all)
         tt_err("out of memory");
         exit(TT_EXIT_FAIL);
     }
+    /* A process actor's end is recorded twice when it traces too: by
+     * itself, and by its node as it reaps it (the node cannot know that
+     * the process wrote its records). An actor ends once: the first is
+     * drawn. */
+    bool *ended = calloc((size_t)(s_trace.nactors ? s_trace.nactors : 1),
+                         sizeof *ended);
+    if (ended == NULL) {
+        tt_err("out of memory");
+        exit(TT_EXIT_FAIL);
+    }
     for (size_t i = 0; i < n; i++) {
         const s_rec_t *r = &s_trace.r[i];
         if (!s_shown(r, all))
@@ -981,7 +991,12 @@ s_svg(const char *out, int max, bool all)
         else if (r->kind == K_RECV && r->match >= 0 &&
                  (size_t)r->match < cut)
             drawn[i] = true;
+        if (drawn[i] && r->kind == K_EXIT) {
+            drawn[i] = !ended[r->actor];
+            ended[r->actor] = true;
+        }
     }
+    free(ended);
 
     /* Lanes: one per chain of restarts, in order of first appearance. */
     int nlanes = 0;
@@ -1079,7 +1094,25 @@ s_svg(const char *out, int max, bool all)
         free(segs);
         return TT_EXIT_FAIL;
     }
+    /* The line under the title, first: the page is as wide as it too
+     * (11 px sans-serif: under 6.5 px a character). */
+    char dur[32], note[256];
+    uint64_t ns = s_trace.t_end - s_trace.t0;
+    snprintf(dur, sizeof dur, "%.3f ms", (double)ns / 1e6);
+    int len = snprintf(note, sizeof note, "%" PRIu64 " messages between %d "
+                       "actors over %s", sends, nlanes, dur);
+    if (drawn_sends < sends && len < (int)sizeof note)
+        len += snprintf(note + len, sizeof note - (size_t)len,
+                        "; the first %" PRIu64 " are drawn (--max)",
+                        drawn_sends);
+    if (hidden > 0 && len < (int)sizeof note)
+        len += snprintf(note + len, sizeof note - (size_t)len,
+                        "; %zu records of the runtime's own actors left out "
+                        "(--all)",
+                        hidden);
     int width = S_LEFT + nlanes * S_LANE_W + 20;
+    if (width < 10 + len * 13 / 2 + 20)
+        width = 10 + len * 13 / 2 + 20;
     if (width < 480)
         width = 480;
     int height = bottom + 2 * S_STEP + 40;
@@ -1113,22 +1146,12 @@ s_svg(const char *out, int max, bool all)
     fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", width,
             height);
     /* Title. */
-    char dur[32];
-    uint64_t ns = s_trace.t_end - s_trace.t0;
-    snprintf(dur, sizeof dur, "%.3f ms", (double)ns / 1e6);
     fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"14\" "
                "font-weight=\"bold\">");
     tt_xml_str(f, s_trace.files[0].path);
-    fprintf(f, "</text>\n<text x=\"10\" y=\"38\" class=\"note\">%" PRIu64
-               " messages between %d actors over %s",
-            sends, nlanes, dur);
-    if (drawn_sends < sends)
-        fprintf(f, "; the first %" PRIu64 " are drawn (--max)", drawn_sends);
-    if (hidden > 0)
-        fprintf(f, "; %zu records of the runtime's own actors left out "
-                   "(--all)",
-                hidden);
-    fputs("</text>\n", f);
+    fprintf(f, "</text>\n<text x=\"10\" y=\"38\" class=\"note\">%s"
+               "</text>\n",
+            note);
 
     /* Lifelines: a head with the name (and behaviour, id), then pieces. */
     for (int l = 0; l < nlanes; l++) {
@@ -1252,8 +1275,9 @@ s_svg(const char *out, int max, bool all)
                 s_xml_cut(f, r->text, 28);
                 fputs("</text></g>\n", f);
             } else {
-                fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
-                           "stroke=\"#555\" stroke-width=\"2\"/>\n",
+                fprintf(f, "<line class=\"end\" x1=\"%d\" y1=\"%d\" "
+                           "x2=\"%d\" y2=\"%d\" stroke=\"#555\" "
+                           "stroke-width=\"2\"/>\n",
                         x - 8, v, x + 8, v);
             }
             break;
