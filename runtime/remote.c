@@ -53,6 +53,9 @@
 #define S_POLL_MAX_MS 50
 #define S_BATCH_BYTES (64 * 1024) /* a batch to a node is sent past this */
 #define S_BATCH_FRAMES 256
+/* A ZAP request: seven short frames (a key is 32 bytes, an address or a
+ * routing id at most 255). */
+#define S_ZAP_MAX 1024
 
 typedef struct s_watch {
     tr_id_t watcher, target;
@@ -403,7 +406,10 @@ s_dealer_open(tr__remote_t *r, s_peer_t *p)
     void *s = tr__sock_open(r->node->zctx, ZMQ_DEALER, S_HWM, 0, &rc);
     if (s == NULL)
         return rc;
-    s_sockopt_int(s, ZMQ_LINGER, 0);
+    if ((rc = tr__sock_limits(s, r->node->opts.max_message_bytes, 0)) != 0) {
+        zmq_close(s);
+        return rc;
+    }
     s_sockopt_int(s, ZMQ_RECONNECT_IVL, 100);
     s_sockopt_int(s, ZMQ_RECONNECT_IVL_MAX, 2000);
     s_heartbeats(r, s);
@@ -1569,7 +1575,8 @@ s_main(void *arg)
 {
     tr__remote_t *r = arg;
     void *stop = zmq_socket(r->node->zctx, ZMQ_PAIR);
-    if (stop == NULL || zmq_connect(stop, r->stop_ep) != 0 ||
+    if (stop == NULL || tr__sock_limits(stop, TR__MAX_MSG_WAKE, 0) != 0 ||
+        zmq_connect(stop, r->stop_ep) != 0 ||
         tr__port_get(r->node, &r->port) != 0) {
         TR__LOG(TR_LOG_ERROR, "nodes", "node '%s': the gateway cannot start",
                 r->node->name);
@@ -1675,23 +1682,26 @@ tr__remote_start(tr__remote_t *r)
         return rc;
     if (!r->plaintext) {
         r->zap = zmq_socket(node->zctx, ZMQ_REP);
-        if (r->zap == NULL || zmq_bind(r->zap, "inproc://zeromq.zap.01") != 0)
+        if (r->zap == NULL)
             return tr__zerr(zmq_errno(), "ZAP handler");
-        s_sockopt_int(r->zap, ZMQ_LINGER, 0);
+        if ((rc = tr__sock_limits(r->zap, S_ZAP_MAX, 0)) != 0)
+            return rc;
+        if (zmq_bind(r->zap, "inproc://zeromq.zap.01") != 0)
+            return tr__zerr(zmq_errno(), "ZAP handler");
     }
     r->router = tr__sock_open(node->zctx, ZMQ_ROUTER, S_HWM, S_HWM, &rc);
     if (r->router == NULL)
         return rc;
-    s_sockopt_int(r->router, ZMQ_LINGER, 0);
+    /* This node's own limit (sockets get the process's largest). */
+    if ((rc = tr__sock_limits(r->router, node->opts.max_message_bytes, 0)) !=
+        0)
+        return rc;
     /* A node that comes back under its name takes its routing id over
      * from its old connection, which the ROUTER may not have seen close. */
     s_sockopt_int(r->router, ZMQ_ROUTER_HANDOVER, 1);
     /* A peer that has not finished ZeroMQ's handshake by then (garbage
      * on the port, a slowloris) is hung up on. */
     s_sockopt_int(r->router, ZMQ_HANDSHAKE_IVL, r->down_after_ms);
-    /* This node's own limit (sockets get the process's largest). */
-    int64_t max_msg = node->opts.max_message_bytes;
-    zmq_setsockopt(r->router, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
     s_heartbeats(r, r->router);
     zmq_setsockopt(r->router, ZMQ_ZAP_DOMAIN, "troupe", 6);
     if (!r->plaintext) {
@@ -1717,8 +1727,8 @@ tr__remote_start(tr__remote_t *r)
     r->stop_tx = zmq_socket(node->zctx, ZMQ_PAIR);
     if (r->stop_tx == NULL)
         return TR_ESYS;
-    s_sockopt_int(r->stop_tx, ZMQ_LINGER, 0);
-    if (zmq_bind(r->stop_tx, r->stop_ep) != 0 ||
+    if (tr__sock_limits(r->stop_tx, TR__MAX_MSG_WAKE, 0) != 0 ||
+        zmq_bind(r->stop_tx, r->stop_ep) != 0 ||
         pthread_create(&r->thread, NULL, s_main, r) != 0)
         return TR_ESYS;
     r->running = true;
