@@ -413,6 +413,8 @@ typedef struct tr_node_stats {
     uint64_t unhandled;    /* messages a handler rejected (TR_EUNHANDLED) */
     uint64_t expired;      /* requests dropped: their deadline had passed */
     uint64_t bad_frames;   /* malformed frames received and dropped */
+    uint64_t oversize;     /* sends refused: larger than max_message_bytes
+                            * (TR_EMSGSIZE) */
 } tr_node_stats_t;
 
 /* A snapshot of the node's counters. */
