@@ -864,7 +864,11 @@ s_deliver_in(tr__remote_t *r)
         TR__LOG(TR_LOG_WARN, "nodes", "node '%s': a message for %llx from "
                 "another node dropped: its mailbox stayed full",
                 r->node->name, (unsigned long long)r->in_to);
-        rc = TR_ENOENT;
+    } else if (rc == TR_ENOENT) {
+        /* Usually an actor that has just ended: no warning. */
+        TR__LOG(TR_LOG_INFO, "nodes", "node '%s': a message for %llx from "
+                "another node dropped: no such actor", r->node->name,
+                (unsigned long long)r->in_to);
     }
     if (rc != 0) {
         TR__STAT_INC(r->node, dead_letters);
@@ -882,12 +886,21 @@ s_on_frame(tr__remote_t *r, s_peer_t *p, char box, zmq_msg_t *zm)
     const char *tag;
     size_t taglen, plen;
     const uint8_t *payload;
-    if (tr__env_parse(data, len, &env, &tag, &taglen, &payload, &plen) != 0 ||
-        tr__id_tag(env.sender) != p->tag ||
+    int rc = tr__env_parse(data, len, &env, &tag, &taglen, &payload, &plen);
+    if (rc != 0) {
+        TR__STAT_INC(r->node, bad_frames);
+        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': malformed frame from node "
+                "'%s' dropped: %s", r->node->name, p->name, tr_strerror(rc));
+        zmq_msg_close(zm);
+        return;
+    }
+    if (tr__id_tag(env.sender) != p->tag ||
         tr__id_tag(env.target) != r->node->tag) {
         TR__STAT_INC(r->node, bad_frames);
-        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': malformed or misaddressed "
-                "frame from node '%s' dropped", r->node->name, p->name);
+        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': misaddressed frame from "
+                "node '%s' dropped: %llx to %llx", r->node->name, p->name,
+                (unsigned long long)env.sender,
+                (unsigned long long)env.target);
         zmq_msg_close(zm);
         return;
     }
@@ -978,6 +991,17 @@ s_on_batch(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm)
     s_batch_step(r);
 }
 
+/* For a line: a peer that has said hello has a name. */
+static const char *
+s_who(const s_peer_t *p, char *buf, size_t cap)
+{
+    if (p != NULL)
+        snprintf(buf, cap, "'%s'", p->name);
+    else
+        snprintf(buf, cap, "a peer not yet known");
+    return buf;
+}
+
 static void
 s_router_read(tr__remote_t *r)
 {
@@ -1022,6 +1046,11 @@ s_router_read(tr__remote_t *r)
         zmq_msg_close(&boxm);
         if (!ok) {
             TR__STAT_INC(r->node, bad_frames);
+            char buf[TR_NAME_MAX + 8];
+            const char *who = s_who(p, buf, sizeof buf);
+            TR__LOG(TR_LOG_WARN, "nodes", "node '%s': a message from %s "
+                    "dropped: not two parts, a box byte and a frame",
+                    r->node->name, who);
             zmq_msg_close(&zm);
             continue;
         }
@@ -1029,8 +1058,14 @@ s_router_read(tr__remote_t *r)
             p->heard_ns = tr__now_ns();
         if (box == 'C') {
             tr_msg_t view;
-            if (tr__msg_view_init(&view, &zm) != 0) {
+            int rc = tr__msg_view_init(&view, &zm);
+            if (rc != 0) {
                 TR__STAT_INC(r->node, bad_frames);
+                char buf[TR_NAME_MAX + 8];
+                const char *who = s_who(p, buf, sizeof buf);
+                TR__LOG(TR_LOG_WARN, "nodes", "node '%s': malformed control "
+                        "frame from %s dropped: %s", r->node->name, who,
+                        tr_strerror(rc));
                 zmq_msg_close(&zm);
                 continue;
             }
