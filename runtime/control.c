@@ -198,7 +198,7 @@ s_info(tr__control_t *c, msgpack_packer *pk)
              (int64_t)((tr__now_ns() - c->started_ns) / 1000000u));
     s_kv_int(pk, "actors", (int64_t)st.alive);
     s_str(pk, "stats");
-    msgpack_pack_map(pk, 10);
+    msgpack_pack_map(pk, 11);
     s_kv_int(pk, "spawned", (int64_t)st.spawned);
     s_kv_int(pk, "alive", (int64_t)st.alive);
     s_kv_int(pk, "exited", (int64_t)st.exited);
@@ -209,6 +209,7 @@ s_info(tr__control_t *c, msgpack_packer *pk)
     s_kv_int(pk, "expired", (int64_t)st.expired);
     s_kv_int(pk, "bad_frames", (int64_t)st.bad_frames);
     s_kv_int(pk, "oversize", (int64_t)st.oversize);
+    s_kv_int(pk, "dropped_connections", (int64_t)st.dropped_connections);
 }
 
 static void

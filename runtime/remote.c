@@ -56,6 +56,13 @@
 /* A ZAP request: seven short frames (a key is 32 bytes, an address or a
  * routing id at most 255). */
 #define S_ZAP_MAX 1024
+/* What the ROUTER's monitor tells: how a connection ended. */
+#define S_MON_EVENTS                                                        \
+    (ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |        \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+#define S_MON_READ 64 /* events read in one go */
+#define S_MON_LINES 4 /* lines about them in one go; then a sum */
+#define S_BYE_LINGER_MS 100 /* a leaving node's $bye, at most */
 
 typedef struct s_watch {
     tr_id_t watcher, target;
@@ -122,6 +129,12 @@ struct tr__remote {
 
     /* The gateway thread's own. */
     void *router, *zap, *mbox, *inbox;
+    void *mon;          /* the ROUTER's monitor (PAIR), or NULL */
+    char mon_ep[64];
+    uint64_t byes;      /* $byes read whose connection has not ended yet */
+    uint64_t bye_ns;    /* when the last one was read */
+    uint16_t why_event; /* the last handshake that failed, for the line */
+    uint32_t why_value; /* of its connection's end (0: none) */
     struct tr__port *port;
     zmq_msg_t out_held; /* a frame for a full connection */
     s_peer_t *out_peer;
@@ -1075,10 +1088,14 @@ s_router_read(tr__remote_t *r)
                 s_on_hello(r, &rd, key, from[0] ? from : NULL);
             else if (tr_msg_is(&view, "$welcome"))
                 s_on_welcome(r, &rd, key, from[0] ? from : NULL);
-            else if (tr_msg_is(&view, "$bye") && p != NULL && p->up) {
-                s_peer_down(r, p, "it left");
-                if (p->client)
-                    s_client_forget(r, p);
+            else if (tr_msg_is(&view, "$bye")) {
+                r->byes++; /* its connection's end is no drop */
+                r->bye_ns = tr__now_ns();
+                if (p != NULL && p->up) {
+                    s_peer_down(r, p, "it left");
+                    if (p->client)
+                        s_client_forget(r, p);
+                }
             }
             /* $ping: heard, that is all */
             tr__msg_view_close(&view);
@@ -1561,6 +1578,155 @@ s_zap(tr__remote_t *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* Connections that end                                                */
+/* ------------------------------------------------------------------ */
+
+/* libzmq drops a tcp or ipc connection by itself when the peer breaks
+ * the protocol (a message over ZMQ_MAXMSGSIZE, bytes that are not ZMTP,
+ * a handshake that fails or outlasts ZMQ_HANDSHAKE_IVL): the gateway
+ * never sees what was sent, only that the connection ended, which the
+ * ROUTER's monitor says (ZMQ_EVENT_DISCONNECTED, after a
+ * HANDSHAKE_FAILED event when that was the cause). libzmq 4.3 says
+ * neither which peer it was (only the fd) nor why a connection past its
+ * handshake ended, so ends are weighed against the $byes read: an end
+ * with no $bye outstanding is a connection cut or lost, counted
+ * (dropped_connections) and logged. Read with the timers: nothing on
+ * the message path. */
+
+static const char *
+s_end_why(uint16_t event, uint32_t value, char *buf, size_t cap)
+{
+    switch (event) {
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        snprintf(buf, cap, "the ZAP handler refused it (status %u)", value);
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            snprintf(buf, cap, "its handshake failed: another security "
+                     "mechanism (CURVE or plain text)");
+        else
+            snprintf(buf, cap, "its handshake failed: ZeroMQ protocol "
+                     "error 0x%x", value);
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        snprintf(buf, cap, "its handshake did not finish (closed, or too "
+                 "slow)");
+        break;
+    default:
+        snprintf(buf, cap, "a message over max_message_bytes, bytes that "
+                 "are not ZeroMQ's, or the peer went away");
+    }
+    return buf;
+}
+
+/* One event of the monitor; *lines: how many were logged in this go. */
+static void
+s_conn_event(tr__remote_t *r, uint16_t event, uint32_t value, const char *ep,
+             int *lines)
+{
+    if (event != ZMQ_EVENT_DISCONNECTED) { /* its end comes next */
+        r->why_event = event;
+        r->why_value = value;
+        return;
+    }
+    uint16_t why = r->why_event;
+    r->why_event = 0;
+    /* A $bye excuses one end, soon after it: a peer that said it and
+     * kept its connection must not excuse a later drop for ever. */
+    if (r->byes > 0 && tr__now_ns() - r->bye_ns >
+                           (uint64_t)r->down_after_ms * 1000000u)
+        r->byes = 0;
+    if (why == 0 && r->byes > 0) {
+        r->byes--;
+        return;
+    }
+    TR__STAT_INC(r->node, dropped_connections);
+    if ((*lines)++ >= S_MON_LINES)
+        return;
+    char buf[128];
+    const char *text = s_end_why(why, r->why_value, buf, sizeof buf);
+    /* (the ZAP handler has logged whom it refused, and why) */
+    TR__LOG(why == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? TR_LOG_INFO
+                                                   : TR_LOG_WARN,
+            "nodes", "node '%s': a connection to %s ended without a $bye: "
+            "%s", r->node->name, ep, text);
+}
+
+static void
+s_monitor_read(tr__remote_t *r)
+{
+    /* Not while the ROUTER waits: it is read first, below. */
+    if (r->mon == NULL || r->in_holding || r->in_batch != NULL)
+        return;
+    struct {
+        uint16_t event;
+        uint32_t value;
+        char ep[S_EP_MAX];
+    } ev[S_MON_READ];
+    int n = 0;
+    while (n < S_MON_READ) {
+        zmq_msg_t head, ep;
+        zmq_msg_init(&head);
+        if (zmq_msg_recv(&head, r->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&head);
+            break;
+        }
+        /* [u16 event, u32 value][endpoint]: the parts come together */
+        zmq_msg_init(&ep);
+        if (zmq_msg_size(&head) == 6 && zmq_msg_more(&head) &&
+            zmq_msg_recv(&ep, r->mon, 0) >= 0) {
+            const uint8_t *d = zmq_msg_data(&head);
+            memcpy(&ev[n].event, d, 2);
+            memcpy(&ev[n].value, d + 2, 4);
+            snprintf(ev[n].ep, sizeof ev[n].ep, "%.*s",
+                     (int)zmq_msg_size(&ep), (const char *)zmq_msg_data(&ep));
+            n++;
+        }
+        zmq_msg_close(&head);
+        zmq_msg_close(&ep);
+    }
+    if (n == 0)
+        return;
+    /* libzmq handed a peer's $bye to the ROUTER before the end of its
+     * connection to the monitor, but the two are different sockets, and
+     * the ROUTER may not have been read since: read it now, so that the
+     * $bye is counted before the end it excuses. */
+    s_router_read(r);
+    int lines = 0;
+    for (int i = 0; i < n; i++)
+        s_conn_event(r, ev[i].event, ev[i].value, ev[i].ep, &lines);
+    if (lines > S_MON_LINES)
+        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': %d more connections "
+                "ended without a $bye", r->node->name, lines - S_MON_LINES);
+}
+
+/* Watch the ROUTER's connections end (before it binds: no event is lost,
+ * and libzmq's side of the monitor never sends with no one connected).
+ * Without it the gateway runs all the same, uncounted. */
+static void
+s_monitor_open(tr__remote_t *r)
+{
+    snprintf(r->mon_ep, sizeof r->mon_ep, "inproc://tr-gwmon-%p", (void *)r);
+    void *s = zmq_socket(r->node->zctx, ZMQ_PAIR);
+    /* No high-water mark: libzmq sends events from its I/O thread with a
+     * blocking send, which must never wait for the gateway. */
+    int unbounded = 0;
+    if (s == NULL || tr__sock_limits(s, S_EP_MAX, 0) != 0 ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &unbounded, sizeof unbounded) != 0 ||
+        zmq_socket_monitor(r->router, r->mon_ep, S_MON_EVENTS) != 0 ||
+        zmq_connect(s, r->mon_ep) != 0) {
+        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': no monitor on the "
+                "gateway (connections cut will not be counted): %s",
+                r->node->name, zmq_strerror(zmq_errno()));
+        zmq_socket_monitor(r->router, NULL, 0);
+        if (s != NULL)
+            zmq_close(s);
+        return;
+    }
+    r->mon = s;
+}
+
+/* ------------------------------------------------------------------ */
 /* The gateway's loop                                                  */
 /* ------------------------------------------------------------------ */
 
@@ -1670,14 +1836,19 @@ s_main(void *arg)
         s_flush_all(r);
         if (tr__now_ns() >= next_timers) {
             s_timers(r);
+            s_monitor_read(r);
             next_timers = tr__deadline_after_ms(
                 r->ping_ms < S_POLL_MAX_MS ? r->ping_ms : S_POLL_MAX_MS);
         }
     }
-    /* Leaving: say so, so that the others need not wait to notice. */
-    for (size_t i = 0; i < r->npeers; i++)
-        if (r->peers[i]->up)
-            (void)s_ctl(r, r->peers[i], "$bye", NULL);
+    /* Leaving: say so, so that the others need not wait to notice, nor
+     * count our connections' end as a drop; the $bye gets a moment to go
+     * (closing a socket with no linger would throw it away). */
+    for (size_t i = 0; i < r->npeers; i++) {
+        s_peer_t *p = r->peers[i];
+        if (p->up && s_ctl(r, p, "$bye", NULL) == 0 && p->dealer != NULL)
+            s_sockopt_int(p->dealer, ZMQ_LINGER, S_BYE_LINGER_MS);
+    }
     zmq_close(stop);
     return NULL;
 }
@@ -1743,6 +1914,7 @@ tr__remote_start(tr__remote_t *r)
         s_sockopt_int(r->router, ZMQ_CURVE_SERVER, 1);
         zmq_setsockopt(r->router, ZMQ_CURVE_SECRETKEY, r->sec, 40);
     }
+    s_monitor_open(r);
     /* Every endpoint listed; the first is the one other nodes are told. */
     char list[S_EP_MAX], *save = NULL;
     snprintf(list, sizeof list, "%s", r->listen);
@@ -1798,6 +1970,9 @@ tr__remote_stop(tr__remote_t **rp)
     if (r->in_batch != NULL)
         s_inbatch_unref(r->in_batch);
     tr__sock_close(&r->stop_tx);
+    if (r->mon != NULL) /* the monitor first: it must not send to no one */
+        zmq_socket_monitor(r->router, NULL, 0);
+    tr__sock_close(&r->mon);
     tr__sock_close(&r->router);
     tr__sock_close(&r->zap);
     tr__sock_close(&r->mbox);

@@ -4,7 +4,7 @@
  * node goes), spawn on another node, nodes learning of each other through
  * a seed, CURVE with the cluster file's allow-list (an unknown key and a
  * plain-text peer deliver nothing), the message size limit on the wire,
- * malformed frames from a raw peer (each counted and logged),
+ * garbage and malformed frames from a raw peer (each counted and logged),
  * and bad options.
  *
  * Several nodes live in one test process, each with its own ZeroMQ
@@ -960,8 +960,27 @@ END_TEST
 /* Limits and bad input                                                */
 /* ------------------------------------------------------------------ */
 
+/* Wait until node n has counted at least want dropped connections. */
+static uint64_t
+s_wait_dropped(tr_node_t *n, uint64_t want)
+{
+    tr_node_stats_t st;
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    for (;;) {
+        tr_node_stats(n, &st);
+        if (st.dropped_connections >= want)
+            return st.dropped_connections;
+        ck_assert_msg(ts_now_ms() < until, "%llu dropped connections, not %llu",
+                      (unsigned long long)st.dropped_connections,
+                      (unsigned long long)want);
+        /* the gateway reads its monitor with its timers: ask again */
+        ck_assert_int_eq(tr_node_await(n, "nobody", 10), TR_ETIMEDOUT);
+    }
+}
+
 START_TEST(oversize_on_the_wire_is_refused_and_the_node_goes_on)
 {
+    ts_log_capture();
     tr_node_t *b = NULL;
     tr_node_opts_t ob = {.name = "b", .listen = "tcp://127.0.0.1:*",
                          .insecure_plaintext = true, .no_control = true,
@@ -1000,6 +1019,25 @@ START_TEST(oversize_on_the_wire_is_refused_and_the_node_goes_on)
     ck_assert_int_eq(atomic_load(&s_echo_seen) >= 1, 1);
     /* the big one never reached the actor */
     ck_assert_int_eq(ts_call_ints(a, "echo@b", ts_msg_i("inc", 2), 1, v), 0);
+    /* b saw the connection cut, counted it and said so (at least: a
+     * heartbeat missed on a loaded machine would count too); a sent
+     * within its own limit, so refused nothing */
+    s_wait_dropped(b, 1);
+    ck_assert_int_ge(ts_log_count("node 'b': a connection to tcp://",
+                                  "ended without a $bye: a message over "
+                                  "max_message_bytes"),
+                     1);
+    tr_node_stats_t st;
+    tr_node_stats(a, &st);
+    ck_assert_uint_eq(st.oversize, 0);
+    /* over a's own limit: refused before it leaves, and counted */
+    m = ts_msg("big");
+    static char huge[(1 << 20) + 1];
+    ck_assert_int_eq(tr_msg_add_bin(m, huge, sizeof huge), 0);
+    ck_assert_int_eq(tr_tell(a, "echo@b", &m), TR_EMSGSIZE);
+    tr_msg_destroy(&m);
+    tr_node_stats(a, &st);
+    ck_assert_uint_eq(st.oversize, 1);
     ts_destroy(&a);
     ts_destroy(&b);
 }
@@ -1035,6 +1073,7 @@ s_garbage(const char *ep, const void *data, size_t len)
 
 START_TEST(garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on)
 {
+    ts_log_capture();
     for (int curve = 0; curve < 2; curve++) {
         s_keys_t k;
         tr_node_t *b;
@@ -1047,6 +1086,8 @@ START_TEST(garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on)
         char ep[128];
         s_endpoint(b, ep, sizeof ep);
         ts_spawn(b, "echo", "echo");
+        int lines = ts_log_count("node 'n0': a connection to tcp://",
+                                 "ended without a $bye");
         static const char junk[] = "GET / HTTP/1.0\r\n\r\n\xff\x00\x13junk";
         s_garbage(ep, junk, sizeof junk);
         /* a ZMTP greeting, then nonsense */
@@ -1058,6 +1099,11 @@ START_TEST(garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on)
         for (size_t i = sizeof zmtp; i < sizeof big; i++)
             big[i] = (uint8_t)(i * 7);
         s_garbage(ep, big, sizeof big);
+        /* each counted and logged */
+        ck_assert_uint_eq(s_wait_dropped(b, 2), 2);
+        ck_assert_int_eq(ts_log_count("node 'n0': a connection to tcp://",
+                                      "ended without a $bye"),
+                         lines + 2);
         /* and it still serves */
         tr_node_t *a;
         if (curve)
