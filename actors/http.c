@@ -28,6 +28,7 @@
 #include "runtime/map.h"
 #include "transport/clock.h"
 #include "transport/log.h"
+#include "transport/zsock.h"
 #include "troupe.h"
 
 #define S_SWEEP_MS 50
@@ -880,11 +881,16 @@ s_gw_init(tr_actor_t *self, void *state, const tr_msg_t *args)
                           ZMQ_STREAM);
     if (gw->sock == NULL)
         return TR_ESYS;
-    int zero = 0, one = 1;
-    zmq_setsockopt(gw->sock, ZMQ_LINGER, &zero, sizeof zero);
+    int one = 1;
     zmq_setsockopt(gw->sock, ZMQ_STREAM_NOTIFY, &one, sizeof one);
-    int rc = 0;
-    if (zmq_bind(gw->sock, gw->conf->endpoint) != 0) {
+    /* A request's head and body at most. ZeroMQ hands a STREAM socket
+     * what tcp gave it in pieces of at most 8 KiB and does not check
+     * this there (4.3): the parser's own limits are what bound a request
+     * (413, 431). It is set so that no socket is without one. */
+    int rc = tr__sock_limits(gw->sock, (int64_t)(gw->conf->max_head +
+                                                 gw->conf->max_body),
+                             0);
+    if (rc == 0 && zmq_bind(gw->sock, gw->conf->endpoint) != 0) {
         tr_log(TR_LOG_ERROR, "http", "cannot listen on %s: %s",
                gw->conf->endpoint, zmq_strerror(zmq_errno()));
         rc = TR_ESYS;

@@ -413,6 +413,14 @@ typedef struct tr_node_stats {
     uint64_t unhandled;    /* messages a handler rejected (TR_EUNHANDLED) */
     uint64_t expired;      /* requests dropped: their deadline had passed */
     uint64_t bad_frames;   /* malformed frames received and dropped */
+    uint64_t oversize;     /* sends refused: larger than max_message_bytes
+                            * (TR_EMSGSIZE) */
+    uint64_t dropped_connections; /* connections to this node's tcp/ipc
+                            * endpoints that ended without a $bye: ZeroMQ
+                            * cut them (a message over max_message_bytes,
+                            * bytes that are not ZeroMQ's, a handshake
+                            * that failed) or the peer went away
+                            * (docs/nodes.md) */
 } tr_node_stats_t;
 
 /* A snapshot of the node's counters. */

@@ -198,7 +198,7 @@ s_info(tr__control_t *c, msgpack_packer *pk)
              (int64_t)((tr__now_ns() - c->started_ns) / 1000000u));
     s_kv_int(pk, "actors", (int64_t)st.alive);
     s_str(pk, "stats");
-    msgpack_pack_map(pk, 9);
+    msgpack_pack_map(pk, 11);
     s_kv_int(pk, "spawned", (int64_t)st.spawned);
     s_kv_int(pk, "alive", (int64_t)st.alive);
     s_kv_int(pk, "exited", (int64_t)st.exited);
@@ -208,6 +208,8 @@ s_info(tr__control_t *c, msgpack_packer *pk)
     s_kv_int(pk, "unhandled", (int64_t)st.unhandled);
     s_kv_int(pk, "expired", (int64_t)st.expired);
     s_kv_int(pk, "bad_frames", (int64_t)st.bad_frames);
+    s_kv_int(pk, "oversize", (int64_t)st.oversize);
+    s_kv_int(pk, "dropped_connections", (int64_t)st.dropped_connections);
 }
 
 static void
@@ -428,19 +430,15 @@ s_main(void *arg)
     void *ctx = c->node->zctx;
     void *router = zmq_socket(ctx, ZMQ_ROUTER);
     void *stop = zmq_socket(ctx, ZMQ_PAIR);
-    int zero = 0, timeo = 100;
-    int64_t maxsize = S_MAX_REQUEST;
+    int timeo = 100;
     char ep[TR__RUNDIR_MAX + 32];
     snprintf(ep, sizeof ep, "ipc://%s", c->path);
-    if (router != NULL) {
-        zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof zero);
+    if (router != NULL)
         zmq_setsockopt(router, ZMQ_SNDTIMEO, &timeo, sizeof timeo);
-        zmq_setsockopt(router, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);
-    }
-    if (stop != NULL)
-        zmq_setsockopt(stop, ZMQ_LINGER, &zero, sizeof zero);
-    if (router == NULL || stop == NULL || zmq_bind(router, ep) != 0 ||
-        zmq_connect(stop, c->stop_ep) != 0) {
+    if (router == NULL || stop == NULL ||
+        tr__sock_limits(router, S_MAX_REQUEST, 0) != 0 ||
+        tr__sock_limits(stop, TR__MAX_MSG_WAKE, 0) != 0 ||
+        zmq_bind(router, ep) != 0 || zmq_connect(stop, c->stop_ep) != 0) {
         TR__LOG(TR_LOG_WARN, "control", "no control endpoint at %s: %s", ep,
                 zmq_strerror(zmq_errno()));
     } else {
@@ -531,14 +529,13 @@ tr__control_start(tr_node_t *node, tr__control_t **out)
             TR__LOG(TR_LOG_WARN, "control", "cannot write %s", file);
         close(fd);
     }
-    int zero = 0;
     c->stop_tx = zmq_socket(node->zctx, ZMQ_PAIR);
     if (c->stop_tx == NULL) {
         free(c);
         return tr__zerr(zmq_errno(), "control socket");
     }
-    zmq_setsockopt(c->stop_tx, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_bind(c->stop_tx, c->stop_ep) != 0 ||
+    if (tr__sock_limits(c->stop_tx, TR__MAX_MSG_WAKE, 0) != 0 ||
+        zmq_bind(c->stop_tx, c->stop_ep) != 0 ||
         pthread_create(&c->thread, NULL, s_main, c) != 0) {
         zmq_close(c->stop_tx);
         free(c);

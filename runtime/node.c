@@ -301,6 +301,8 @@ tr_node_stats(tr_node_t *node, tr_node_stats_t *st)
     st->unhandled = atomic_load(&s->unhandled);
     st->expired = atomic_load(&s->expired);
     st->bad_frames = atomic_load(&s->bad_frames);
+    st->oversize = atomic_load(&s->oversize);
+    st->dropped_connections = atomic_load(&s->dropped_connections);
     pthread_mutex_lock(&node->mu);
     st->alive = node->nactors;
     pthread_mutex_unlock(&node->mu);

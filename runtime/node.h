@@ -15,7 +15,7 @@ typedef struct tr__remote tr__remote_t;
 
 typedef struct tr__stats {
     _Atomic uint64_t spawned, exited, failed, dead_letters, late_replies,
-        unhandled, expired, bad_frames;
+        unhandled, expired, bad_frames, oversize, dropped_connections;
 } tr__stats_t;
 
 struct tr_node {

@@ -740,10 +740,12 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
 
     tr_msg_t *msg = *msgp;
     tr_node_t *lim = atomic_load_explicit(&port->node, memory_order_relaxed);
-    if (msg->len > (size_t)lim->opts.max_message_bytes)
+    if (msg->len > (size_t)lim->opts.max_message_bytes) {
+        TR__STAT_INC(lim, oversize);
         return tr__refuse(TR_EMSGSIZE, "message '%s' of %zu bytes: the node "
                           "allows %d", tr_msg_tag(msg), msg->len,
                           lim->opts.max_message_bytes);
+    }
     msg->env.sender = port->rec->id;
     msg->env.target = to;
     zmq_msg_t zm;

@@ -53,6 +53,16 @@
 #define S_POLL_MAX_MS 50
 #define S_BATCH_BYTES (64 * 1024) /* a batch to a node is sent past this */
 #define S_BATCH_FRAMES 256
+/* A ZAP request: seven short frames (a key is 32 bytes, an address or a
+ * routing id at most 255). */
+#define S_ZAP_MAX 1024
+/* What the ROUTER's monitor tells: how a connection ended. */
+#define S_MON_EVENTS                                                        \
+    (ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |        \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+#define S_MON_READ 64 /* events read in one go */
+#define S_MON_LINES 4 /* lines about them in one go; then a sum */
+#define S_BYE_LINGER_MS 100 /* a leaving node's $bye, at most */
 
 typedef struct s_watch {
     tr_id_t watcher, target;
@@ -119,6 +129,12 @@ struct tr__remote {
 
     /* The gateway thread's own. */
     void *router, *zap, *mbox, *inbox;
+    void *mon;          /* the ROUTER's monitor (PAIR), or NULL */
+    char mon_ep[64];
+    uint64_t byes;      /* $byes read whose connection has not ended yet */
+    uint64_t bye_ns;    /* when the last one was read */
+    uint16_t why_event; /* the last handshake that failed, for the line */
+    uint32_t why_value; /* of its connection's end (0: none) */
     struct tr__port *port;
     zmq_msg_t out_held; /* a frame for a full connection */
     s_peer_t *out_peer;
@@ -403,7 +419,10 @@ s_dealer_open(tr__remote_t *r, s_peer_t *p)
     void *s = tr__sock_open(r->node->zctx, ZMQ_DEALER, S_HWM, 0, &rc);
     if (s == NULL)
         return rc;
-    s_sockopt_int(s, ZMQ_LINGER, 0);
+    if ((rc = tr__sock_limits(s, r->node->opts.max_message_bytes, 0)) != 0) {
+        zmq_close(s);
+        return rc;
+    }
     s_sockopt_int(s, ZMQ_RECONNECT_IVL, 100);
     s_sockopt_int(s, ZMQ_RECONNECT_IVL_MAX, 2000);
     s_heartbeats(r, s);
@@ -858,7 +877,11 @@ s_deliver_in(tr__remote_t *r)
         TR__LOG(TR_LOG_WARN, "nodes", "node '%s': a message for %llx from "
                 "another node dropped: its mailbox stayed full",
                 r->node->name, (unsigned long long)r->in_to);
-        rc = TR_ENOENT;
+    } else if (rc == TR_ENOENT) {
+        /* Usually an actor that has just ended: no warning. */
+        TR__LOG(TR_LOG_INFO, "nodes", "node '%s': a message for %llx from "
+                "another node dropped: no such actor", r->node->name,
+                (unsigned long long)r->in_to);
     }
     if (rc != 0) {
         TR__STAT_INC(r->node, dead_letters);
@@ -876,12 +899,21 @@ s_on_frame(tr__remote_t *r, s_peer_t *p, char box, zmq_msg_t *zm)
     const char *tag;
     size_t taglen, plen;
     const uint8_t *payload;
-    if (tr__env_parse(data, len, &env, &tag, &taglen, &payload, &plen) != 0 ||
-        tr__id_tag(env.sender) != p->tag ||
+    int rc = tr__env_parse(data, len, &env, &tag, &taglen, &payload, &plen);
+    if (rc != 0) {
+        TR__STAT_INC(r->node, bad_frames);
+        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': malformed frame from node "
+                "'%s' dropped: %s", r->node->name, p->name, tr_strerror(rc));
+        zmq_msg_close(zm);
+        return;
+    }
+    if (tr__id_tag(env.sender) != p->tag ||
         tr__id_tag(env.target) != r->node->tag) {
         TR__STAT_INC(r->node, bad_frames);
-        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': malformed or misaddressed "
-                "frame from node '%s' dropped", r->node->name, p->name);
+        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': misaddressed frame from "
+                "node '%s' dropped: %llx to %llx", r->node->name, p->name,
+                (unsigned long long)env.sender,
+                (unsigned long long)env.target);
         zmq_msg_close(zm);
         return;
     }
@@ -972,6 +1004,17 @@ s_on_batch(tr__remote_t *r, s_peer_t *p, zmq_msg_t *zm)
     s_batch_step(r);
 }
 
+/* For a line: a peer that has said hello has a name. */
+static const char *
+s_who(const s_peer_t *p, char *buf, size_t cap)
+{
+    if (p != NULL)
+        snprintf(buf, cap, "'%s'", p->name);
+    else
+        snprintf(buf, cap, "a peer not yet known");
+    return buf;
+}
+
 static void
 s_router_read(tr__remote_t *r)
 {
@@ -1016,6 +1059,11 @@ s_router_read(tr__remote_t *r)
         zmq_msg_close(&boxm);
         if (!ok) {
             TR__STAT_INC(r->node, bad_frames);
+            char buf[TR_NAME_MAX + 8];
+            const char *who = s_who(p, buf, sizeof buf);
+            TR__LOG(TR_LOG_WARN, "nodes", "node '%s': a message from %s "
+                    "dropped: not two parts, a box byte and a frame",
+                    r->node->name, who);
             zmq_msg_close(&zm);
             continue;
         }
@@ -1023,8 +1071,14 @@ s_router_read(tr__remote_t *r)
             p->heard_ns = tr__now_ns();
         if (box == 'C') {
             tr_msg_t view;
-            if (tr__msg_view_init(&view, &zm) != 0) {
+            int rc = tr__msg_view_init(&view, &zm);
+            if (rc != 0) {
                 TR__STAT_INC(r->node, bad_frames);
+                char buf[TR_NAME_MAX + 8];
+                const char *who = s_who(p, buf, sizeof buf);
+                TR__LOG(TR_LOG_WARN, "nodes", "node '%s': malformed control "
+                        "frame from %s dropped: %s", r->node->name, who,
+                        tr_strerror(rc));
                 zmq_msg_close(&zm);
                 continue;
             }
@@ -1034,10 +1088,14 @@ s_router_read(tr__remote_t *r)
                 s_on_hello(r, &rd, key, from[0] ? from : NULL);
             else if (tr_msg_is(&view, "$welcome"))
                 s_on_welcome(r, &rd, key, from[0] ? from : NULL);
-            else if (tr_msg_is(&view, "$bye") && p != NULL && p->up) {
-                s_peer_down(r, p, "it left");
-                if (p->client)
-                    s_client_forget(r, p);
+            else if (tr_msg_is(&view, "$bye")) {
+                r->byes++; /* its connection's end is no drop */
+                r->bye_ns = tr__now_ns();
+                if (p != NULL && p->up) {
+                    s_peer_down(r, p, "it left");
+                    if (p->client)
+                        s_client_forget(r, p);
+                }
             }
             /* $ping: heard, that is all */
             tr__msg_view_close(&view);
@@ -1521,6 +1579,155 @@ s_zap(tr__remote_t *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* Connections that end                                                */
+/* ------------------------------------------------------------------ */
+
+/* libzmq drops a tcp or ipc connection by itself when the peer breaks
+ * the protocol (a message over ZMQ_MAXMSGSIZE, bytes that are not ZMTP,
+ * a handshake that fails or outlasts ZMQ_HANDSHAKE_IVL): the gateway
+ * never sees what was sent, only that the connection ended, which the
+ * ROUTER's monitor says (ZMQ_EVENT_DISCONNECTED, after a
+ * HANDSHAKE_FAILED event when that was the cause). libzmq 4.3 says
+ * neither which peer it was (only the fd) nor why a connection past its
+ * handshake ended, so ends are weighed against the $byes read: an end
+ * with no $bye outstanding is a connection cut or lost, counted
+ * (dropped_connections) and logged. Read with the timers: nothing on
+ * the message path. */
+
+static const char *
+s_end_why(uint16_t event, uint32_t value, char *buf, size_t cap)
+{
+    switch (event) {
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        snprintf(buf, cap, "the ZAP handler refused it (status %u)", value);
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            snprintf(buf, cap, "its handshake failed: another security "
+                     "mechanism (CURVE or plain text)");
+        else
+            snprintf(buf, cap, "its handshake failed: ZeroMQ protocol "
+                     "error 0x%x", value);
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        snprintf(buf, cap, "its handshake did not finish (closed, or too "
+                 "slow)");
+        break;
+    default:
+        snprintf(buf, cap, "a message over max_message_bytes, bytes that "
+                 "are not ZeroMQ's, or the peer went away");
+    }
+    return buf;
+}
+
+/* One event of the monitor; *lines: how many were logged in this go. */
+static void
+s_conn_event(tr__remote_t *r, uint16_t event, uint32_t value, const char *ep,
+             int *lines)
+{
+    if (event != ZMQ_EVENT_DISCONNECTED) { /* its end comes next */
+        r->why_event = event;
+        r->why_value = value;
+        return;
+    }
+    uint16_t why = r->why_event;
+    r->why_event = 0;
+    /* A $bye excuses one end, soon after it: a peer that said it and
+     * kept its connection must not excuse a later drop for ever. */
+    if (r->byes > 0 && tr__now_ns() - r->bye_ns >
+                           (uint64_t)r->down_after_ms * 1000000u)
+        r->byes = 0;
+    if (why == 0 && r->byes > 0) {
+        r->byes--;
+        return;
+    }
+    TR__STAT_INC(r->node, dropped_connections);
+    if ((*lines)++ >= S_MON_LINES)
+        return;
+    char buf[128];
+    const char *text = s_end_why(why, r->why_value, buf, sizeof buf);
+    /* (the ZAP handler has logged whom it refused, and why) */
+    TR__LOG(why == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? TR_LOG_INFO
+                                                   : TR_LOG_WARN,
+            "nodes", "node '%s': a connection to %s ended without a $bye: "
+            "%s", r->node->name, ep, text);
+}
+
+static void
+s_monitor_read(tr__remote_t *r)
+{
+    /* Not while the ROUTER waits: it is read first, below. */
+    if (r->mon == NULL || r->in_holding || r->in_batch != NULL)
+        return;
+    struct {
+        uint16_t event;
+        uint32_t value;
+        char ep[S_EP_MAX];
+    } ev[S_MON_READ];
+    int n = 0;
+    while (n < S_MON_READ) {
+        zmq_msg_t head, ep;
+        zmq_msg_init(&head);
+        if (zmq_msg_recv(&head, r->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&head);
+            break;
+        }
+        /* [u16 event, u32 value][endpoint]: the parts come together */
+        zmq_msg_init(&ep);
+        if (zmq_msg_size(&head) == 6 && zmq_msg_more(&head) &&
+            zmq_msg_recv(&ep, r->mon, 0) >= 0) {
+            const uint8_t *d = zmq_msg_data(&head);
+            memcpy(&ev[n].event, d, 2);
+            memcpy(&ev[n].value, d + 2, 4);
+            snprintf(ev[n].ep, sizeof ev[n].ep, "%.*s",
+                     (int)zmq_msg_size(&ep), (const char *)zmq_msg_data(&ep));
+            n++;
+        }
+        zmq_msg_close(&head);
+        zmq_msg_close(&ep);
+    }
+    if (n == 0)
+        return;
+    /* libzmq handed a peer's $bye to the ROUTER before the end of its
+     * connection to the monitor, but the two are different sockets, and
+     * the ROUTER may not have been read since: read it now, so that the
+     * $bye is counted before the end it excuses. */
+    s_router_read(r);
+    int lines = 0;
+    for (int i = 0; i < n; i++)
+        s_conn_event(r, ev[i].event, ev[i].value, ev[i].ep, &lines);
+    if (lines > S_MON_LINES)
+        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': %d more connections "
+                "ended without a $bye", r->node->name, lines - S_MON_LINES);
+}
+
+/* Watch the ROUTER's connections end (before it binds: no event is lost,
+ * and libzmq's side of the monitor never sends with no one connected).
+ * Without it the gateway runs all the same, uncounted. */
+static void
+s_monitor_open(tr__remote_t *r)
+{
+    snprintf(r->mon_ep, sizeof r->mon_ep, "inproc://tr-gwmon-%p", (void *)r);
+    void *s = zmq_socket(r->node->zctx, ZMQ_PAIR);
+    /* No high-water mark: libzmq sends events from its I/O thread with a
+     * blocking send, which must never wait for the gateway. */
+    int unbounded = 0;
+    if (s == NULL || tr__sock_limits(s, S_EP_MAX, 0) != 0 ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &unbounded, sizeof unbounded) != 0 ||
+        zmq_socket_monitor(r->router, r->mon_ep, S_MON_EVENTS) != 0 ||
+        zmq_connect(s, r->mon_ep) != 0) {
+        TR__LOG(TR_LOG_WARN, "nodes", "node '%s': no monitor on the "
+                "gateway (connections cut will not be counted): %s",
+                r->node->name, zmq_strerror(zmq_errno()));
+        zmq_socket_monitor(r->router, NULL, 0);
+        if (s != NULL)
+            zmq_close(s);
+        return;
+    }
+    r->mon = s;
+}
+
+/* ------------------------------------------------------------------ */
 /* The gateway's loop                                                  */
 /* ------------------------------------------------------------------ */
 
@@ -1570,7 +1777,8 @@ s_main(void *arg)
 {
     tr__remote_t *r = arg;
     void *stop = zmq_socket(r->node->zctx, ZMQ_PAIR);
-    if (stop == NULL || zmq_connect(stop, r->stop_ep) != 0 ||
+    if (stop == NULL || tr__sock_limits(stop, TR__MAX_MSG_WAKE, 0) != 0 ||
+        zmq_connect(stop, r->stop_ep) != 0 ||
         tr__port_get(r->node, &r->port) != 0) {
         TR__LOG(TR_LOG_ERROR, "nodes", "node '%s': the gateway cannot start",
                 r->node->name);
@@ -1629,14 +1837,19 @@ s_main(void *arg)
         s_flush_all(r);
         if (tr__now_ns() >= next_timers) {
             s_timers(r);
+            s_monitor_read(r);
             next_timers = tr__deadline_after_ms(
                 r->ping_ms < S_POLL_MAX_MS ? r->ping_ms : S_POLL_MAX_MS);
         }
     }
-    /* Leaving: say so, so that the others need not wait to notice. */
-    for (size_t i = 0; i < r->npeers; i++)
-        if (r->peers[i]->up)
-            (void)s_ctl(r, r->peers[i], "$bye", NULL);
+    /* Leaving: say so, so that the others need not wait to notice, nor
+     * count our connections' end as a drop; the $bye gets a moment to go
+     * (closing a socket with no linger would throw it away). */
+    for (size_t i = 0; i < r->npeers; i++) {
+        s_peer_t *p = r->peers[i];
+        if (p->up && s_ctl(r, p, "$bye", NULL) == 0 && p->dealer != NULL)
+            s_sockopt_int(p->dealer, ZMQ_LINGER, S_BYE_LINGER_MS);
+    }
     zmq_close(stop);
     return NULL;
 }
@@ -1676,29 +1889,33 @@ tr__remote_start(tr__remote_t *r)
         return rc;
     if (!r->plaintext) {
         r->zap = zmq_socket(node->zctx, ZMQ_REP);
-        if (r->zap == NULL || zmq_bind(r->zap, "inproc://zeromq.zap.01") != 0)
+        if (r->zap == NULL)
             return tr__zerr(zmq_errno(), "ZAP handler");
-        s_sockopt_int(r->zap, ZMQ_LINGER, 0);
+        if ((rc = tr__sock_limits(r->zap, S_ZAP_MAX, 0)) != 0)
+            return rc;
+        if (zmq_bind(r->zap, "inproc://zeromq.zap.01") != 0)
+            return tr__zerr(zmq_errno(), "ZAP handler");
     }
     r->router = tr__sock_open(node->zctx, ZMQ_ROUTER, S_HWM, S_HWM, &rc);
     if (r->router == NULL)
         return rc;
-    s_sockopt_int(r->router, ZMQ_LINGER, 0);
+    /* This node's own limit (sockets get the process's largest). */
+    if ((rc = tr__sock_limits(r->router, node->opts.max_message_bytes, 0)) !=
+        0)
+        return rc;
     /* A node that comes back under its name takes its routing id over
      * from its old connection, which the ROUTER may not have seen close. */
     s_sockopt_int(r->router, ZMQ_ROUTER_HANDOVER, 1);
     /* A peer that has not finished ZeroMQ's handshake by then (garbage
      * on the port, a slowloris) is hung up on. */
     s_sockopt_int(r->router, ZMQ_HANDSHAKE_IVL, r->down_after_ms);
-    /* This node's own limit (sockets get the process's largest). */
-    int64_t max_msg = node->opts.max_message_bytes;
-    zmq_setsockopt(r->router, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
     s_heartbeats(r, r->router);
     zmq_setsockopt(r->router, ZMQ_ZAP_DOMAIN, "troupe", 6);
     if (!r->plaintext) {
         s_sockopt_int(r->router, ZMQ_CURVE_SERVER, 1);
         zmq_setsockopt(r->router, ZMQ_CURVE_SECRETKEY, r->sec, 40);
     }
+    s_monitor_open(r);
     /* Every endpoint listed; the first is the one other nodes are told. */
     char list[S_EP_MAX], *save = NULL;
     snprintf(list, sizeof list, "%s", r->listen);
@@ -1718,8 +1935,8 @@ tr__remote_start(tr__remote_t *r)
     r->stop_tx = zmq_socket(node->zctx, ZMQ_PAIR);
     if (r->stop_tx == NULL)
         return TR_ESYS;
-    s_sockopt_int(r->stop_tx, ZMQ_LINGER, 0);
-    if (zmq_bind(r->stop_tx, r->stop_ep) != 0 ||
+    if (tr__sock_limits(r->stop_tx, TR__MAX_MSG_WAKE, 0) != 0 ||
+        zmq_bind(r->stop_tx, r->stop_ep) != 0 ||
         pthread_create(&r->thread, NULL, s_main, r) != 0)
         return TR_ESYS;
     r->running = true;
@@ -1754,6 +1971,9 @@ tr__remote_stop(tr__remote_t **rp)
     if (r->in_batch != NULL)
         s_inbatch_unref(r->in_batch);
     tr__sock_close(&r->stop_tx);
+    if (r->mon != NULL) /* the monitor first: it must not send to no one */
+        zmq_socket_monitor(r->router, NULL, 0);
+    tr__sock_close(&r->mon);
     tr__sock_close(&r->router);
     tr__sock_close(&r->zap);
     tr__sock_close(&r->mbox);

@@ -226,6 +226,8 @@ START_TEST(info_and_ps_show_the_node_and_what_its_actors_do)
     ck_assert_int_ge(s_int(r, "uptime_ms"), 0);
     ck_assert_ptr_nonnull(s_get(r, "stats"));
     ck_assert_int_ge(s_int(s_get(r, "stats"), "spawned"), 1);
+    ck_assert_int_eq(s_int(s_get(r, "stats"), "oversize"), 0);
+    ck_assert_int_eq(s_int(s_get(r, "stats"), "dropped_connections"), 0);
 
     r = s_ask(&c, "ps", 0);
     ck_assert(s_ok(r));

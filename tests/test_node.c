@@ -360,7 +360,8 @@ START_TEST(create_with_null_opts_uses_the_defaults)
     tr_node_stats(node, &st);
     ck_assert_uint_eq(st.spawned + st.alive + st.exited + st.failed +
                           st.dead_letters + st.late_replies + st.unhandled +
-                          st.expired + st.bad_frames,
+                          st.expired + st.bad_frames + st.oversize +
+                          st.dropped_connections,
                       0);
     tr_node_stats(NULL, &st); /* no-ops */
     tr_node_stats(node, NULL);

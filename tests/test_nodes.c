@@ -4,6 +4,7 @@
  * node goes), spawn on another node, nodes learning of each other through
  * a seed, CURVE with the cluster file's allow-list (an unknown key and a
  * plain-text peer deliver nothing), the message size limit on the wire,
+ * garbage and malformed frames from a raw peer (each counted and logged),
  * and bad options.
  *
  * Several nodes live in one test process, each with its own ZeroMQ
@@ -959,8 +960,27 @@ END_TEST
 /* Limits and bad input                                                */
 /* ------------------------------------------------------------------ */
 
+/* Wait until node n has counted at least want dropped connections. */
+static uint64_t
+s_wait_dropped(tr_node_t *n, uint64_t want)
+{
+    tr_node_stats_t st;
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    for (;;) {
+        tr_node_stats(n, &st);
+        if (st.dropped_connections >= want)
+            return st.dropped_connections;
+        ck_assert_msg(ts_now_ms() < until, "%llu dropped connections, not %llu",
+                      (unsigned long long)st.dropped_connections,
+                      (unsigned long long)want);
+        /* the gateway reads its monitor with its timers: ask again */
+        ck_assert_int_eq(tr_node_await(n, "nobody", 10), TR_ETIMEDOUT);
+    }
+}
+
 START_TEST(oversize_on_the_wire_is_refused_and_the_node_goes_on)
 {
+    ts_log_capture();
     tr_node_t *b = NULL;
     tr_node_opts_t ob = {.name = "b", .listen = "tcp://127.0.0.1:*",
                          .insecure_plaintext = true, .no_control = true,
@@ -999,6 +1019,25 @@ START_TEST(oversize_on_the_wire_is_refused_and_the_node_goes_on)
     ck_assert_int_eq(atomic_load(&s_echo_seen) >= 1, 1);
     /* the big one never reached the actor */
     ck_assert_int_eq(ts_call_ints(a, "echo@b", ts_msg_i("inc", 2), 1, v), 0);
+    /* b saw the connection cut, counted it and said so (at least: a
+     * heartbeat missed on a loaded machine would count too); a sent
+     * within its own limit, so refused nothing */
+    s_wait_dropped(b, 1);
+    ck_assert_int_ge(ts_log_count("node 'b': a connection to tcp://",
+                                  "ended without a $bye: a message over "
+                                  "max_message_bytes"),
+                     1);
+    tr_node_stats_t st;
+    tr_node_stats(a, &st);
+    ck_assert_uint_eq(st.oversize, 0);
+    /* over a's own limit: refused before it leaves, and counted */
+    m = ts_msg("big");
+    static char huge[(1 << 20) + 1];
+    ck_assert_int_eq(tr_msg_add_bin(m, huge, sizeof huge), 0);
+    ck_assert_int_eq(tr_tell(a, "echo@b", &m), TR_EMSGSIZE);
+    tr_msg_destroy(&m);
+    tr_node_stats(a, &st);
+    ck_assert_uint_eq(st.oversize, 1);
     ts_destroy(&a);
     ts_destroy(&b);
 }
@@ -1034,6 +1073,7 @@ s_garbage(const char *ep, const void *data, size_t len)
 
 START_TEST(garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on)
 {
+    ts_log_capture();
     for (int curve = 0; curve < 2; curve++) {
         s_keys_t k;
         tr_node_t *b;
@@ -1046,6 +1086,8 @@ START_TEST(garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on)
         char ep[128];
         s_endpoint(b, ep, sizeof ep);
         ts_spawn(b, "echo", "echo");
+        int lines = ts_log_count("node 'n0': a connection to tcp://",
+                                 "ended without a $bye");
         static const char junk[] = "GET / HTTP/1.0\r\n\r\n\xff\x00\x13junk";
         s_garbage(ep, junk, sizeof junk);
         /* a ZMTP greeting, then nonsense */
@@ -1057,6 +1099,11 @@ START_TEST(garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on)
         for (size_t i = sizeof zmtp; i < sizeof big; i++)
             big[i] = (uint8_t)(i * 7);
         s_garbage(ep, big, sizeof big);
+        /* each counted and logged */
+        ck_assert_uint_eq(s_wait_dropped(b, 2), 2);
+        ck_assert_int_eq(ts_log_count("node 'n0': a connection to tcp://",
+                                      "ended without a $bye"),
+                         lines + 2);
         /* and it still serves */
         tr_node_t *a;
         if (curve)
@@ -1074,6 +1121,249 @@ START_TEST(garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on)
         if (curve)
             ts_rmtree(k.dir);
     }
+}
+END_TEST
+
+/* A peer written from docs/protocol.md alone: a raw DEALER, a client of
+ * a plain-text node (it does not listen). */
+typedef struct {
+    void *ctx, *sock;
+    uint64_t me; /* our one id: our tag in the top 20 bits */
+} s_raw_t;
+
+static void
+s_put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t
+s_get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Header, tag, NUL, then the payload of pl (NULL: none), into buf; the
+ * frame's length. */
+static size_t
+s_raw_frame(uint8_t *buf, size_t cap, uint8_t version, uint8_t flags,
+            const char *tag, uint64_t sender, uint64_t target, uint64_t corr,
+            const tr_msg_t *pl)
+{
+    size_t tl = strlen(tag), plen = 0;
+    const void *p = pl != NULL ? tr_msg_payload(pl, &plen) : NULL;
+    ck_assert(40 + tl + 1 + plen <= cap);
+    buf[0] = 0x54;
+    buf[1] = version;
+    buf[2] = flags;
+    buf[3] = (uint8_t)tl;
+    s_put_le(buf + 4, 0, 4);
+    s_put_le(buf + 8, sender, 8);
+    s_put_le(buf + 16, target, 8);
+    s_put_le(buf + 24, corr, 8);
+    s_put_le(buf + 32, 0, 8); /* no deadline */
+    memcpy(buf + 40, tag, tl + 1);
+    if (plen > 0)
+        memcpy(buf + 41 + tl, p, plen);
+    return 41 + tl + plen;
+}
+
+static void
+s_raw_send(s_raw_t *c, char box, const void *frame, size_t len)
+{
+    ck_assert_int_eq(zmq_send(c->sock, &box, 1, ZMQ_SNDMORE), 1);
+    ck_assert_int_eq(zmq_send(c->sock, frame, len, 0), (int)len);
+}
+
+/* The next [box][frame] with box 'M' or 'I' (or 'C' if ctl), into buf;
+ * its length. */
+static size_t
+s_raw_recv(s_raw_t *c, bool ctl, uint8_t *buf, size_t cap)
+{
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    for (;;) {
+        int64_t left = until - ts_now_ms();
+        ck_assert_msg(left > 0, "no answer from the node");
+        zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
+        ck_assert_int_ge(zmq_poll(&it, 1, (long)left), 0);
+        if (!(it.revents & ZMQ_POLLIN))
+            continue;
+        char box = 0;
+        ck_assert_int_eq(zmq_recv(c->sock, &box, 1, 0), 1);
+        int64_t more = 0;
+        size_t ml = sizeof more;
+        zmq_getsockopt(c->sock, ZMQ_RCVMORE, &more, &ml);
+        ck_assert(more);
+        int n = zmq_recv(c->sock, buf, cap, 0);
+        ck_assert(n >= 42 && (size_t)n <= cap);
+        if ((box == 'C') == ctl)
+            return (size_t)n;
+    }
+}
+
+/* Connect to ep and say hello as a client called name; node_tag is the
+ * node's (ours must differ). */
+static void
+s_raw_open(s_raw_t *c, const char *ep, const char *name, uint32_t node_tag)
+{
+    c->ctx = zmq_ctx_new();
+    ck_assert_ptr_nonnull(c->ctx);
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    ck_assert_ptr_nonnull(c->sock);
+    int zero = 0;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, name, strlen(name));
+    ck_assert_int_eq(zmq_connect(c->sock, ep), 0);
+    uint32_t tag = node_tag == 0x5a5a5 ? 0x5a5a6 : 0x5a5a5;
+    c->me = (uint64_t)tag << 44 | 1;
+    /* $hello: version, name, tag, endpoint ("": a client), gateway id,
+     * nonce; answered by a $welcome that echoes the nonce */
+    tr_msg_t *pl = ts_msg("p");
+    ck_assert_int_eq(tr_msg_add_uint(pl, 1), 0);
+    ck_assert_int_eq(tr_msg_add_str(pl, name), 0);
+    ck_assert_int_eq(tr_msg_add_uint(pl, tag), 0);
+    ck_assert_int_eq(tr_msg_add_str(pl, ""), 0);
+    ck_assert_int_eq(tr_msg_add_uint(pl, (uint64_t)tag << 44 | 2), 0);
+    ck_assert_int_eq(tr_msg_add_uint(pl, 777), 0);
+    uint8_t f[256];
+    size_t n = s_raw_frame(f, sizeof f, 1, 0, "$hello", 0, 0, 0, pl);
+    tr_msg_destroy(&pl);
+    s_raw_send(c, 'C', f, n);
+    n = s_raw_recv(c, true, f, sizeof f);
+    ck_assert_int_eq(f[3], 8);
+    ck_assert(memcmp(f + 40, "$welcome", 9) == 0);
+}
+
+static void
+s_raw_close(s_raw_t *c)
+{
+    uint8_t f[64];
+    size_t n = s_raw_frame(f, sizeof f, 1, 0, "$bye", 0, 0, 0, NULL);
+    int linger = 1000; /* so that the $bye goes */
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    s_raw_send(c, 'C', f, n);
+    zmq_close(c->sock);
+    zmq_ctx_term(c->ctx);
+}
+
+/* The node's counters, once n of its frames have been judged. */
+static void
+s_stats_settle(tr_node_t *n, uint64_t bad, uint64_t dead, uint64_t unhandled,
+               tr_node_stats_t *st)
+{
+    int64_t until = ts_now_ms() + TS_CALL_MS;
+    for (;;) {
+        tr_node_stats(n, st);
+        if (st->bad_frames >= bad && st->dead_letters >= dead &&
+            st->unhandled >= unhandled)
+            return;
+        ck_assert_msg(ts_now_ms() < until, "bad %llu, dead %llu, "
+                      "unhandled %llu",
+                      (unsigned long long)st->bad_frames,
+                      (unsigned long long)st->dead_letters,
+                      (unsigned long long)st->unhandled);
+        ck_assert_int_eq(tr_node_await(n, "nobody", 10), TR_ETIMEDOUT);
+    }
+}
+
+START_TEST(malformed_frames_over_tcp_are_counted_and_logged)
+{
+    ts_log_capture();
+    tr_log_set_level(TR_LOG_INFO); /* a dead letter's line is INFO */
+    tr_node_opts_t o = {.name = "b", .listen = "tcp://127.0.0.1:*",
+                        .insecure_plaintext = true, .no_control = true,
+                        .down_after_ms = 10000}; /* we do not ping */
+    tr_node_t *b = ts_node(&o);
+    char ep[128];
+    s_endpoint(b, ep, sizeof ep);
+    tr_id_t echo = ts_spawn(b, "echo", "echo");
+    tr_id_t w = ts_spawn(b, "watcher", "w");
+    uint32_t btag = (uint32_t)(echo >> 44);
+    s_raw_t c;
+    s_raw_open(&c, ep, "raw", btag);
+    tr_node_stats_t st0, st;
+    tr_node_stats(b, &st0);
+    uint8_t f[256];
+    tr_msg_t *one = ts_msg_i("p", 41);
+
+    /* a truncated envelope: 20 bytes of a good ask */
+    size_t n = s_raw_frame(f, sizeof f, 1, 0x01, "inc", c.me, echo, 1, one);
+    s_raw_send(&c, 'M', f, 20);
+    /* another version of the protocol */
+    n = s_raw_frame(f, sizeof f, 2, 0x01, "inc", c.me, echo, 2, one);
+    s_raw_send(&c, 'M', f, n);
+    /* a tag the actor does not know, as an ask: an error reply comes */
+    n = s_raw_frame(f, sizeof f, 1, 0x01, "zzz", c.me, w, 3, one);
+    s_raw_send(&c, 'M', f, n);
+    /* an id of this node that no actor has */
+    tr_id_t nobody = (tr_id_t)btag << 44 | 0xabcdef;
+    n = s_raw_frame(f, sizeof f, 1, 0, "note", c.me, nobody, 0, one);
+    s_raw_send(&c, 'M', f, n);
+    /* an id of no node at all */
+    n = s_raw_frame(f, sizeof f, 1, 0, "note", c.me, 0, 0, one);
+    s_raw_send(&c, 'M', f, n);
+    /* one part only, no box */
+    ck_assert_int_eq(zmq_send(c.sock, f, n, 0), (int)n);
+
+    /* and the node still answers, on the same connection */
+    n = s_raw_frame(f, sizeof f, 1, 0x01, "inc", c.me, echo, 4, one);
+    s_raw_send(&c, 'M', f, n);
+    bool unhandled = false, answered = false; /* (two actors: any order) */
+    while (!unhandled || !answered) {
+        n = s_raw_recv(&c, false, f, sizeof f);
+        uint64_t corr = s_get_le(f + 24, 8);
+        ck_assert_uint_eq(s_get_le(f + 16, 8), c.me);
+        ck_assert(f[2] & 0x02); /* replies, nothing else */
+        if (corr == 3) {
+            ck_assert_int_eq(f[2], 0x06); /* REPLY | ERROR */
+            ck_assert_int_eq((int32_t)s_get_le(f + 4, 4), TR_EUNHANDLED);
+            unhandled = true;
+        } else {
+            ck_assert_uint_eq(corr, 4);
+            tr_reader_t rd;
+            int64_t v = 0;
+            tr_reader_init_bytes(&rd, f + 41 + f[3], n - 41 - f[3]);
+            ck_assert_int_eq(tr_read_int(&rd, &v), 0);
+            ck_assert_int_eq(v, 42);
+            answered = true;
+        }
+    }
+    tr_msg_destroy(&one);
+
+    /* each counted once, and logged */
+    s_stats_settle(b, st0.bad_frames + 4, st0.dead_letters + 1,
+                   st0.unhandled + 1, &st);
+    ck_assert_uint_eq(st.bad_frames, st0.bad_frames + 4);
+    ck_assert_uint_eq(st.dead_letters, st0.dead_letters + 1);
+    ck_assert_uint_eq(st.unhandled, st0.unhandled + 1);
+    ck_assert_int_eq(ts_log_count("node 'b': malformed frame from node "
+                                  "'raw' dropped: ",
+                                  "malformed message"),
+                     1);
+    ck_assert_int_eq(ts_log_count("node 'b': malformed frame from node "
+                                  "'raw' dropped: ",
+                                  "unsupported protocol version"),
+                     1);
+    char line[128];
+    snprintf(line, sizeof line, "message 'zzz' from %llx not handled",
+             (unsigned long long)c.me);
+    ck_assert_int_eq(ts_log_count(line, NULL), 1);
+    snprintf(line, sizeof line, "a message for %llx from another node "
+             "dropped: no such actor", (unsigned long long)nobody);
+    ck_assert_int_eq(ts_log_count("node 'b': ", line), 1);
+    snprintf(line, sizeof line, "misaddressed frame from node 'raw' "
+             "dropped: %llx to 0", (unsigned long long)c.me);
+    ck_assert_int_eq(ts_log_count("node 'b': ", line), 1);
+    ck_assert_int_eq(ts_log_count("node 'b': a message from 'raw' dropped: "
+                                  "not two parts",
+                                  NULL),
+                     1);
+    s_raw_close(&c);
+    ts_destroy(&b);
 }
 END_TEST
 
@@ -1176,6 +1466,7 @@ s_suite(void)
     tcase_add_test(tc, oversize_on_the_wire_is_refused_and_the_node_goes_on);
     tcase_add_test(tc, bad_options_and_calls);
     tcase_add_test(tc, garbage_on_the_tcp_port_is_dropped_and_the_node_goes_on);
+    tcase_add_test(tc, malformed_frames_over_tcp_are_counted_and_logged);
     tcase_add_test(tc, link_to_another_node_is_refused);
     suite_add_tcase(s, tc);
     return s;

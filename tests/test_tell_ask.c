@@ -388,8 +388,8 @@ START_TEST(tell_reaches_the_actor_by_name_and_by_id)
 }
 END_TEST
 
-/* A message over the node's limit is refused at the sender, and stays
- * the sender's; one at the limit goes. */
+/* A message over the node's limit is refused at the sender (counted),
+ * and stays the sender's; one at the limit goes. */
 START_TEST(message_over_the_size_limit_is_emsgsize_and_stays_the_senders)
 {
     tr_node_t *node = ts_node(&(tr_node_opts_t){.max_message_bytes = 4096});
@@ -409,6 +409,9 @@ START_TEST(message_over_the_size_limit_is_emsgsize_and_stays_the_senders)
     int64_t v[2];
     ck_assert_int_eq(ts_call_ints(node, "s", ts_msg("last"), 2, v), 0);
     ck_assert_int_eq(v[1], 1); /* only the one that fit came */
+    tr_node_stats_t st;
+    tr_node_stats(node, &st);
+    ck_assert_uint_eq(st.oversize, 2); /* the tell and the ask */
     ck_assert_str_eq(tr_strerror(TR_EMSGSIZE),
                      "message larger than the node allows");
     ts_destroy(&node);

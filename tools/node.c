@@ -15,6 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "transport/zsock.h"
+
 void
 tt_base_dir(char *buf, size_t cap)
 {
@@ -316,13 +318,12 @@ s_socket(tt_conn_t *c)
     c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
     if (c->sock == NULL)
         return -1;
-    int zero = 0;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(c->sock, ZMQ_RCVTIMEO, &c->timeout_ms,
                    sizeof c->timeout_ms);
     zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &c->timeout_ms,
                    sizeof c->timeout_ms);
-    if (zmq_connect(c->sock, c->endpoint) != 0) {
+    if (tr__sock_limits(c->sock, TR__MAX_MSG_PROCESS, 0) != 0 ||
+        zmq_connect(c->sock, c->endpoint) != 0) {
         zmq_close(c->sock);
         c->sock = NULL;
         return -1;

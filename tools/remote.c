@@ -19,6 +19,7 @@
 
 #include "tools/tool.h"
 #include "transport/envelope.h"
+#include "transport/zsock.h"
 #include "troupe.h"
 
 #define S_TAG_SHIFT 44
@@ -150,8 +151,12 @@ tt_remote_open(tt_conn_t *c, const char *endpoint)
     c->me = (uint64_t)tag << S_TAG_SHIFT | 1;
     char name[64];
     snprintf(name, sizeof name, "troupe-cli-%ld-%u", (long)getpid(), tag);
-    int zero = 0;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+    /* The node at the other end may be anybody's: what it sends is
+     * bounded as a node bounds what it reads (64 MiB here). */
+    if (tr__sock_limits(c->sock, TR__MAX_MSG_PROCESS, 0) != 0) {
+        tt_err("%s: %s", c->label, zmq_strerror(zmq_errno()));
+        return TT_EXIT_FAIL;
+    }
     zmq_setsockopt(c->sock, ZMQ_RCVTIMEO, &c->timeout_ms,
                    sizeof c->timeout_ms);
     zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &c->timeout_ms,

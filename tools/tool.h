@@ -5,7 +5,9 @@
  *
  * The command is a program of its own: it reads nodes through their
  * control endpoint and trace files, so it can look at a node of any
- * build. Only the dashboard uses libtroupe, for its HTTP gateway. Names shared
+ * build. Only the dashboard uses libtroupe's runtime, for its HTTP
+ * gateway; the other commands call it for small things (tr__sock_limits,
+ * so that their sockets are bounded as the runtime's are). Names shared
  * between its files start with tt_ ("troupe tool"); statics with s_. A
  * command returns the process's exit status: 0, 1 (the node or a file
  * failed us: a message is on stderr) or 2 (usage). */

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transport/zsock.h"
+
 static const char s_usage[] =
     "usage: troupe COMMAND [ARGS] [OPTIONS]\n"
     "\n"
@@ -109,7 +111,7 @@ s_ls_ask(s_ls_t *rows, int n, int timeout_ms)
     void *ctx = zmq_ctx_new();
     if (ctx == NULL)
         return;
-    int zero = 0, waiting = 0;
+    int waiting = 0;
     static const unsigned char req[] = {0x91, 0xa4, 'i', 'n', 'f', 'o'};
     for (int i = 0; i < n; i++) {
         s_ls_t *r = &rows[i];
@@ -126,8 +128,8 @@ s_ls_ask(s_ls_t *rows, int n, int timeout_ms)
         r->sock = zmq_socket(ctx, ZMQ_DEALER);
         if (r->sock == NULL)
             continue;
-        zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof zero);
-        if (zmq_connect(r->sock, ep) != 0 ||
+        if (tr__sock_limits(r->sock, TR__MAX_MSG_PROCESS, 0) != 0 ||
+            zmq_connect(r->sock, ep) != 0 ||
             zmq_send(r->sock, req, sizeof req, ZMQ_DONTWAIT) < 0)
             continue;
         r->asked = true;

@@ -43,6 +43,17 @@ tr__sock_raise_max_msg(int64_t bytes)
         ;
 }
 
+int
+tr__sock_limits(void *sock, int64_t max_msg, int linger_ms)
+{
+    if (max_msg == TR__MAX_MSG_PROCESS)
+        max_msg = atomic_load(&s_max_msg);
+    if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg) != 0 ||
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms) != 0)
+        return tr__zerr(zmq_errno(), "zmq_setsockopt");
+    return 0;
+}
+
 void *
 tr__sock_open(void *ctx, int type, int sndhwm, int rcvhwm, int *rc)
 {
@@ -53,15 +64,15 @@ tr__sock_open(void *ctx, int type, int sndhwm, int rcvhwm, int *rc)
     }
     int linger = (type == ZMQ_PULL) ? 0 : TR__SEND_LINGER_MS;
     if (zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
-        zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &(int64_t){atomic_load(&s_max_msg)},
-                       sizeof(int64_t)) != 0) {
+        zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0) {
         *rc = tr__zerr(zmq_errno(), "zmq_setsockopt");
         zmq_close(s);
         return NULL;
     }
-    *rc = 0;
+    if ((*rc = tr__sock_limits(s, TR__MAX_MSG_PROCESS, linger)) != 0) {
+        zmq_close(s);
+        return NULL;
+    }
     return s;
 }
 

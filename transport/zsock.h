@@ -32,8 +32,26 @@ tr__zerr_model(int rc)
 #define tr__zerr(err, what) tr__zerr_model(tr__zerr(err, what))
 #endif
 
+/* ZMQ_MAXMSGSIZE for tr__sock_limits: the process's limit, the largest
+ * max_message_bytes of its nodes (64 MiB at first; see
+ * tr__sock_raise_max_msg). */
+#define TR__MAX_MSG_PROCESS (-1)
+
+/* ZMQ_MAXMSGSIZE of a socket that only ever carries a wake-up byte. */
+#define TR__MAX_MSG_WAKE 64
+
+/* Set a socket's ZMQ_MAXMSGSIZE (bytes, or TR__MAX_MSG_PROCESS) and
+ * ZMQ_LINGER (ms). Every socket troupe opens gets both (docs/design.md):
+ * the limit keeps a peer from making us allocate whatever size it
+ * announces (ZeroMQ checks it where it decodes, on tcp and ipc; inproc
+ * sockets get one all the same, so that none is left without), and the
+ * linger keeps closing a context from waiting on a peer. 0 or a TR_E*
+ * code. The troupe command calls it too (it links libtroupe). */
+int tr__sock_limits(void *sock, int64_t max_msg, int linger_ms);
+
 /* Open a socket of type (ZMQ_PUSH, ZMQ_PULL, ...) with its high-water marks
- * (0 = unbounded) and linger set. NULL on error (*rc set). */
+ * (0 = unbounded), the process's ZMQ_MAXMSGSIZE and a linger set. NULL on
+ * error (*rc set). */
 void *tr__sock_open(void *ctx, int type, int sndhwm, int rcvhwm, int *rc);
 #if defined(__clang_analyzer__) && !defined(TR__ZSOCK_C)
 /* For clang-tidy's static analyzer (one file at a time): NULL comes with
