@@ -76,7 +76,7 @@ typedef uint64_t tr_id_t;
     XX(EVERSION, -12, "unsupported protocol version")                       \
     XX(EDEAD, -13, "actor died before replying")                            \
     XX(ECANCELED, -14, "canceled: the waiting actor is stopping")           \
-    XX(EPERM, -15, "not allowed from this thread")                          \
+    XX(EPERM, -15, "not permitted (wrong thread, or files others can write)") \
     XX(ERANGE, -16, "value out of range or buffer too small")               \
     XX(EUNHANDLED, -17, "message not handled (unknown tag)")                \
     XX(ESHUTDOWN, -18, "actor was stopped")                                 \
@@ -359,7 +359,11 @@ typedef struct tr_node_opts {
 } tr_node_opts_t;
 
 /* Create a node. opts may be NULL. Errors: TR_EINVAL (a negative field; the
- * log names it), TR_ENOMEM, TR_ESYS. */
+ * log names it), TR_EPERM (the node's runtime directory, or the directory
+ * it goes in, is not private: another user owns it or its group or others
+ * can write to it; or key_file or cluster_file is open to others: the log
+ * names the file and what is wrong, and nothing is left behind),
+ * TR_ENOMEM, TR_ESYS. */
 int tr_node_create(tr_node_t **out, const tr_node_opts_t *opts);
 
 /* Stop every actor in reverse start order (each runs terminate with reason

@@ -2,7 +2,7 @@
  * as troupe's own tests do: TROUPE_CHAOS="seed=N,kill=P,stop=P,..." (or
  * tr_node_opts.chaos) makes a node SIGKILL and SIGSTOP its process actors
  * and delay and duplicate user messages, on a schedule the seed
- * reproduces, and print at the end what it did and what the runtime saw.
+ * reproduces, and log at the end what it did and what the runtime saw.
  *
  *   seed=N       the schedule (default 1)
  *   every=MS     how often the chaos thread draws (default 100)
@@ -13,10 +13,16 @@
  *   delay=P      each user message waits with probability P ...
  *   delay_ms=MS  ... MS before it goes (the sender waits; default 10)
  *
- * Process actors are drawn from the node's running actors in start order,
- * so the same program with the same seed kills the same actors at the
- * same draws. Message faults draw from a generator per sending thread,
- * seeded with the seed and the thread's actor id.
+ * What a seed fixes is each draw's decisions (kill or not, stop or not)
+ * and the number its victim is chosen with: its place among the process
+ * actors running then (n, in start order). So the same program with the
+ * same seed kills the same actors at the same draws as long as the same
+ * ones run at each draw; n itself is timing (how soon a child is up, how
+ * soon a death is seen). Each fault's log line names its draw and place,
+ * and the report counts the draws, so that runs can be compared. Message
+ * faults draw from a generator per sending thread, seeded with the seed
+ * and the thread's actor id: the same messages from the same actors get
+ * the same faults, whatever the timing.
  */
 #include "runtime/chaos.h"
 
@@ -24,7 +30,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -46,6 +51,8 @@ struct tr__chaos {
     long stopped[16]; /* SIGSTOPped pids, to wake at ... */
     uint64_t wake_at[16];
     int nstopped;
+    uint64_t serial; /* this chaos among the process's (t_rng.serial) */
+    uint64_t draws;  /* the chaos thread's only */
     _Atomic uint64_t kills, stops, dups, delays;
 };
 
@@ -65,8 +72,11 @@ s_unit(uint64_t *s)
     return (double)(s_next(s) >> 11) / 9007199254740992.0;
 }
 
+/* A thread's message-fault generator, for the chaos of serial. Not the
+ * chaos's address: a node made after another is destroyed may get the
+ * same one, and would go on with the old stream instead of its seed's. */
 static _Thread_local struct {
-    const tr__chaos_t *owner;
+    uint64_t serial;
     uint64_t state;
     bool inside; /* sending a duplicate: no fault on it */
 } t_rng;
@@ -117,18 +127,21 @@ s_parse(tr__chaos_t *c, const char *spec)
     return 0;
 }
 
-/* A running process actor by its place among them, drawn with r. */
+/* A running process actor by its place among them (*place of *n), drawn
+ * with r. */
 static long
-s_pick(tr_node_t *node, uint64_t r, tr_id_t *id)
+s_pick(tr_node_t *node, uint64_t r, tr_id_t *id, size_t *place, size_t *n)
 {
     long pid = 0;
     pthread_mutex_lock(&node->mu);
-    size_t n = 0;
+    *n = 0;
     for (size_t i = 0; i < node->nactors; i++)
-        n += node->actors[i]->pid != 0 && atomic_load(&node->actors[i]->up) &&
-             !atomic_load(&node->actors[i]->dead);
-    if (n > 0) {
-        size_t want = (size_t)(r % n);
+        *n += node->actors[i]->pid != 0 &&
+              atomic_load(&node->actors[i]->up) &&
+              !atomic_load(&node->actors[i]->dead);
+    if (*n > 0) {
+        size_t want = (size_t)(r % *n);
+        *place = want;
         for (size_t i = 0, k = 0; i < node->nactors; i++) {
             tr__rec_t *rec = node->actors[i];
             if (rec->pid == 0 || !atomic_load(&rec->up) ||
@@ -179,20 +192,25 @@ s_main(void *arg)
         if (c->quit)
             break;
         s_wake_due(c, false);
+        uint64_t draw = ++c->draws;
         double dk = s_unit(&rng), ds = s_unit(&rng);
         uint64_t rk = s_next(&rng), rs = s_next(&rng);
         tr_id_t id = 0;
+        size_t place = 0, n = 0;
         long pid;
-        if (dk < c->kill && (pid = s_pick(c->node, rk, &id)) > 0) {
-            TR__LOG(TR_LOG_WARN, "chaos", "SIGKILL to actor %llx (pid %ld)",
-                    (unsigned long long)id, pid);
+        if (dk < c->kill && (pid = s_pick(c->node, rk, &id, &place, &n)) > 0) {
+            TR__LOG(TR_LOG_WARN, "chaos", "draw %llu: SIGKILL to actor %llx "
+                    "(pid %ld, place %zu of %zu)", (unsigned long long)draw,
+                    (unsigned long long)id, pid, place, n);
             kill((pid_t)pid, SIGKILL);
             atomic_fetch_add(&c->kills, 1);
         }
         if (ds < c->stop && c->nstopped < 16 &&
-            (pid = s_pick(c->node, rs, &id)) > 0) {
-            TR__LOG(TR_LOG_WARN, "chaos", "SIGSTOP to actor %llx (pid %ld) "
-                    "for %d ms", (unsigned long long)id, pid, c->stop_ms);
+            (pid = s_pick(c->node, rs, &id, &place, &n)) > 0) {
+            TR__LOG(TR_LOG_WARN, "chaos", "draw %llu: SIGSTOP to actor %llx "
+                    "(pid %ld, place %zu of %zu) for %d ms",
+                    (unsigned long long)draw, (unsigned long long)id, pid,
+                    place, n, c->stop_ms);
             kill((pid_t)pid, SIGSTOP);
             c->stopped[c->nstopped] = pid;
             c->wake_at[c->nstopped++] =
@@ -212,7 +230,9 @@ tr__chaos_start(tr_node_t *node, const char *spec, tr__chaos_t **out)
     tr__chaos_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return TR_ENOMEM;
+    static _Atomic uint64_t serials;
     c->node = node;
+    c->serial = atomic_fetch_add(&serials, 1) + 1; /* 0: none yet */
     int rc = s_parse(c, spec);
     if (rc != 0) {
         free(c);
@@ -251,13 +271,15 @@ tr__chaos_stop(tr__chaos_t **cp)
         pthread_mutex_unlock(&c->mu);
         pthread_join(c->thread, NULL);
     }
+    /* The report: a log line (warn, as the "on" line, so that it shows
+     * by default) rather than a print, so that a program's sink gets it. */
     tr_node_stats_t st;
     tr_node_stats(c->node, &st);
-    fprintf(stderr,
-            "troupe chaos (seed=%llu): injected %llu kills, %llu stops, "
-            "%llu duplicated and %llu delayed messages; observed %llu "
-            "actors failed, %llu exited, %llu dead letters\n",
-            (unsigned long long)c->seed, (unsigned long long)c->kills,
+    TR__LOG(TR_LOG_WARN, "chaos", "report (seed=%llu, %llu draws): "
+            "injected %llu kills, %llu stops, %llu duplicated and %llu "
+            "delayed messages; observed %llu actors failed, %llu exited, "
+            "%llu dead letters", (unsigned long long)c->seed,
+            (unsigned long long)c->draws, (unsigned long long)c->kills,
             (unsigned long long)c->stops, (unsigned long long)c->dups,
             (unsigned long long)c->delays, (unsigned long long)st.failed,
             (unsigned long long)st.exited,
@@ -272,8 +294,8 @@ tr__chaos_on_send(tr__chaos_t *c, tr_id_t sender)
 {
     if (t_rng.inside || (c->dup <= 0 && c->delay <= 0))
         return false;
-    if (t_rng.owner != c) {
-        t_rng.owner = c;
+    if (t_rng.serial != c->serial) {
+        t_rng.serial = c->serial;
         t_rng.state = c->seed ^ (sender * 0x9e3779b97f4a7c15ull);
     }
     double dd = s_unit(&t_rng.state), dl = s_unit(&t_rng.state);

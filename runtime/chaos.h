@@ -12,7 +12,7 @@ typedef struct tr__chaos tr__chaos_t;
  * says what is wanted), TR_ENOMEM. */
 int tr__chaos_start(tr_node_t *node, const char *spec, tr__chaos_t **out);
 
-/* Stop (SIGCONT what is stopped) and print what was injected and seen
+/* Stop (SIGCONT what is stopped) and log what was injected and seen
  * (node destroy, before the actors stop). */
 void tr__chaos_stop(tr__chaos_t **c);
 

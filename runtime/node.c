@@ -19,6 +19,7 @@
 #include "runtime/port.h"
 #include "runtime/process.h"
 #include "runtime/remote.h"
+#include "runtime/rundir.h"
 #include "runtime/step.h"
 #include "runtime/trace.h"
 #include "transport/clock.h"
@@ -197,6 +198,24 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
     pthread_mutex_init(&node->rundir_mu, NULL);
     pthread_cond_init(&node->cv, &ca);
     pthread_condattr_destroy(&ca);
+    /* The runtime directory first, so that a refusal leaves nothing to
+     * undo: one another user can write to is no place for endpoints
+     * (runtime/rundir.c), and a node that could not use it for process
+     * actors, its control endpoint or crash capsules does not start
+     * (TR_EPERM; the log names the directory and what is wrong). It is
+     * made now when the control endpoint needs it, else only checked. A
+     * directory that cannot be made at all (no /tmp, a path too long)
+     * costs those features, not the node: logged below. */
+    const char *dir = NULL;
+    int drc = 0;
+    if (!tr__in_child_init)
+        drc = o.no_control ? tr__rundir_check() : tr__node_rundir(node, &dir);
+    if (drc == TR_EPERM) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "node '%s' not started: its "
+                "runtime directory was refused", node->name);
+        rc = drc;
+        goto fail;
+    }
     if ((rc = tr__reg_init(&node->reg)) != 0)
         goto fail;
 
@@ -255,11 +274,8 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
         node->gw = tr__remote_rec_id(node->remote);
     /* The control endpoint (docs/control.md), in the node's runtime
      * directory; a node runs without one when it cannot be made. */
-    const char *dir = NULL;
     if (!tr__in_child_init && !o.no_control) {
-        int crc = tr__node_rundir(node, &dir);
-        if (crc == 0)
-            crc = tr__control_start(node, &node->control);
+        int crc = drc != 0 ? drc : tr__control_start(node, &node->control);
         if (crc != 0)
             TR__LOG(TR_LOG_WARN, "runtime", "node '%s' has no control "
                     "endpoint: %s", node->name, tr_strerror(crc));
@@ -273,6 +289,7 @@ tr_node_create(tr_node_t **out, const tr_node_opts_t *opts)
 fail_reg:
     tr__reg_fini(&node->reg);
 fail:
+    tr__rundir_remove(node->rundir); /* "" when none was made */
     pthread_mutex_destroy(&node->mu);
     pthread_mutex_destroy(&node->root_mu);
     pthread_mutex_destroy(&node->rundir_mu);

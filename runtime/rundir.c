@@ -2,14 +2,19 @@
  * endpoints live.
  *
  * Layout: <base>/<pid>-<start>-<n>/, base being $XDG_RUNTIME_DIR/troupe
- * or /tmp/troupe-<uid>, both mode 0700 and owned by us (a directory
- * another user could write to is refused: anyone there could stand in for
- * an actor). <n> tells apart the nodes of one process (each numbers its
- * actors from 1). <start> is the process start time from /proc, so a
- * directory
- * whose process is gone, or whose pid was reused by another process, is
- * recognised as stale and removed by the next node that starts. A node
- * removes its own directory when it is destroyed. */
+ * (when that directory is ours, as the XDG spec wants it) or else
+ * /tmp/troupe-<uid>. The base and the node's directory are made mode
+ * 0700; an existing one that another user can write to is refused
+ * (TR_EPERM): one owned by another user, or with group or other write
+ * permission. Anyone who can write there could put a socket where an
+ * actor's endpoint is looked for and stand in for it. What is above the
+ * base is not ours to judge: /tmp is world-writable, but sticky, so
+ * nobody else can remove or rename what we made in it. <n> tells apart
+ * the nodes of one process (each numbers its actors from 1). <start> is
+ * the process start time from /proc, so a directory whose process is
+ * gone, or whose pid was reused by another process, is recognised as
+ * stale and removed by the next node that starts. A node removes its own
+ * directory when it is destroyed. */
 #include "runtime/rundir.h"
 
 #include <dirent.h>
@@ -55,6 +60,33 @@ tr__pid_start_time(long pid)
     return start;
 }
 
+/* Whether st, a directory's, is one only we can write to; if not, the log
+ * says which directory and why. */
+static bool
+s_is_private(const char *dir, const struct stat *st)
+{
+    if (st->st_uid != geteuid()) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "runtime directory %s belongs to "
+                "uid %u, not to this user (uid %u): that user can write to "
+                "it and stand in for actors there: refused (remove it, or "
+                "set XDG_RUNTIME_DIR to a directory of yours)", dir,
+                (unsigned)st->st_uid, (unsigned)geteuid());
+        return false;
+    }
+    if ((st->st_mode & 022) != 0) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "runtime directory %s has mode "
+                "%04o: %s can write to it and stand in for actors there: "
+                "refused (chmod 700 %s)", dir,
+                (unsigned)(st->st_mode & 07777),
+                (st->st_mode & 022) == 022 ? "its group and other users"
+                : (st->st_mode & 020)      ? "its group"
+                                           : "other users",
+                dir);
+        return false;
+    }
+    return true;
+}
+
 /* Make dir (mode 0700) or accept it if it is ours and nobody else can
  * write into it. */
 static int
@@ -70,13 +102,7 @@ s_private_dir(const char *dir)
         TR__LOG(TR_LOG_ERROR, "runtime", "%s is not a directory", dir);
         return TR_ESYS;
     }
-    if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
-        TR__LOG(TR_LOG_ERROR, "runtime", "%s is not private (owner %u, mode "
-                "%o): refusing to put endpoints there", dir,
-                (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
-        return TR_EPERM;
-    }
-    return 0;
+    return s_is_private(dir, &st) ? 0 : TR_EPERM;
 }
 
 /* Remove a node directory and what is in it: ipc socket files, small
@@ -137,21 +163,47 @@ s_clean_stale(const char *base)
     closedir(d);
 }
 
-int
-tr__rundir_create(char *out, size_t cap)
+/* The base directory's path into base: $XDG_RUNTIME_DIR/troupe when that
+ * is a directory of ours we can write to (root under sudo -E may have
+ * another user's), else /tmp/troupe-<uid>. */
+static int
+s_base(char *base, size_t cap)
 {
-    char base[TR__RUNDIR_MAX];
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     struct stat st;
     int n;
     if (xdg != NULL && *xdg == '/' && stat(xdg, &st) == 0 &&
-        S_ISDIR(st.st_mode) && access(xdg, W_OK) == 0)
-        n = snprintf(base, sizeof base, "%s/troupe", xdg);
+        S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+        access(xdg, W_OK) == 0)
+        n = snprintf(base, cap, "%s/troupe", xdg);
     else
-        n = snprintf(base, sizeof base, "/tmp/troupe-%u", (unsigned)geteuid());
-    if (n < 0 || (size_t)n >= sizeof base)
-        return TR_ENAMETOOLONG;
-    int rc = s_private_dir(base);
+        n = snprintf(base, cap, "/tmp/troupe-%u", (unsigned)geteuid());
+    return n < 0 || (size_t)n >= cap ? TR_ENAMETOOLONG : 0;
+}
+
+int
+tr__rundir_check(void)
+{
+    char base[TR__RUNDIR_MAX];
+    struct stat st;
+    int rc = s_base(base, sizeof base);
+    if (rc != 0 || lstat(base, &st) != 0)
+        return 0; /* nothing there yet: made private when needed */
+    if (!S_ISDIR(st.st_mode)) {
+        TR__LOG(TR_LOG_ERROR, "runtime", "%s is not a directory", base);
+        return TR_ESYS;
+    }
+    return s_is_private(base, &st) ? 0 : TR_EPERM;
+}
+
+int
+tr__rundir_create(char *out, size_t cap)
+{
+    char base[TR__RUNDIR_MAX];
+    int n, rc = s_base(base, sizeof base);
+    if (rc != 0)
+        return rc;
+    rc = s_private_dir(base);
     if (rc != 0)
         return rc;
     s_clean_stale(base);

@@ -13,8 +13,14 @@
 
 /* Create this process's node directory (cleaning stale ones of dead
  * nodes first) and write its path to out. Errors: TR_EPERM (a base
- * directory others can write to), TR_ENAMETOOLONG, TR_ESYS. */
+ * directory, or a node directory found there, that another user can write
+ * to; the log says which and why), TR_ENAMETOOLONG, TR_ESYS. */
 int tr__rundir_create(char *out, size_t cap);
+
+/* Check the base directory without making anything: 0 when it is private
+ * or not there yet. Errors: TR_EPERM (another user can write to it; the
+ * log says which and why), TR_ESYS (not a directory). */
+int tr__rundir_check(void);
 
 /* Remove a node directory and its files. */
 void tr__rundir_remove(const char *dir);

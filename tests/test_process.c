@@ -1759,36 +1759,121 @@ START_TEST(stale_runtime_directory_of_a_dead_node_is_removed)
 }
 END_TEST
 
-START_TEST(world_writable_base_directory_refuses_process_actors_only)
+/* tr_node_create must refuse with TR_EPERM, log a line that names base
+ * and says what (want), and leave base as it was: empty, mode kept. */
+static void
+s_assert_refused(const char *base, const char *want, bool no_control)
 {
-    char xdg[64], base[128];
-    s_private_xdg(xdg, sizeof xdg);
-    snprintf(base, sizeof base, "%s/troupe", xdg);
-    ck_assert_int_eq(mkdir(base, 0700), 0);
-    ck_assert_int_eq(chmod(base, 0777), 0);
-    tr_node_t *node = ts_node(NULL);
-    tr_spawn_opts_t o = {.name = "pa", .mode = TR_PROCESS};
-    tr_id_t id = 0;
-    /* Refused (the exact code: see
-     * world_writable_base_directory_makes_process_spawn_eperm). */
-    ck_assert_int_ne(tr_spawn(node, "pa_echo", &o, &id), 0);
-    ck_assert_uint_eq(id, 0);
-    tr_id_t found;
-    ck_assert_int_eq(tr_whereis(node, "pa", &found), TR_ENOENT);
+    struct stat before, after;
+    ck_assert_int_eq(stat(base, &before), 0);
+    int lines = ts_log_lines();
+    tr_node_t *node = NULL;
+    ck_assert_int_eq(
+        tr_node_create(&node, &(tr_node_opts_t){.name = "refused",
+                                                .no_control = no_control}),
+        TR_EPERM);
+    ck_assert_ptr_null(node);
+    bool named = false, said = false;
+    for (int i = lines; i < ts_log_lines() && i < TS_LOG_LINES; i++) {
+        const char *l = ts_log_line(i);
+        if (strstr(l, base) != NULL && strstr(l, want) != NULL &&
+            ts_log_level(i) == TR_LOG_ERROR)
+            named = true;
+        said |= strstr(l, "node 'refused' not started") != NULL;
+    }
+    ck_assert_msg(named, "no error naming %s and '%s'", base, want);
+    ck_assert(said);
     ck_assert_int_eq(ts_count_dir(base), 0); /* nothing put there */
-    struct stat st;
-    ck_assert_int_eq(stat(base, &st), 0);
-    ck_assert_int_eq(st.st_mode & 0777, 0777); /* nor changed */
+    ck_assert_int_eq(stat(base, &after), 0);
+    ck_assert_int_eq(after.st_mode, before.st_mode); /* nor changed */
+    ck_assert_int_eq(after.st_uid, before.st_uid);
     int children, zombies;
     s_kids(&children, &zombies);
     ck_assert_int_eq(children, 0);
-    /* Thread actors do not need the directory. */
-    (void)ts_spawn(node, "th_peer", "th_peer");
-    int64_t v[2] = {0};
-    ck_assert_int_eq(ts_call_ints(node, "th_peer", ts_msg_i("ping", 1), 2, v),
-                     0);
-    ck_assert_int_eq(v[1], 2);
+}
+
+/* A node that starts and runs a process actor in the private base. */
+static void
+s_assert_starts(const char *base)
+{
+    tr_node_t *node = ts_node(NULL);
+    ck_assert_int_eq(strncmp(node->rundir, base, strlen(base)), 0);
+    (void)s_spawn_proc(node, "pa_echo", "pa", NULL);
+    (void)s_whoami(node, "pa");
     ts_destroy(&node);
+    ck_assert_int_eq(ts_count_dir(base), 0);
+}
+
+/* A base directory that its group or other users can write to: the node
+ * does not start (with or without a control endpoint), whatever the
+ * sticky bit; once it is private again, it does. */
+START_TEST(base_directory_others_can_write_to_refuses_to_start_the_node)
+{
+    static const struct {
+        unsigned mode;
+        const char *want;
+    } bad[] = {
+        {0777, "mode 0777: its group and other users can write"},
+        {01777, "mode 1777: its group and other users can write"},
+        {0770, "mode 0770: its group can write"},
+        {0703, "mode 0703: other users can write"},
+    };
+    char xdg[64], base[128];
+    s_capture_warnings();
+    s_private_xdg(xdg, sizeof xdg);
+    snprintf(base, sizeof base, "%s/troupe", xdg);
+    ck_assert_int_eq(mkdir(base, 0700), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(chmod(base, bad[i].mode), 0);
+        s_assert_refused(base, bad[i].want, false);
+        s_assert_refused(base, bad[i].want, true);
+    }
+    ck_assert_int_eq(chmod(base, 0700), 0);
+    s_assert_starts(base);
+    ts_rmtree(xdg);
+}
+END_TEST
+
+/* A base directory that belongs to another user (nobody), even mode
+ * 0700: they can write to it (and chmod it). Needs root, as the suite
+ * runs here, to make one; skipped otherwise. */
+START_TEST(base_directory_of_another_user_refuses_to_start_the_node)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "process: not root, cannot chown: skipped\n");
+        return;
+    }
+    char xdg[64], base[128], want[64];
+    s_capture_warnings();
+    s_private_xdg(xdg, sizeof xdg);
+    snprintf(base, sizeof base, "%s/troupe", xdg);
+    ck_assert_int_eq(mkdir(base, 0700), 0);
+    ck_assert_int_eq(chown(base, 65534, 65534), 0); /* nobody */
+    snprintf(want, sizeof want, "belongs to uid 65534, not to this user");
+    s_assert_refused(base, want, false);
+    s_assert_refused(base, want, true);
+    ck_assert_int_eq(chown(base, geteuid(), getegid()), 0);
+    s_assert_starts(base);
+    ts_rmtree(xdg);
+}
+END_TEST
+
+/* XDG_RUNTIME_DIR itself another user's (root under sudo -E keeps the
+ * user's): not ours to use, so the node goes to /tmp/troupe-<uid>. */
+START_TEST(xdg_runtime_dir_of_another_user_is_not_used)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "process: not root, cannot chown: skipped\n");
+        return;
+    }
+    char xdg[64], want[64];
+    s_private_xdg(xdg, sizeof xdg);
+    ck_assert_int_eq(chown(xdg, 65534, 65534), 0);
+    tr_node_t *node = ts_node(NULL);
+    snprintf(want, sizeof want, "/tmp/troupe-%u/", (unsigned)geteuid());
+    ck_assert_int_eq(strncmp(node->rundir, want, strlen(want)), 0);
+    ts_destroy(&node);
+    ck_assert_int_eq(ts_count_dir(xdg), 0);
     ts_rmtree(xdg);
 }
 END_TEST
@@ -2047,21 +2132,31 @@ START_TEST(destroy_during_a_process_worker_restart_returns_0)
 }
 END_TEST
 
-/* The runtime directory's refusal (a base directory others can write to)
- * reaches tr_spawn as TR_EPERM, not as a system error. */
-START_TEST(world_writable_base_directory_makes_process_spawn_eperm)
+/* A node without a control endpoint makes its runtime directory at the
+ * first process actor: a base directory made unsafe after the node
+ * started is refused then, and reaches tr_spawn as TR_EPERM, not as a
+ * system error. */
+START_TEST(base_directory_made_unsafe_after_start_makes_process_spawn_eperm)
 {
     char xdg[64], base[128];
     s_private_xdg(xdg, sizeof xdg);
     snprintf(base, sizeof base, "%s/troupe", xdg);
     ck_assert_int_eq(mkdir(base, 0700), 0);
+    tr_node_t *node = ts_node(&(tr_node_opts_t){.no_control = true});
     ck_assert_int_eq(chmod(base, 0777), 0);
-    tr_node_t *node = ts_node(NULL);
     tr_spawn_opts_t o = {.mode = TR_PROCESS};
     tr_id_t id = 0;
     int rc = tr_spawn(node, "pa_echo", &o, &id);
+    ck_assert_int_eq(ts_count_dir(base), 0);
     ts_rmtree(xdg);
     ck_assert_int_eq(rc, TR_EPERM);
+    ck_assert_uint_eq(id, 0);
+    /* Thread actors do not need the directory. */
+    (void)ts_spawn(node, "th_peer", "th_peer");
+    int64_t v[2] = {0};
+    ck_assert_int_eq(ts_call_ints(node, "th_peer", ts_msg_i("ping", 1), 2, v),
+                     0);
+    ck_assert_int_eq(v[1], 2);
     ts_destroy(&node);
 }
 END_TEST
@@ -2190,8 +2285,11 @@ s_suite(void)
         tc,
         runtime_directory_is_private_named_for_the_node_and_removed_at_destroy);
     tcase_add_test(tc, stale_runtime_directory_of_a_dead_node_is_removed);
+    tcase_add_test(
+        tc, base_directory_others_can_write_to_refuses_to_start_the_node);
     tcase_add_test(tc,
-                   world_writable_base_directory_refuses_process_actors_only);
+                   base_directory_of_another_user_refuses_to_start_the_node);
+    tcase_add_test(tc, xdg_runtime_dir_of_another_user_is_not_used);
 
     tc = s_tcase(s, "destroy", 30);
     tcase_add_test(tc, destroy_stops_running_process_actors_with_eshutdown);
@@ -2207,7 +2305,8 @@ s_suite(void)
     tcase_add_test(tc, init_failure_leaves_no_runtime_files_when_spawn_returns);
     tcase_add_test(tc, tell_by_kept_name_during_a_restart_never_gets_enoent);
     tcase_add_test(tc, destroy_during_a_process_worker_restart_returns_0);
-    tcase_add_test(tc, world_writable_base_directory_makes_process_spawn_eperm);
+    tcase_add_test(
+        tc, base_directory_made_unsafe_after_start_makes_process_spawn_eperm);
     tcase_add_test(
         tc, crash_report_of_a_child_that_exits_with_a_code_names_the_code);
     tcase_add_test(

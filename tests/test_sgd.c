@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,7 +80,10 @@ s_assert_no_rundir(pid_t pid)
 {
     char base[512], prefix[32];
     const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (xdg != NULL && *xdg == '/' && access(xdg, W_OK) == 0)
+    struct stat st;
+    if (xdg != NULL && *xdg == '/' && stat(xdg, &st) == 0 &&
+        S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+        access(xdg, W_OK) == 0)
         snprintf(base, sizeof base, "%s/troupe", xdg);
     else
         snprintf(base, sizeof base, "/tmp/troupe-%u", (unsigned)geteuid());

@@ -1,12 +1,15 @@
 /* tests/test_webservice.c - the webservice example, run as users run it,
  * checked with curl: the users endpoint answers in the order asked within
- * its deadline, /primes and /health answer, bad input gets 400, and a
- * primes worker killed during a burst of requests costs at most the
- * request it was running; the service goes on and the worker comes back.
+ * its deadline, /primes and /health answer, bad input gets 400, a primes
+ * worker killed during a burst of requests costs no request (the pool
+ * runs it again; the worker comes back), and under chaos mode every
+ * request of a burst gets its one right answer, in less than 3 times the
+ * fault-free time.
  *
  * The example's path comes in TR_EXAMPLE_WEBSERVICE (tests/meson.build).
  */
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,21 +25,35 @@
 static pid_t s_pid;
 static int s_port;
 static FILE *s_out;
+static char s_err[64]; /* the example's stderr, when it runs with chaos */
 
 /* Start the example on a free port (for up to 60 s), with chaos (NULL:
- * none) in its environment; read its port. */
+ * none) in its environment and then its stderr in a file (s_err); read
+ * its port. */
 static void
 s_start(const char *chaos)
 {
     const char *exe = getenv("TR_EXAMPLE_WEBSERVICE");
     ck_assert_ptr_nonnull(exe);
+    s_err[0] = 0;
+    if (chaos != NULL) {
+        ts_template(s_err, sizeof s_err, "ws-err");
+        int fd = mkstemp(s_err);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+    }
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
     s_pid = fork();
     ck_assert_int_ge(s_pid, 0);
     if (s_pid == 0) {
-        if (chaos != NULL)
+        if (chaos != NULL) {
             setenv("TROUPE_CHAOS", chaos, 1);
+            int fd = open(s_err, O_WRONLY | O_APPEND);
+            if (fd < 0 || dup2(fd, 2) < 0)
+                _exit(126);
+            close(fd);
+        }
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
@@ -91,6 +108,99 @@ s_curl(const char *fmt, ...)
     out[n] = 0;
     ck_assert_int_eq(pclose(p), 0);
     return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bursts of /primes requests                                          */
+
+#define S_BURST_MAX 64
+
+/* A burst: n requests /primes?below=from+i at once (par at a time),
+ * each answer's body in its own file of dir. */
+typedef struct {
+    FILE *p;
+    char dir[64];
+    int n;
+    long from;
+    int64_t t0;
+} s_burst_t;
+
+static void
+s_burst_start(s_burst_t *b, int n, long from, int par)
+{
+    ck_assert_int_le(n, S_BURST_MAX);
+    *b = (s_burst_t){.n = n, .from = from};
+    ts_tmpdir(b->dir, sizeof b->dir, "ws-burst");
+    char cmd[16384];
+    int len = snprintf(cmd, sizeof cmd,
+                       "curl -s --no-progress-meter --max-time 30 --parallel "
+                       "--parallel-max %d "
+                       "-w '%%{http_code} %%{filename_effective}\\n'", par);
+    for (int i = 0; i < n; i++)
+        len += snprintf(cmd + len, sizeof cmd - (size_t)len,
+                        " -o %s/%d 'http://127.0.0.1:%d/primes?below=%ld'",
+                        b->dir, i, s_port, from + i);
+    ck_assert_int_lt(len, (int)sizeof cmd);
+    b->t0 = ts_now_ms();
+    b->p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(b->p);
+}
+
+/* Primes below n, the count the service must give. */
+static long
+s_primes_below(long n)
+{
+    char *composite = calloc((size_t)n + 1, 1);
+    ck_assert_ptr_nonnull(composite);
+    long count = 0;
+    for (long i = 2; i < n; i++) {
+        if (composite[i])
+            continue;
+        count++;
+        for (long j = i * i; j < n; j += i)
+            composite[j] = 1;
+    }
+    free(composite);
+    return count;
+}
+
+/* Wait for the burst's answers: each one's status in code[i] (0: none)
+ * and whether it came once with the right body in right[i]; the time
+ * from the first request to the last answer, in ms. */
+static int64_t
+s_burst_end(s_burst_t *b, int *code, bool *right)
+{
+    for (int i = 0; i < b->n; i++) {
+        code[i] = 0;
+        right[i] = false;
+    }
+    char path[128];
+    int c;
+    while (fscanf(b->p, "%d %127s", &c, path) == 2) {
+        const char *slash = strrchr(path, '/');
+        ck_assert_ptr_nonnull(slash);
+        int i = atoi(slash + 1);
+        ck_assert(i >= 0 && i < b->n);
+        ck_assert_int_eq(code[i], 0); /* one answer a request */
+        code[i] = c;
+    }
+    ck_assert_int_eq(pclose(b->p), 0);
+    int64_t took = ts_now_ms() - b->t0;
+    for (int i = 0; i < b->n; i++) {
+        char want[96], got[96] = {0};
+        snprintf(path, sizeof path, "%s/%d", b->dir, i);
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            size_t len = fread(got, 1, sizeof got - 1, f);
+            got[len] = 0;
+            fclose(f);
+        }
+        snprintf(want, sizeof want, "{\"below\":%ld,\"count\":%ld}",
+                 b->from + i, s_primes_below(b->from + i));
+        right[i] = strcmp(got, want) == 0;
+    }
+    ts_rmtree(b->dir);
+    return took;
 }
 
 START_TEST(users_come_back_in_the_order_asked_and_bad_input_is_400)
@@ -161,41 +271,30 @@ s_ticks(pid_t pid)
     return ut + st;
 }
 
-START_TEST(a_worker_killed_in_a_burst_costs_at_most_its_own_request)
+/* The pool gives the request of a worker that died to another worker,
+ * so a kill in the middle of a burst costs no answer. */
+START_TEST(a_worker_killed_in_a_burst_costs_no_request)
 {
+    enum { N = 24 };
     pid_t w[4];
     ck_assert_int_eq(s_workers(w, 4), 2);
     long before = s_ticks(w[0]);
     /* 24 requests at once, each counting primes for a few tens of ms */
-    char cmd[8192];
-    int len = snprintf(cmd, sizeof cmd,
-                       "curl -s --max-time 30 --parallel --parallel-max 24 "
-                       "-w '%%{http_code}\\n' -o /dev/null");
-    for (int i = 0; i < 24; i++)
-        len += snprintf(cmd + len, sizeof cmd - (size_t)len,
-                        " -o /dev/null 'http://127.0.0.1:%d/primes?below=%d'",
-                        s_port, 300000 + i);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
+    s_burst_t b;
+    s_burst_start(&b, N, 300000, N);
     /* kill the first worker once it is at work */
     int64_t end = ts_now_ms() + TS_CALL_MS;
     while (s_ticks(w[0]) <= before && ts_now_ms() < end)
         ;
     ck_assert_int_gt(s_ticks(w[0]), before);
     ck_assert_int_eq(kill(w[0], SIGKILL), 0);
-    int ok = 0, failed = 0, other = 0, code;
-    while (fscanf(p, "%d", &code) == 1) {
-        if (code == 200)
-            ok++;
-        else if (code == 500)
-            failed++;
-        else
-            other++;
+    int code[N];
+    bool right[N];
+    (void)s_burst_end(&b, code, right);
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(code[i] == 200, "request %d: %d", i, code[i]);
+        ck_assert_msg(right[i], "request %d: a wrong body", i);
     }
-    ck_assert_int_eq(pclose(p), 0);
-    ck_assert_int_eq(other, 0);
-    ck_assert_int_eq(ok + failed, 24);
-    ck_assert_int_le(failed, 1); /* only what that worker ran alone */
     /* the worker is back, and the service works */
     pid_t now[4];
     end = ts_now_ms() + TS_CALL_MS;
@@ -210,46 +309,105 @@ START_TEST(a_worker_killed_in_a_burst_costs_at_most_its_own_request)
 }
 END_TEST
 
-/* Chaos mode on the service: its primes workers are SIGKILLed and
- * SIGSTOPped on a seeded schedule during 60 requests; each request gets
- * an answer (200, or 500 for one whose worker died under it), none hangs,
- * and the service still answers after. */
-START_TEST(under_chaos_every_request_gets_an_answer)
+/* The chaos report's kills and stops, from the example's stderr. */
+static void
+s_chaos_report(unsigned long long *kills, unsigned long long *stops)
 {
-    s_start("seed=5,every=40,kill=0.5,stop=0.3,stop_ms=100");
-    char cmd[8192];
-    int len = snprintf(cmd, sizeof cmd,
-                       "curl -s --max-time 30 --parallel --parallel-max 12 "
-                       "-w '%%{http_code}\\n' -o /dev/null");
-    for (int i = 0; i < 60; i++)
-        len += snprintf(cmd + len, sizeof cmd - (size_t)len,
-                        " -o /dev/null 'http://127.0.0.1:%d/primes?below=%d'",
-                        s_port, 200000 + i);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    int ok = 0, failed = 0, other = 0, code;
-    while (fscanf(p, "%d", &code) == 1) {
-        if (code == 200)
-            ok++;
-        else if (code == 500)
-            failed++;
-        else
-            other++;
+    FILE *f = fopen(s_err, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        const char *p = strstr(line, "chaos: report (");
+        found = p != NULL &&
+                sscanf(p, "chaos: report (seed=%*u, %*u draws): injected "
+                       "%llu kills, %llu stops", kills, stops) == 2;
     }
-    ck_assert_int_eq(pclose(p), 0);
-    ck_assert_int_eq(other, 0);
-    ck_assert_int_eq(ok + failed, 60);
-    /* How many fail depends on how long a request runs against the kill
-     * schedule: on a loaded machine (the suite in parallel with others)
-     * most tries are killed (48 of 60 with two busy loops on two CPUs).
-     * What must hold: all answered, some in full, and the service after. */
-    ck_assert_int_ge(ok, 1);
-    fprintf(stderr, "webservice under chaos: %d ok, %d failed (500)\n", ok,
-            failed);
+    fclose(f);
+    unlink(s_err);
+    ck_assert_msg(found, "no chaos report from the example");
+}
+
+/* A fault-free service's burst of n requests (below from + i, par at a
+ * time): every answer 200 and right; its time in ms. */
+static int64_t
+s_clean_burst(int n, long from, int par)
+{
+    int code[S_BURST_MAX];
+    bool right[S_BURST_MAX];
+    s_burst_t b;
+    s_start(NULL);
+    s_burst_start(&b, n, from, par);
+    int64_t took = s_burst_end(&b, code, right);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(code[i] == 200 && right[i], "fault-free request %d: %d",
+                      i, code[i]);
+    s_teardown();
+    return took;
+}
+
+/* Chaos mode on the service: 60 requests at once (12 at a time), while
+ * its primes workers are SIGKILLed and SIGSTOPped on a seeded schedule.
+ * Each request gets one answer, 200 with the right count, none hangs,
+ * the service still answers after, and the burst takes less than 3
+ * times the same burst fault-free. The fault-free one runs before and
+ * after, and the slower counts: the requests are CPU-bound, so their
+ * time follows the machine's load, which other suites change meanwhile.
+ *
+ * What the example guarantees is that a request fails (500) only if its
+ * worker dies under it on each of its 3 tries (max_retries 2). The
+ * schedule draws every 200 ms, so kills are at least that far apart: a
+ * request killed once runs again at once (first in the queue, on the
+ * other worker or the new one, up by then), in tens of ms even loaded,
+ * and is done long before the next kill could come. So none is killed
+ * three times. With draws every 40 ms, as this test had, some were: 1
+ * request of 60 in 4 runs of 10 (the example did not retry then, and
+ * 17 to 41 of 60 failed), and the burst took up to 2.9 times as long.
+ *
+ * Why these sizes: the fault-free burst is about 0.9 s (60 counts of
+ * primes below 200,000, ~30 ms each, on 2 workers), 1.5 s with a busy
+ * loop on one CPU. Each kill costs a restart (~17 ms, more under ASan or
+ * load) and a request's work done twice; each stop holds a worker 100
+ * ms. At a draw every 200 ms with kill=0.5 and stop=0.5 that is about a
+ * quarter more time, plus what does not shrink with the burst: a stop
+ * or a restart at its very end, 100 ms or so against a bound of 2.7 s.
+ * A shorter burst would make that end count more, a longer one would
+ * only take longer. */
+START_TEST(under_chaos_every_request_gets_its_one_right_answer_in_under_3x)
+{
+    enum { N = 60, FROM = 200000, PAR = 12 };
+    int code[N];
+    bool right[N];
+    s_burst_t b;
+    int64_t t_before = s_clean_burst(N, FROM, PAR);
+
+    s_start("seed=5,every=200,kill=0.5,stop=0.5,stop_ms=100");
+    s_burst_start(&b, N, FROM, PAR);
+    int64_t t_chaos = s_burst_end(&b, code, right);
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        ok += code[i] == 200 && right[i];
+        if (code[i] != 200 || !right[i])
+            fprintf(stderr, "webservice under chaos: request %d: %d%s\n", i,
+                    code[i], code[i] == 200 ? ", a wrong body" : "");
+    }
     char *o = s_curl("'http://127.0.0.1:%d/health' -w ' %%{http_code}'",
                      s_port);
     ck_assert_str_eq(o, "{\"status\":\"ok\"} 200");
     s_teardown();
+    unsigned long long kills = 0, stops = 0;
+    s_chaos_report(&kills, &stops);
+
+    int64_t t_after = s_clean_burst(N, FROM, PAR);
+    int64_t t_clean = t_before > t_after ? t_before : t_after;
+    fprintf(stderr, "webservice: %d requests in %lld and %lld ms "
+            "fault-free, %lld ms under chaos (x%.2f: %llu kills, %llu "
+            "stops), %d answered right\n", N, (long long)t_before,
+            (long long)t_after, (long long)t_chaos,
+            (double)t_chaos / (double)t_clean, kills, stops, ok);
+    ck_assert_int_eq(ok, N);
+    ck_assert_uint_ge(kills + stops, 1); /* the chaos did strike */
+    ck_assert_int_lt(t_chaos, 3 * t_clean);
 }
 END_TEST
 
@@ -261,11 +419,12 @@ s_suite(void)
     tcase_add_checked_fixture(tc, s_setup, s_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, users_come_back_in_the_order_asked_and_bad_input_is_400);
-    tcase_add_test(tc, a_worker_killed_in_a_burst_costs_at_most_its_own_request);
+    tcase_add_test(tc, a_worker_killed_in_a_burst_costs_no_request);
     suite_add_tcase(s, tc);
     tc = tcase_create("chaos");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, under_chaos_every_request_gets_an_answer);
+    tcase_add_test(
+        tc, under_chaos_every_request_gets_its_one_right_answer_in_under_3x);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -24,7 +24,8 @@ tt_base_dir(char *buf, size_t cap)
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     struct stat st;
     if (xdg != NULL && *xdg == '/' && stat(xdg, &st) == 0 &&
-        S_ISDIR(st.st_mode) && access(xdg, W_OK) == 0)
+        S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+        access(xdg, W_OK) == 0)
         snprintf(buf, cap, "%s/troupe", xdg);
     else
         snprintf(buf, cap, "/tmp/troupe-%u", (unsigned)geteuid());

@@ -149,7 +149,8 @@ typedef struct tt_node {
 } tt_node_t;
 
 /* The runtime base directory, as the runtime picks it
- * (runtime/rundir.c): $XDG_RUNTIME_DIR/troupe or /tmp/troupe-<uid>. */
+ * (runtime/rundir.c): $XDG_RUNTIME_DIR/troupe when that is ours, else
+ * /tmp/troupe-<uid>. */
 void tt_base_dir(char *buf, size_t cap);
 
 /* The start time of a process (field 22 of /proc/<pid>/stat), 0 when
