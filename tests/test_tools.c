@@ -1261,8 +1261,23 @@ s_le(const unsigned char *p, int n)
     return v;
 }
 
+typedef struct {
+    uint64_t a, b;
+    int32_t size;
+    int kind;
+    char text[33];
+} s_rec_t;
+
+/* A trace and the files of its process actors (path.<pid>), read here,
+ * not by the tool. */
+typedef struct {
+    s_rec_t *r;
+    size_t n;
+    int files;
+} s_recs_t;
+
 static void
-s_trace_read(const char *path, const char *tag, s_trace_t *t)
+s_recs_file(s_recs_t *t, const char *path)
 {
     FILE *f = fopen(path, "rb");
     ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
@@ -1270,26 +1285,45 @@ s_trace_read(const char *path, const char *tag, s_trace_t *t)
     ck_assert_int_eq(fread(rec, 1, 16, f), 16);
     ck_assert_int_eq(memcmp(rec, "TRTRACE1", 8), 0);
     while (fread(rec, 1, 64, f) == 64) {
-        char text[33] = {0};
-        memcpy(text, rec + 32, 32);
-        int kind = rec[28];
-        int32_t size = (int32_t)s_le(rec + 24, 4);
+        if (t->n % 256 == 0) {
+            t->r = realloc(t->r, (t->n + 256) * sizeof *t->r);
+            ck_assert_ptr_nonnull(t->r);
+        }
+        s_rec_t *r = &t->r[t->n++];
+        r->a = s_le(rec + 8, 8);
+        r->b = s_le(rec + 16, 8);
+        r->size = (int32_t)s_le(rec + 24, 4);
+        r->kind = rec[28];
+        memcpy(r->text, rec + 32, 32);
+        r->text[32] = '\0';
+    }
+    fclose(f);
+    t->files++;
+}
+
+static void
+s_trace_read(const char *path, const char *tag, s_trace_t *t)
+{
+    s_recs_t rs = {0};
+    s_recs_file(&rs, path);
+    for (size_t i = 0; i < rs.n; i++) {
+        const s_rec_t *r = &rs.r[i];
         t->records++;
-        s_trace_add_id(t, s_le(rec + 8, 8));
-        s_trace_add_id(t, s_le(rec + 16, 8));
-        bool is_tag = tag != NULL && strcmp(text, tag) == 0;
-        switch (kind) {
+        s_trace_add_id(t, r->a);
+        s_trace_add_id(t, r->b);
+        bool is_tag = tag != NULL && strcmp(r->text, tag) == 0;
+        switch (r->kind) {
         case 1: t->sends++, t->sends_tag += is_tag; break;
         case 2: t->recvs++, t->recvs_tag += is_tag; break;
         case 3: t->spawns++; break;
         case 4:
             t->exits++;
-            t->crashes += size < 0 && size != TR_ESHUTDOWN;
+            t->crashes += r->size < 0 && r->size != TR_ESHUTDOWN;
             break;
         case 5: t->restarts++; break;
         }
     }
-    fclose(f);
+    free(rs.r);
 }
 
 /* How many times needle is in the last command's output file. */
@@ -1517,45 +1551,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 
 /* A record of a trace as the file has it. */
-typedef struct {
-    uint64_t a, b;
-    int32_t size;
-    int kind;
-    char text[33];
-} s_rec_t;
-
-/* A trace and the files of its process actors (path.<pid>), read here,
- * not by the tool. */
-typedef struct {
-    s_rec_t *r;
-    size_t n;
-    int files;
-} s_recs_t;
-
-static void
-s_recs_file(s_recs_t *t, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    unsigned char rec[64];
-    ck_assert_int_eq(fread(rec, 1, 16, f), 16);
-    ck_assert_int_eq(memcmp(rec, "TRTRACE1", 8), 0);
-    while (fread(rec, 1, 64, f) == 64) {
-        if (t->n % 256 == 0) {
-            t->r = realloc(t->r, (t->n + 256) * sizeof *t->r);
-            ck_assert_ptr_nonnull(t->r);
-        }
-        s_rec_t *r = &t->r[t->n++];
-        r->a = s_le(rec + 8, 8);
-        r->b = s_le(rec + 16, 8);
-        r->size = (int32_t)s_le(rec + 24, 4);
-        r->kind = rec[28];
-        memcpy(r->text, rec + 32, 32);
-        r->text[32] = '\0';
-    }
-    fclose(f);
-    t->files++;
-}
 
 static void
 s_recs_load(s_recs_t *t, const char *dir, const char *base)
