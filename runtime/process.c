@@ -718,6 +718,7 @@ s_child_env(tr_node_t *node, tr__rec_t *rec, char (*own)[160], size_t nown)
             strncmp(e, "TROUPE_RUNDIR=", 14) == 0 ||
             strncmp(e, "TROUPE_PARENT=", 14) == 0 ||
             strncmp(e, "TROUPE_NAME=", 12) == 0 ||
+            strncmp(e, "TROUPE_LINEAGE=", 15) == 0 ||
             strncmp(e, "TROUPE_CRASHES=", 15) == 0)
             continue;
         env[k++] = (char *)e;
@@ -731,6 +732,11 @@ s_child_env(tr_node_t *node, tr__rec_t *rec, char (*own)[160], size_t nown)
     snprintf(own[4], sizeof own[4], "TROUPE_PARENT=%ld", (long)getpid());
     snprintf(own[5], sizeof own[5], "TROUPE_NAME=%s", rec->name);
     tr__capsule_child_env(node, rec, own[6], sizeof own[6]);
+    /* its linked spawner (tr_actor_parent) and, restarted under a kept
+     * name, the actor it replaces (its trace's RESTART record) */
+    snprintf(own[7], sizeof own[7], "TROUPE_LINEAGE=%llu:%llu",
+             (unsigned long long)rec->parent,
+             (unsigned long long)rec->replaces);
     for (size_t i = 0; i < nown; i++)
         env[k++] = own[i];
     env[k] = NULL;
@@ -763,8 +769,8 @@ tr__proc_start(tr_node_t *node, tr__rec_t *rec, const tr_spawn_opts_t *opts,
         return rc;
     }
 
-    char own[7][160];
-    char **env = s_child_env(node, rec, own, 7);
+    char own[8][160];
+    char **env = s_child_env(node, rec, own, 8);
     const char *exe = opts->executable ? opts->executable : p->self_exe;
     char *argv[] = {(char *)(opts->executable ? opts->executable
                                               : program_invocation_name),
@@ -1101,6 +1107,13 @@ s_child_main(const char *behaviour)
         return TR__CHILD_NODE;
     }
     snprintf(rec->behaviour, sizeof rec->behaviour, "%s", behaviour);
+    unsigned long long parent = 0, replaces = 0;
+    const char *lineage = getenv("TROUPE_LINEAGE");
+    if (lineage != NULL &&
+        sscanf(lineage, "%llu:%llu", &parent, &replaces) == 2) {
+        rec->parent = (tr_id_t)parent;
+        rec->replaces = (tr_id_t)replaces;
+    }
     a->node = node;
     a->beh = beh;
     a->rec = rec; /* the reference this thread holds */

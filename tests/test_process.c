@@ -448,6 +448,10 @@ s_echo_handle(tr_actor_t *self, void *state, const tr_msg_t *msg)
         v[0] = getpid(), v[1] = e->k, v[2] = (int64_t)tr_self(self);
         return ts_reply_ints(self, msg, 3, v);
     }
+    if (tr_msg_is(msg, "parent")) {
+        v[0] = (int64_t)tr_actor_parent(self);
+        return ts_reply_ints(self, msg, 1, v);
+    }
     if (tr_msg_is(msg, "echo")) {
         if ((rc = ts_read_ints(msg, 1, v)) != 0)
             return rc;
@@ -1192,6 +1196,11 @@ START_TEST(supervisor_restarts_a_sigkilled_process_worker_under_its_name)
     tr_sup_child_t c[2];
     ck_assert_int_eq(tr_sup_which_children(node, sup, c, 2), 1);
     ck_assert_int_eq(c[0].restarts, 5);
+    /* In its own process too, the worker's parent is its supervisor. */
+    int64_t parent = 0;
+    ck_assert_int_eq(ts_call_ints(node, "worker", ts_msg("parent"), 1,
+                                  &parent), 0);
+    ck_assert_uint_eq((tr_id_t)parent, sup);
     ts_destroy(&node);
 }
 END_TEST
