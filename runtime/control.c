@@ -37,6 +37,7 @@ struct tr__control {
     tr_node_t *node;
     pthread_t thread;
     void *stop_tx;      /* PAIR: a byte here ends the thread */
+    void *router, *stop; /* the thread's: the endpoint, stop_tx's peer */
     char stop_ep[64];
     char path[TR__RUNDIR_MAX + 16];
     uint64_t started_ms, started_ns;
@@ -427,81 +428,96 @@ s_main(void *arg)
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    void *router = c->router, *stop = c->stop;
+    zmq_pollitem_t items[2] = {{router, 0, ZMQ_POLLIN, 0},
+                               {stop, 0, ZMQ_POLLIN, 0}};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (;;) {
+        if (zmq_poll(items, 2, -1) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            break; /* the context is ending */
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            break;
+        /* [client id][empty, from REQ][request] */
+        zmq_msg_t parts[3];
+        int np = 0;
+        bool more = true;
+        while (more && np < 3) {
+            zmq_msg_init(&parts[np]);
+            if (zmq_msg_recv(&parts[np], router, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&parts[np]);
+                break;
+            }
+            more = zmq_msg_more(&parts[np]);
+            np++;
+        }
+        while (more) { /* too many parts: drop the rest */
+            zmq_msg_t junk;
+            zmq_msg_init(&junk);
+            if (zmq_msg_recv(&junk, router, ZMQ_DONTWAIT) < 0)
+                more = false;
+            else
+                more = zmq_msg_more(&junk);
+            zmq_msg_close(&junk);
+        }
+        if (np >= 2) {
+            zmq_msg_t *req = &parts[np - 1];
+            msgpack_sbuffer_clear(&sb);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            pthread_mutex_lock(&s_answer_mu);
+            s_request(c, zmq_msg_data(req), zmq_msg_size(req), &pk);
+            pthread_mutex_unlock(&s_answer_mu);
+            /* the reply goes back the way it came */
+            zmq_send(router, zmq_msg_data(&parts[0]),
+                     zmq_msg_size(&parts[0]), ZMQ_SNDMORE);
+            if (np == 3)
+                zmq_send(router, "", 0, ZMQ_SNDMORE);
+            zmq_send(router, sb.data, sb.size, 0);
+        }
+        for (int i = 0; i < np; i++)
+            zmq_msg_close(&parts[i]);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    zmq_close(router);
+    zmq_close(stop);
+    return NULL;
+}
+
+/* The endpoint's sockets, bound before the node is listed (its file) and
+ * before tr_node_create returns, so that a client that finds the node can
+ * reach it; the thread takes them over (pthread_create is the barrier
+ * ZeroMQ asks for when a socket changes threads). */
+static int
+s_open(tr__control_t *c)
+{
     void *ctx = c->node->zctx;
-    void *router = zmq_socket(ctx, ZMQ_ROUTER);
-    void *stop = zmq_socket(ctx, ZMQ_PAIR);
-    int timeo = 100;
     char ep[TR__RUNDIR_MAX + 32];
     snprintf(ep, sizeof ep, "ipc://%s", c->path);
-    if (router != NULL)
-        zmq_setsockopt(router, ZMQ_SNDTIMEO, &timeo, sizeof timeo);
-    if (router == NULL || stop == NULL ||
-        tr__sock_limits(router, S_MAX_REQUEST, 0) != 0 ||
-        tr__sock_limits(stop, TR__MAX_MSG_WAKE, 0) != 0 ||
-        zmq_bind(router, ep) != 0 || zmq_connect(stop, c->stop_ep) != 0) {
+    int timeo = 100;
+    c->router = zmq_socket(ctx, ZMQ_ROUTER);
+    c->stop_tx = zmq_socket(ctx, ZMQ_PAIR);
+    c->stop = zmq_socket(ctx, ZMQ_PAIR);
+    if (c->router == NULL || c->stop_tx == NULL || c->stop == NULL ||
+        zmq_setsockopt(c->router, ZMQ_SNDTIMEO, &timeo, sizeof timeo) != 0 ||
+        tr__sock_limits(c->router, S_MAX_REQUEST, 0) != 0 ||
+        tr__sock_limits(c->stop_tx, TR__MAX_MSG_WAKE, 0) != 0 ||
+        tr__sock_limits(c->stop, TR__MAX_MSG_WAKE, 0) != 0 ||
+        zmq_bind(c->router, ep) != 0 || zmq_bind(c->stop_tx, c->stop_ep) != 0 ||
+        zmq_connect(c->stop, c->stop_ep) != 0) {
+        int rc = tr__zerr(zmq_errno(), "control endpoint");
         TR__LOG(TR_LOG_WARN, "control", "no control endpoint at %s: %s", ep,
                 zmq_strerror(zmq_errno()));
-    } else {
-        chmod(c->path, 0600);
-        zmq_pollitem_t items[2] = {{router, 0, ZMQ_POLLIN, 0},
-                                   {stop, 0, ZMQ_POLLIN, 0}};
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        for (;;) {
-            if (zmq_poll(items, 2, -1) < 0) {
-                if (zmq_errno() == EINTR)
-                    continue;
-                break; /* the context is ending */
-            }
-            if (items[1].revents & ZMQ_POLLIN)
-                break;
-            /* [client id][empty, from REQ][request] */
-            zmq_msg_t parts[3];
-            int np = 0;
-            bool more = true;
-            while (more && np < 3) {
-                zmq_msg_init(&parts[np]);
-                if (zmq_msg_recv(&parts[np], router, ZMQ_DONTWAIT) < 0) {
-                    zmq_msg_close(&parts[np]);
-                    break;
-                }
-                more = zmq_msg_more(&parts[np]);
-                np++;
-            }
-            while (more) { /* too many parts: drop the rest */
-                zmq_msg_t junk;
-                zmq_msg_init(&junk);
-                if (zmq_msg_recv(&junk, router, ZMQ_DONTWAIT) < 0)
-                    more = false;
-                else
-                    more = zmq_msg_more(&junk);
-                zmq_msg_close(&junk);
-            }
-            if (np >= 2) {
-                zmq_msg_t *req = &parts[np - 1];
-                msgpack_sbuffer_clear(&sb);
-                msgpack_packer pk;
-                msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-                pthread_mutex_lock(&s_answer_mu);
-                s_request(c, zmq_msg_data(req), zmq_msg_size(req), &pk);
-                pthread_mutex_unlock(&s_answer_mu);
-                /* the reply goes back the way it came */
-                zmq_send(router, zmq_msg_data(&parts[0]),
-                         zmq_msg_size(&parts[0]), ZMQ_SNDMORE);
-                if (np == 3)
-                    zmq_send(router, "", 0, ZMQ_SNDMORE);
-                zmq_send(router, sb.data, sb.size, 0);
-            }
-            for (int i = 0; i < np; i++)
-                zmq_msg_close(&parts[i]);
-        }
-        msgpack_sbuffer_destroy(&sb);
+        tr__sock_close(&c->router);
+        tr__sock_close(&c->stop_tx);
+        tr__sock_close(&c->stop);
+        return rc;
     }
-    if (router != NULL)
-        zmq_close(router);
-    if (stop != NULL)
-        zmq_close(stop);
-    return NULL;
+    chmod(c->path, 0600);
+    return 0;
 }
 
 int
@@ -517,6 +533,11 @@ tr__control_start(tr_node_t *node, tr__control_t **out)
     snprintf(c->path, sizeof c->path, "%s/control", node->rundir);
     snprintf(c->stop_ep, sizeof c->stop_ep, "inproc://tr-control-%p",
              (void *)c);
+    int rc = s_open(c);
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
     /* <rundir>/node: name pid started_ms */
     char file[TR__RUNDIR_MAX + 16];
     snprintf(file, sizeof file, "%s/node", node->rundir);
@@ -529,15 +550,10 @@ tr__control_start(tr_node_t *node, tr__control_t **out)
             TR__LOG(TR_LOG_WARN, "control", "cannot write %s", file);
         close(fd);
     }
-    c->stop_tx = zmq_socket(node->zctx, ZMQ_PAIR);
-    if (c->stop_tx == NULL) {
-        free(c);
-        return tr__zerr(zmq_errno(), "control socket");
-    }
-    if (tr__sock_limits(c->stop_tx, TR__MAX_MSG_WAKE, 0) != 0 ||
-        zmq_bind(c->stop_tx, c->stop_ep) != 0 ||
-        pthread_create(&c->thread, NULL, s_main, c) != 0) {
-        zmq_close(c->stop_tx);
+    if (pthread_create(&c->thread, NULL, s_main, c) != 0) {
+        tr__sock_close(&c->router);
+        tr__sock_close(&c->stop_tx);
+        tr__sock_close(&c->stop);
         free(c);
         return TR_ESYS;
     }
