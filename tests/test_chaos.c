@@ -236,6 +236,22 @@ s_faults(int from, int to, s_fault_t *f, int max)
     return k;
 }
 
+/* Spawn n "csink" process actors (ids in kid) and wait until chaos has
+ * killed each of them. */
+static void
+s_kids_until_killed(tr_node_t *node, tr_id_t *kid, int n)
+{
+    for (int i = 0; i < n; i++) {
+        tr_spawn_opts_t o = {.mode = TR_PROCESS};
+        ck_assert_int_eq(tr_spawn(node, "csink", &o, &kid[i]), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        int reason = 0;
+        ck_assert_int_eq(tr_join(node, kid[i], TS_CALL_MS, &reason), 0);
+        ck_assert_int_eq(reason, TR_EKILLED);
+    }
+}
+
 /* Process actors killed and stopped on a seeded schedule, user messages
  * duplicated and delayed: the report at destroy counts each fault the
  * log named and the test saw, and what the node saw (its counters). */
@@ -249,17 +265,9 @@ START_TEST(report_at_destroy_counts_what_was_injected_and_seen)
         .chaos = "seed=9,every=10,kill=0.3,stop=0.3,stop_ms=5,dup=0.4,"
                  "delay=1,delay_ms=1"});
     tr_id_t kid[KIDS];
-    for (int i = 0; i < KIDS; i++) {
-        tr_spawn_opts_t o = {.mode = TR_PROCESS};
-        ck_assert_int_eq(tr_spawn(node, "csink", &o, &kid[i]), 0);
-    }
     /* Every process actor dies at chaos's hand; after that no fault can
      * be drawn, so what the log says now is the whole schedule. */
-    for (int i = 0; i < KIDS; i++) {
-        int reason = 0;
-        ck_assert_int_eq(tr_join(node, kid[i], TS_CALL_MS, &reason), 0);
-        ck_assert_int_eq(reason, TR_EKILLED);
-    }
+    s_kids_until_killed(node, kid, KIDS);
     /* Every user message from this thread waits 1 ms, some go twice: the
      * sink handled or dropped (stopped with some queued) each copy. */
     tr_id_t sink = ts_spawn(node, "csink_end", NULL);
@@ -359,15 +367,7 @@ s_process_run(const char *chaos, tr_id_t *kid, s_fault_t *f, int max)
 {
     int from = ts_log_lines();
     tr_node_t *node = ts_node(&(tr_node_opts_t){.chaos = chaos});
-    for (int i = 0; i < S_KIDS; i++) {
-        tr_spawn_opts_t o = {.mode = TR_PROCESS};
-        ck_assert_int_eq(tr_spawn(node, "csink", &o, &kid[i]), 0);
-    }
-    for (int i = 0; i < S_KIDS; i++) {
-        int reason = 0;
-        ck_assert_int_eq(tr_join(node, kid[i], TS_CALL_MS, &reason), 0);
-        ck_assert_int_eq(reason, TR_EKILLED);
-    }
+    s_kids_until_killed(node, kid, S_KIDS);
     ts_destroy(&node);
     ck_assert_int_lt(ts_log_lines(), TS_LOG_LINES); /* all kept */
     return s_faults(from, ts_log_lines(), f, max);
