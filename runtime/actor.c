@@ -39,7 +39,6 @@
 #define TR__INBOX_EVERY_NS 1000000u
 
 /* How long an ending actor keeps draining for senders caught mid-send. */
-#define TR__DRAIN_SPIN 100000
 
 static tr_actor_t *s_current_actor(tr_node_t *node);
 
@@ -813,35 +812,11 @@ s_loop(tr_actor_t *a)
 /* Everything queued when the actor ends is a dead letter. Senders caught
  * between their liveness check and their send are waited for (see
  * s_announce in port.c), so what they send is drained and counted too. */
-static int
-s_drain_once(tr_actor_t *a, tr_msg_t *view)
-{
-    int n = 0, rc;
-    while ((rc = tr__msg_view_recv(view, a->mailbox, false)) == 0 ||
-           s_bad_frame(rc))
-        if (rc != 0 || !(view->env.flags & TR__F_SYSTEM)) /* not a SYNC */
-            n++;
-    atomic_fetch_add(&a->node->stats.dead_letters, (uint64_t)n);
-    return n;
-}
-
 static void
 s_drain(tr_actor_t *a)
 {
-    tr_msg_t view;
-    tr__msg_view_open(&view);
-    long n = 0;
-    if (a->node->fast_fence)
-        tr__node_barrier(); /* pairs with every sender's announce */
-    for (long spin = 0;; spin++) {
-        n += s_drain_once(a, &view);
-        if (!tr__ports_sending_to(a->node, a->rec) || spin > TR__DRAIN_SPIN)
-            break;
-        sched_yield();
-    }
-    /* A sender that finished just now: one last look. */
-    n += s_drain_once(a, &view);
-    tr__msg_view_close(&view);
+    long n = tr__port_drain(a->node, a->rec, a->mailbox);
+    atomic_fetch_add(&a->node->stats.dead_letters, (uint64_t)n);
     if (n > 0)
         TR__LOG(TR_LOG_INFO, "runtime", "%ld queued message%s dropped as "
                 "dead letters", n, n == 1 ? "" : "s");

@@ -3,6 +3,7 @@
 #include "runtime/port.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,12 +293,16 @@ tr__port_close(tr__port_t *port)
     tr__map_free(&port->retiring);
     tr__map_free(&port->watching);
     tr__map_free(&port->monitoring);
+    /* What is still queued is dropped; closing the socket would drop it
+     * too, but a message handed over (tr__msg_zmq_hand) must go back to
+     * its pool. An actor's record is dead already (it ended). */
+    if (port->rec->kind == TR__REC_PORT)
+        atomic_store(&port->rec->dead, 1);
+    (void)tr__port_drain(node, port->rec, port->inbox);
     tr__sock_close(&port->inbox);
 
-    if (port->rec->kind == TR__REC_PORT) {
-        atomic_store(&port->rec->dead, 1);
+    if (port->rec->kind == TR__REC_PORT)
         tr__reg_remove(&node->reg, port->rec, false, 0);
-    }
     /* Unlisting may race with node destroy, which steals the list first;
      * then it is simply not found. */
     pthread_mutex_lock(&node->mu);
@@ -552,6 +557,9 @@ s_peer_sock(tr__port_t *port, tr__peer_t *pe, tr__box_t box, void **out)
         return rc;
     }
     pe->sock[box] = s;
+    /* A reader in this process that reads views: messages are handed
+     * over, not lent (tr__msg_zmq_hand). */
+    pe->hand = !remote && !pe->rec->raw_reader;
     *out = s;
     return 0;
 }
@@ -652,6 +660,42 @@ tr__ports_sending_to(tr_node_t *node, tr__rec_t *rec)
     return any;
 }
 
+/* Sends that saw the dead record alive are waited for this many yields
+ * at most. */
+#define S_DRAIN_SPIN 100000
+
+static long
+s_drain_once(void *sock, tr_msg_t *view)
+{
+    long n = 0;
+    int rc;
+    while ((rc = tr__msg_view_recv(view, sock, false)) == 0 ||
+           rc == TR_EPROTO || rc == TR_EVERSION)
+        if (rc != 0 || !(view->env.flags & TR__F_SYSTEM)) /* not a SYNC */
+            n++;
+    return n;
+}
+
+long
+tr__port_drain(tr_node_t *node, tr__rec_t *rec, void *sock)
+{
+    tr_msg_t view;
+    tr__msg_view_open(&view);
+    long n = 0;
+    if (node->fast_fence)
+        tr__node_barrier(); /* pairs with every sender's announce */
+    for (long spin = 0;; spin++) {
+        n += s_drain_once(sock, &view);
+        if (!tr__ports_sending_to(node, rec) || spin > S_DRAIN_SPIN)
+            break;
+        sched_yield();
+    }
+    /* A sender that finished just now: one last look. */
+    n += s_drain_once(sock, &view);
+    tr__msg_view_close(&view);
+    return n;
+}
+
 /* What a trace records of a send (user messages and answers), taken
  * before ZeroMQ has the message. */
 typedef struct s_trace_note {
@@ -685,6 +729,18 @@ s_count_sent(tr__port_t *port, tr__rec_t *rec, tr__box_t box, bool user)
     }
 }
 
+/* The frame that carries msg to pe: the message itself handed over to a
+ * reader in this process, else lent to ZeroMQ. */
+static inline int
+s_frame(const tr__peer_t *pe, tr_msg_t *msg, zmq_msg_t *zm)
+{
+    if (pe->hand) {
+        tr__msg_zmq_hand(msg, zm);
+        return 0;
+    }
+    return tr__msg_zmq_lend(msg, zm);
+}
+
 /* s_send's usual case, a message to the actor the last one went to, with
  * no chaos: the peer, its socket and the size checks are known good.
  * Profiled (callgrind, a tell stream between two process actors), this
@@ -705,7 +761,7 @@ s_send_hot(tr__port_t *port, tr_node_t *node, tr_id_t to, tr_msg_t *msg,
     msg->env.sender = port->rec->id;
     msg->env.target = to;
     zmq_msg_t zm;
-    if (tr__msg_zmq_lend(msg, &zm) != 0)
+    if (s_frame(pe, msg, &zm) != 0)
         return TR_ENOMEM;
     int rc = s_announce(node, port, rec, to)
                  ? -1
@@ -749,7 +805,7 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     msg->env.sender = port->rec->id;
     msg->env.target = to;
     zmq_msg_t zm;
-    if ((rc = tr__msg_zmq_lend(msg, &zm)) != 0)
+    if ((rc = s_frame(pe, msg, &zm)) != 0)
         return rc;
 
     /* The peer (and its record) stays cached while we wait: only this

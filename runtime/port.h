@@ -34,6 +34,7 @@ typedef enum {
 typedef struct tr__peer {
     tr__rec_t *rec;  /* reference */
     void *sock[2];   /* PUSH to mailbox / inbox, connected lazily */
+    bool hand;       /* inproc to a reader of views: hand messages over */
     uint64_t used;   /* LRU tick */
     uint64_t token;  /* while retiring: the SYNC token awaited */
 } tr__peer_t;
@@ -192,6 +193,13 @@ int tr__port_forward(tr__port_t *port, zmq_msg_t *zm, tr_id_t to,
 /* After rec was marked dead (and, with membarrier, the barrier issued):
  * is some sender still between its liveness check and its send? */
 bool tr__ports_sending_to(tr_node_t *node, tr__rec_t *rec);
+
+/* Read sock (rec's mailbox or inbox, rec marked dead) dry, also of what
+ * senders still between their liveness check and their send put there
+ * (waited for): each message read is let go (a handed one back to its
+ * pool). Returns how many were user messages or bad frames (a SYNC is
+ * neither): the dead letters of a mailbox. */
+long tr__port_drain(tr_node_t *node, tr__rec_t *rec, void *sock);
 
 /* True when the calling thread is an actor being stopped. */
 bool tr__port_stopping(const tr__port_t *port);

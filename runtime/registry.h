@@ -58,6 +58,8 @@ typedef struct tr__rec {
     _Atomic long pid;     /* the process it lives in; 0: this one */
     int hwm;              /* its mailbox bound, for senders elsewhere */
     _Atomic bool exposed; /* its endpoints are bound on ipc too */
+    bool raw_reader;      /* its sockets are read as frames of bytes (the
+                           * gateway): nothing is handed to it */
 
     /* What the control endpoint shows (docs/control.md). sent_to is
      * bumped by senders of this process, on a line of its own; taken and

@@ -1882,6 +1882,7 @@ tr__remote_start(tr__remote_t *r)
                           NULL)) != 0)
         return rc;
     snprintf(r->rec->behaviour, sizeof r->rec->behaviour, "$gateway");
+    r->rec->raw_reader = true; /* it forwards frames as they are */
     r->rec->hwm = S_HWM;
     if ((rc = tr__reg_add(&node->reg, r->rec)) != 0 ||
         (rc = s_bind_box(r, TR__BOX_MAILBOX, &r->mbox)) != 0 ||

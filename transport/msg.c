@@ -13,6 +13,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -59,8 +62,8 @@ static void
 s_release(tr_msg_t *m)
 {
     if (m->kind == TR__MSG_RECEIVED)
-        zmq_msg_close(&m->zm);
-    else if (m->heap)
+        zmq_msg_close(&m->zm); /* (empty for a handed one) */
+    if (m->heap) /* built here, or handed over (tr__msg_adopt) */
         s_keep_spare(m, m->buf, m->cap);
     tr__pool_put(m);
 }
@@ -880,7 +883,57 @@ void
 tr__msg_zmq_abandon(tr_msg_t *msg, zmq_msg_t *zm)
 {
     msg->abandoning = true;
-    zmq_msg_close(zm); /* runs s_zmq_free, which sees abandoning */
+    zmq_msg_close(zm); /* runs s_zmq_free, which sees abandoning; a handed
+                        * frame runs nothing */
+    msg->abandoning = false;
+}
+
+/* A handed frame: a mark no frame starts with ('T' does), this process's
+ * key and the message's address; 17 bytes, shorter than any frame
+ * (TR__ENV_MIN), so that whatever parses frames as bytes rejects it, and
+ * short enough to live inside the zmq_msg_t. */
+#define S_HAND_MARK 'P'
+#define S_HAND_LEN 17
+
+static uint64_t s_hand_key;
+
+__attribute__((constructor)) static void
+s_hand_key_make(void)
+{
+    uint64_t k = 0;
+    if (getrandom(&k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        k = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
+            ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)&k;
+    }
+    s_hand_key = k | 1; /* never 0 */
+}
+
+void
+tr__msg_zmq_hand(tr_msg_t *msg, zmq_msg_t *zm)
+{
+    assert(msg->kind == TR__MSG_BUILT && msg->on_heap);
+    tr__env_write(msg->buf, &msg->env, msg->taglen);
+    zmq_msg_init_size(zm, S_HAND_LEN); /* inside zm: cannot fail */
+    uint8_t *d = zmq_msg_data(zm);
+    d[0] = S_HAND_MARK;
+    memcpy(d + 1, &s_hand_key, 8);
+    memcpy(d + 9, &msg, sizeof msg);
+}
+
+/* The message a received frame hands over, or NULL when it is not a
+ * handed frame of this process. */
+static inline tr_msg_t *
+s_handed(zmq_msg_t *zm, size_t len)
+{
+    const uint8_t *d;
+    if (len != S_HAND_LEN || (d = zmq_msg_data(zm))[0] != S_HAND_MARK ||
+        memcmp(d + 1, &s_hand_key, 8) != 0)
+        return NULL;
+    tr_msg_t *m;
+    memcpy(&m, d + 9, sizeof m);
+    return m;
 }
 
 const uint8_t *
@@ -897,16 +950,28 @@ static void
 s_view_empty(tr_msg_t *view)
 {
     zmq_msg_init(&view->zm);
+    view->lent = NULL; /* released or passed on before */
     view->buf = NULL;
     view->len = 0;
     view->taglen = 0;
     view->borrowed = false;
 }
 
-/* Parse the frame view->zm holds, of len bytes. On error the view is
- * left empty. */
+/* Give back the message a view holds from a handed frame, if any. */
+static inline void
+s_view_let_go(tr_msg_t *view)
+{
+    if (view->lent != NULL) {
+        s_release(view->lent);
+        view->lent = NULL;
+    }
+}
+
+/* Parse the frame view->zm holds, of len bytes; with handed, the frame
+ * of the message it handed over (which the view then holds). On error the
+ * view is left empty. */
 static int
-s_view_parse(tr_msg_t *view, size_t len)
+s_view_parse(tr_msg_t *view, size_t len, bool handed)
 {
     const char *tag;
     const uint8_t *payload;
@@ -917,13 +982,22 @@ s_view_parse(tr_msg_t *view, size_t len)
     view->on_heap = false;
     view->borrowed = false;
     view->cap = 0;
-    /* The frame is ours alone (never zmq_msg_copy'd), so buf may point at
-     * it without const: tr__msg_frame can rewrite the header to forward. */
-    view->buf = zmq_msg_data(&view->zm);
+    tr_msg_t *m = handed ? s_handed(&view->zm, len) : NULL;
+    if (m != NULL) {
+        view->lent = m;
+        view->buf = m->buf;
+        len = m->len;
+    } else {
+        /* The frame is ours alone (never zmq_msg_copy'd), so buf may
+         * point at it without const: tr__msg_frame can rewrite the header
+         * to forward. */
+        view->buf = zmq_msg_data(&view->zm);
+    }
     view->len = len;
     int rc = tr__env_parse_inline(view->buf, view->len, &view->env, &tag,
                                   &view->taglen, &payload, &plen);
     if (rc != 0) {
+        s_view_let_go(view);
         zmq_msg_close(&view->zm);
         s_view_empty(view);
     }
@@ -952,7 +1026,9 @@ tr__msg_view_init(tr_msg_t *view, zmq_msg_t *zm)
 {
     zmq_msg_init(&view->zm);
     zmq_msg_move(&view->zm, zm);
-    return s_view_parse(view, zmq_msg_size(&view->zm));
+    view->lent = NULL;
+    /* From another node or process: never a handed frame. */
+    return s_view_parse(view, zmq_msg_size(&view->zm), false);
 }
 
 void
@@ -968,13 +1044,16 @@ tr__msg_view_recv(tr_msg_t *view, void *sock, bool block)
 {
     /* zmq_msg_recv releases the frame the view held before: a loop over
      * one view pays no init, move or close per message. */
+    s_view_let_go(view);
     for (;;) {
         /* What zmq_msg_recv returns is the size, but capped at INT_MAX:
          * zmq_msg_size only then. */
         int n = zmq_msg_recv(&view->zm, sock, block ? 0 : ZMQ_DONTWAIT);
         if (n >= 0)
-            return s_view_parse(view, n < INT_MAX ? (size_t)n
-                                                  : zmq_msg_size(&view->zm));
+            return s_view_parse(view,
+                                n < INT_MAX ? (size_t)n
+                                            : zmq_msg_size(&view->zm),
+                                true);
         switch (zmq_errno()) {
         case EINTR:
             continue;
@@ -993,6 +1072,7 @@ tr__msg_view_close(tr_msg_t *view)
 {
     if (view->kind != TR__MSG_RECEIVED)
         return;
+    s_view_let_go(view);
     zmq_msg_close(&view->zm);
     s_view_empty(view);
 }
@@ -1007,8 +1087,22 @@ tr__msg_adopt(tr_msg_t *view, tr_msg_t **out)
             s_view_empty(view);
         return rc;
     }
-    tr_msg_t *m = s_alloc();
-    if (m == NULL)
+    tr_msg_t *m = view->lent;
+    if (m != NULL) {
+        /* Handed over: the message itself becomes the received one (its
+         * buffer stays its own: heap and cap as they were). */
+        m->env = view->env;
+        m->kind = TR__MSG_RECEIVED;
+        m->abandoning = false;
+        m->borrowed = false;
+        zmq_msg_init(&m->zm);
+        view->lent = NULL;
+        zmq_msg_close(&view->zm);
+        s_view_empty(view);
+        *out = m;
+        return 0;
+    }
+    if ((m = s_alloc()) == NULL)
         return TR_ENOMEM;
     m->env = view->env;
     m->len = view->len;

@@ -57,6 +57,8 @@ struct tr_msg {
     struct tr__pool *pool;      /* the pool it belongs to */
     struct tr_msg *pool_next;   /* in the pool's free lists */
     zmq_msg_t zm;     /* RECEIVED: owns the frame */
+    struct tr_msg *lent; /* a view: the message a handed frame brought
+                          * (tr__msg_zmq_hand), held like zm */
     uint8_t inline_buf[TR__MSG_INLINE];
 };
 
@@ -172,6 +174,16 @@ const uint8_t *tr__msg_frame(tr_msg_t *msg, size_t *len);
  * Errors: TR_ENOMEM. */
 int tr__msg_zmq_lend(tr_msg_t *msg, zmq_msg_t *zm);
 void tr__msg_zmq_abandon(tr_msg_t *msg, zmq_msg_t *zm);
+
+/* Sending to a reader in this process (inproc) that reads with
+ * tr__msg_view_recv: zm is made a small frame that carries msg's address
+ * (with this process's random key, so that nothing from outside can pass
+ * for one), and the message itself goes over: no ZeroMQ allocation, no
+ * free callback, no copy. The header is written first, so the reader
+ * parses the frame as it would a copy. After a successful send the reader
+ * owns msg; after failed sends the caller still does (abandon as above).
+ * No error: the frame fits inside zm. */
+void tr__msg_zmq_hand(tr_msg_t *msg, zmq_msg_t *zm);
 
 /* Turn a stack tr_msg_t into a view of a received frame: moves *zm into
  * view (zm is left empty) and parses it. On error the view holds nothing
