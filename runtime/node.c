@@ -567,6 +567,8 @@ tr_node_destroy(tr_node_t **nodep)
     free(ports);
 
     zmq_ctx_term(node->zctx);
+    tr__msg_chain_release(node->shown_kept); /* ZeroMQ is done with all */
+    node->shown_kept = NULL;
     if (!node->child) /* a child's directory is its parent's */
         tr__rundir_remove(node->rundir);
     TR__LOG(TR_LOG_INFO, "runtime", "node '%s' down", node->name);

@@ -50,6 +50,8 @@ struct tr_node {
     struct tr__step *step;       /* step mode (TROUPE_STEP), or NULL */
 
     pthread_mutex_t mu; /* guards the lists below */
+    tr_msg_t *shown_kept; /* shown messages of closed sockets, released
+                           * after zmq_ctx_term (see s_peer_settle) */
     pthread_cond_t cv;  /* signalled when an actor thread lets go */
     tr__rec_t **actors; /* running actors in start order (references) */
     size_t nactors, capactors;

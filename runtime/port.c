@@ -50,8 +50,36 @@ tr__endpoint(char *buf, size_t cap, tr_id_t id, tr__box_t box)
              (unsigned long long)id);
 }
 
+/* Messages shown to a socket about to close (tr__msg_zmq_show) go back
+ * when an empty receipt after them is done with (sent, or dropped at the
+ * close); if even that cannot be queued (a full queue), ZeroMQ may read
+ * them until its context ends, and the node keeps them till then. */
 static void
-s_peer_free(tr__peer_t *pe)
+s_peer_settle(tr__port_t *port, tr__peer_t *pe, int box)
+{
+    tr_msg_t *chain = pe->shown[box], *carrier;
+    zmq_msg_t zm;
+    pe->shown[box] = NULL;
+    pe->nshown[box] = 0;
+    if (chain == NULL)
+        return;
+    if (tr__msg_zmq_receipt(&zm, chain, &carrier) == 0) {
+        if (zmq_msg_send(&zm, pe->sock[box], ZMQ_DONTWAIT) >= 0)
+            return;
+        tr__msg_zmq_abandon(carrier, &zm);
+        carrier->chain = NULL;
+        tr_msg_destroy(&carrier);
+    }
+    tr_node_t *node = atomic_load_explicit(&port->node, memory_order_relaxed);
+    tr_msg_t *last = pe->shown_last[box];
+    pthread_mutex_lock(&node->mu);
+    last->pool_next = node->shown_kept;
+    node->shown_kept = chain;
+    pthread_mutex_unlock(&node->mu);
+}
+
+static void
+s_peer_free(tr__port_t *port, tr__peer_t *pe)
 {
     /* Nothing queued toward an actor that ended will ever be read: do not
      * linger on it (an ipc peer would hold the close up). */
@@ -59,6 +87,9 @@ s_peer_free(tr__peer_t *pe)
     for (int i = 0; i < 2; i++)
         if (pe->sock[i] != NULL && atomic_load(&pe->rec->dead))
             zmq_setsockopt(pe->sock[i], ZMQ_LINGER, &zero, sizeof zero);
+    for (int i = 0; i < 2; i++)
+        if (pe->sock[i] != NULL)
+            s_peer_settle(port, pe, i);
     tr__sock_close(&pe->sock[0]);
     tr__sock_close(&pe->sock[1]);
     tr__rec_unref(&pe->rec);
@@ -80,7 +111,7 @@ s_peer_drop(tr__port_t *port, tr_id_t id)
 {
     tr__peer_t *pe = s_peer_take(port, id);
     if (pe != NULL)
-        s_peer_free(pe);
+        s_peer_free(port, pe);
 }
 
 static void
@@ -283,12 +314,12 @@ tr__port_close(tr__port_t *port)
     port->hot = NULL;
     TR__MAP_EACH(&port->peers, slot)
     {
-        s_peer_free(slot->val);
+        s_peer_free(port, slot->val);
     }
     tr__map_free(&port->peers);
     TR__MAP_EACH(&port->retiring, slot)
     {
-        s_peer_free(slot->val);
+        s_peer_free(port, slot->val);
     }
     tr__map_free(&port->retiring);
     tr__map_free(&port->watching);
@@ -374,7 +405,7 @@ s_retiring_reap(tr__port_t *port)
             dead[n++] = slot->key;
     }
     for (size_t i = 0; i < n; i++)
-        s_peer_free(tr__map_del(&port->retiring, dead[i]));
+        s_peer_free(port, tr__map_del(&port->retiring, dead[i]));
 }
 
 /* Make room in the cache: retire the least recently used peer. A peer
@@ -409,7 +440,7 @@ s_peer_evict(tr__port_t *port)
     if (pe == NULL)
         return; /* the send found it dead and dropped it */
     if (rc != 0 || tr__map_put(&port->retiring, oldest, pe) != 0) {
-        s_peer_free(pe);
+        s_peer_free(port, pe);
         return;
     }
     pe->token = token;
@@ -462,7 +493,7 @@ s_peer_get(tr__port_t *port, tr_id_t id, tr__peer_t **out)
          * so the order); the SYNCED's token will no longer match. */
         pe->token = 0;
         if (tr__map_put(&port->peers, id, pe) != 0) {
-            s_peer_free(pe);
+            s_peer_free(port, pe);
             return TR_ENOMEM;
         }
     }
@@ -558,8 +589,10 @@ s_peer_sock(tr__port_t *port, tr__peer_t *pe, tr__box_t box, void **out)
     }
     pe->sock[box] = s;
     /* A reader in this process that reads views: messages are handed
-     * over, not lent (tr__msg_zmq_hand). */
+     * over (tr__msg_zmq_hand); over ipc they are shown, and lent as
+     * receipts (tr__msg_zmq_show). */
     pe->hand = !remote && !pe->rec->raw_reader;
+    pe->show = remote && !pe->rec->raw_reader;
     *out = s;
     return 0;
 }
@@ -729,16 +762,75 @@ s_count_sent(tr__port_t *port, tr__rec_t *rec, tr__box_t box, bool user)
     }
 }
 
-/* The frame that carries msg to pe: the message itself handed over to a
- * reader in this process, else lent to ZeroMQ. */
+/* How a message goes to a peer (see s_frame). */
+typedef enum { S_LENT, S_HANDED, S_SHOWN } s_how_t;
+
+/* Over ipc, every this many messages to one socket is lent as a receipt
+ * for the ones shown before it. */
+#define S_RECEIPT_EVERY 32
+
+/* The frame that carries msg to pe's box socket: the message itself
+ * handed over to a reader in this process; over ipc shown, or lent as a
+ * receipt for those shown before; else lent. After the send, s_framed
+ * (sent) or s_unframed (not sent). */
 static inline int
-s_frame(const tr__peer_t *pe, tr_msg_t *msg, zmq_msg_t *zm)
+s_frame(const tr__peer_t *pe, tr__box_t box, tr_msg_t *msg, zmq_msg_t *zm,
+        s_how_t *how)
 {
     if (pe->hand) {
+        *how = S_HANDED;
         tr__msg_zmq_hand(msg, zm);
         return 0;
     }
-    return tr__msg_zmq_lend(msg, zm);
+    if (pe->show && pe->nshown[box] < S_RECEIPT_EVERY - 1) {
+        *how = S_SHOWN;
+        tr__msg_zmq_show(msg, zm);
+        return 0;
+    }
+    *how = S_LENT;
+    msg->chain = pe->show ? pe->shown[box] : NULL;
+    if (msg->chain != NULL) {
+        msg->chain_last = pe->shown_last[box];
+        msg->chain_mixed = pe->shown_mixed[box];
+    }
+    int rc = tr__msg_zmq_lend(msg, zm);
+    if (rc != 0)
+        msg->chain = NULL;
+    return rc;
+}
+
+/* msg went (the caller forgets it): a shown one is kept on the chain; a
+ * receipt took the chain. */
+static inline void
+s_framed(tr__peer_t *pe, tr__box_t box, tr_msg_t *msg, s_how_t how)
+{
+    if (how == S_SHOWN) {
+        tr_msg_t *prev = pe->shown[box];
+        msg->pool_next = prev;
+        if (prev == NULL) {
+            pe->shown_last[box] = msg;
+            pe->shown_mixed[box] = msg->heap;
+        } else if (msg->heap || msg->pool != prev->pool) {
+            pe->shown_mixed[box] = true;
+        }
+        pe->shown[box] = msg;
+        pe->nshown[box]++;
+    } else if (how == S_LENT && pe->show) { /* msg may be gone already */
+        pe->shown[box] = NULL;
+        pe->nshown[box] = 0;
+    }
+}
+
+/* msg did not go: it is the caller's again. */
+static inline void
+s_unframed(tr_msg_t *msg, zmq_msg_t *zm, s_how_t how)
+{
+    if (how == S_LENT) {
+        tr__msg_zmq_abandon(msg, zm);
+        msg->chain = NULL;
+    } else {
+        zmq_msg_close(zm); /* a handed or shown frame holds nothing */
+    }
 }
 
 /* s_send's usual case, a message to the actor the last one went to, with
@@ -761,16 +853,18 @@ s_send_hot(tr__port_t *port, tr_node_t *node, tr_id_t to, tr_msg_t *msg,
     msg->env.sender = port->rec->id;
     msg->env.target = to;
     zmq_msg_t zm;
-    if (s_frame(pe, msg, &zm) != 0)
+    s_how_t how;
+    if (s_frame(pe, TR__BOX_MAILBOX, msg, &zm, &how) != 0)
         return TR_ENOMEM;
     int rc = s_announce(node, port, rec, to)
                  ? -1
                  : zmq_msg_send(&zm, pe->sock[TR__BOX_MAILBOX], flags);
     s_retract(node, port, rec);
     if (rc < 0) {
-        tr__msg_zmq_abandon(msg, &zm);
+        s_unframed(msg, &zm, how);
         return TR_EAGAIN;
     }
+    s_framed(pe, TR__BOX_MAILBOX, msg, how);
     pe->used = ++port->tick;
     if (traced)
         tr__trace_add(node->trace, TR__TRACE_SEND, port->rec->id, to,
@@ -805,7 +899,8 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     msg->env.sender = port->rec->id;
     msg->env.target = to;
     zmq_msg_t zm;
-    if ((rc = s_frame(pe, msg, &zm)) != 0)
+    s_how_t how;
+    if ((rc = s_frame(pe, box, msg, &zm, &how)) != 0)
         return rc;
 
     /* The peer (and its record) stays cached while we wait: only this
@@ -836,6 +931,7 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
     s_retract(node, port, rec);
     if (rc == 0) {
         *msgp = NULL; /* ZeroMQ has it now, and gives it back when done */
+        s_framed(pe, box, msg, how);
         if (traced)
             tr__trace_add(node->trace, TR__TRACE_SEND, port->rec->id, to,
                           note.size, note.tag);
@@ -856,7 +952,7 @@ s_send(tr__port_t *port, tr_id_t to, tr_msg_t **msgp, tr__box_t box,
         return 0;
     }
     tr_msg_destroy(&twice);
-    tr__msg_zmq_abandon(msg, &zm);
+    s_unframed(msg, &zm, how);
     if (rc == TR_ENOENT)
         s_peer_drop(port, via);
     return rc;
@@ -1065,7 +1161,7 @@ s_on_down(tr__port_t *port, tr_id_t id, int reason)
         s_peer_drop(port, id);
         tr__peer_t *pe = tr__map_del(&port->retiring, id);
         if (pe != NULL)
-            s_peer_free(pe);
+            s_peer_free(port, pe);
     }
     if (tr__map_del(&port->monitoring, id) != NULL && port->actor != NULL)
         tr__actor_on_down(port->actor, id, reason);
@@ -1190,7 +1286,7 @@ s_on_system(tr__port_t *port, tr_msg_t *view, s_down_t *downs, size_t *ndowns,
         /* Everything we sent down the old connection has been read. */
         tr__peer_t *pe = tr__map_get(&port->retiring, (tr_id_t)a);
         if (pe != NULL && pe->token == (uint64_t)b)
-            s_peer_free(tr__map_del(&port->retiring, (tr_id_t)a));
+            s_peer_free(port, tr__map_del(&port->retiring, (tr_id_t)a));
         return;
     }
     default:

@@ -35,6 +35,12 @@ typedef struct tr__peer {
     tr__rec_t *rec;  /* reference */
     void *sock[2];   /* PUSH to mailbox / inbox, connected lazily */
     bool hand;       /* inproc to a reader of views: hand messages over */
+    bool show;       /* over ipc: frames shown, with a receipt now and then
+                      * (tr__msg_zmq_show) */
+    int nshown[2];   /* per box: messages shown since the last receipt */
+    tr_msg_t *shown[2], *shown_last[2]; /* their chain (newest first, by
+                                         * pool_next) and its oldest */
+    bool shown_mixed[2]; /* of several pools, or with heap buffers */
     uint64_t used;   /* LRU tick */
     uint64_t token;  /* while retiring: the SYNC token awaited */
 } tr__peer_t;

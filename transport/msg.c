@@ -866,7 +866,62 @@ s_zmq_free(void *data, void *hint)
         m->abandoning = false;
         return;
     }
+    /* A receipt: the shown messages sent before it are done with too,
+     * back to their pool in one exchange when they can be (this runs in an
+     * I/O thread, which would otherwise touch each one). */
+    tr_msg_t *chain = m->chain;
+    if (chain != NULL) {
+        m->chain = NULL;
+        if (m->chain_mixed)
+            tr__msg_chain_release(chain);
+        else
+            tr__pool_put_list(chain, m->chain_last);
+    }
     s_release(m);
+}
+
+void
+tr__msg_chain_release(tr_msg_t *chain)
+{
+    for (tr_msg_t *next; chain != NULL; chain = next) {
+        next = chain->pool_next;
+        s_release(chain);
+    }
+}
+
+void
+tr__msg_zmq_show(tr_msg_t *msg, zmq_msg_t *zm)
+{
+    assert(msg->kind == TR__MSG_BUILT && msg->on_heap);
+    tr__env_write(msg->buf, &msg->env, msg->taglen);
+    zmq_msg_init_data(zm, msg->buf, msg->len, NULL, NULL); /* no alloc */
+}
+
+int
+tr__msg_zmq_receipt(zmq_msg_t *zm, tr_msg_t *chain, tr_msg_t **carrier)
+{
+    tr_msg_t *m = s_alloc();
+    if (m == NULL)
+        return TR_ENOMEM;
+    m->env = (tr__env_t){0};
+    m->buf = m->inline_buf;
+    m->len = 0;
+    m->cap = TR__MSG_INLINE;
+    m->taglen = 0;
+    m->kind = TR__MSG_BUILT;
+    m->heap = false;
+    m->on_heap = true;
+    m->abandoning = false;
+    m->borrowed = false;
+    m->chain = chain;
+    m->chain_mixed = true; /* rare: one by one */
+    if (zmq_msg_init_data(zm, m->buf, 0, s_zmq_free, m) != 0) {
+        m->chain = NULL;
+        tr__pool_put(m);
+        return TR_ENOMEM;
+    }
+    *carrier = m;
+    return 0;
 }
 
 int
@@ -1049,6 +1104,8 @@ tr__msg_view_recv(tr_msg_t *view, void *sock, bool block)
         /* What zmq_msg_recv returns is the size, but capped at INT_MAX:
          * zmq_msg_size only then. */
         int n = zmq_msg_recv(&view->zm, sock, block ? 0 : ZMQ_DONTWAIT);
+        if (n == 0)
+            continue; /* a receipt (tr__msg_zmq_receipt): nothing */
         if (n >= 0)
             return s_view_parse(view,
                                 n < INT_MAX ? (size_t)n

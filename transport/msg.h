@@ -59,6 +59,12 @@ struct tr_msg {
     zmq_msg_t zm;     /* RECEIVED: owns the frame */
     struct tr_msg *lent; /* a view: the message a handed frame brought
                           * (tr__msg_zmq_hand), held like zm */
+    /* A receipt (tr__msg_zmq_show): the shown messages it gives back,
+     * newest first, linked by pool_next (they are out of their pool), the
+     * oldest, and whether they can go back in one exchange (one pool, no
+     * heap buffers) or must be released one by one. NULL in a pool. */
+    struct tr_msg *chain, *chain_last;
+    bool chain_mixed;
     uint8_t inline_buf[TR__MSG_INLINE];
 };
 
@@ -184,6 +190,23 @@ void tr__msg_zmq_abandon(tr_msg_t *msg, zmq_msg_t *zm);
  * owns msg; after failed sends the caller still does (abandon as above).
  * No error: the frame fits inside zm. */
 void tr__msg_zmq_hand(tr_msg_t *msg, zmq_msg_t *zm);
+
+/* Sending over a connection whose messages ZeroMQ takes in order (ipc):
+ * zm is made to show msg's frame (header written first) by reference,
+ * with no free callback, so that ZeroMQ allocates nothing for it. After a
+ * successful send the caller keeps msg, unchanged, on a chain of shown
+ * messages (linked by pool_next, newest first), until ZeroMQ is done with
+ * a later message on the same socket: a receipt, which releases the
+ * chain. A receipt is a lent message whose chain fields are set before
+ * tr__msg_zmq_lend (clear chain again after a failed send), or, when no
+ * message comes to carry it, an empty frame from tr__msg_zmq_receipt
+ * (readers skip empty frames). A failed show needs no abandon. */
+void tr__msg_zmq_show(tr_msg_t *msg, zmq_msg_t *zm);
+int tr__msg_zmq_receipt(zmq_msg_t *zm, tr_msg_t *chain, tr_msg_t **carrier);
+
+/* Release every message of a chain of shown ones, linked by pool_next
+ * (ZeroMQ is done with them, or its context ended). */
+void tr__msg_chain_release(tr_msg_t *chain);
 
 /* Turn a stack tr_msg_t into a view of a received frame: moves *zm into
  * view (zm is left empty) and parses it. On error the view holds nothing

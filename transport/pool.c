@@ -134,9 +134,28 @@ tr__pool_get(void)
         return NULL;
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     m->pool = p;
+    m->chain = NULL;
     m->spare = NULL;
     m->spare_cap = 0;
     return m;
+}
+
+void
+tr__pool_put_list(tr_msg_t *first, tr_msg_t *last)
+{
+    tr__pool_t *p = first->pool;
+    tr_msg_t *head = atomic_load_explicit(&p->remote, memory_order_acquire);
+    do {
+        if (head == S_ORPHAN) { /* its thread left: they go one by one */
+            for (tr_msg_t *m = first, *next; m != NULL; m = next) {
+                next = m == last ? NULL : m->pool_next;
+                tr__pool_put(m);
+            }
+            return;
+        }
+        last->pool_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &p->remote, &head, first, memory_order_release, memory_order_acquire));
 }
 
 void

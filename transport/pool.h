@@ -24,4 +24,8 @@ tr_msg_t *tr__pool_get(void);
  * buffers it points to must have been released by the caller. */
 void tr__pool_put(tr_msg_t *m);
 
+/* Give back structs of one pool, linked by pool_next from first to last
+ * and all of it, from a thread that is not the pool's: one exchange. */
+void tr__pool_put_list(tr_msg_t *first, tr_msg_t *last);
+
 #endif
