@@ -944,11 +944,14 @@ tr__msg_zmq_abandon(tr_msg_t *msg, zmq_msg_t *zm)
 }
 
 /* A handed frame: a mark no frame starts with ('T' does), this process's
- * key and the message's address; 17 bytes, shorter than any frame
- * (TR__ENV_MIN), so that whatever parses frames as bytes rejects it, and
- * short enough to live inside the zmq_msg_t. */
+ * key, the message's address, and its frame's address and length (so
+ * that the reader goes straight to the frame, while the struct's line is
+ * fetched alongside: profiled, the two cache misses one after the other
+ * were a quarter of a thread pool's time); 29 bytes, shorter than any
+ * frame (TR__ENV_MIN), so that whatever parses frames as bytes rejects
+ * it, and short enough to live inside the zmq_msg_t. */
 #define S_HAND_MARK 'P'
-#define S_HAND_LEN 17
+#define S_HAND_LEN 29
 
 static uint64_t s_hand_key;
 
@@ -972,22 +975,30 @@ tr__msg_zmq_hand(tr_msg_t *msg, zmq_msg_t *zm)
     tr__env_write(msg->buf, &msg->env, msg->taglen);
     zmq_msg_init_size(zm, S_HAND_LEN); /* inside zm: cannot fail */
     uint8_t *d = zmq_msg_data(zm);
+    uint32_t len = (uint32_t)msg->len; /* at most max_message_bytes, an int */
     d[0] = S_HAND_MARK;
     memcpy(d + 1, &s_hand_key, 8);
     memcpy(d + 9, &msg, sizeof msg);
+    memcpy(d + 17, &msg->buf, sizeof msg->buf);
+    memcpy(d + 25, &len, 4);
 }
 
-/* The message a received frame hands over, or NULL when it is not a
- * handed frame of this process. */
+/* The message a received frame hands over (and its frame, *buf, *len),
+ * or NULL when it is not a handed frame of this process. */
 static inline tr_msg_t *
-s_handed(zmq_msg_t *zm, size_t len)
+s_handed(zmq_msg_t *zm, size_t flen, uint8_t **buf, size_t *len)
 {
     const uint8_t *d;
-    if (len != S_HAND_LEN || (d = zmq_msg_data(zm))[0] != S_HAND_MARK ||
+    if (flen != S_HAND_LEN || (d = zmq_msg_data(zm))[0] != S_HAND_MARK ||
         memcmp(d + 1, &s_hand_key, 8) != 0)
         return NULL;
     tr_msg_t *m;
+    uint32_t n;
     memcpy(&m, d + 9, sizeof m);
+    memcpy(buf, d + 17, sizeof *buf);
+    memcpy(&n, d + 25, 4);
+    *len = n;
+    __builtin_prefetch(m); /* its release reads it */
     return m;
 }
 
@@ -1037,11 +1048,9 @@ s_view_parse(tr_msg_t *view, size_t len, bool handed)
     view->on_heap = false;
     view->borrowed = false;
     view->cap = 0;
-    tr_msg_t *m = handed ? s_handed(&view->zm, len) : NULL;
+    tr_msg_t *m = handed ? s_handed(&view->zm, len, &view->buf, &len) : NULL;
     if (m != NULL) {
         view->lent = m;
-        view->buf = m->buf;
-        len = m->len;
     } else {
         /* The frame is ours alone (never zmq_msg_copy'd), so buf may
          * point at it without const: tr__msg_frame can rewrite the header

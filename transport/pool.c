@@ -128,6 +128,10 @@ tr__pool_get(void)
         p->local = m->pool_next;
         if (p->nlocal > 0)
             p->nlocal--;
+        /* The next one is likely on the other core's cache (a receiver
+         * gave it back): fetch it while this one is being filled. */
+        if (p->local != NULL)
+            __builtin_prefetch(p->local, 1);
         return m;
     }
     if ((m = malloc(sizeof *m)) == NULL)
