@@ -771,8 +771,9 @@ typedef enum { S_LENT, S_HANDED, S_SHOWN } s_how_t;
 
 /* The frame that carries msg to pe's box socket: the message itself
  * handed over to a reader in this process; over ipc shown, or lent as a
- * receipt for those shown before; else lent. After the send, s_framed
- * (sent) or s_unframed (not sent). */
+ * receipt for those shown before (a message with a heap buffer always
+ * is: a large one is not kept waiting for later ones); else lent. After
+ * the send, s_framed (sent) or s_unframed (not sent). */
 static inline int
 s_frame(const tr__peer_t *pe, tr__box_t box, tr_msg_t *msg, zmq_msg_t *zm,
         s_how_t *how)
@@ -782,7 +783,7 @@ s_frame(const tr__peer_t *pe, tr__box_t box, tr_msg_t *msg, zmq_msg_t *zm,
         tr__msg_zmq_hand(msg, zm);
         return 0;
     }
-    if (pe->show && pe->nshown[box] < S_RECEIPT_EVERY - 1) {
+    if (pe->show && !msg->heap && pe->nshown[box] < S_RECEIPT_EVERY - 1) {
         *how = S_SHOWN;
         tr__msg_zmq_show(msg, zm);
         return 0;
@@ -809,8 +810,8 @@ s_framed(tr__peer_t *pe, tr__box_t box, tr_msg_t *msg, s_how_t how)
         msg->pool_next = prev;
         if (prev == NULL) {
             pe->shown_last[box] = msg;
-            pe->shown_mixed[box] = msg->heap;
-        } else if (msg->heap || msg->pool != prev->pool) {
+            pe->shown_mixed[box] = false;
+        } else if (msg->pool != prev->pool) {
             pe->shown_mixed[box] = true;
         }
         pe->shown[box] = msg;

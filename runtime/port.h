@@ -40,7 +40,7 @@ typedef struct tr__peer {
     int nshown[2];   /* per box: messages shown since the last receipt */
     tr_msg_t *shown[2], *shown_last[2]; /* their chain (newest first, by
                                          * pool_next) and its oldest */
-    bool shown_mixed[2]; /* of several pools, or with heap buffers */
+    bool shown_mixed[2]; /* of several pools */
     uint64_t used;   /* LRU tick */
     uint64_t token;  /* while retiring: the SYNC token awaited */
 } tr__peer_t;

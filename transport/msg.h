@@ -61,8 +61,8 @@ struct tr_msg {
                           * (tr__msg_zmq_hand), held like zm */
     /* A receipt (tr__msg_zmq_show): the shown messages it gives back,
      * newest first, linked by pool_next (they are out of their pool), the
-     * oldest, and whether they can go back in one exchange (one pool, no
-     * heap buffers) or must be released one by one. NULL in a pool. */
+     * oldest, and whether they can go back in one exchange (one pool) or
+     * must be released one by one. NULL in a pool. */
     struct tr_msg *chain, *chain_last;
     bool chain_mixed;
     uint8_t inline_buf[TR__MSG_INLINE];
