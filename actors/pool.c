@@ -1387,6 +1387,65 @@ s_add_submit(tr_msg_t *m, const char *task, const tr_msg_t *a,
     return 0;
 }
 
+/* What s_add_submit may append at most for this task. */
+static size_t
+s_submit_size(const char *task, const tr_msg_t *a)
+{
+    size_t plen = 0;
+    if (a != NULL)
+        (void)tr_msg_payload(a, &plen);
+    return 24 + strlen(task) + (a ? a->taglen : 4) + plen;
+}
+
+/* Room a new "submits" keeps for tasks added to it later. */
+#define S_OPEN_ROOM 4096
+
+/* Add a task to the "submits" this thread handed to the pool open, if the
+ * pool has not taken it yet (transport/msg.h, tr__msg_zmq_hand_open): the
+ * task goes no later than a message of its own would, and a pool that is
+ * behind reads every task it was behind on in one message. Returns 1 when
+ * it cannot (a message of its own then). */
+static int
+s_submit_append(tr_pool_t *pool, tr__port_t *port, const char *task,
+                const tr_msg_t *a, int timeout_ms, tr_future_t **fut)
+{
+    tr_msg_t *m = port->open.msg;
+    /* The asks' ids must follow each other: no other ask in between. */
+    if (m == NULL || port->open.to != pool->id ||
+        port->next_corr != port->open.last_corr || port->open.k == UINT32_MAX)
+        return 1;
+    /* Only this thread writes len (the pool reads it once it sealed the
+     * message, and then begin fails): read before begin, it is right or
+     * the begin fails. The buffer must not move: room is checked. */
+    size_t need = s_submit_size(task, a);
+    if (need > m->cap - m->len ||
+        m->len + need > (size_t)pool->node->opts.max_message_bytes)
+        return 1;
+    int rc = tr__future_new(port, pool->id, 0, fut);
+    if (rc != 0)
+        return rc;
+    if (!tr__msg_open_begin(m, port->open.word)) { /* the pool has it */
+        port->open.msg = NULL;
+        tr__future_discard(fut);
+        return 1;
+    }
+    rc = s_add_submit(m, task, a, timeout_ms);
+    if (rc == 0)
+        (void)tr__mp_head(m->buf + port->open.kpos, 0xce, ++port->open.k, 4);
+    tr__msg_open_end(m, port->open.word);
+    if (rc != 0) {
+        port->open.msg = NULL;
+        tr__future_discard(fut);
+        return rc;
+    }
+    port->open.last_corr = (*fut)->corr;
+    return 0;
+}
+
+/* A task is sent as "submits" [k, task...] (k as a 4-byte uint, so that
+ * later tasks can be added in place), handed open to the pool when it is
+ * in this process; with a trace or chaos on (where a message is to be
+ * a message), as "submit" [task]. */
 int
 tr_pool_submit(tr_pool_t *pool, const char *task, tr_msg_t **args,
                int timeout_ms, tr_future_t **fut)
@@ -1397,10 +1456,57 @@ tr_pool_submit(tr_pool_t *pool, const char *task, tr_msg_t **args,
     int rc = tr__name_check(task);
     if (rc != 0)
         return rc;
+    const tr_msg_t *a = args ? *args : NULL;
+    tr_node_t *node = pool->node;
+    tr__port_t *port = NULL;
+    bool open = node->trace == NULL && node->chaos == NULL &&
+                tr__port_get(node, &port) == 0;
     tr_msg_t *m = NULL;
-    if ((rc = tr_msg_create(&m, "submit")) == 0 &&
-        (rc = s_add_submit(m, task, args ? *args : NULL, timeout_ms)) == 0)
-        rc = tr_ask_id(pool->node, pool->id, &m, TR_FOREVER, fut);
+    if (!open) { /* one message a task, "submit" */
+        if ((rc = tr_msg_create(&m, "submit")) == 0 &&
+            (rc = s_add_submit(m, task, a, timeout_ms)) == 0)
+            rc = tr_ask_id(node, pool->id, &m, TR_FOREVER, fut);
+        tr_msg_destroy(&m);
+        if (rc == 0 && args != NULL)
+            tr_msg_destroy(args);
+        return rc;
+    }
+    if ((rc = s_submit_append(pool, port, task, a, timeout_ms, fut)) <= 0) {
+        if (rc == 0 && args != NULL)
+            tr_msg_destroy(args);
+        return rc;
+    }
+    uint8_t *kp = NULL;
+    if ((rc = tr_msg_create(&m, "submits")) == 0 &&
+        (kp = tr__msg_append(m, 5)) == NULL)
+        rc = TR_ENOMEM;
+    size_t kpos = kp ? (size_t)(kp - m->buf) : 0;
+    if (rc == 0) {
+        (void)tr__mp_head(kp, 0xce, 1, 4);
+        rc = s_add_submit(m, task, a, timeout_ms);
+    }
+    if (rc == 0) {
+        size_t max = (size_t)node->opts.max_message_bytes, room = S_OPEN_ROOM;
+        if (m->len + room > max)
+            room = max > m->len ? max - m->len : 0;
+        if (room > 0 && tr__msg_append(m, room) != NULL) {
+            m->len -= room; /* room only */
+            m->open = true;
+        }
+    }
+    tr_msg_t *sent = m;
+    if (rc == 0)
+        rc = tr__ask_many(node, pool->id, &m, TR_FOREVER, 1, fut);
+    /* Read after the send, which set it (the pool never writes it). */
+    port->open.msg = NULL;
+    if (rc == 0 && sent->open && sent->open_word != 0) {
+        port->open.msg = sent;
+        port->open.word = sent->open_word;
+        port->open.to = pool->id;
+        port->open.last_corr = (*fut)->corr;
+        port->open.kpos = kpos;
+        port->open.k = 1;
+    }
     tr_msg_destroy(&m);
     if (rc == 0 && args != NULL)
         tr_msg_destroy(args);

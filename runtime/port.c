@@ -780,9 +780,13 @@ s_frame(const tr__peer_t *pe, tr__box_t box, tr_msg_t *msg, zmq_msg_t *zm,
 {
     if (pe->hand) {
         *how = S_HANDED;
-        tr__msg_zmq_hand(msg, zm);
+        if (msg->open)
+            tr__msg_zmq_hand_open(msg, zm);
+        else
+            tr__msg_zmq_hand(msg, zm);
         return 0;
     }
+    msg->open_word = 0; /* not handed: nothing can be appended */
     if (pe->show && !msg->heap && pe->nshown[box] < S_RECEIPT_EVERY - 1) {
         *how = S_SHOWN;
         tr__msg_zmq_show(msg, zm);

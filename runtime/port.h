@@ -62,6 +62,16 @@ typedef struct tr__port {
     tr__map_t watching;        /* target id -> (void*)1: DOWN will come */
     tr__map_t monitoring;      /* target id -> count: tr_monitor'ed */
     uint64_t next_corr;
+    /* The "submits" this thread handed to a pool open (actors/pool.c),
+     * while it may still be appended to. */
+    struct {
+        tr_msg_t *msg;    /* NULL: none */
+        uint64_t word;    /* tr__msg_open_begin's */
+        tr_id_t to;       /* the pool */
+        uint64_t last_corr; /* its last task's ask */
+        size_t kpos;      /* where its task count is, in its frame */
+        uint32_t k;
+    } open;
     struct tr_future *free_futures; /* for reuse, owner thread only */
     struct tr_future **callbacks;   /* settled, with a callback to run */
     size_t ncallbacks, capcallbacks, cb_head;

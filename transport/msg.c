@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -110,6 +111,7 @@ s_create(tr_msg_t **out, const char *tag, bool sys)
     m->on_heap = true;
     m->abandoning = false;
     m->borrowed = false;
+    m->open = false;
     *out = m;
     return 0;
 }
@@ -161,6 +163,7 @@ tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
     m->on_heap = true;
     m->abandoning = false;
     m->borrowed = false;
+    m->open = false;
     *out = m;
     return 0;
 fail:
@@ -913,6 +916,7 @@ tr__msg_zmq_receipt(zmq_msg_t *zm, tr_msg_t *chain, tr_msg_t **carrier)
     m->on_heap = true;
     m->abandoning = false;
     m->borrowed = false;
+    m->open = false;
     m->chain = chain;
     m->chain_mixed = true; /* rare: one by one */
     if (zmq_msg_init_data(zm, m->buf, 0, s_zmq_free, m) != 0) {
@@ -951,7 +955,11 @@ tr__msg_zmq_abandon(tr_msg_t *msg, zmq_msg_t *zm)
  * frame (TR__ENV_MIN), so that whatever parses frames as bytes rejects
  * it, and short enough to live inside the zmq_msg_t. */
 #define S_HAND_MARK 'P'
+#define S_HAND_OPEN 'Q' /* an open batch: its length is read when sealed */
 #define S_HAND_LEN 29
+
+/* An open batch's states (the low two bits of its word). */
+enum { S_OPEN = 1, S_BUSY = 2, S_SEALED = 3 };
 
 static uint64_t s_hand_key;
 
@@ -968,19 +976,73 @@ s_hand_key_make(void)
     s_hand_key = k | 1; /* never 0 */
 }
 
-void
-tr__msg_zmq_hand(tr_msg_t *msg, zmq_msg_t *zm)
+static void
+s_hand(tr_msg_t *msg, zmq_msg_t *zm, uint8_t mark)
 {
     assert(msg->kind == TR__MSG_BUILT && msg->on_heap);
     tr__env_write(msg->buf, &msg->env, msg->taglen);
     zmq_msg_init_size(zm, S_HAND_LEN); /* inside zm: cannot fail */
     uint8_t *d = zmq_msg_data(zm);
     uint32_t len = (uint32_t)msg->len; /* at most max_message_bytes, an int */
-    d[0] = S_HAND_MARK;
+    d[0] = mark;
     memcpy(d + 1, &s_hand_key, 8);
     memcpy(d + 9, &msg, sizeof msg);
     memcpy(d + 17, &msg->buf, sizeof msg->buf);
     memcpy(d + 25, &len, 4);
+}
+
+void
+tr__msg_zmq_hand(tr_msg_t *msg, zmq_msg_t *zm)
+{
+    s_hand(msg, zm, S_HAND_MARK);
+}
+
+void
+tr__msg_zmq_hand_open(tr_msg_t *msg, zmq_msg_t *zm)
+{
+    /* A new generation: any word from an earlier use is stale now. */
+    uint64_t gen = (atomic_load_explicit(&msg->seal, memory_order_relaxed) >>
+                    2) + 1;
+    msg->open_word = gen << 2 | S_OPEN;
+    atomic_store_explicit(&msg->seal, msg->open_word, memory_order_release);
+    s_hand(msg, zm, S_HAND_OPEN);
+}
+
+bool
+tr__msg_open_begin(tr_msg_t *msg, uint64_t word)
+{
+    return atomic_compare_exchange_strong_explicit(
+        &msg->seal, &word, (word & ~(uint64_t)3) | S_BUSY,
+        memory_order_acquire, memory_order_relaxed);
+}
+
+void
+tr__msg_open_end(tr_msg_t *msg, uint64_t word)
+{
+    atomic_store_explicit(&msg->seal, word, memory_order_release);
+}
+
+/* The reader's side: close an open batch to appends (after one in
+ * progress ends) and read its length as it is now. */
+static size_t
+s_seal(tr_msg_t *m)
+{
+    uint64_t w = atomic_load_explicit(&m->seal, memory_order_acquire);
+    for (;;) {
+        uint64_t st = w & 3;
+        if (st == S_OPEN &&
+            atomic_compare_exchange_weak_explicit(
+                &m->seal, &w, (w & ~(uint64_t)3) | S_SEALED,
+                memory_order_acq_rel, memory_order_acquire))
+            break;
+        if (st == S_BUSY) { /* its sender is appending: a few stores */
+            sched_yield();
+            w = atomic_load_explicit(&m->seal, memory_order_acquire);
+        } else if (st != S_OPEN) {
+            break; /* not open (cannot happen: one reader) */
+        }
+    }
+    return m->len;
 }
 
 /* The message a received frame hands over (and its frame, *buf, *len),
@@ -989,13 +1051,18 @@ static inline tr_msg_t *
 s_handed(zmq_msg_t *zm, size_t flen, uint8_t **buf, size_t *len)
 {
     const uint8_t *d;
-    if (flen != S_HAND_LEN || (d = zmq_msg_data(zm))[0] != S_HAND_MARK ||
+    if (flen != S_HAND_LEN ||
+        ((d = zmq_msg_data(zm))[0] != S_HAND_MARK && d[0] != S_HAND_OPEN) ||
         memcmp(d + 1, &s_hand_key, 8) != 0)
         return NULL;
     tr_msg_t *m;
     uint32_t n;
     memcpy(&m, d + 9, sizeof m);
     memcpy(buf, d + 17, sizeof *buf);
+    if (d[0] == S_HAND_OPEN) {
+        *len = s_seal(m);
+        return m;
+    }
     memcpy(&n, d + 25, 4);
     *len = n;
     __builtin_prefetch(m); /* its release reads it */

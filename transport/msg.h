@@ -65,6 +65,13 @@ struct tr_msg {
      * must be released one by one. NULL in a pool. */
     struct tr_msg *chain, *chain_last;
     bool chain_mixed;
+    /* An open batch (tr__msg_zmq_hand_open): asked for by the sender
+     * (open), the word it appends with once handed (open_word, 0: it was
+     * not handed open), and the word itself, generation x 4 + state,
+     * which the reader seals. */
+    bool open;
+    uint64_t open_word;
+    _Atomic uint64_t seal;
     uint8_t inline_buf[TR__MSG_INLINE];
 };
 
@@ -190,6 +197,19 @@ void tr__msg_zmq_abandon(tr_msg_t *msg, zmq_msg_t *zm);
  * owns msg; after failed sends the caller still does (abandon as above).
  * No error: the frame fits inside zm. */
 void tr__msg_zmq_hand(tr_msg_t *msg, zmq_msg_t *zm);
+
+/* Hand msg over as an open batch: until its reader takes it out of the
+ * queue, the sender may still append to it, between tr__msg_open_begin
+ * and tr__msg_open_end (within its capacity: the buffer must not move);
+ * the reader seals it first (waiting out an append in progress) and reads
+ * it as it is then. So what is appended goes no later than a message sent
+ * then would, and a reader that is behind gets many things in one
+ * message. Sets msg->open_word, which begin and end take: a struct that
+ * was sealed, or given back and used again, has another word, so a begin
+ * with an old word fails. */
+void tr__msg_zmq_hand_open(tr_msg_t *msg, zmq_msg_t *zm);
+bool tr__msg_open_begin(tr_msg_t *msg, uint64_t word);
+void tr__msg_open_end(tr_msg_t *msg, uint64_t word);
 
 /* Sending over a connection whose messages ZeroMQ takes in order (ipc):
  * zm is made to show msg's frame (header written first) by reference,

@@ -139,6 +139,7 @@ tr__pool_get(void)
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     m->pool = p;
     m->chain = NULL;
+    atomic_init(&m->seal, 0); /* never open: generation 0, state 0 */
     m->spare = NULL;
     m->spare_cap = 0;
     return m;
