@@ -742,7 +742,11 @@ s_trace_note(const tr_msg_t *msg, s_trace_note_t *t)
     size_t len = 0, tl = msg->taglen < 31 ? msg->taglen : 31;
     (void)tr_msg_payload(msg, &len);
     t->size = (uint32_t)len;
-    memcpy(t->tag, tr_msg_tag(msg), tl);
+    /* A loop: tags are short, and a variable-length memcpy became `rep
+     * movsb`, whose start-up was 8% of a traced tell stream (perf). */
+    const char *tag = tr_msg_tag(msg);
+    for (size_t i = 0; i < tl; i++)
+        t->tag[i] = tag[i];
     t->tag[tl] = '\0';
 }
 

@@ -211,9 +211,14 @@ s_fill(s_rec_t *r, uint64_t ts, int kind, uint64_t a, uint64_t b,
     r->size = size;
     r->kind = (uint8_t)kind;
     r->pad[0] = r->pad[1] = r->pad[2] = 0;
-    size_t n = text ? strnlen(text, sizeof r->text) : 0;
-    memcpy(r->text, text ? text : "", n);
-    memset(r->text + n, 0, sizeof r->text - n); /* NUL-padded, maybe full */
+    /* NUL-padded, maybe full; a loop, not strnlen and a variable-length
+     * memcpy (their calls cost more than the short tags they copy). */
+    size_t n = 0;
+    if (text != NULL)
+        for (; n < sizeof r->text && text[n] != '\0'; n++)
+            r->text[n] = text[n];
+    for (; n < sizeof r->text; n++)
+        r->text[n] = '\0';
 }
 
 static void
