@@ -739,15 +739,15 @@ typedef struct s_trace_note {
 static void
 s_trace_note(const tr_msg_t *msg, s_trace_note_t *t)
 {
-    size_t len = 0, tl = msg->taglen < 31 ? msg->taglen : 31;
+    size_t len = 0, i = 0;
     (void)tr_msg_payload(msg, &len);
     t->size = (uint32_t)len;
     /* A loop: tags are short, and a variable-length memcpy became `rep
      * movsb`, whose start-up was 8% of a traced tell stream (perf). */
     const char *tag = tr_msg_tag(msg);
-    for (size_t i = 0; i < tl; i++)
+    for (; i < sizeof t->tag - 1 && i < msg->taglen; i++)
         t->tag[i] = tag[i];
-    t->tag[tl] = '\0';
+    t->tag[i] = '\0';
 }
 
 /* What a send ZeroMQ took counts: toward the target's mailbox (for the
