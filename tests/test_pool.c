@@ -550,6 +550,14 @@ s_path_msg(const char *path)
     return m;
 }
 
+/* n gate tasks (each holds a worker until the test lets it go) in gf. */
+static void
+s_gates(tr_pool_t *pool, s_gate_t *g, int n, tr_future_t **gf)
+{
+    for (int i = 0; i < n; i++)
+        gf[i] = s_submit(pool, "gate", s_path_msg(g->path), TR_FOREVER);
+}
+
 /* The outcome of *f, which must settle within TS_CALL_MS (so that a hang
  * shows as such, not as the task's TR_ETIMEDOUT): the task's code; on 0
  * the reply's first int to *v (may be NULL) and the reply to *reply (may
@@ -988,8 +996,7 @@ START_TEST(tasks_run_at_once_on_all_workers_and_the_rest_wait_queued)
     s_gate_t g;
     s_gate_make(&g);
     tr_future_t *gf[3];
-    for (int i = 0; i < 3; i++)
-        gf[i] = s_submit(pool, "gate", s_path_msg(g.path), TR_FOREVER);
+    s_gates(pool, &g, 3, gf);
     tr_future_t *sq = s_submit_i(pool, "square", 4);
     /* Three at once; the fourth waits for a worker. */
     tr_pool_stats_t st;
@@ -1038,8 +1045,7 @@ START_TEST(submits_the_pool_is_behind_on_ride_in_fewer_messages_each_right)
     s_gate_t g;
     s_gate_make(&g);
     tr_future_t *gf[2];
-    for (int i = 0; i < 2; i++)
-        gf[i] = s_submit(pool, "gate", s_path_msg(g.path), TR_FOREVER);
+    s_gates(pool, &g, 2, gf);
     s_wait_stats(pool, S_WANT(.running = 2), NULL);
     enum { N = 20000 };
     tr_future_t **f = calloc(N, sizeof *f);
@@ -1637,8 +1643,7 @@ START_TEST(resize_up_and_down_changes_the_workers_and_tasks_still_complete)
     if (procs)
         ck_assert(s_wait_kids(4, S_SETTLE_MS));
     tr_future_t *gf[4];
-    for (int i = 0; i < 4; i++)
-        gf[i] = s_submit(pool, "gate", s_path_msg(g.path), TR_FOREVER);
+    s_gates(pool, &g, 4, gf);
     s_wait_stats(pool, S_WANT(.running = 4, .idle = 0), NULL);
 
     /* Down to one while all four are busy: they finish their tasks. */

@@ -76,6 +76,24 @@ s_release(tr_msg_t *m)
 _Static_assert(TR__MSG_INLINE >= TR__ENV_HDR + TR_TAG_MAX + 1,
                "a new message's inline buffer holds any tag");
 
+/* A pool's struct made a new built message of len bytes in its inline
+ * buffer. */
+static void
+s_built_init(tr_msg_t *m, size_t len, size_t taglen)
+{
+    m->env = (tr__env_t){0};
+    m->buf = m->inline_buf;
+    m->len = len;
+    m->cap = TR__MSG_INLINE;
+    m->taglen = taglen;
+    m->kind = TR__MSG_BUILT;
+    m->heap = false;
+    m->on_heap = true;
+    m->abandoning = false;
+    m->borrowed = false;
+    m->open = false;
+}
+
 static int
 s_create(tr_msg_t **out, const char *tag, bool sys)
 {
@@ -101,17 +119,7 @@ s_create(tr_msg_t **out, const char *tag, bool sys)
                           "'%.24s...' is longer than %d bytes", tag,
                           TR_TAG_MAX);
     }
-    m->env = (tr__env_t){0};
-    m->buf = m->inline_buf;
-    m->len = TR__ENV_HDR + n + 1;
-    m->cap = TR__MSG_INLINE;
-    m->taglen = n;
-    m->kind = TR__MSG_BUILT;
-    m->heap = false;
-    m->on_heap = true;
-    m->abandoning = false;
-    m->borrowed = false;
-    m->open = false;
+    s_built_init(m, TR__ENV_HDR + n + 1, n);
     *out = m;
     return 0;
 }
@@ -147,8 +155,7 @@ tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
     tr_msg_t *m = s_alloc();
     if (m == NULL)
         return TR_ENOMEM;
-    m->buf = m->inline_buf;
-    m->cap = TR__MSG_INLINE;
+    s_built_init(m, msg->len, msg->taglen);
     m->heap = msg->len > TR__MSG_INLINE;
     if (m->heap && (m->buf = s_take_spare(m, msg->len, &m->cap)) == NULL) {
         if ((m->buf = malloc(msg->len)) == NULL)
@@ -157,13 +164,6 @@ tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
     }
     memcpy(m->buf, msg->buf, msg->len);
     m->env = msg->env;
-    m->len = msg->len;
-    m->taglen = msg->taglen;
-    m->kind = TR__MSG_BUILT;
-    m->on_heap = true;
-    m->abandoning = false;
-    m->borrowed = false;
-    m->open = false;
     *out = m;
     return 0;
 fail:
@@ -906,17 +906,7 @@ tr__msg_zmq_receipt(zmq_msg_t *zm, tr_msg_t *chain, tr_msg_t **carrier)
     tr_msg_t *m = s_alloc();
     if (m == NULL)
         return TR_ENOMEM;
-    m->env = (tr__env_t){0};
-    m->buf = m->inline_buf;
-    m->len = 0;
-    m->cap = TR__MSG_INLINE;
-    m->taglen = 0;
-    m->kind = TR__MSG_BUILT;
-    m->heap = false;
-    m->on_heap = true;
-    m->abandoning = false;
-    m->borrowed = false;
-    m->open = false;
+    s_built_init(m, 0, 0);
     m->chain = chain;
     m->chain_mixed = true; /* rare: one by one */
     if (zmq_msg_init_data(zm, m->buf, 0, s_zmq_free, m) != 0) {
