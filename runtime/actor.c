@@ -815,7 +815,7 @@ s_loop(tr_actor_t *a)
 static void
 s_drain(tr_actor_t *a)
 {
-    long n = tr__port_drain(a->node, a->rec, a->mailbox);
+    long n = tr__port_drain(a->node, a->rec, a->mailbox, true);
     atomic_fetch_add(&a->node->stats.dead_letters, (uint64_t)n);
     if (n > 0)
         TR__LOG(TR_LOG_INFO, "runtime", "%ld queued message%s dropped as "

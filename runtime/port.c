@@ -326,13 +326,15 @@ tr__port_close(tr__port_t *port)
     tr__map_free(&port->monitoring);
     /* What is still queued is dropped; closing the socket would drop it
      * too, but a message handed over (tr__msg_zmq_hand) must go back to
-     * its pool. An actor's record is dead already (it ended). */
-    if (port->rec->kind == TR__REC_PORT)
+     * its pool. An actor's record is dead already, and its senders were
+     * waited for when its mailbox was drained. */
+    bool thread = port->rec->kind == TR__REC_PORT;
+    if (thread)
         atomic_store(&port->rec->dead, 1);
-    (void)tr__port_drain(node, port->rec, port->inbox);
+    (void)tr__port_drain(node, port->rec, port->inbox, thread);
     tr__sock_close(&port->inbox);
 
-    if (port->rec->kind == TR__REC_PORT)
+    if (thread)
         tr__reg_remove(&node->reg, port->rec, false, 0);
     /* Unlisting may race with node destroy, which steals the list first;
      * then it is simply not found. */
@@ -710,14 +712,14 @@ s_drain_once(void *sock, tr_msg_t *view)
 }
 
 long
-tr__port_drain(tr_node_t *node, tr__rec_t *rec, void *sock)
+tr__port_drain(tr_node_t *node, tr__rec_t *rec, void *sock, bool fence)
 {
     tr_msg_t view;
     tr__msg_view_open(&view);
     long n = 0;
-    if (node->fast_fence)
+    if (fence && node->fast_fence)
         tr__node_barrier(); /* pairs with every sender's announce */
-    for (long spin = 0;; spin++) {
+    for (long spin = 0; fence; spin++) {
         n += s_drain_once(sock, &view);
         if (!tr__ports_sending_to(node, rec) || spin > S_DRAIN_SPIN)
             break;

@@ -210,12 +210,13 @@ int tr__port_forward(tr__port_t *port, zmq_msg_t *zm, tr_id_t to,
  * is some sender still between its liveness check and its send? */
 bool tr__ports_sending_to(tr_node_t *node, tr__rec_t *rec);
 
-/* Read sock (rec's mailbox or inbox, rec marked dead) dry, also of what
- * senders still between their liveness check and their send put there
- * (waited for): each message read is let go (a handed one back to its
- * pool). Returns how many were user messages or bad frames (a SYNC is
- * neither): the dead letters of a mailbox. */
-long tr__port_drain(tr_node_t *node, tr__rec_t *rec, void *sock);
+/* Read sock (rec's mailbox or inbox, rec marked dead) dry, with fence
+ * also of what senders still between their liveness check and their send
+ * put there (waited for; without, the caller waited already): each
+ * message read is let go (a handed one back to its pool). Returns how
+ * many were user messages or bad frames (a SYNC is neither): the dead
+ * letters of a mailbox. */
+long tr__port_drain(tr_node_t *node, tr__rec_t *rec, void *sock, bool fence);
 
 /* True when the calling thread is an actor being stopped. */
 bool tr__port_stopping(const tr__port_t *port);
