@@ -718,10 +718,11 @@ static void
 s_loop(tr_actor_t *a)
 {
     assert(a->port != NULL); /* opened before init: s_loop runs after it */
-    struct pollfd fds[3 + TR__IO_MAX] = {{.fd = a->port->inbox_fd},
-                                         {.fd = a->mailbox_fd}};
-    tr_msg_t view;
-    tr__msg_view_open(&view);
+    struct pollfd *fds = a->fds;
+    fds[0] = (struct pollfd){.fd = a->port->inbox_fd};
+    fds[1] = (struct pollfd){.fd = a->mailbox_fd};
+    tr_msg_t *view = &a->view;
+    tr__msg_view_open(view);
     bool mailbox_drained = false;
     uint64_t inbox_seen = 0; /* when the inbox was last read */
     while (!a->stopping) {
@@ -738,7 +739,7 @@ s_loop(tr_actor_t *a)
             busy += s_step_deliver(a);
         while (busy < TR__BATCH && !a->stopping && !mailbox_drained &&
                a->npending == 0) {
-            rc = tr__msg_view_recv(&view, a->mailbox, false);
+            rc = tr__msg_view_recv(view, a->mailbox, false);
             if (rc == TR_EAGAIN) {
                 mailbox_drained = true;
                 break;
@@ -752,7 +753,7 @@ s_loop(tr_actor_t *a)
                 atomic_load_explicit(&a->rec->taken, memory_order_relaxed) + 1,
                 memory_order_relaxed); /* only this thread writes it */
             busy++;
-            s_deliver(a, &view, rc);
+            s_deliver(a, view, rc);
         }
         bool io_ready = false;
         if (a->nio > 0 && !a->stopping) {
@@ -803,7 +804,7 @@ s_loop(tr_actor_t *a)
             if (fds[2 + i].revents != 0)
                 a->io[i].ready = true;
     }
-    tr__msg_view_close(&view);
+    tr__msg_view_close(view);
 }
 
 /* ------------------------------------------------------------------ */

@@ -4,12 +4,14 @@
 #ifndef TR_RUNTIME_ACTOR_H
 #define TR_RUNTIME_ACTOR_H
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 
 #include "runtime/capsule.h"
 #include "runtime/port.h"
 #include "runtime/registry.h"
+#include "transport/msg.h"
 #include "troupe.h"
 
 typedef struct tr__timer {
@@ -59,6 +61,11 @@ struct tr_actor {
         bool ready;      /* has input (a socket: until it reads dry) */
     } io[TR__IO_MAX];
     int nio;
+    /* What its loop polls: inbox, mailbox, watched fds, the stepper's (in
+     * the struct rather than on the loop's stack: profiled, that frame
+     * made every idle actor thread touch one more 4 KiB stack page). */
+    struct pollfd fds[3 + TR__IO_MAX];
+    tr_msg_t view; /* the loop's view of what it reads, likewise */
     tr__capsule_st_t cap; /* the last messages, for a crash capsule */
     int step_fd;          /* step mode (runtime/step.c): its eventfd, or -1 */
 };
