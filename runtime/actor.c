@@ -38,8 +38,6 @@
  * and ZeroMQ itself reads its commands no more often than about this. */
 #define TR__INBOX_EVERY_NS 1000000u
 
-/* How long an ending actor keeps draining for senders caught mid-send. */
-
 static tr_actor_t *s_current_actor(tr_node_t *node);
 
 /* ------------------------------------------------------------------ */
